@@ -1,0 +1,107 @@
+// swift-tools-version: 6.2
+// A distributed SSD object-detection trainer: the SageMaker Object Detection algorithm
+// (MXNet SSD, VGG16-reduced / ResNet-50 bases) rebuilt as native Swift.
+// Dependencies point down only: executables → Training → {Detection, DetectionData,
+// ParameterServer} → {Tensor, Optimizers} → system libraries.
+import PackageDescription
+
+
+let package = Package(
+    name: "SSDTrainer",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Optimizers", targets: ["Optimizers"]),
+        .library(name: "Detection", targets: ["Detection"]),
+        .library(name: "DetectionData", targets: ["DetectionData"]),
+        .library(name: "ParameterServer", targets: ["ParameterServer"]),
+        .library(name: "Training", targets: ["Training"]),
+        .executable(name: "param-server", targets: ["param-server"]),
+        .executable(name: "worker", targets: ["worker"]),
+        .executable(name: "ssd", targets: ["ssd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // System libraries
+        .systemLibrary(
+            name: "CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZeroMQ",
+            providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(
+            name: "CImageCodecs", pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev", "libpng-dev"])]),
+
+        // Libraries
+        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        .target(name: "Optimizers"),
+        .target(name: "Detection", dependencies: ["Tensor"]),
+        .target(name: "DetectionData", dependencies: ["Tensor", "CImageCodecs"]),
+        .target(
+            name: "ParameterServer",
+            dependencies: ["Optimizers", "CZeroMQ", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "Training",
+            dependencies: [
+                "Detection", "DetectionData", "ParameterServer", "Optimizers", "Tensor",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        // Executables
+        .executableTarget(
+            name: "param-server",
+            dependencies: [
+                "ParameterServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "worker",
+            dependencies: [
+                "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "ssd",
+            dependencies: [
+                "Training", "Detection", "DetectionData",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ]),
+
+        // Test support
+        .target(name: "TestSupport", dependencies: ["Tensor"], path: "Sources/TestSupport"),
+
+        // Tests
+        .testTarget(
+            name: "TensorTests", dependencies: ["Tensor", "TestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "OptimizersTests", dependencies: ["Optimizers", "TestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "DetectionTests", dependencies: ["Detection", "Tensor", "TestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "DetectionDataTests", dependencies: ["DetectionData", "TestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ParameterServerTests", dependencies: ["ParameterServer", "Optimizers", "TestSupport"]),
+        .testTarget(
+            name: "TrainingTests",
+            dependencies: [
+                "Training", "TestSupport",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "Yams", package: "Yams"),
+            ]),
+    ],
+    // Kernels and the prefetching loader share raw buffers across threads on purpose; the
+    // Swift 5 language mode keeps strict-concurrency findings as warnings for those places.
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,3 @@
+// libturbojpeg (JPEG decode/encode) and libpng (PNG decode/encode).
+#include <turbojpeg.h>
+#include <png.h>

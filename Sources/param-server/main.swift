@@ -1,0 +1,1 @@
+print("param-server: not built yet")

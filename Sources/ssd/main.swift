@@ -1,0 +1,1 @@
+print("ssd: not built yet")
