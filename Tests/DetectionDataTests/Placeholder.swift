@@ -1,6 +1,4 @@
-import XCTest
+import Testing
 
 // Placeholder so the test target builds; replaced by its issue.
-final class DetectionDataTestsPlaceholder: XCTestCase {
-    func testPackageBuilds() {}
-}
+@Test func packageBuilds() {}
