@@ -1,0 +1,37 @@
+// swift-tools-version: 6.2
+// Benchmarks: release-build executables that print a table of figures (and a ratio against a
+// reference measured in the same run) and write JSON under results/ when given --json.
+// Kept apart from the main package so timings never leak into `swift test`.
+// Run: cd Benchmarks && swift run -c release KernelBenchmarks
+import PackageDescription
+
+let package = Package(
+    name: "Benchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "SSDTrainer", path: ".."),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "KernelBenchmarks",
+            dependencies: [.product(name: "Tensor", package: "SSDTrainer")]),
+        .executableTarget(
+            name: "LoaderBenchmarks",
+            dependencies: [.product(name: "DetectionData", package: "SSDTrainer")]),
+        .executableTarget(
+            name: "ParameterServerBenchmarks",
+            dependencies: [
+                .product(name: "ParameterServer", package: "SSDTrainer"),
+                .product(name: "Optimizers", package: "SSDTrainer"),
+            ]),
+        .executableTarget(
+            name: "TrainingBenchmarks",
+            dependencies: [
+                .product(name: "Training", package: "SSDTrainer"),
+                .product(name: "Detection", package: "SSDTrainer"),
+                .product(name: "DetectionData", package: "SSDTrainer"),
+            ]),
+    ],
+    swiftLanguageModes: [.v5]
+)

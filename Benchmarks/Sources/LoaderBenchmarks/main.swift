@@ -1,0 +1,1 @@
+print("LoaderBenchmarks: not written yet")

@@ -1,0 +1,1 @@
+print("ParameterServerBenchmarks: not written yet")

@@ -1,0 +1,1 @@
+print("TrainingBenchmarks: not written yet")
