@@ -1,0 +1,100 @@
+// The only file that imports CBLAS: single-precision GEMM and OpenBLAS's thread/core queries.
+import CBLAS
+import Foundation
+
+/// Row-major single-precision matrix multiply, `C = alpha * op(A) * op(B) + beta * C`,
+/// backed by OpenBLAS's `cblas_sgemm`.
+///
+/// Legend: op(A) is M×K, op(B) is K×N, C is M×N; `lda`, `ldb`, `ldc` are row strides.
+public enum Gemm {
+    /// Multiplies with explicit leading dimensions (row strides). Callers own the bounds:
+    /// the kernels check every buffer's size before they get here.
+    @inlinable
+    public static func sgemm(
+        transA: Bool = false, transB: Bool = false,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            // BLAS leaves C untouched only when beta == 1; keep the mathematical meaning.
+            if beta != 1 {
+                for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
+            }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// OpenBLAS's process-wide settings: thread count and the CPU core its kernels were built for.
+///
+/// OpenBLAS reads `OPENBLAS_NUM_THREADS` and `OPENBLAS_CORETYPE` when it loads. This type reports
+/// both and lets a process that shares the machine with other workers run single-threaded.
+public enum BLAS {
+    /// The core name OpenBLAS selected ("SkylakeX", "Cooperlake", "Haswell", …).
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// Threads OpenBLAS uses for one call.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Sets the threads OpenBLAS uses (at least 1). Several worker processes on one machine
+    /// should each use `cores / workers`.
+    public static func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    /// Applies the thread policy: `OPENBLAS_NUM_THREADS` when set (OpenBLAS already honoured
+    /// it), otherwise `requested`, otherwise every core of the machine.
+    public static func configureThreads(requested: Int? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        if let requested {
+            setThreads(requested)
+        } else if environment["OPENBLAS_NUM_THREADS"].flatMap(Int.init) == nil {
+            setThreads(ProcessInfo.processInfo.activeProcessorCount)
+        }
+    }
+
+    /// One line for logs and benchmark headers: core, threads, and a warning when the core
+    /// was forced weaker than the CPU supports.
+    public static func summary(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        var line = "OpenBLAS core \(coreName), \(threads) thread(s)"
+        if let warning = coreWarning(environment: environment) { line += "; WARNING: \(warning)" }
+        return line
+    }
+
+    /// A warning when `OPENBLAS_CORETYPE` forces AVX2-or-older kernels on an AVX-512 CPU,
+    /// which halves sgemm speed; nil when there is nothing to say.
+    public static func coreWarning(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        cpuFlags: Set<String> = CPUFeatures.flags()
+    ) -> String? {
+        guard let forced = environment["OPENBLAS_CORETYPE"], cpuFlags.contains("avx512f") else { return nil }
+        let avx512Cores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5"]
+        if avx512Cores.contains(forced.lowercased()) { return nil }
+        return "OPENBLAS_CORETYPE=\(forced) forces kernels weaker than this AVX-512 CPU (about half the "
+            + "sgemm speed); start the process with OPENBLAS_CORETYPE=SkylakeX or unset it "
+            + "(scripts/blas-env.sh does this)"
+    }
+}
+
+/// CPU feature flags as the kernel reports them in /proc/cpuinfo (empty where unavailable).
+public enum CPUFeatures {
+    /// The `flags` of the first processor entry.
+    public static func flags(cpuinfo path: String = "/proc/cpuinfo") -> Set<String> {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        for line in text.split(separator: "\n") where line.hasPrefix("flags") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+        }
+        return []
+    }
+}

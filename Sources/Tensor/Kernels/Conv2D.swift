@@ -1,0 +1,208 @@
+// 2-D convolution (MXNet Convolution, no groups) via im2col + sgemm, forward and backward.
+// Legend: N batch, C input channels, H×W input, K output channels, R×S kernel,
+// OH×OW output, T tile of output pixels, CRS = C·R·S.
+
+/// Convolution of NCHW input with K×C×R×S weights, stride, zero padding and dilation.
+public enum Conv2D {
+    /// Sizes of one convolution call.
+    public struct Geometry: Equatable, Sendable, CustomStringConvertible {
+        public var batch, inChannels, height, width, outChannels: Int
+        public var kernelHeight, kernelWidth: Int
+        public var strideHeight, strideWidth: Int
+        public var padHeight, padWidth: Int
+        public var dilationHeight, dilationWidth: Int
+
+        /// A geometry; square kernel/stride/pad/dilation shorthands via the convenience init.
+        public init(
+            batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
+            kernelHeight: Int, kernelWidth: Int, strideHeight: Int = 1, strideWidth: Int = 1,
+            padHeight: Int = 0, padWidth: Int = 0, dilationHeight: Int = 1, dilationWidth: Int = 1
+        ) {
+            self.batch = batch; self.inChannels = inChannels; self.height = height; self.width = width
+            self.outChannels = outChannels; self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
+            self.strideHeight = strideHeight; self.strideWidth = strideWidth
+            self.padHeight = padHeight; self.padWidth = padWidth
+            self.dilationHeight = dilationHeight; self.dilationWidth = dilationWidth
+        }
+
+        /// Square kernel, stride, padding and dilation.
+        public init(
+            batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int,
+            kernel: Int, stride: Int = 1, pad: Int = 0, dilation: Int = 1
+        ) {
+            self.init(
+                batch: batch, inChannels: inChannels, height: height, width: width, outChannels: outChannels,
+                kernelHeight: kernel, kernelWidth: kernel, strideHeight: stride, strideWidth: stride,
+                padHeight: pad, padWidth: pad, dilationHeight: dilation, dilationWidth: dilation)
+        }
+
+        /// Output height: ⌊(H + 2·pad − dilation·(R−1) − 1) / stride⌋ + 1.
+        public var outHeight: Int { (height + 2 * padHeight - dilationHeight * (kernelHeight - 1) - 1) / strideHeight + 1 }
+        /// Output width.
+        public var outWidth: Int { (width + 2 * padWidth - dilationWidth * (kernelWidth - 1) - 1) / strideWidth + 1 }
+        /// Input shape N×C×H×W.
+        public var inputShape: [Int] { [batch, inChannels, height, width] }
+        /// Weight shape K×C×R×S.
+        public var weightShape: [Int] { [outChannels, inChannels, kernelHeight, kernelWidth] }
+        /// Output shape N×K×OH×OW.
+        public var outputShape: [Int] { [batch, outChannels, outHeight, outWidth] }
+        /// Multiply-adds of one forward pass.
+        public var multiplyAdds: Int { batch * outChannels * outHeight * outWidth * inChannels * kernelHeight * kernelWidth }
+
+        /// 1×1, stride 1, no padding: the input already is the column matrix.
+        var isPointwise: Bool {
+            kernelHeight == 1 && kernelWidth == 1 && strideHeight == 1 && strideWidth == 1 && padHeight == 0 && padWidth == 0
+        }
+
+        public var description: String {
+            "conv k\(kernelHeight)x\(kernelWidth) s\(strideHeight) p\(padHeight) d\(dilationHeight) "
+                + "\(batch)x\(inChannels)x\(height)x\(width)->\(outChannels)"
+        }
+
+        func validate() throws(TensorError) {
+            let positive = [batch, inChannels, height, width, outChannels, kernelHeight, kernelWidth,
+                            strideHeight, strideWidth, dilationHeight, dilationWidth]
+            if positive.contains(where: { $0 < 1 }) || padHeight < 0 || padWidth < 0 {
+                throw .invalidGeometry(kernel: "Conv2D", reason: "sizes must be positive and padding non-negative in \(self)")
+            }
+            if outHeight < 1 || outWidth < 1 {
+                throw .invalidGeometry(kernel: "Conv2D", reason: "kernel larger than padded input in \(self)")
+            }
+        }
+
+        /// Output pixels per im2col tile: the column tile stays around 16 MB.
+        var tileLength: Int {
+            let pixels = outHeight * outWidth
+            let crs = inChannels * kernelHeight * kernelWidth
+            return max(1, min(pixels, (1 << 22) / max(1, crs)))
+        }
+    }
+
+    /// Reusable scratch memory for the column matrix, grown on demand.
+    public final class Workspace {
+        private var storage: UnsafeMutablePointer<Float>
+        private var capacity: Int
+
+        /// An empty workspace.
+        public init() {
+            capacity = 0
+            storage = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+        }
+
+        deinit { storage.deallocate() }
+
+        /// A buffer of at least `count` floats (contents undefined).
+        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
+            if count > capacity {
+                storage.deallocate()
+                storage = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                capacity = count
+            }
+            return storage
+        }
+    }
+
+    /// `output = conv(input, weight) + bias`.
+    /// - Parameters:
+    ///   - input: N×C×H×W. weight: K×C×R×S. bias: K, or nil for none. output: N×K×OH×OW (overwritten).
+    public static func forward(
+        _ g: Geometry, input: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>,
+        bias: UnsafeBufferPointer<Float>?, output: UnsafeMutableBufferPointer<Float>,
+        workspace: Workspace = Workspace(), threading: Threading = .serial
+    ) throws(TensorError) {
+        try g.validate()
+        try TensorError.check("Conv2D", "input", count: input.count, expected: g.inputShape)
+        try TensorError.check("Conv2D", "weight", count: weight.count, expected: g.weightShape)
+        if let bias { try TensorError.check("Conv2D", "bias", count: bias.count, expected: [g.outChannels]) }
+        try TensorError.check("Conv2D", "output", count: output.count, expected: g.outputShape)
+
+        let (x, w, y) = (input.baseAddress!, weight.baseAddress!, output.baseAddress!)
+        let pixels = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
+        let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
+        for n in 0..<g.batch {
+            let yn = y + n * imageOut
+            if let b = bias?.baseAddress {
+                for k in 0..<g.outChannels { (yn + k * pixels).update(repeating: b[k], count: pixels) }
+            }
+            let beta: Float = bias == nil ? 0 : 1
+            if g.isPointwise {
+                Gemm.sgemm(m: g.outChannels, n: pixels, k: crs, a: w, lda: crs,
+                           b: x + n * imageIn, ldb: pixels, beta: beta, c: yn, ldc: pixels)
+                continue
+            }
+            let t = g.tileLength
+            let col = workspace.buffer(crs * t)
+            var p0 = 0
+            while p0 < pixels {
+                let len = min(t, pixels - p0)
+                Im2Col.unfold(g, image: x + n * imageIn, firstPixel: p0, tile: len, col: col, threading: threading)
+                Gemm.sgemm(m: g.outChannels, n: len, k: crs, a: w, lda: crs,
+                           b: col, ldb: len, beta: beta, c: yn + p0, ldc: pixels)
+                p0 += len
+            }
+        }
+    }
+
+    /// Gradients of `forward`. Each non-nil gradient buffer is ACCUMULATED into (`+=`);
+    /// zeroing is the caller's job. Pass nil for gradients that are not needed (a frozen
+    /// layer needs no gradWeight/gradBias, the first layer no gradInput).
+    public static func backward(
+        _ g: Geometry, input: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>,
+        gradOutput: UnsafeBufferPointer<Float>,
+        gradInput: UnsafeMutableBufferPointer<Float>?, gradWeight: UnsafeMutableBufferPointer<Float>?,
+        gradBias: UnsafeMutableBufferPointer<Float>?,
+        workspace: Workspace = Workspace(), threading: Threading = .serial
+    ) throws(TensorError) {
+        try g.validate()
+        try TensorError.check("Conv2D.backward", "input", count: input.count, expected: g.inputShape)
+        try TensorError.check("Conv2D.backward", "weight", count: weight.count, expected: g.weightShape)
+        try TensorError.check("Conv2D.backward", "gradOutput", count: gradOutput.count, expected: g.outputShape)
+        if let gradInput { try TensorError.check("Conv2D.backward", "gradInput", count: gradInput.count, expected: g.inputShape) }
+        if let gradWeight { try TensorError.check("Conv2D.backward", "gradWeight", count: gradWeight.count, expected: g.weightShape) }
+        if let gradBias { try TensorError.check("Conv2D.backward", "gradBias", count: gradBias.count, expected: [g.outChannels]) }
+
+        let (x, w, dy) = (input.baseAddress!, weight.baseAddress!, gradOutput.baseAddress!)
+        let pixels = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
+        let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
+        for n in 0..<g.batch {
+            let dyn = dy + n * imageOut
+            if let db = gradBias?.baseAddress {
+                for k in 0..<g.outChannels {
+                    let row = dyn + k * pixels
+                    var s: Float = 0
+                    for p in 0..<pixels { s += row[p] }
+                    db[k] += s
+                }
+            }
+            if g.isPointwise {
+                let xn = x + n * imageIn
+                if let dw = gradWeight?.baseAddress {
+                    Gemm.sgemm(transB: true, m: g.outChannels, n: crs, k: pixels, a: dyn, lda: pixels,
+                               b: xn, ldb: pixels, beta: 1, c: dw, ldc: crs)
+                }
+                if let dx = gradInput?.baseAddress {
+                    Gemm.sgemm(transA: true, m: crs, n: pixels, k: g.outChannels, a: w, lda: crs,
+                               b: dyn, ldb: pixels, beta: 1, c: dx + n * imageIn, ldc: pixels)
+                }
+                continue
+            }
+            let t = g.tileLength
+            let col = workspace.buffer(crs * t)
+            var p0 = 0
+            while p0 < pixels {
+                let len = min(t, pixels - p0)
+                if let dw = gradWeight?.baseAddress {
+                    Im2Col.unfold(g, image: x + n * imageIn, firstPixel: p0, tile: len, col: col, threading: threading)
+                    Gemm.sgemm(transB: true, m: g.outChannels, n: crs, k: len, a: dyn + p0, lda: pixels,
+                               b: col, ldb: len, beta: 1, c: dw, ldc: crs)
+                }
+                if let dx = gradInput?.baseAddress {
+                    Gemm.sgemm(transA: true, m: crs, n: len, k: g.outChannels, a: w, lda: crs,
+                               b: dyn + p0, ldb: pixels, beta: 0, c: col, ldc: len)
+                    Im2Col.fold(g, col: col, firstPixel: p0, tile: len, gradImage: dx + n * imageIn, threading: threading)
+                }
+                p0 += len
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+// Max pooling (MXNet Pooling, pool_type "max") with MXNet's pooling conventions.
+// Legend: N batch, C channels, H×W input, R×S window, OH×OW output.
+
+/// Max pooling over R×S windows with stride and padding; padding never wins the max.
+public enum MaxPool2D {
+    /// MXNet's `pooling_convention`.
+    public enum Convention: String, Sendable {
+        /// ⌊(H + 2p − R) / stride⌋ + 1 output rows.
+        case valid
+        /// ⌈(H + 2p − R) / stride⌉ + 1 output rows ("ceil mode"; SSD's pool3: 75 → 38).
+        case full
+    }
+
+    /// Sizes of one pooling call.
+    public struct Geometry: Equatable, Sendable, CustomStringConvertible {
+        public var batch, channels, height, width: Int
+        public var kernel, stride, pad: Int
+        public var convention: Convention
+
+        /// A square window geometry.
+        public init(batch: Int, channels: Int, height: Int, width: Int, kernel: Int, stride: Int, pad: Int = 0,
+                    convention: Convention = .valid) {
+            self.batch = batch; self.channels = channels; self.height = height; self.width = width
+            self.kernel = kernel; self.stride = stride; self.pad = pad; self.convention = convention
+        }
+
+        private func outSize(_ size: Int) -> Int {
+            let span = size + 2 * pad - kernel
+            switch convention {
+            case .valid: return span / stride + 1
+            case .full: return (span + stride - 1) / stride + 1
+            }
+        }
+
+        /// Output height.
+        public var outHeight: Int { outSize(height) }
+        /// Output width.
+        public var outWidth: Int { outSize(width) }
+        /// N×C×H×W.
+        public var inputShape: [Int] { [batch, channels, height, width] }
+        /// N×C×OH×OW.
+        public var outputShape: [Int] { [batch, channels, outHeight, outWidth] }
+
+        public var description: String {
+            "maxpool k\(kernel) s\(stride) p\(pad) \(convention.rawValue) \(batch)x\(channels)x\(height)x\(width)"
+        }
+
+        func validate() throws(TensorError) {
+            if [batch, channels, height, width, kernel, stride].contains(where: { $0 < 1 }) || pad < 0 || pad >= kernel {
+                throw .invalidGeometry(kernel: "MaxPool2D", reason: "sizes must be positive and 0 <= pad < kernel in \(self)")
+            }
+            if height + 2 * pad < kernel || width + 2 * pad < kernel {
+                throw .invalidGeometry(kernel: "MaxPool2D", reason: "window larger than padded input in \(self)")
+            }
+        }
+    }
+
+    /// What backward needs: the flat input index (within its channel plane) of each output's max.
+    public struct Saved: Sendable {
+        /// One entry per output element; -1 when the window held no input pixel.
+        public var argmax: [Int32]
+    }
+
+    /// `output[n,c,oh,ow] = max` of the window's in-image pixels (the first one on ties).
+    public static func forward(
+        _ g: Geometry, input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+        threading: Threading = .serial
+    ) throws(TensorError) -> Saved {
+        try g.validate()
+        try TensorError.check("MaxPool2D", "input", count: input.count, expected: g.inputShape)
+        try TensorError.check("MaxPool2D", "output", count: output.count, expected: g.outputShape)
+        var argmax = [Int32](repeating: -1, count: output.count)
+        let (oh, ow) = (g.outHeight, g.outWidth)
+        let x = input.baseAddress!, y = output.baseAddress!
+        argmax.withUnsafeMutableBufferPointer { am in
+            let a = am.baseAddress!
+            threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
+                for plane in planes {
+                    let xp = x + plane * g.height * g.width
+                    let yp = y + plane * oh * ow, ap = a + plane * oh * ow
+                    for i in 0..<oh {
+                        let h0 = i * g.stride - g.pad, h1 = min(h0 + g.kernel, g.height)
+                        for j in 0..<ow {
+                            let w0 = j * g.stride - g.pad, w1 = min(w0 + g.kernel, g.width)
+                            var best = -Float.infinity, at: Int32 = -1
+                            for h in max(h0, 0)..<max(h1, max(h0, 0)) {
+                                for w in max(w0, 0)..<max(w1, max(w0, 0)) where xp[h * g.width + w] > best || at < 0 {
+                                    best = xp[h * g.width + w]; at = Int32(h * g.width + w)
+                                }
+                            }
+                            yp[i * ow + j] = at < 0 ? 0 : best
+                            ap[i * ow + j] = at
+                        }
+                    }
+                }
+            }
+        }
+        return Saved(argmax: argmax)
+    }
+
+    /// Routes each output gradient to its window's max: `gradInput[argmax] += gradOutput`.
+    /// Accumulates; zeroing is the caller's job.
+    public static func backward(
+        _ g: Geometry, saved: Saved, gradOutput: UnsafeBufferPointer<Float>,
+        gradInput: UnsafeMutableBufferPointer<Float>, threading: Threading = .serial
+    ) throws(TensorError) {
+        try g.validate()
+        try TensorError.check("MaxPool2D.backward", "gradOutput", count: gradOutput.count, expected: g.outputShape)
+        try TensorError.check("MaxPool2D.backward", "gradInput", count: gradInput.count, expected: g.inputShape)
+        try TensorError.check("MaxPool2D.backward", "saved.argmax", count: saved.argmax.count, expected: g.outputShape)
+        let outPlane = g.outHeight * g.outWidth, inPlane = g.height * g.width
+        let dy = gradOutput.baseAddress!, dx = gradInput.baseAddress!
+        saved.argmax.withUnsafeBufferPointer { am in
+            threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
+                for plane in planes {
+                    for o in 0..<outPlane {
+                        let at = am[plane * outPlane + o]
+                        if at >= 0 { dx[plane * inPlane + Int(at)] += dy[plane * outPlane + o] }
+                    }
+                }
+            }
+        }
+    }
+}

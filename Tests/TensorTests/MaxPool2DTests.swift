@@ -1,0 +1,93 @@
+import Tensor
+import TestSupport
+import Testing
+
+func poolForward(_ g: MaxPool2D.Geometry, _ x: [Float]) throws -> ([Float], MaxPool2D.Saved) {
+    var y = [Float](repeating: 0, count: g.outputShape.reduce(1, *))
+    let saved = try x.withUnsafeBufferPointer { xp in try y.withUnsafeMutableBufferPointer { yp in
+        try MaxPool2D.forward(g, input: xp, output: yp, threading: Threading(threads: 2))
+    } }
+    return (y, saved)
+}
+
+func poolBackward(_ g: MaxPool2D.Geometry, _ saved: MaxPool2D.Saved, _ dy: [Float]) throws -> [Float] {
+    var dx = [Float](repeating: 0, count: g.inputShape.reduce(1, *))
+    try dy.withUnsafeBufferPointer { d in try dx.withUnsafeMutableBufferPointer { o in
+        try MaxPool2D.backward(g, saved: saved, gradOutput: d, gradInput: o)
+    } }
+    return dx
+}
+
+/// Distinct values (a shuffled ramp) so no window has a tie and the max is differentiable.
+func distinctValues(_ count: Int, seed: UInt64) -> [Float] {
+    var g = SeededGenerator(seed: seed)
+    var v = (0..<count).map { Float($0) / Float(count) - 0.5 }
+    v.shuffle(using: &g)
+    return v
+}
+
+@Suite("MaxPool2D")
+struct MaxPool2DTests {
+    @Test("output sizes follow MXNet's valid and full conventions")
+    func outputSizes() {
+        #expect(MaxPool2D.Geometry(batch: 1, channels: 1, height: 75, width: 75, kernel: 2, stride: 2, convention: .full).outHeight == 38)
+        #expect(MaxPool2D.Geometry(batch: 1, channels: 1, height: 75, width: 75, kernel: 2, stride: 2, convention: .valid).outHeight == 37)
+        #expect(MaxPool2D.Geometry(batch: 1, channels: 1, height: 19, width: 19, kernel: 3, stride: 1, pad: 1).outHeight == 19)
+        #expect(MaxPool2D.Geometry(batch: 1, channels: 1, height: 150, width: 150, kernel: 2, stride: 2).outHeight == 75)
+    }
+
+    @Test("hand-computed 4x4 pooling with its argmax routing")
+    func handComputed() throws {
+        let g = MaxPool2D.Geometry(batch: 1, channels: 1, height: 4, width: 4, kernel: 2, stride: 2)
+        let x: [Float] = [1, 2, 3, 4, 8, 7, 6, 5, 9, 10, 12, 11, 16, 15, 14, 13]
+        let (y, saved) = try poolForward(g, x)
+        #expect(y == [8, 6, 16, 14])
+        let dx = try poolBackward(g, saved, [1, 2, 3, 4])
+        #expect(dx == [0, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0])
+    }
+
+    @Test("forward and gradient equal MXNet's Pooling")
+    func matchesMXNet() throws {
+        let f = try kernelFixture("maxpool2d")
+        let cases = fixtureCases(f)
+        #expect(cases.count >= 6)
+        for name in cases {
+            let p = try fixtureParams(f, name)
+            let g = MaxPool2D.Geometry(batch: p[0], channels: p[1], height: p[2], width: p[3], kernel: p[4], stride: p[5],
+                                       pad: p[6], convention: p[7] == 1 ? .full : .valid)
+            let (y, saved) = try poolForward(g, try f.values("\(name)/input"))
+            let c = closeness(y, try f.values("\(name)/output"), rtol: 0, atol: 0)
+            #expect(c.passed, "\(name) output: \(c)")
+            let dx = try poolBackward(g, saved, try f.values("\(name)/head"))
+            let d = closeness(dx, try f.values("\(name)/gradInput"), rtol: 1e-6, atol: 1e-7)
+            #expect(d.passed, "\(name) gradInput: \(d)")
+        }
+    }
+
+    @Test("backward matches finite differences", arguments: [
+        MaxPool2D.Geometry(batch: 2, channels: 2, height: 6, width: 6, kernel: 2, stride: 2),
+        MaxPool2D.Geometry(batch: 1, channels: 2, height: 7, width: 5, kernel: 2, stride: 2, convention: .full),
+        MaxPool2D.Geometry(batch: 1, channels: 1, height: 5, width: 5, kernel: 3, stride: 1, pad: 1),
+        MaxPool2D.Geometry(batch: 1, channels: 3, height: 1, width: 1, kernel: 1, stride: 1),
+    ])
+    func gradientCheck(_ g: MaxPool2D.Geometry) throws {
+        // Ramp spacing 1/count ≫ eps keeps every window's argmax fixed under perturbation.
+        var x = distinctValues(g.inputShape.reduce(1, *), seed: 11)
+        let r = randomValues(g.outputShape.reduce(1, *), seed: 12)
+        let (_, saved) = try poolForward(g, x)
+        let dx = try poolBackward(g, saved, r)
+        let eps = 0.2 / Float(x.count)
+        let report = try GradientCheck.check(point: &x, analytic: dx, eps: eps, maxCoordinates: 200, atol: 1e-3, rtol: 1e-3) {
+            GradientCheck.weightedSum(try poolForward(g, $0).0, r)
+        }
+        #expect(report.passed, "\(g): \(report)")
+    }
+
+    @Test("mismatched shapes are rejected")
+    func rejectsMismatch() {
+        let g = MaxPool2D.Geometry(batch: 1, channels: 1, height: 4, width: 4, kernel: 2, stride: 2)
+        #expect(throws: TensorError.self) { _ = try poolForward(g, [1, 2, 3]) }
+        let bad = MaxPool2D.Geometry(batch: 1, channels: 1, height: 4, width: 4, kernel: 2, stride: 2, pad: 2)
+        #expect(throws: TensorError.self) { _ = try poolForward(bad, [Float](repeating: 0, count: 16)) }
+    }
+}
