@@ -15,7 +15,10 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "KernelBenchmarks",
-            dependencies: [.product(name: "Tensor", package: "SSDTrainer")]),
+            dependencies: [
+                .product(name: "Tensor", package: "SSDTrainer"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "LoaderBenchmarks",
             dependencies: [.product(name: "DetectionData", package: "SSDTrainer")]),

@@ -1,1 +1,141 @@
-print("KernelBenchmarks: not written yet")
+// Conv2D forward/backward GFLOP/s on the VGG16-reduced layer shapes of SSD300, beside a bare
+// cblas_sgemm of the same M×N×K measured in the same run, and the ratio between them.
+import ArgumentParser
+import Foundation
+import Tensor
+
+/// One VGG16-reduced convolution at 300×300 input (facts file A.1).
+struct Layer {
+    var name: String
+    var inChannels, outChannels, size, kernel, pad, dilation: Int
+}
+
+let vgg16Layers: [Layer] = [
+    Layer(name: "conv1_1", inChannels: 3, outChannels: 64, size: 300, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "conv1_2", inChannels: 64, outChannels: 64, size: 300, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "conv2_1", inChannels: 64, outChannels: 128, size: 150, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "conv2_2", inChannels: 128, outChannels: 128, size: 150, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "conv3_1", inChannels: 128, outChannels: 256, size: 75, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "conv3_2", inChannels: 256, outChannels: 256, size: 75, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "conv3_3", inChannels: 256, outChannels: 256, size: 75, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "conv4_1", inChannels: 256, outChannels: 512, size: 38, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "conv4_2", inChannels: 512, outChannels: 512, size: 38, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "conv4_3", inChannels: 512, outChannels: 512, size: 38, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "conv5_1", inChannels: 512, outChannels: 512, size: 19, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "conv5_2", inChannels: 512, outChannels: 512, size: 19, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "conv5_3", inChannels: 512, outChannels: 512, size: 19, kernel: 3, pad: 1, dilation: 1),
+    Layer(name: "fc6", inChannels: 512, outChannels: 1024, size: 19, kernel: 3, pad: 6, dilation: 6),
+    Layer(name: "fc7", inChannels: 1024, outChannels: 1024, size: 19, kernel: 1, pad: 0, dilation: 1),
+]
+
+/// Best wall time of `repetitions` runs of `body`, in seconds.
+func bestTime(_ repetitions: Int, _ body: () throws -> Void) rethrows -> Double {
+    var best = Double.infinity
+    for _ in 0..<repetitions {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+    return best
+}
+
+struct Row: Codable {
+    var layer: String, batch: Int, m: Int, n: Int, k: Int
+    var forwardGFLOPS: Double, sgemmGFLOPS: Double, forwardRatio: Double
+    var backwardGFLOPS: Double, sgemmBackwardGFLOPS: Double, backwardRatio: Double
+}
+
+@main
+struct KernelBenchmarks: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Conv2D GFLOP/s on SSD300's VGG16-reduced shapes vs bare sgemm of the same M×N×K.")
+
+    @Option(help: "Batch sizes to measure.") var batch: [Int] = [1, 8]
+    @Option(help: "Repetitions per measurement (best is reported).") var repetitions = 3
+    @Option(help: "Threads for the kernels' own loops (im2col/col2im); default: all cores.") var threads: Int?
+    @Option(help: "Only these layers (comma-separated names).") var layers: String?
+    @Option(help: "Write the results as JSON to this path.") var json: String?
+
+    func run() throws {
+        BLAS.configureThreads()
+        let threading = Threading(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(threading.threads)")
+        let selected = layers.map { Set($0.split(separator: ",").map(String.init)) }
+        var rows: [Row] = []
+        print("layer    batch      M       N      K | fwd GF/s  sgemm GF/s  ratio | bwd GF/s  sgemm GF/s  ratio")
+        for b in batch {
+            for layer in vgg16Layers where selected?.contains(layer.name) ?? true {
+                let row = try measure(layer, batch: b, threading: threading)
+                rows.append(row)
+                print(String(format: "%-8@ %5d %6d %7d %6d | %8.1f %11.1f %6.2f | %8.1f %11.1f %6.2f",
+                             layer.name as NSString, b, row.m, row.n, row.k, row.forwardGFLOPS, row.sgemmGFLOPS,
+                             row.forwardRatio, row.backwardGFLOPS, row.sgemmBackwardGFLOPS, row.backwardRatio))
+            }
+            let mine = rows.filter { $0.batch == b && $0.layer.hasPrefix("conv") || $0.batch == b && $0.layer == "fc6" }
+            let ratios = mine.map(\.forwardRatio)
+            if !ratios.isEmpty {
+                print(String(format: "batch %d: 3x3 conv forward / sgemm ratio: mean %.2f, min %.2f", b,
+                             ratios.reduce(0, +) / Double(ratios.count), ratios.min()!))
+            }
+        }
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(rows).write(to: URL(fileURLWithPath: json))
+            print("wrote \(json)")
+        }
+    }
+
+    func measure(_ layer: Layer, batch: Int, threading: Threading) throws -> Row {
+        let g = Conv2D.Geometry(batch: batch, inChannels: layer.inChannels, height: layer.size, width: layer.size,
+                                outChannels: layer.outChannels, kernel: layer.kernel, stride: 1, pad: layer.pad,
+                                dilation: layer.dilation)
+        var rng = SeededGenerator(seed: 1)
+        let x = Tensor.uniform(g.inputShape, using: &rng), w = Tensor.uniform(g.weightShape, low: -0.05, high: 0.05, using: &rng)
+        let bias = Tensor(zeros: [g.outChannels])
+        var y = Tensor(zeros: g.outputShape), dx = Tensor(zeros: g.inputShape), dw = Tensor(zeros: g.weightShape)
+        var db = Tensor(zeros: [g.outChannels])
+        let workspace = Conv2D.Workspace()
+        let m = g.outChannels, n = g.outHeight * g.outWidth, k = g.inChannels * g.kernelHeight * g.kernelWidth
+        let flops = 2.0 * Double(g.multiplyAdds)
+
+        let forward = try bestTime(repetitions) {
+            try x.storage.withUnsafeBufferPointer { xp in try w.storage.withUnsafeBufferPointer { wp in
+                try bias.storage.withUnsafeBufferPointer { bp in try y.storage.withUnsafeMutableBufferPointer { yp in
+                    try Conv2D.forward(g, input: xp, weight: wp, bias: bp, output: yp, workspace: workspace, threading: threading)
+                } }
+            } }
+        }
+        let backward = try bestTime(repetitions) {
+            try x.storage.withUnsafeBufferPointer { xp in try w.storage.withUnsafeBufferPointer { wp in
+                try y.storage.withUnsafeBufferPointer { dyp in try dx.storage.withUnsafeMutableBufferPointer { dxp in
+                    try dw.storage.withUnsafeMutableBufferPointer { dwp in try db.storage.withUnsafeMutableBufferPointer { dbp in
+                        try Conv2D.backward(g, input: xp, weight: wp, gradOutput: dyp, gradInput: dxp, gradWeight: dwp,
+                                            gradBias: dbp, workspace: workspace, threading: threading)
+                    } }
+                } }
+            } }
+        }
+        // Bare sgemm: the same M×N×K once per image (forward), and the two backward products.
+        let a = [Float](repeating: 0.01, count: m * k), bm = [Float](repeating: 0.02, count: k * n)
+        var c = [Float](repeating: 0, count: m * n)
+        let gradOut = [Float](repeating: 0.03, count: m * n)
+        var gradW = [Float](repeating: 0, count: m * k), gradCol = [Float](repeating: 0, count: k * n)
+        let sgemmForward = bestTime(repetitions) {
+            for _ in 0..<batch {
+                Gemm.sgemm(m: m, n: n, k: k, a: a, lda: k, b: bm, ldb: n, c: &c, ldc: n)
+            }
+        }
+        let sgemmBackward = bestTime(repetitions) {
+            for _ in 0..<batch {
+                Gemm.sgemm(transB: true, m: m, n: k, k: n, a: gradOut, lda: n, b: bm, ldb: n, beta: 1, c: &gradW, ldc: k)
+                Gemm.sgemm(transA: true, m: k, n: n, k: m, a: a, lda: k, b: gradOut, ldb: n, c: &gradCol, ldc: n)
+            }
+        }
+        return Row(layer: layer.name, batch: batch, m: m, n: n, k: k,
+                   forwardGFLOPS: flops / forward / 1e9, sgemmGFLOPS: flops / sgemmForward / 1e9,
+                   forwardRatio: sgemmForward / forward,
+                   backwardGFLOPS: 2 * flops / backward / 1e9, sgemmBackwardGFLOPS: 2 * flops / sgemmBackward / 1e9,
+                   backwardRatio: sgemmBackward / backward)
+    }
+}
