@@ -1,0 +1,56 @@
+import Foundation
+
+/// A decoded message: its header and its payload bytes (Float32 values or UTF-8/JSON text,
+/// depending on the command).
+public struct Message: Equatable, Sendable, CustomStringConvertible {
+    public var header: MessageHeader
+    public var payload: [UInt8]
+
+    /// A message; `WireCodec.encode` fills in the payload length and checksum.
+    public init(header: MessageHeader, payload: [UInt8] = []) {
+        self.header = header
+        self.payload = payload
+    }
+
+    /// A message carrying Float32 values (little-endian).
+    public init(header: MessageHeader, floats: UnsafeBufferPointer<Float>) {
+        self.header = header
+        self.payload = [UInt8](UnsafeRawBufferPointer(floats))
+    }
+
+    /// A message carrying UTF-8 text (error messages, JSON control payloads).
+    public init(header: MessageHeader, text: String) {
+        self.init(header: header, payload: Array(text.utf8))
+    }
+
+    /// A message carrying a JSON-encoded value.
+    public init<T: Encodable>(header: MessageHeader, json value: T) throws {
+        self.init(header: header, payload: [UInt8](try JSONEncoder().encode(value)))
+    }
+
+    /// The payload as Float32 values; throws when its size is not a multiple of 4.
+    public func floats() throws(WireError) -> [Float] {
+        guard payload.count % 4 == 0 else { throw .payloadNotFloats(bytes: payload.count) }
+        var out = [Float](repeating: 0, count: payload.count / 4)
+        payload.withUnsafeBytes { src in out.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
+        return out
+    }
+
+    /// The payload as UTF-8 text.
+    public var text: String { String(decoding: payload, as: UTF8.self) }
+
+    /// The payload decoded from JSON.
+    public func json<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(payload))
+    }
+
+    /// One line for logs, e.g. `push key=12 slice=0/2 from W[1] round=40 bytes=1048576`.
+    public var description: String {
+        let h = header
+        var s = "\(h.command)\(h.isReply ? " reply" : "") key=\(h.key) slice=\(h.slice)/\(h.sliceCount)"
+        s += h.sender >= 0 ? " from [\(h.sender)]" : " from [?]"
+        s += " round=\(h.round) bytes=\(payload.count)"
+        if h.command == .error { s += " \"\(text)\"" }
+        return s
+    }
+}

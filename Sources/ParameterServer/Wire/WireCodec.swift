@@ -1,0 +1,57 @@
+/// Turns messages into the two frames sent on the wire (header, payload) and back, validating
+/// every received frame before anything uses it.
+public struct WireCodec: Sendable {
+    /// Largest payload accepted (bytes); a bigger declared length is rejected before any copy.
+    public var maxPayloadBytes: Int
+
+    /// A codec accepting payloads up to `maxPayloadBytes` (default 1 GiB).
+    public init(maxPayloadBytes: Int = 1 << 30) { self.maxPayloadBytes = maxPayloadBytes }
+
+    /// The header frame for `message`, with payload length and checksum filled in.
+    public func headerFrame(for message: Message) -> [UInt8] {
+        var h = message.header
+        h.payloadLength = UInt32(message.payload.count)
+        h.checksum = 0
+        var bytes = h.bytes
+        let sum = bytes.withUnsafeBytes { hb in
+            message.payload.withUnsafeBytes { WireChecksum.compute(header: UnsafeRawBufferPointer(rebasing: hb[0..<32]), payload: $0) }
+        }
+        h.checksum = sum
+        bytes = h.bytes
+        return bytes
+    }
+
+    /// Both frames: header, payload.
+    public func encode(_ message: Message) -> [[UInt8]] {
+        [headerFrame(for: message), message.payload]
+    }
+
+    /// Decodes received frames (exactly two: header and payload), checking magic, version,
+    /// command, declared length and checksum.
+    public func decode(frames: [[UInt8]]) throws(WireError) -> Message {
+        guard frames.count == 2 else { throw .wrongFrameCount(frames.count) }
+        return try decode(header: frames[0], payload: frames[1])
+    }
+
+    /// Decodes a header frame and its payload frame.
+    public func decode(header headerBytes: [UInt8], payload: [UInt8]) throws(WireError) -> Message {
+        let decoded: Result<MessageHeader, WireError> = headerBytes.withUnsafeBytes { raw in
+            Result { () throws(WireError) in try MessageHeader(decoding: raw) }
+        }
+        let header = try decoded.get()
+        let declared = Int(header.payloadLength)
+        guard declared <= maxPayloadBytes else { throw .payloadTooLarge(bytes: declared, limit: maxPayloadBytes) }
+        guard declared == payload.count else { throw .payloadLengthMismatch(declared: declared, actual: payload.count) }
+        let computed = headerBytes.withUnsafeBytes { hb in
+            payload.withUnsafeBytes { WireChecksum.compute(header: UnsafeRawBufferPointer(rebasing: hb[0..<32]), payload: $0) }
+        }
+        guard computed == header.checksum else { throw .checksumMismatch(expected: header.checksum, computed: computed) }
+        switch header.command {
+        case .initialize, .push, .pushPull:
+            if payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }
+        default:
+            break
+        }
+        return Message(header: header, payload: payload)
+    }
+}
