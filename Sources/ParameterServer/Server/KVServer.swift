@@ -1,0 +1,282 @@
+import Logging
+import Optimizers
+
+/// A message to send: the reply or notification `message` for `peer`.
+public struct Outgoing: Sendable {
+    public var peer: PeerID
+    public var message: Message
+
+    public init(peer: PeerID, message: Message) { self.peer = peer; self.message = message }
+}
+
+/// The parameter server's semantics as a state machine over messages (ps-lite's request
+/// handle, made testable): `handle` takes one validated message and returns what to send;
+/// `tick` checks deadlines. Time is an input (`now`, seconds), so timeouts are unit tests.
+///
+/// - dist_sync: for every slice and round, waits for one push from each worker, sums them,
+///   applies one optimizer update with the configured `rescaleGrad`, then answers that round's
+///   pushes and pulls. A pull for round t never sees a partial sum.
+/// - dist_async: applies each push as it arrives; pulls return the latest weights.
+/// Every malformed or out-of-protocol request gets an `error` reply and changes nothing.
+public final class KVServer {
+    /// Deadlines the server enforces.
+    public struct Timeouts: Sendable {
+        /// A worker silent for longer than this is declared dead.
+        public var heartbeat: Double
+        /// A sync round still missing pushes this long after its first push fails.
+        public var round: Double
+
+        public init(heartbeat: Double = 30, round: Double = 600) { self.heartbeat = heartbeat; self.round = round }
+    }
+
+    /// Why the server stopped serving.
+    public enum Failure: Equatable, Sendable, CustomStringConvertible {
+        case deadWorker(rank: Int32, peer: String, silentFor: Double)
+        case roundTimedOut(slice: String, round: UInt64, missing: [Int32])
+
+        public var description: String {
+            switch self {
+            case let .deadWorker(rank, peer, silent):
+                return "worker \(rank) (\(peer)) sent nothing for \(Int(silent)) s: it is presumed dead; stopping the job"
+            case let .roundTimedOut(slice, round, missing):
+                return "sync round \(round) of \(slice) timed out waiting for worker(s) \(missing.map(String.init).joined(separator: ", "))"
+            }
+        }
+    }
+
+    public let rank: Int
+    public private(set) var setup: ServerSetup?
+    public private(set) var optimizer: Optimizer?
+    /// Optimizer updates applied, all slices together.
+    public private(set) var updateCount = 0
+    /// Set when the server must stop (dead worker, timed-out round, shutdown command).
+    public private(set) var failure: Failure?
+    public private(set) var shutdownRequested = false
+    public var timeouts: Timeouts
+
+    var slices: [SliceID: StoredSlice] = [:]
+    var lastSeen: [Int32: (peer: PeerID, time: Double)] = [:]
+    var barrierWaiters: [UInt64: [Int32: PeerID]] = [:]
+    let logger: Logger
+
+    /// A server with rank `rank` (its index among the servers).
+    public init(rank: Int, timeouts: Timeouts = Timeouts(), logger: Logger = Logger(label: "param-server")) {
+        self.rank = rank
+        self.timeouts = timeouts
+        self.logger = logger
+    }
+
+    /// The current weights of a slice (nil when unknown or not initialised).
+    public func weights(_ id: SliceID) -> [Float]? { slices[id]?.weights }
+
+    /// Handles one message from `peer` at time `now` and returns the messages to send.
+    public func handle(_ message: Message, from peer: PeerID, now: Double) -> [Outgoing] {
+        let h = message.header
+        if h.command != .register, h.sender >= 0 { lastSeen[h.sender] = (peer, now) }
+        switch h.command {
+        case .configure: return configure(message, peer)
+        case .initialize: return initialize(message, peer)
+        case .push, .pushPull: return push(message, peer, now: now)
+        case .pull: return pull(message, peer)
+        case .barrier: return barrier(message, peer)
+        case .heartbeat: return []
+        case .shutdown:
+            shutdownRequested = true
+            return [reply(to: message, peer, .acknowledge)]
+        case .register, .error, .acknowledge:
+            return [error(message, peer, "a server does not accept \(h.command) messages")]
+        }
+    }
+
+    /// Checks heartbeats and sync-round deadlines; returns the error notifications to send
+    /// (every known worker learns which rank failed) and sets `failure`.
+    public func tick(now: Double) -> [Outgoing] {
+        guard failure == nil, let setup else { return [] }
+        var found: Failure?
+        for (rank, seen) in lastSeen.sorted(by: { $0.key < $1.key }) where now - seen.time > timeouts.heartbeat {
+            found = .deadWorker(rank: rank, peer: seen.peer.description, silentFor: now - seen.time)
+            break
+        }
+        if found == nil {
+            for (id, s) in slices.sorted(by: { ($0.key.key, $0.key.slice) < ($1.key.key, $1.key.slice) }) {
+                if let started = s.roundStarted, now - started > timeouts.round {
+                    let missing = (0..<Int32(setup.numWorkers)).filter { !s.pushedRanks.contains($0) }
+                    found = .roundTimedOut(slice: id.description, round: s.round, missing: missing)
+                    break
+                }
+            }
+        }
+        guard let found else { return [] }
+        failure = found
+        logger.error("\(found)")
+        return lastSeen.values.map { seen in
+            Outgoing(peer: seen.peer, message: Message(header: MessageHeader(command: .error, isReply: true, sender: Int32(-1 - rank)), text: found.description))
+        }
+    }
+
+    // MARK: - Commands
+
+    private func configure(_ m: Message, _ peer: PeerID) -> [Outgoing] {
+        guard m.header.sender == 0 else { return [error(m, peer, "only worker 0 configures the servers")] }
+        let new: ServerSetup
+        do { new = try m.json(ServerSetup.self) } catch { return [self.error(m, peer, "configure payload is not a valid setup: \(error)")] }
+        guard new.numWorkers >= 1 else { return [error(m, peer, "numWorkers must be >= 1, got \(new.numWorkers)")] }
+        if let setup, setup != new { return [error(m, peer, "servers are already configured differently")] }
+        if setup == nil {
+            let opt = Optimizer(new.optimizer)
+            for spec in new.slices {
+                slices[SliceID(key: spec.key, slice: spec.slice)] = StoredSlice(spec: spec, optimizer: opt)
+            }
+            setup = new
+            optimizer = opt
+            logger.info("configured: \(new.mode.rawValue), \(new.numWorkers) worker(s), \(new.slices.count) slice(s), optimizer \(new.optimizer.kind.rawValue)")
+        }
+        return [reply(to: m, peer, .acknowledge)]
+    }
+
+    private func initialize(_ m: Message, _ peer: PeerID) -> [Outgoing] {
+        switch lookup(m, peer) {
+        case .failure(let e): return [e]
+        case .success(let id):
+            // MXNet semantics: worker 0's initial value wins; the others' are acknowledged only.
+            if m.header.sender == 0 || slices[id]!.weights == nil {
+                guard let values = try? m.floats(), values.count == slices[id]!.spec.count else {
+                    return [error(m, peer, "init of \(id) has \(m.payload.count / 4) values, expected \(slices[id]!.spec.count)")]
+                }
+                if m.header.sender == 0 || slices[id]!.weights == nil { slices[id]!.weights = values }
+            }
+            return [reply(to: m, peer, .acknowledge)]
+        }
+    }
+
+    private func push(_ m: Message, _ peer: PeerID, now: Double) -> [Outgoing] {
+        guard let setup, let optimizer else { return [error(m, peer, "push before the servers were configured")] }
+        let id: SliceID
+        switch lookup(m, peer) {
+        case .failure(let e): return [e]
+        case .success(let found): id = found
+        }
+        guard slices[id]!.weights != nil else { return [error(m, peer, "push to \(id) before its initial value")] }
+        let gradient: [Float]
+        do { gradient = try m.floats() } catch { return [self.error(m, peer, "\(error)")] }
+        guard gradient.count == slices[id]!.spec.count else {
+            return [error(m, peer, "push to \(id) has \(gradient.count) values, expected \(slices[id]!.spec.count)")]
+        }
+        let sender = m.header.sender
+        if setup.mode == .async {
+            apply(id, gradient: gradient, optimizer: optimizer)
+            return [answer(m, peer, id)]
+        }
+        var s = slices[id]!
+        guard m.header.round == s.round else {
+            return [error(m, peer, "push to \(id) for round \(m.header.round), but the server is at round \(s.round)")]
+        }
+        guard !s.pushedRanks.contains(sender) else {
+            return [error(m, peer, "duplicate push from worker \(sender) to \(id) in round \(s.round)")]
+        }
+        if s.pushedRanks.isEmpty { s.roundStarted = now }
+        s.pushedRanks.insert(sender)
+        for i in 0..<gradient.count { s.accumulator[i] += gradient[i] }
+        s.waiters.append(Waiter(peer: peer, command: m.header.command, sender: sender, needsRound: s.round))
+        slices[id] = s
+        guard s.pushedRanks.count == setup.numWorkers else { return [] }
+        // Every worker pushed: one update from the sum, then answer the round's waiters.
+        apply(id, gradient: s.accumulator, optimizer: optimizer)
+        s = slices[id]!
+        s.accumulator = [Float](repeating: 0, count: s.spec.count)
+        s.pushedRanks = []
+        s.roundStarted = nil
+        let ready = s.waiters.filter { $0.needsRound < s.round }
+        s.waiters.removeAll { $0.needsRound < s.round }
+        slices[id] = s
+        return ready.map { w in
+            let h = MessageHeader(command: w.command == .push ? .acknowledge : w.command, isReply: true, key: id.key,
+                                  slice: id.slice, sliceCount: s.spec.sliceCount, sender: Int32(-1 - rank), round: s.round)
+            if w.command == .push { return Outgoing(peer: w.peer, message: Message(header: h)) }
+            return Outgoing(peer: w.peer, message: s.weights!.withUnsafeBufferPointer { Message(header: h, floats: $0) })
+        }
+    }
+
+    private func pull(_ m: Message, _ peer: PeerID) -> [Outgoing] {
+        guard setup != nil else { return [error(m, peer, "pull before the servers were configured")] }
+        switch lookup(m, peer) {
+        case .failure(let e): return [e]
+        case .success(let id):
+            guard slices[id]!.weights != nil else { return [error(m, peer, "pull of \(id) before its initial value")] }
+            // In sync mode a pull for round t waits until t updates have been applied.
+            if setup?.mode == .sync, m.header.round > slices[id]!.round {
+                slices[id]!.waiters.append(Waiter(peer: peer, command: .pull, sender: m.header.sender, needsRound: m.header.round - 1))
+                return []
+            }
+            return [answer(m, peer, id)]
+        }
+    }
+
+    private func barrier(_ m: Message, _ peer: PeerID) -> [Outgoing] {
+        guard let setup else { return [error(m, peer, "barrier before the servers were configured")] }
+        guard m.header.sender >= 0, m.header.sender < setup.numWorkers else {
+            return [error(m, peer, "worker rank \(m.header.sender) out of range 0..<\(setup.numWorkers)")]
+        }
+        barrierWaiters[m.header.round, default: [:]][m.header.sender] = peer
+        guard let arrived = barrierWaiters[m.header.round], arrived.count == setup.numWorkers else { return [] }
+        barrierWaiters[m.header.round] = nil
+        return arrived.sorted { $0.key < $1.key }.map { rank, p in
+            Outgoing(peer: p, message: Message(header: MessageHeader(command: .barrier, isReply: true, sender: Int32(-1 - self.rank), round: m.header.round)))
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func apply(_ id: SliceID, gradient: [Float], optimizer: Optimizer) {
+        var s = slices[id]!
+        if s.spec.optimized {
+            var w = s.weights!
+            w.withUnsafeMutableBufferPointer { wp in
+                gradient.withUnsafeBufferPointer { gp in
+                    // Sizes were validated on receipt; the state was created for this slice.
+                    try? optimizer.update(weights: wp, gradient: gp, state: &s.state, multipliers: s.spec.multipliers)
+                }
+            }
+            s.weights = w
+            updateCount += 1
+        } else {
+            s.weights = gradient  // a summed-only key returns the round's sum
+        }
+        s.round += 1
+        slices[id] = s
+    }
+
+    private enum Lookup { case success(SliceID), failure(Outgoing) }
+
+    private func lookup(_ m: Message, _ peer: PeerID) -> Lookup {
+        let h = m.header
+        if let setup, h.sender < 0 || h.sender >= setup.numWorkers {
+            return .failure(error(m, peer, "worker rank \(h.sender) out of range 0..<\(setup.numWorkers)"))
+        }
+        let id = SliceID(key: h.key, slice: h.slice)
+        guard slices[id] != nil else {
+            return .failure(error(m, peer, "unknown \(id) (this is server \(rank); was the setup sent?)"))
+        }
+        return .success(id)
+    }
+
+    private func answer(_ m: Message, _ peer: PeerID, _ id: SliceID) -> Outgoing {
+        let s = slices[id]!
+        let h = MessageHeader(command: m.header.command == .push ? .acknowledge : m.header.command, isReply: true,
+                              key: id.key, slice: id.slice, sliceCount: s.spec.sliceCount, sender: Int32(-1 - rank), round: s.round)
+        if m.header.command == .push { return Outgoing(peer: peer, message: Message(header: h)) }
+        return Outgoing(peer: peer, message: s.weights!.withUnsafeBufferPointer { Message(header: h, floats: $0) })
+    }
+
+    private func reply(to m: Message, _ peer: PeerID, _ command: Command) -> Outgoing {
+        Outgoing(peer: peer, message: Message(header: MessageHeader(command: command, isReply: true, key: m.header.key,
+                                                                    slice: m.header.slice, sender: Int32(-1 - rank), round: m.header.round)))
+    }
+
+    private func error(_ m: Message, _ peer: PeerID, _ text: String) -> Outgoing {
+        logger.warning("rejected \(m) from \(peer): \(text)")
+        return Outgoing(peer: peer, message: Message(header: MessageHeader(command: .error, isReply: true, key: m.header.key,
+                                                                           slice: m.header.slice, sender: Int32(-1 - rank), round: m.header.round), text: text))
+    }
+}
+
