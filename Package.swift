@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "param-server", targets: ["param-server"]),
         .executable(name: "worker", targets: ["worker"]),
         .executable(name: "ssd", targets: ["ssd"]),
+        .executable(name: "kv-probe", targets: ["kv-probe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -58,6 +59,13 @@ let package = Package(
             name: "param-server",
             dependencies: [
                 "ParameterServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "kv-probe",
+            dependencies: [
+                "ParameterServer", "Optimizers",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(

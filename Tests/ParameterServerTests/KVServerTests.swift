@@ -4,12 +4,13 @@ import Testing
 
 /// Drives a KVServer directly with messages (no sockets, no sleeps).
 struct ServerHarness {
-    let server = KVServer(rank: 0, timeouts: .init(heartbeat: 10, round: 60))
+    let server: KVServer
     let workers: Int
 
     init(workers: Int, mode: SyncMode = .sync, optimizer: OptimizerConfig = OptimizerConfig(kind: .sgd, learningRate: 0.5),
          counts: [Int] = [3], optimized: [Bool]? = nil) {
         self.workers = workers
+        server = KVServer(rank: 0, numWorkers: workers, timeouts: .init(heartbeat: 10, round: 60))
         let specs = counts.enumerated().map { i, n in
             SliceSpec(key: UInt32(i), slice: 0, sliceCount: 1, count: n, optimized: optimized?[i] ?? true)
         }
@@ -167,12 +168,16 @@ struct KVServerTests {
 
     @Test("requests before configuration and configuration by another rank are rejected")
     func unconfigured() throws {
-        let server = KVServer(rank: 1)
+        let server = KVServer(rank: 1, numWorkers: 2)
         let push = [Float](repeating: 1, count: 3).withUnsafeBufferPointer { Message(header: MessageHeader(command: .push, sender: 0), floats: $0) }
         #expect(server.handle(push, from: PeerID("w"), now: 0).first?.message.header.command == .error)
         let setup = ServerSetup(mode: .sync, numWorkers: 2, optimizer: .init(kind: .sgd, learningRate: 0.1), slices: [])
         let conf = try Message(header: MessageHeader(command: .configure, sender: 1), json: setup)
         #expect(server.handle(conf, from: PeerID("w"), now: 0).first?.message.header.command == .error)
+        var wrongSize = setup
+        wrongSize.numWorkers = 3
+        let conf3 = try Message(header: MessageHeader(command: .configure, sender: 0), json: wrongSize)
+        #expect(server.handle(conf3, from: PeerID("w"), now: 0).first?.message.text.contains("cluster has 2") == true)
         let garbage = Message(header: MessageHeader(command: .configure, sender: 0), text: "not json")
         #expect(server.handle(garbage, from: PeerID("w"), now: 0).first?.message.header.command == .error)
         #expect(server.setup == nil)

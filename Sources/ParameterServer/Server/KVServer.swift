@@ -45,6 +45,8 @@ public final class KVServer {
     }
 
     public let rank: Int
+    /// Workers in the cluster (from the scheduler's roster).
+    public let numWorkers: Int
     public private(set) var setup: ServerSetup?
     public private(set) var optimizer: Optimizer?
     /// Optimizer updates applied, all slices together.
@@ -55,13 +57,17 @@ public final class KVServer {
     public var timeouts: Timeouts
 
     var slices: [SliceID: StoredSlice] = [:]
+    /// When each worker rank was last heard from, and every socket it used (its request
+    /// socket and its heartbeat socket), so a failure notice reaches the thread that waits.
     var lastSeen: [Int32: (peer: PeerID, time: Double)] = [:]
+    var peersOfRank: [Int32: Set<PeerID>] = [:]
     var barrierWaiters: [UInt64: [Int32: PeerID]] = [:]
     let logger: Logger
 
-    /// A server with rank `rank` (its index among the servers).
-    public init(rank: Int, timeouts: Timeouts = Timeouts(), logger: Logger = Logger(label: "param-server")) {
+    /// Server `rank` (its index among the servers) of a cluster with `numWorkers` workers.
+    public init(rank: Int, numWorkers: Int, timeouts: Timeouts = Timeouts(), logger: Logger = Logger(label: "param-server")) {
         self.rank = rank
+        self.numWorkers = numWorkers
         self.timeouts = timeouts
         self.logger = logger
     }
@@ -72,14 +78,17 @@ public final class KVServer {
     /// Handles one message from `peer` at time `now` and returns the messages to send.
     public func handle(_ message: Message, from peer: PeerID, now: Double) -> [Outgoing] {
         let h = message.header
-        if h.command != .register, h.sender >= 0 { lastSeen[h.sender] = (peer, now) }
+        if h.command != .register, h.sender >= 0, h.sender < Int32(numWorkers) {
+            lastSeen[h.sender] = (lastSeen[h.sender].map { h.command == .heartbeat ? $0.peer : peer } ?? peer, now)
+            peersOfRank[h.sender, default: []].insert(peer)
+        }
         switch h.command {
         case .configure: return configure(message, peer)
         case .initialize: return initialize(message, peer)
         case .push, .pushPull: return push(message, peer, now: now)
         case .pull: return pull(message, peer)
         case .barrier: return barrier(message, peer)
-        case .heartbeat: return []
+        case .heartbeat: return [reply(to: message, peer, .heartbeat)]
         case .shutdown:
             shutdownRequested = true
             return [reply(to: message, peer, .acknowledge)]
@@ -91,7 +100,7 @@ public final class KVServer {
     /// Checks heartbeats and sync-round deadlines; returns the error notifications to send
     /// (every known worker learns which rank failed) and sets `failure`.
     public func tick(now: Double) -> [Outgoing] {
-        guard failure == nil, let setup else { return [] }
+        guard failure == nil else { return [] }
         var found: Failure?
         for (rank, seen) in lastSeen.sorted(by: { $0.key < $1.key }) where now - seen.time > timeouts.heartbeat {
             found = .deadWorker(rank: rank, peer: seen.peer.description, silentFor: now - seen.time)
@@ -100,7 +109,7 @@ public final class KVServer {
         if found == nil {
             for (id, s) in slices.sorted(by: { ($0.key.key, $0.key.slice) < ($1.key.key, $1.key.slice) }) {
                 if let started = s.roundStarted, now - started > timeouts.round {
-                    let missing = (0..<Int32(setup.numWorkers)).filter { !s.pushedRanks.contains($0) }
+                    let missing = (0..<Int32(numWorkers)).filter { !s.pushedRanks.contains($0) }
                     found = .roundTimedOut(slice: id.description, round: s.round, missing: missing)
                     break
                 }
@@ -109,8 +118,8 @@ public final class KVServer {
         guard let found else { return [] }
         failure = found
         logger.error("\(found)")
-        return lastSeen.values.map { seen in
-            Outgoing(peer: seen.peer, message: Message(header: MessageHeader(command: .error, isReply: true, sender: Int32(-1 - rank)), text: found.description))
+        return peersOfRank.values.joined().sorted { $0.description < $1.description }.map { peer in
+            Outgoing(peer: peer, message: Message(header: MessageHeader(command: .error, isReply: true, sender: Int32(-1 - rank)), text: found.description))
         }
     }
 
@@ -120,7 +129,9 @@ public final class KVServer {
         guard m.header.sender == 0 else { return [error(m, peer, "only worker 0 configures the servers")] }
         let new: ServerSetup
         do { new = try m.json(ServerSetup.self) } catch { return [self.error(m, peer, "configure payload is not a valid setup: \(error)")] }
-        guard new.numWorkers >= 1 else { return [error(m, peer, "numWorkers must be >= 1, got \(new.numWorkers)")] }
+        guard new.numWorkers == numWorkers else {
+            return [error(m, peer, "setup is for \(new.numWorkers) worker(s) but the cluster has \(numWorkers)")]
+        }
         if let setup, setup != new { return [error(m, peer, "servers are already configured differently")] }
         if setup == nil {
             let opt = Optimizer(new.optimizer)
@@ -213,12 +224,11 @@ public final class KVServer {
     }
 
     private func barrier(_ m: Message, _ peer: PeerID) -> [Outgoing] {
-        guard let setup else { return [error(m, peer, "barrier before the servers were configured")] }
-        guard m.header.sender >= 0, m.header.sender < setup.numWorkers else {
-            return [error(m, peer, "worker rank \(m.header.sender) out of range 0..<\(setup.numWorkers)")]
+        guard m.header.sender >= 0, m.header.sender < numWorkers else {
+            return [error(m, peer, "worker rank \(m.header.sender) out of range 0..<\(numWorkers)")]
         }
         barrierWaiters[m.header.round, default: [:]][m.header.sender] = peer
-        guard let arrived = barrierWaiters[m.header.round], arrived.count == setup.numWorkers else { return [] }
+        guard let arrived = barrierWaiters[m.header.round], arrived.count == numWorkers else { return [] }
         barrierWaiters[m.header.round] = nil
         return arrived.sorted { $0.key < $1.key }.map { rank, p in
             Outgoing(peer: p, message: Message(header: MessageHeader(command: .barrier, isReply: true, sender: Int32(-1 - self.rank), round: m.header.round)))
@@ -250,8 +260,8 @@ public final class KVServer {
 
     private func lookup(_ m: Message, _ peer: PeerID) -> Lookup {
         let h = m.header
-        if let setup, h.sender < 0 || h.sender >= setup.numWorkers {
-            return .failure(error(m, peer, "worker rank \(h.sender) out of range 0..<\(setup.numWorkers)"))
+        if h.sender < 0 || h.sender >= numWorkers {
+            return .failure(error(m, peer, "worker rank \(h.sender) out of range 0..<\(numWorkers)"))
         }
         let id = SliceID(key: h.key, slice: h.slice)
         guard slices[id] != nil else {

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ParameterServer
+
+/// `param-server`: a parameter server (or the cluster's scheduler) configured like an MXNet
+/// ps-lite node, from `DMLC_*` variables and/or flags (flags win).
+@main
+struct ParamServerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "param-server",
+        abstract: "Parameter server / scheduler of a distributed SSD training job.",
+        discussion: """
+            Environment (MXNet names): DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT, DMLC_NUM_SERVER, \
+            DMLC_NUM_WORKER, DMLC_NODE_HOST, DMLC_PORT, PS_HEARTBEAT_TIMEOUT, PS_ROUND_TIMEOUT; or SageMaker's \
+            SM_HOSTS / SM_CURRENT_HOST. Exit status: 0 after an orderly shutdown or signal, 1 when the job failed \
+            (dead worker, timed-out round), 2 for a configuration error.
+            """)
+
+    @Option(help: "scheduler | server (DMLC_ROLE).") var role: String?
+    @Option(help: "Scheduler host (DMLC_PS_ROOT_URI).") var rootURI: String?
+    @Option(help: "Scheduler port (DMLC_PS_ROOT_PORT).") var rootPort: String?
+    @Option(help: "Number of servers (DMLC_NUM_SERVER).") var numServers: String?
+    @Option(help: "Number of workers (DMLC_NUM_WORKER).") var numWorkers: String?
+    @Option(help: "Address this server advertises (DMLC_NODE_HOST).") var host: String?
+    @Option(help: "Port this server binds, 0 = any (DMLC_PORT).") var port: String?
+    @Option(help: "Seconds of silence before a worker is declared dead (PS_HEARTBEAT_TIMEOUT).") var heartbeatTimeout: String?
+    @Option(help: "Seconds a sync round may wait for its last push (PS_ROUND_TIMEOUT).") var roundTimeout: String?
+    @Option(help: "Seconds to wait for every node to register (PS_REGISTRATION_TIMEOUT).") var registrationTimeout: String?
+    @Flag(help: "Also run the scheduler in this process (server 0 of a small cluster).") var withScheduler = false
+
+    func run() throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "param-server")
+        logger.logLevel = ProcessInfo.processInfo.environment["PS_VERBOSE"].flatMap(Int.init).map { $0 >= 1 ? .debug : .info } ?? .info
+        var flags = ClusterFlags()
+        flags.role = role; flags.rootURI = rootURI; flags.rootPort = rootPort; flags.numServers = numServers
+        flags.numWorkers = numWorkers; flags.host = host; flags.port = port; flags.heartbeatTimeout = heartbeatTimeout
+        flags.roundTimeout = roundTimeout; flags.registrationTimeout = registrationTimeout
+        let config: ClusterConfig
+        do {
+            config = try ClusterConfig.resolve(environment: ProcessInfo.processInfo.environment, flags: flags.asEnvironment)
+        } catch {
+            FileHandle.standardError.write(Data("param-server: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let stop = StopFlag()
+        let signals = stop.installSignalHandlers()
+        defer { signals.forEach { $0.cancel() } }
+        let context = ZMQContext()
+        do {
+            switch config.role {
+            case .scheduler:
+                try Rendezvous.runScheduler(config: config, context: context, logger: logger)
+            case .server:
+                if withScheduler {
+                    let schedulerLogger = Logger(label: "scheduler")
+                    Thread.detachNewThread {
+                        do { try Rendezvous.runScheduler(config: config, context: context, logger: schedulerLogger) } catch {
+                            schedulerLogger.error("\(error)")
+                            stop.raise()
+                        }
+                    }
+                }
+                switch try ServerRunner(config: config, logger: logger, stopFlag: stop, context: context).run() {
+                case .shutdown: logger.info("shut down by worker 0")
+                case .interrupted: logger.info("interrupted; stopped")
+                case .failed(let reason):
+                    FileHandle.standardError.write(Data("param-server: job failed: \(reason)\n".utf8))
+                    throw ExitCode(1)
+                }
+            case .worker:
+                FileHandle.standardError.write(Data("param-server: DMLC_ROLE=worker; start the `worker` executable for workers\n".utf8))
+                throw ExitCode(2)
+            }
+        } catch let error as TransportError {
+            FileHandle.standardError.write(Data("param-server: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-print("param-server: not built yet")
