@@ -1,0 +1,149 @@
+import Foundation
+import Glibc
+import ParameterServer
+import Testing
+
+/// Real processes on 127.0.0.1: a scheduler, servers and kv-probe workers per test.
+@Suite("Loopback cluster (real processes)", .serialized)
+struct LoopbackClusterTests {
+    func expectClose(_ a: [Float], _ b: [Float], _ what: String) {
+        #expect(a.count == b.count, "\(what)")
+        for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-5 + 1e-5 * abs(y), "\(what): \(a) vs \(b)") }
+    }
+
+    @Test("dist_sync: N workers × b equal one process with batch N·b after k steps", arguments: [
+        (1, 2, "sgd"), (1, 3, "sgd"), (2, 2, "sgd"), (2, 3, "adam"),
+    ])
+    func effectiveBatch(servers: Int, workers: Int, optimizer: String) throws {
+        let cluster = try ProcessCluster(servers: servers, workers: workers)
+        let args = ["--steps", "6", "--batch", "4", "--optimizer", optimizer, "--lr", "0.3", "--big-array-bound", "4"]
+        try cluster.startAll(probeArguments: args)
+        let status = cluster.waitAll(seconds: 60)
+        for (name, s) in status { #expect(s == 0, "\(name) exited \(String(describing: s)): \(cluster.errors(name))") }
+        let local = try runLocalProbe(["--steps", "6", "--batch", "4", "--optimizer", optimizer, "--lr", "0.3",
+                                       "--emulate-workers", "\(workers)"])
+        for w in 0..<workers {
+            let r = try decodeProbe(cluster.output("worker\(w)"))
+            #expect(r.rank == w && r.workers == workers)
+            expectClose(r.weights, local.weights, "\(servers) server(s), worker \(w) weights")
+            expectClose([r.bias], [local.bias], "bias")
+        }
+    }
+
+    @Test("dist_async converges and the server applies one update per push")
+    func asyncConverges() throws {
+        let cluster = try ProcessCluster(servers: 1, workers: 2)
+        try cluster.startAll(probeArguments: ["--mode", "dist_async", "--steps", "30", "--batch", "16", "--lr", "0.5"])
+        let status = cluster.waitAll(seconds: 60)
+        for (name, s) in status { #expect(s == 0, "\(name): \(cluster.errors(name))") }
+        let r = try decodeProbe(cluster.output("worker0"))
+        let early = r.losses.prefix(5).reduce(0, +) / 5, late = r.losses.suffix(5).reduce(0, +) / 5
+        #expect(late < early, "loss \(early) → \(late)")
+        // 2 workers × 30 steps × 2 keys.
+        #expect(cluster.errors("server0").contains("shutdown after 120 optimizer update(s)"), "\(cluster.errors("server0"))")
+    }
+
+    @Test("a key larger than the slice bound, split over 3 servers, round-trips bit-exactly")
+    func keySlicing() throws {
+        let cluster = try ProcessCluster(servers: 3, workers: 1)
+        try cluster.startAll(probeArguments: ["--steps", "1", "--big-key", "10007", "--big-array-bound", "1000"])
+        let status = cluster.waitAll(seconds: 60)
+        for (name, s) in status { #expect(s == 0, "\(name): \(cluster.errors(name))") }
+        #expect(try decodeProbe(cluster.output("worker0")).bigKeyRoundTrip == true)
+        let layout = KeyLayout(counts: [2: 10007], numServers: 3, bigArrayBound: 1000)
+        #expect(layout.loadPerServer == [3336, 3335, 3336])
+    }
+
+    @Test("a worker killed mid-run: the others and the server stop with a message naming its rank")
+    func workerKilled() throws {
+        let cluster = try ProcessCluster(servers: 1, workers: 3)
+        cluster.extraEnvironment = ["PS_HEARTBEAT_TIMEOUT": "2"]
+        try cluster.startAll(probeArguments: ["--steps", "200", "--step-delay", "0.05"])
+        usleep(1_500_000)
+        let victim = cluster.node("worker1")
+        #expect(victim.process.isRunning)
+        kill(victim.process.processIdentifier, SIGKILL)
+        for name in ["worker0", "worker2", "server0"] {
+            let s = cluster.wait(cluster.node(name), seconds: 20)
+            #expect(s != nil && s != 0, "\(name) should fail, got \(String(describing: s))")
+            #expect(cluster.errors(name).contains("worker 1"), "\(name): \(cluster.errors(name))")
+        }
+    }
+
+    @Test("a server killed: workers fail with a clear message instead of hanging")
+    func serverKilled() throws {
+        let cluster = try ProcessCluster(servers: 1, workers: 2)
+        cluster.extraEnvironment = ["PS_HEARTBEAT_TIMEOUT": "2"]
+        try cluster.startAll(probeArguments: ["--steps", "200", "--step-delay", "0.05", "--heartbeat-timeout", "2"])
+        usleep(1_500_000)
+        kill(cluster.node("server0").process.processIdentifier, SIGKILL)
+        for name in ["worker0", "worker1"] {
+            let s = cluster.wait(cluster.node(name), seconds: 20)
+            #expect(s == 1, "\(name) exit \(String(describing: s))")
+            #expect(cluster.errors(name).contains("server 0"), "\(name): \(cluster.errors(name))")
+            #expect(cluster.errors(name).contains("stopped answering"), "\(name): \(cluster.errors(name))")
+        }
+    }
+
+    @Test("garbage frames get an error reply and the server keeps serving")
+    func garbageFrames() throws {
+        let cluster = try ProcessCluster(servers: 1, workers: 1)
+        let serverPort = try freeLoopbackPort()
+        try cluster.start("scheduler", executable: "param-server", environment: ["DMLC_ROLE": "scheduler"])
+        try cluster.start("server0", executable: "param-server", environment: ["DMLC_ROLE": "server", "DMLC_PORT": "\(serverPort)"])
+        // The worker trains slowly while garbage arrives at the same server.
+        try cluster.start("worker0", executable: "kv-probe", arguments: ["--rank", "0", "--steps", "40", "--step-delay", "0.1"])
+        let context = ZMQContext()
+        let probe = try ZMQSocket(context, kind: .dealer)
+        try probe.connect("tcp://127.0.0.1:\(serverPort)")
+        let codec = WireCodec()
+        var badMagic = codec.encode(Message(header: MessageHeader(command: .push, sender: 0), payload: [0, 0, 128, 63]))
+        badMagic[0][0] ^= 0xFF
+        var badChecksum = codec.encode(Message(header: MessageHeader(command: .push, sender: 0), payload: [0, 0, 128, 63]))
+        badChecksum[1][3] ^= 0x01
+        let cases: [[[UInt8]]] = [
+            [[1, 2, 3]],                                            // one short frame
+            [[UInt8](repeating: 7, count: 40), []],                 // 40 bytes of garbage
+            badMagic, badChecksum,
+            codec.encode(Message(header: MessageHeader(command: .push, sender: 9), payload: [0, 0, 0, 0])),  // rank 9 of 1
+            codec.encode(Message(header: MessageHeader(command: .push, key: 77, sender: 0), payload: [0, 0, 0, 0])),  // unknown key
+            codec.encode(Message(header: MessageHeader(command: .push, key: 0, sender: 0, round: 999), payload: [0, 0, 0, 0])),  // wrong size / round
+        ]
+        usleep(1_000_000)  // let the cluster form and training start
+        var replies = 0
+        for frames in cases {
+            try probe.send(frames)
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                if !ZMQSocket.poll([probe], seconds: 0.2).isEmpty, let reply = try probe.receiveNow() {
+                    let m = try codec.decode(frames: reply)
+                    #expect(m.header.command == .error && !m.text.isEmpty, "\(m)")
+                    replies += 1
+                    break
+                }
+            }
+        }
+        #expect(replies == cases.count)
+        let status = cluster.waitAll(seconds: 60)
+        for (name, s) in status { #expect(s == 0, "\(name): \(cluster.errors(name))") }
+        // Weights unchanged by the garbage: the run equals a clean local run.
+        let local = try runLocalProbe(["--steps", "40"])
+        let r = try decodeProbe(cluster.output("worker0"))
+        expectClose(r.weights, local.weights, "weights after garbage")
+    }
+
+    @Test("configuration errors exit 2 with a message naming the variable", arguments: [
+        ([:] as [String: String], "DMLC_ROLE is not set"),
+        (["DMLC_ROLE": "server", "DMLC_PS_ROOT_PORT": "70000"], "DMLC_PS_ROOT_PORT=70000"),
+        (["DMLC_ROLE": "server", "DMLC_NUM_WORKER": "0"], "DMLC_NUM_WORKER=0"),
+        (["DMLC_ROLE": "boss"], "DMLC_ROLE=boss"),
+    ])
+    func configurationErrors(environment: [String: String], message: String) throws {
+        let cluster = try ProcessCluster(servers: 1, workers: 1)
+        var env = environment
+        if env["DMLC_ROLE"] == nil { env["DMLC_ROLE"] = "" }
+        let node = try cluster.start("server", executable: "param-server", environment: env)
+        #expect(cluster.wait(node, seconds: 20) == 2)
+        #expect(cluster.errors("server").contains(message), "\(cluster.errors("server"))")
+    }
+}
