@@ -51,12 +51,16 @@ struct ParamServerCommand: ParsableCommand {
         do {
             switch config.role {
             case .scheduler:
-                try Rendezvous.runScheduler(config: config, context: context, logger: logger)
+                do {
+                    try Rendezvous.runScheduler(config: config, context: context, logger: logger, stopFlag: stop)
+                } catch TransportError.interrupted {
+                    logger.info("interrupted; stopped")
+                }
             case .server:
                 if withScheduler {
                     let schedulerLogger = Logger(label: "scheduler")
                     Thread.detachNewThread {
-                        do { try Rendezvous.runScheduler(config: config, context: context, logger: schedulerLogger) } catch {
+                        do { try Rendezvous.runScheduler(config: config, context: context, logger: schedulerLogger, stopFlag: stop) } catch {
                             schedulerLogger.error("\(error)")
                             stop.raise()
                         }

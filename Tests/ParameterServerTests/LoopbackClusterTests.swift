@@ -132,6 +132,19 @@ struct LoopbackClusterTests {
         expectClose(r.weights, local.weights, "weights after garbage")
     }
 
+    @Test("SIGTERM and SIGINT stop a waiting server and scheduler cleanly (exit 0)", arguments: [SIGTERM, SIGINT])
+    func signals(_ sig: Int32) throws {
+        let cluster = try ProcessCluster(servers: 1, workers: 1)
+        let scheduler = try cluster.start("scheduler", executable: "param-server", environment: ["DMLC_ROLE": "scheduler"])
+        let server = try cluster.start("server0", executable: "param-server", environment: ["DMLC_ROLE": "server"])
+        usleep(700_000)  // both are up and waiting for the worker that never comes
+        kill(server.process.processIdentifier, sig)
+        kill(scheduler.process.processIdentifier, sig)
+        #expect(cluster.wait(server, seconds: 10) == 0, "\(cluster.errors("server0"))")
+        #expect(cluster.wait(scheduler, seconds: 10) == 0, "\(cluster.errors("scheduler"))")
+        #expect(cluster.errors("server0").contains("interrupted"))
+    }
+
     @Test("configuration errors exit 2 with a message naming the variable", arguments: [
         ([:] as [String: String], "DMLC_ROLE is not set"),
         (["DMLC_ROLE": "server", "DMLC_PS_ROOT_PORT": "70000"], "DMLC_PS_ROOT_PORT=70000"),

@@ -5,7 +5,8 @@ import Logging
 /// `numServers` + `numWorkers` have joined, each gets its rank and the servers' endpoints.
 public enum Rendezvous {
     /// Runs the scheduler until every node has its roster (or the registration deadline passes).
-    public static func runScheduler(config: ClusterConfig, context: ZMQContext = ZMQContext(), logger: Logger) throws {
+    public static func runScheduler(config: ClusterConfig, context: ZMQContext = ZMQContext(), logger: Logger,
+                                    stopFlag: StopFlag = StopFlag()) throws {
         let socket = try ZMQSocket(context, kind: .router)
         let bound = try socket.bind("tcp://\(config.rootURI == "localhost" ? "127.0.0.1" : bindHost(config.rootURI)):\(config.rootPort)")
         logger.info("scheduler listening on \(bound); waiting for \(config.numServers) server(s) and \(config.numWorkers) worker(s)")
@@ -14,6 +15,7 @@ public enum Rendezvous {
         var workers: [(peer: [UInt8], reg: Registration)] = []
         let deadline = MonotonicClock.now() + config.registrationTimeout
         while servers.count < config.numServers || workers.count < config.numWorkers {
+            if stopFlag.isRaised { throw TransportError.interrupted }
             let left = deadline - MonotonicClock.now()
             guard left > 0 else {
                 throw TransportError.timedOut(
@@ -56,13 +58,15 @@ public enum Rendezvous {
     }
 
     /// Registers this node and waits for its roster.
-    public static func register(_ registration: Registration, config: ClusterConfig, context: ZMQContext) throws -> Roster {
+    public static func register(_ registration: Registration, config: ClusterConfig, context: ZMQContext,
+                                stopFlag: StopFlag = StopFlag()) throws -> Roster {
         let socket = try ZMQSocket(context, kind: .dealer)
         try socket.connect(config.schedulerEndpoint)
         let codec = WireCodec(maxPayloadBytes: 1 << 20)
         try socket.send(codec.encode(try Message(header: MessageHeader(command: .register), json: registration)))
         let deadline = MonotonicClock.now() + config.registrationTimeout
         while MonotonicClock.now() < deadline {
+            if stopFlag.isRaised { throw TransportError.interrupted }
             guard !ZMQSocket.poll([socket], seconds: 0.2).isEmpty, let frames = try socket.receiveNow() else { continue }
             let m = try codec.decode(frames: frames)
             if m.header.command == .error { throw TransportError.peerFailed("scheduler rejected the registration: \(m.text)") }

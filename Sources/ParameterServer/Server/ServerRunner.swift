@@ -27,8 +27,13 @@ public final class ServerRunner {
         let endpoint = try socket.bind("tcp://\(Rendezvous.bindHost(config.nodeHost)):\(config.nodePort)")
         let port = endpoint.split(separator: ":").last.map(String.init) ?? "\(config.nodePort)"
         let advertised = "tcp://\(config.nodeHost):\(port)"
-        let roster = try Rendezvous.register(Registration(role: .server, endpoint: advertised, requestedRank: nil),
-                                             config: config, context: context)
+        let roster: Roster
+        do {
+            roster = try Rendezvous.register(Registration(role: .server, endpoint: advertised, requestedRank: nil),
+                                             config: config, context: context, stopFlag: stopFlag)
+        } catch TransportError.interrupted {
+            return .interrupted
+        }
         let server = KVServer(rank: roster.rank, numWorkers: roster.numWorkers, timeouts: .init(heartbeat: config.heartbeatTimeout, round: config.roundTimeout),
                               logger: logger)
         logger.info("server \(roster.rank) serving at \(advertised) for \(roster.numWorkers) worker(s)")

@@ -8,12 +8,14 @@ public enum TransportError: Error, CustomStringConvertible, Equatable {
     case zmq(operation: String, endpoint: String, message: String)
     case timedOut(waitingFor: String, seconds: Double)
     case peerFailed(String)
+    case interrupted
 
     public var description: String {
         switch self {
         case let .zmq(op, endpoint, message): return "ZeroMQ \(op) \(endpoint) failed: \(message)"
         case let .timedOut(what, s): return "timed out after \(String(format: "%.1f", s)) s waiting for \(what)"
         case let .peerFailed(text): return text
+        case .interrupted: return "interrupted by a signal"
         }
     }
 }
