@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(name: "SSDTrainer", path: ".."),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         .executableTarget(
@@ -27,6 +28,8 @@ let package = Package(
             dependencies: [
                 .product(name: "ParameterServer", package: "SSDTrainer"),
                 .product(name: "Optimizers", package: "SSDTrainer"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "TrainingBenchmarks",

@@ -75,6 +75,7 @@ public struct Optimizer: Sendable {
             let t = Float(state.updateCount)
             let lrT = lr * (1 - pow(c.beta2, t)).squareRoot() / (1 - pow(c.beta1, t))
             var m = state.slots[0], v = state.slots[1]
+            state.slots = []  // m and v uniquely referenced: updated in place, no copy
             for i in 0..<n {
                 let g = clipped(c.rescaleGrad * gradient[i] + wd * weights[i])
                 m[i] = c.beta1 * m[i] + (1 - c.beta1) * g
@@ -95,6 +96,7 @@ public struct Optimizer: Sendable {
             // MXNet's AdaDelta ignores the learning rate: Δ = sqrt(accΔ + ε)/sqrt(accG + ε)·g;
             // weight −= Δ + wd·weight.
             var accG = state.slots[0], accDelta = state.slots[1]
+            state.slots = []
             for i in 0..<n {
                 let g = clipped(c.rescaleGrad * gradient[i])
                 accG[i] = c.rho * accG[i] + (1 - c.rho) * g * g

@@ -1,1 +1,148 @@
-print("ParameterServerBenchmarks: not written yet")
+// Push+pull throughput of the parameter server on SSD300-VGG16's real parameter shapes, over
+// ZeroMQ on 127.0.0.1: rounds/s and GB/s per worker for dist_sync and dist_async, 1 and 2
+// servers, 2 workers. Scheduler, servers and workers run as threads of this process, each
+// with its own ZeroMQ context and sockets, talking over TCP loopback like separate processes.
+import ArgumentParser
+import Foundation
+import Glibc
+import Logging
+import Optimizers
+import ParameterServer
+
+/// The 71 trainable arrays of SSD300 with a VGG16-reduced base and 20 classes (facts A.1–A.3).
+func ssd300VGG16Shapes() -> [(name: String, count: Int)] {
+    var arrays: [(String, Int)] = []
+    func conv(_ name: String, _ inC: Int, _ outC: Int, _ k: Int) {
+        arrays.append(("\(name)_weight", outC * inC * k * k)); arrays.append(("\(name)_bias", outC))
+    }
+    let vgg: [(String, Int, Int)] = [("conv1_1", 3, 64), ("conv1_2", 64, 64), ("conv2_1", 64, 128), ("conv2_2", 128, 128),
+        ("conv3_1", 128, 256), ("conv3_2", 256, 256), ("conv3_3", 256, 256), ("conv4_1", 256, 512), ("conv4_2", 512, 512),
+        ("conv4_3", 512, 512), ("conv5_1", 512, 512), ("conv5_2", 512, 512), ("conv5_3", 512, 512), ("fc6", 512, 1024)]
+    for (n, i, o) in vgg { conv(n, i, o, 3) }
+    conv("fc7", 1024, 1024, 1)
+    arrays.append(("relu4_3_scale", 512))
+    for (k, (i, mid, o)) in [(1024, 256, 512), (512, 128, 256), (256, 128, 256), (256, 128, 256)].enumerated() {
+        conv("multi_feat_\(k + 2)_conv_1x1_conv", i, mid, 1)
+        conv("multi_feat_\(k + 2)_conv_3x3_conv", mid, o, 3)
+    }
+    let sources = ["relu4_3", "relu7", "multi_feat_2_conv_3x3_relu", "multi_feat_3_conv_3x3_relu",
+                   "multi_feat_4_conv_3x3_relu", "multi_feat_5_conv_3x3_relu"]
+    for (s, (c, a)) in zip(sources, zip([512, 1024, 512, 256, 256, 256], [4, 6, 6, 6, 4, 4])) {
+        conv("\(s)_loc_pred_conv", c, a * 4, 3)
+        conv("\(s)_cls_pred_conv", c, a * 21, 3)
+    }
+    return arrays
+}
+
+struct Row: Codable {
+    var mode: String, servers: Int, workers: Int, rounds: Int
+    var seconds: Double, roundsPerSecond: Double, gigabytesPerSecondPerWorker: Double
+}
+
+@main
+struct ParameterServerBenchmarks: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Parameter-server push+pull throughput on SSD300-VGG16 shapes.")
+
+    @Option(help: "Rounds per configuration.") var rounds = 20
+    @Option(help: "Warm-up rounds (not timed).") var warmup = 2
+    @Option(help: "Server counts to measure.") var servers: [Int] = [1, 2]
+    @Option(help: "Workers.") var workers = 2
+    @Option(help: "Write the results as JSON to this path.") var json: String?
+
+    func run() throws {
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = .warning
+            return h
+        }
+        let shapes = ssd300VGG16Shapes()
+        let floats = shapes.reduce(0) { $0 + $1.count }
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; SSD300-VGG16: \(shapes.count) arrays, "
+              + String(format: "%.2f M floats (%.1f MB per push)", Double(floats) / 1e6, Double(floats) * 4 / 1e6))
+        print("mode        servers workers rounds   seconds  rounds/s  GB/s/worker (push+pull)")
+        var rows: [Row] = []
+        for mode in [SyncMode.sync, .async] {
+            for s in servers {
+                let row = try measure(mode: mode, servers: s, shapes: shapes)
+                rows.append(row)
+                print(String(format: "%-11@ %7d %7d %6d %9.2f %9.2f %12.2f", mode.rawValue as NSString, s, workers, rounds,
+                             row.seconds, row.roundsPerSecond, row.gigabytesPerSecondPerWorker))
+            }
+        }
+        print("reference (MXNet 1.9.1 ps-lite, same machine, 1 server + 2 workers): dist_sync with SGD on the server "
+              + "5.3 rounds/s, without optimizer 7.1; dist_async with SGD 4.6 (shared/reference/machine-performance.md); "
+              + "Benchmarks/compare/mxnet_kvstore.py measures it again")
+        if let sync1 = rows.first(where: { $0.mode == "dist_sync" && $0.servers == 1 }) {
+            print(String(format: "ratio dist_sync 1 server vs MXNet's 5.3 rounds/s: %.2f", sync1.roundsPerSecond / 5.3))
+        }
+        if let json {
+            let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try e.encode(rows).write(to: URL(fileURLWithPath: json))
+        }
+    }
+
+    func measure(mode: SyncMode, servers serverCount: Int, shapes: [(name: String, count: Int)]) throws -> Row {
+        let port = 20000 + Int(getpid() % 20000) + serverCount * 7 + (mode == .sync ? 0 : 3)
+        let base = ClusterConfig(role: .scheduler, rootURI: "127.0.0.1", rootPort: port, numServers: serverCount,
+                                 numWorkers: workers, heartbeatTimeout: 60)
+        let logger = Logger(label: "bench")
+        let group = DispatchGroup()
+        func spawn(_ body: @escaping () -> Void) {
+            group.enter()
+            Thread.detachNewThread { body(); group.leave() }
+        }
+        spawn { try? Rendezvous.runScheduler(config: base, logger: logger) }
+        for _ in 0..<serverCount {
+            spawn {
+                var c = base; c.role = .server
+                _ = try? ServerRunner(config: c, logger: logger).run()
+            }
+        }
+        let lock = NSLock()
+        var elapsed: [Double] = []
+        var failures: [String] = []
+        let totalRounds = rounds, warm = warmup
+        for rank in 0..<workers {
+            spawn {
+                do {
+                    var c = base; c.role = .worker; c.requestedRank = rank
+                    let client = try KVClient.connect(config: c, logger: logger)
+                    defer { client.close() }
+                    var weights = shapes.map { [Float](repeating: 0.01, count: $0.count) }
+                    let grads = shapes.map { [Float](repeating: 0.001, count: $0.count) }
+                    var keys: [Int: (values: [Float], multipliers: ParameterMultipliers, optimized: Bool)] = [:]
+                    for (i, w) in weights.enumerated() { keys[i] = (w, .one, true) }
+                    try client.initialize(keys: keys, mode: mode,
+                                          optimizer: OptimizerConfig(kind: .sgd, learningRate: 0.001, momentum: 0.9, weightDecay: 0.0005,
+                                                                     rescaleGrad: 1.0 / Double(8 * 2).asFloat))
+                    var start = 0.0
+                    for r in 0..<(warm + totalRounds) {
+                        if r == warm { try client.barrier(); start = MonotonicClock.now() }
+                        for i in shapes.indices {
+                            try grads[i].withUnsafeBufferPointer { g in
+                                try weights[i].withUnsafeMutableBufferPointer { w in try client.pushPull(key: i, gradient: g, into: w) }
+                            }
+                        }
+                        try client.wait()
+                    }
+                    let t = MonotonicClock.now() - start
+                    try client.shutdownServers()
+                    lock.lock(); elapsed.append(t); lock.unlock()
+                } catch {
+                    lock.lock(); failures.append("worker \(rank): \(error)"); lock.unlock()
+                }
+            }
+        }
+        group.wait()
+        guard failures.isEmpty, let seconds = elapsed.max() else {
+            throw ValidationError("benchmark run failed: \(failures.joined(separator: "; "))")
+        }
+        let bytes = Double(shapes.reduce(0) { $0 + $1.count } * 4)
+        return Row(mode: mode.rawValue, servers: serverCount, workers: workers, rounds: rounds, seconds: seconds,
+                   roundsPerSecond: Double(rounds) / seconds, gigabytesPerSecondPerWorker: 2 * bytes * Double(rounds) / seconds / 1e9)
+    }
+}
+
+extension Double {
+    var asFloat: Float { Float(self) }
+}

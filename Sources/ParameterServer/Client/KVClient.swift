@@ -98,7 +98,9 @@ public final class KVClient {
             if pending.count >= maxInFlight { try wait() }
             let h = MessageHeader(command: .pushPull, key: UInt32(key), slice: part.slice, sliceCount: part.sliceCount,
                                   sender: Int32(rank), round: round)
-            try send(part.server, Message(header: h, floats: UnsafeBufferPointer(rebasing: gradient[part.offset..<(part.offset + part.count)])))
+            // Straight from the caller's gradient: ZeroMQ's copy is the only one.
+            let payload = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: gradient[part.offset..<(part.offset + part.count)]))
+            try withRawBuffers([codec.headerFrame(for: h, payload: payload)]) { try sockets[part.server].send([$0[0], payload]) }
             pending[PendingKey(key: key, slice: part.slice, command: .pushPull)] =
                 .some(UnsafeMutableBufferPointer(rebasing: weights[part.offset..<(part.offset + part.count)]))
         }
@@ -180,11 +182,12 @@ public final class KVClient {
             return
         }
         if let out = destination {
-            let values = try m.floats()
-            guard values.count == out.count else {
-                throw TransportError.peerFailed("server \(server) answered \(m) with \(values.count) values, expected \(out.count)")
+            try m.withFloats { values in
+                guard values.count == out.count else {
+                    throw TransportError.peerFailed("server \(server) answered \(m) with \(values.count) values, expected \(out.count)")
+                }
+                out.baseAddress!.update(from: values.baseAddress!, count: values.count)
             }
-            _ = out.initialize(from: values)
         }
     }
 

@@ -168,43 +168,58 @@ public final class KVServer {
         case .success(let found): id = found
         }
         guard slices[id]!.weights != nil else { return [error(m, peer, "push to \(id) before its initial value")] }
-        let gradient: [Float]
-        do { gradient = try m.floats() } catch { return [self.error(m, peer, "\(error)")] }
-        guard gradient.count == slices[id]!.spec.count else {
-            return [error(m, peer, "push to \(id) has \(gradient.count) values, expected \(slices[id]!.spec.count)")]
+        let count = slices[id]!.spec.count
+        guard m.payload.count == count * 4 else {
+            return [error(m, peer, "push to \(id) has \(m.payload.count / 4) values, expected \(count)")]
         }
         let sender = m.header.sender
+        var s = slices[id]!
+        slices[id] = nil  // uniquely referenced weights, state and accumulator: updated in place
         if setup.mode == .async {
-            apply(id, gradient: gradient, optimizer: optimizer)
+            // Sizes were checked above; the payload is whole floats.
+            try? m.withFloats { apply(&s, gradient: $0, optimizer: optimizer) }
+            slices[id] = s
             return [answer(m, peer, id)]
         }
-        var s = slices[id]!
         guard m.header.round == s.round else {
+            slices[id] = s
             return [error(m, peer, "push to \(id) for round \(m.header.round), but the server is at round \(s.round)")]
         }
         guard !s.pushedRanks.contains(sender) else {
+            slices[id] = s
             return [error(m, peer, "duplicate push from worker \(sender) to \(id) in round \(s.round)")]
         }
         if s.pushedRanks.isEmpty { s.roundStarted = now }
         s.pushedRanks.insert(sender)
-        for i in 0..<gradient.count { s.accumulator[i] += gradient[i] }
+        try? m.withFloats { g in
+            s.accumulator.withUnsafeMutableBufferPointer { acc in for i in 0..<acc.count { acc[i] += g[i] } }
+        }
         s.waiters.append(Waiter(peer: peer, command: m.header.command, sender: sender, needsRound: s.round))
-        slices[id] = s
-        guard s.pushedRanks.count == setup.numWorkers else { return [] }
+        guard s.pushedRanks.count == setup.numWorkers else {
+            slices[id] = s
+            return []
+        }
         // Every worker pushed: one update from the sum, then answer the round's waiters.
-        apply(id, gradient: s.accumulator, optimizer: optimizer)
-        s = slices[id]!
-        s.accumulator = [Float](repeating: 0, count: s.spec.count)
+        var sum = s.accumulator
+        s.accumulator = []
+        sum.withUnsafeBufferPointer { apply(&s, gradient: $0, optimizer: optimizer) }
+        sum.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        s.accumulator = sum
         s.pushedRanks = []
         s.roundStarted = nil
         let ready = s.waiters.filter { $0.needsRound < s.round }
         s.waiters.removeAll { $0.needsRound < s.round }
         slices[id] = s
+        // One payload shared by every waiter that wants the weights (copied once, encoded once).
+        var shared: [Command: Message] = [:]
         return ready.map { w in
-            let h = MessageHeader(command: w.command == .push ? .acknowledge : w.command, isReply: true, key: id.key,
-                                  slice: id.slice, sliceCount: s.spec.sliceCount, sender: Int32(-1 - rank), round: s.round)
-            if w.command == .push { return Outgoing(peer: w.peer, message: Message(header: h)) }
-            return Outgoing(peer: w.peer, message: s.weights!.withUnsafeBufferPointer { Message(header: h, floats: $0) })
+            let command = w.command == .push ? Command.acknowledge : w.command
+            if let m = shared[command] { return Outgoing(peer: w.peer, message: m) }
+            let h = MessageHeader(command: command, isReply: true, key: id.key, slice: id.slice,
+                                  sliceCount: s.spec.sliceCount, sender: Int32(-1 - rank), round: s.round)
+            let m = w.command == .push ? Message(header: h) : s.weights!.withUnsafeBufferPointer { Message(header: h, floats: $0) }
+            shared[command] = m
+            return Outgoing(peer: w.peer, message: m)
         }
     }
 
@@ -237,23 +252,18 @@ public final class KVServer {
 
     // MARK: - Helpers
 
-    private func apply(_ id: SliceID, gradient: [Float], optimizer: Optimizer) {
-        var s = slices[id]!
+    /// One optimizer update of `s` (taken out of `slices` by the caller, so it is updated in place).
+    private func apply(_ s: inout StoredSlice, gradient: UnsafeBufferPointer<Float>, optimizer: Optimizer) {
         if s.spec.optimized {
-            var w = s.weights!
-            w.withUnsafeMutableBufferPointer { wp in
-                gradient.withUnsafeBufferPointer { gp in
-                    // Sizes were validated on receipt; the state was created for this slice.
-                    try? optimizer.update(weights: wp, gradient: gp, state: &s.state, multipliers: s.spec.multipliers)
-                }
+            s.weights!.withUnsafeMutableBufferPointer { wp in
+                // Sizes were validated on receipt; the state was created for this slice.
+                try? optimizer.update(weights: wp, gradient: gradient, state: &s.state, multipliers: s.spec.multipliers)
             }
-            s.weights = w
             updateCount += 1
         } else {
-            s.weights = gradient  // a summed-only key returns the round's sum
+            s.weights = Array(gradient)  // a summed-only key returns the round's sum
         }
         s.round += 1
-        slices[id] = s
     }
 
     private enum Lookup { case success(SliceID), failure(Outgoing) }

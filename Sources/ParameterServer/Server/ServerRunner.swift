@@ -54,7 +54,12 @@ public final class ServerRunner {
                         logger.warning("rejected a malformed message from \(peer): \(error)")
                         outgoing = [Outgoing(peer: peer, message: Message(header: MessageHeader(command: .error, isReply: true), text: "\(error)"))]
                     }
-                    for o in outgoing { send(o, socket: socket, codec: codec) }
+                    var encoded: (message: Message, frames: [[UInt8]])?
+                    for o in outgoing {
+                        // Replies of one sync round share one message: encode (checksum) it once.
+                        if encoded?.message != o.message { encoded = (o.message, codec.encode(o.message)) }
+                        send(o.peer, encoded!.frames, socket: socket)
+                    }
                     if server.shutdownRequested {
                         logger.info("server \(roster.rank): shutdown after \(server.updateCount) optimizer update(s)")
                         return .shutdown
@@ -64,7 +69,7 @@ public final class ServerRunner {
             let now = MonotonicClock.now()
             if now - lastTick >= 0.1 {
                 lastTick = now
-                for o in server.tick(now: now) { send(o, socket: socket, codec: codec) }
+                for o in server.tick(now: now) { send(o.peer, codec.encode(o.message), socket: socket) }
                 if let failure = server.failure {
                     Thread.sleep(forTimeInterval: 0.3)  // let the error notifications leave
                     return .failed(failure.description)
@@ -73,12 +78,12 @@ public final class ServerRunner {
         }
     }
 
-    private func send(_ o: Outgoing, socket: ZMQSocket, codec: WireCodec) {
+    private func send(_ peer: PeerID, _ frames: [[UInt8]], socket: ZMQSocket) {
         do {
-            try socket.send([o.peer.bytes] + codec.encode(o.message))
+            try socket.send([peer.bytes] + frames)
         } catch {
             // A peer that disconnected cannot be answered; that is not the server's failure.
-            logger.debug("could not answer \(o.peer): \(error)")
+            logger.debug("could not answer \(peer): \(error)")
         }
     }
 }

@@ -36,6 +36,18 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
         return out
     }
 
+    /// Calls `body` with the payload seen as Float32 values, without copying when the bytes are
+    /// suitably aligned (they are for array storage); throws when the size is not whole floats.
+    public func withFloats<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        guard payload.count % 4 == 0 else { throw WireError.payloadNotFloats(bytes: payload.count) }
+        return try payload.withUnsafeBytes { raw in
+            if let base = raw.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+                return try body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: raw.count / 4))
+            }
+            return try floats().withUnsafeBufferPointer(body)
+        }
+    }
+
     /// The payload as UTF-8 text.
     public var text: String { String(decoding: payload, as: UTF8.self) }
 

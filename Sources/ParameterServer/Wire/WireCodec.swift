@@ -9,16 +9,20 @@ public struct WireCodec: Sendable {
 
     /// The header frame for `message`, with payload length and checksum filled in.
     public func headerFrame(for message: Message) -> [UInt8] {
-        var h = message.header
-        h.payloadLength = UInt32(message.payload.count)
+        message.payload.withUnsafeBytes { headerFrame(for: message.header, payload: $0) }
+    }
+
+    /// The header frame for `header` followed by `payload` taken straight from the caller's
+    /// memory, so a gradient can be sent without first copying it into a `Message`.
+    public func headerFrame(for header: MessageHeader, payload: UnsafeRawBufferPointer) -> [UInt8] {
+        var h = header
+        h.payloadLength = UInt32(payload.count)
         h.checksum = 0
-        var bytes = h.bytes
-        let sum = bytes.withUnsafeBytes { hb in
-            message.payload.withUnsafeBytes { WireChecksum.compute(header: UnsafeRawBufferPointer(rebasing: hb[0..<32]), payload: $0) }
+        let sum = h.bytes.withUnsafeBytes { hb in
+            WireChecksum.compute(header: UnsafeRawBufferPointer(rebasing: hb[0..<32]), payload: payload)
         }
         h.checksum = sum
-        bytes = h.bytes
-        return bytes
+        return h.bytes
     }
 
     /// Both frames: header, payload.

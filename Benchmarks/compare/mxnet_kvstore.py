@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""MXNet 1.9.1 dist kvstore (ps-lite) vs this project's parameter server, same machine, same
+shapes: the 71 trainable arrays of SSD300-VGG16 (26.29 M floats), 1 server + 2 workers on
+127.0.0.1, push then pull of every key per round.
+
+Usage (from the repository root, after `cd Benchmarks && swift build -c release`):
+    python3 Benchmarks/compare/mxnet_kvstore.py [--rounds 20] [--mode dist_sync|dist_async]
+
+Needs `pip install mxnet==1.9.1 numpy==1.23.5` (scripts/fixtures/requirements.txt). The script
+starts the scheduler, server and workers itself as child processes with the DMLC_* environment,
+then runs Benchmarks/.build/release/ParameterServerBenchmarks and prints both figures and the ratio.
+"""
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def ssd300_vgg16_shapes():
+    shapes = []
+
+    def conv(name, cin, cout, k):
+        shapes.append((name + "_weight", (cout, cin, k, k)))
+        shapes.append((name + "_bias", (cout,)))
+
+    vgg = [("conv1_1", 3, 64), ("conv1_2", 64, 64), ("conv2_1", 64, 128), ("conv2_2", 128, 128), ("conv3_1", 128, 256),
+           ("conv3_2", 256, 256), ("conv3_3", 256, 256), ("conv4_1", 256, 512), ("conv4_2", 512, 512),
+           ("conv4_3", 512, 512), ("conv5_1", 512, 512), ("conv5_2", 512, 512), ("conv5_3", 512, 512),
+           ("fc6", 512, 1024)]
+    for n, i, o in vgg:
+        conv(n, i, o, 3)
+    conv("fc7", 1024, 1024, 1)
+    shapes.append(("relu4_3_scale", (1, 512, 1, 1)))
+    for k, (i, mid, o) in enumerate([(1024, 256, 512), (512, 128, 256), (256, 128, 256), (256, 128, 256)]):
+        conv("multi_feat_%d_conv_1x1_conv" % (k + 2), i, mid, 1)
+        conv("multi_feat_%d_conv_3x3_conv" % (k + 2), mid, o, 3)
+    sources = ["relu4_3", "relu7"] + ["multi_feat_%d_conv_3x3_relu" % k for k in range(2, 6)]
+    for s, c, a in zip(sources, [512, 1024, 512, 256, 256, 256], [4, 6, 6, 6, 4, 4]):
+        conv(s + "_loc_pred_conv", c, a * 4, 3)
+        conv(s + "_cls_pred_conv", c, a * 21, 3)
+    return shapes
+
+
+def worker_main(rounds, warmup, mode, optimizer):
+    import mxnet as mx
+    kv = mx.kv.create(mode)
+    if optimizer:
+        kv.set_optimizer(mx.optimizer.SGD(learning_rate=0.001, momentum=0.9, wd=0.0005, rescale_grad=1.0 / 16))
+    shapes = ssd300_vgg16_shapes()
+    keys = list(range(len(shapes)))
+    weights = [mx.nd.full(s, 0.01) for _, s in shapes]
+    grads = [mx.nd.full(s, 0.001) for _, s in shapes]
+    kv.init(keys, weights)
+    mx.nd.waitall()
+    start = None
+    for r in range(warmup + rounds):
+        if r == warmup:
+            kv._barrier()
+            start = time.time()
+        kv.push(keys, grads)
+        kv.pull(keys, out=weights)
+        mx.nd.waitall()
+    elapsed = time.time() - start
+    if kv.rank == 0:
+        print(json.dumps({"rounds": rounds, "seconds": elapsed, "rounds_per_second": rounds / elapsed}), flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_mxnet(rounds, warmup, mode, optimizer):
+    env = dict(os.environ, DMLC_PS_ROOT_URI="127.0.0.1", DMLC_PS_ROOT_PORT=str(free_port()), DMLC_NUM_SERVER="1",
+               DMLC_NUM_WORKER="2", DMLC_INTERFACE="lo", OMP_NUM_THREADS="1")
+    procs = []
+    for role in ("scheduler", "server"):
+        procs.append(subprocess.Popen([sys.executable, "-c", "import mxnet"], env=dict(env, DMLC_ROLE=role)))
+    worker_cmd = [sys.executable, os.path.abspath(__file__), "--as-worker", "--rounds", str(rounds), "--warmup",
+                  str(warmup), "--mode", mode] + (["--optimizer"] if optimizer else [])
+    workers = [subprocess.Popen(worker_cmd, env=dict(env, DMLC_ROLE="worker"), stdout=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    out = ""
+    try:
+        for w in workers:
+            o, _ = w.communicate(timeout=600)
+            out += o
+        for p in procs:
+            p.wait(timeout=60)
+    finally:
+        for p in procs + workers:
+            if p.poll() is None:
+                p.kill()
+    line = [l for l in out.splitlines() if l.startswith("{")]
+    return json.loads(line[0])
+
+
+def run_ours(rounds):
+    exe = os.path.join(HERE, "..", ".build", "release", "ParameterServerBenchmarks")
+    if not os.path.exists(exe):
+        sys.exit("build it first: cd Benchmarks && swift build -c release --product ParameterServerBenchmarks")
+    out = subprocess.run([exe, "--rounds", str(rounds), "--servers", "1"], capture_output=True, text=True, check=True).stdout
+    figures = {}
+    for line in out.splitlines():
+        m = re.match(r"(dist_sync|dist_async)\s+1\s+2\s+\d+\s+[\d.]+\s+([\d.]+)", line)
+        if m:
+            figures[m.group(1)] = float(m.group(2))
+    return figures
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--mode", default="dist_sync")
+    ap.add_argument("--optimizer", action="store_true", help="(worker) SGD on the server")
+    ap.add_argument("--as-worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.as_worker:
+        worker_main(args.rounds, args.warmup, args.mode, args.optimizer)
+        return
+    mx_sync = run_mxnet(args.rounds, args.warmup, "dist_sync", optimizer=True)
+    mx_async = run_mxnet(args.rounds, args.warmup, "dist_async", optimizer=True)
+    ours = run_ours(args.rounds)
+    print("1 server + 2 workers, SSD300-VGG16 shapes, SGD on the server, %d rounds" % args.rounds)
+    for mode, mx_fig in (("dist_sync", mx_sync), ("dist_async", mx_async)):
+        mine = ours.get(mode, float("nan"))
+        print("%-10s MXNet/ps-lite %.2f rounds/s   this project %.2f rounds/s   ratio %.2f"
+              % (mode, mx_fig["rounds_per_second"], mine, mine / mx_fig["rounds_per_second"]))
+
+
+if __name__ == "__main__":
+    main()
