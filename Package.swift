@@ -91,7 +91,7 @@ let package = Package(
             name: "TensorTests", dependencies: ["Tensor", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "OptimizersTests", dependencies: ["Optimizers", "TestSupport"],
+            name: "OptimizersTests", dependencies: ["Optimizers", "ParameterServer", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "DetectionTests", dependencies: ["Detection", "Tensor", "TestSupport"],
