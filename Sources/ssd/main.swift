@@ -1,1 +1,0 @@
-print("ssd: not built yet")
