@@ -97,7 +97,7 @@ let package = Package(
             name: "DetectionTests", dependencies: ["Detection", "Tensor", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "DetectionDataTests", dependencies: ["DetectionData", "TestSupport"],
+            name: "DetectionDataTests", dependencies: ["DetectionData", "Tensor", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ParameterServerTests", dependencies: ["ParameterServer", "Optimizers", "TestSupport"]),

@@ -22,7 +22,10 @@ let package = Package(
             ]),
         .executableTarget(
             name: "LoaderBenchmarks",
-            dependencies: [.product(name: "DetectionData", package: "SSDTrainer")]),
+            dependencies: [
+                .product(name: "DetectionData", package: "SSDTrainer"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "ParameterServerBenchmarks",
             dependencies: [

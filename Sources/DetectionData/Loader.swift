@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// One training batch, ready for the network.
 public struct Batch: Sendable {
@@ -162,7 +163,7 @@ public final class Loader: @unchecked Sendable {
             do {
                 var (image, label) = try dataset.sample(candidate, numClasses: options.numClasses)
                 if let aug = options.augmentation {
-                    var rng = SplitMix(seed: options.seed ^ UInt64(epoch) &* 0x2545_F491_4F6C_DD1D ^ UInt64(candidate) &* 0x9E37_79B9_7F4A_7C15)
+                    var rng = SeededGenerator(seed: options.seed ^ UInt64(epoch) &* 0x2545_F491_4F6C_DD1D ^ UInt64(candidate) &* 0x9E37_79B9_7F4A_7C15)
                     (image, label) = aug.apply(image, label, using: &rng)
                 }
                 let rows = try label.paddedRows(labelWidth: options.labelWidth, path: dataset.description, record: dataset.name(candidate))

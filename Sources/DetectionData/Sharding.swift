@@ -1,3 +1,5 @@
+import Tensor
+
 /// Which samples worker `rank` of `count` reads, and in what order, per epoch.
 ///
 /// Every epoch has one global order — a permutation of all samples drawn from `seed` and the
@@ -35,16 +37,9 @@ public struct Sharding: Equatable, Sendable {
     public func order(epoch: Int) -> [Int] {
         var order = Array(0..<samples)
         guard shuffle, samples > 1 else { return order }
-        var state = seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
+        var rng = SeededGenerator(seed: seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
         for i in stride(from: samples - 1, to: 0, by: -1) {
-            let j = Int(next() % UInt64(i + 1))
+            let j = Int(rng.next() % UInt64(i + 1))
             order.swapAt(i, j)
         }
         return order

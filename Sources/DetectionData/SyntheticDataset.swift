@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// A synthetic detection data set a detector can learn: each class is a distinct shape
 /// (rectangle, ellipse, triangle, cross, diamond, ring, …) drawn in varied colors, sizes and
@@ -28,19 +29,26 @@ public struct SyntheticDataset: Sendable {
 
     /// Image `index` of the split ("train" or "validation") and its label.
     public func sample(_ index: Int, split: String) -> (image: RGBImage, label: DetectionLabel) {
-        var rng = SplitMix(seed: seed ^ UInt64(index) &* 0x9E37_79B9_7F4A_7C15 ^ (split == "train" ? 0 : 0xABCD_EF01_2345))
+        var rng = SeededGenerator(seed: seed ^ UInt64(index) &* 0x9E37_79B9_7F4A_7C15 ^ (split == "train" ? 0 : 0xABCD_EF01_2345))
         let s = imageSize
         var image = background(&rng)
         var objects: [DetectionObject] = []
         let count = 1 + Int(rng.next() % UInt64(maxObjects))
         for _ in 0..<count {
             let cls = Int(rng.next() % UInt64(classes))
-            let w = Int(Float(s) * rng.uniform(0.18, 0.5)), h = Int(Float(s) * rng.uniform(0.18, 0.5))
-            let x0 = Int(rng.next() % UInt64(max(1, s - w))), y0 = Int(rng.next() % UInt64(max(1, s - h)))
             let color = vividColor(&rng)
-            if let box = draw(shape: cls, in: &image, x0: x0, y0: y0, w: w, h: h, color: color) {
-                objects.append(DetectionObject(classId: cls, xmin: Float(box.0) / Float(s), ymin: Float(box.1) / Float(s),
-                                               xmax: Float(box.2 + 1) / Float(s), ymax: Float(box.3 + 1) / Float(s)))
+            // Some overlap is welcome, hiding an earlier object is not: retry a placement whose
+            // box overlaps an existing one by more than 0.35 IoU.
+            for _ in 0..<8 {
+                let w = Int(Float(s) * rng.uniform(0.18, 0.5)), h = Int(Float(s) * rng.uniform(0.18, 0.5))
+                let x0 = Int(rng.next() % UInt64(max(1, s - w))), y0 = Int(rng.next() % UInt64(max(1, s - h)))
+                let candidate = (Float(x0) / Float(s), Float(y0) / Float(s), Float(x0 + w) / Float(s), Float(y0 + h) / Float(s))
+                if objects.contains(where: { $0.iou(with: candidate) > 0.35 }) { continue }
+                if let box = draw(shape: cls, in: &image, x0: x0, y0: y0, w: w, h: h, color: color) {
+                    objects.append(DetectionObject(classId: cls, xmin: Float(box.0) / Float(s), ymin: Float(box.1) / Float(s),
+                                                   xmax: Float(box.2 + 1) / Float(s), ymax: Float(box.3 + 1) / Float(s)))
+                }
+                break
             }
         }
         return (image, DetectionLabel(objects: objects))
@@ -48,7 +56,7 @@ public struct SyntheticDataset: Sendable {
 
     // MARK: - Drawing
 
-    private func background(_ rng: inout SplitMix) -> RGBImage {
+    private func background(_ rng: inout SeededGenerator) -> RGBImage {
         let s = imageSize
         var img = RGBImage(width: s, height: s)
         let base = (Float(rng.next() % 120) + 40, Float(rng.next() % 120) + 40, Float(rng.next() % 120) + 40)
@@ -69,7 +77,7 @@ public struct SyntheticDataset: Sendable {
         return img
     }
 
-    private func vividColor(_ rng: inout SplitMix) -> (UInt8, UInt8, UInt8) {
+    private func vividColor(_ rng: inout SeededGenerator) -> (UInt8, UInt8, UInt8) {
         let palette: [(UInt8, UInt8, UInt8)] = [(230, 40, 40), (40, 200, 60), (40, 80, 230), (240, 220, 30),
                                                 (230, 60, 220), (30, 220, 220), (250, 140, 20), (245, 245, 245), (20, 20, 20)]
         return palette[Int(rng.next() % UInt64(palette.count))]
@@ -116,24 +124,4 @@ public struct SyntheticDataset: Sendable {
     }
 
     private func clamp(_ v: Float) -> UInt8 { UInt8(max(0, min(255, v))) }
-}
-
-/// SplitMix64: small, fast, seedable; the data pipeline's only random source.
-public struct SplitMix: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [low, high).
-    public mutating func uniform(_ low: Float, _ high: Float) -> Float {
-        low + (high - low) * Float(next() >> 40) / Float(1 << 24)
-    }
 }

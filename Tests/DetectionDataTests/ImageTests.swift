@@ -1,5 +1,6 @@
 import DetectionData
 import Foundation
+import Tensor
 import Testing
 
 /// A gray image with one solid red rectangle at pixel box (x0, y0, x1, y1) inclusive.
@@ -71,7 +72,7 @@ struct ImageTests {
     @Test("mirror, expand and crop keep every box on its object's pixels", arguments: Array(0..<12))
     func boxesFollowPixels(seed: Int) throws {
         let (img, label) = redBoxImage(width: 120, height: 90, box: (30 + seed, 20, 70, 60 - seed))
-        var rng = SplitMix(seed: UInt64(seed) * 7919)
+        var rng = SeededGenerator(seed: UInt64(seed) * 7919)
         var aug = Augmentation()
         aug.brightness = 0; aug.contrast = 0; aug.saturation = 0; aug.hue = 0  // keep red detectable
         let transforms: [(String, (RGBImage, DetectionLabel)) ] = [

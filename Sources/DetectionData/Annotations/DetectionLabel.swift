@@ -11,6 +11,15 @@ public struct DetectionObject: Equatable, Sendable {
     }
 }
 
+extension DetectionObject {
+    /// Intersection over union with a box given as normalized (xmin, ymin, xmax, ymax).
+    public func iou(with b: (Float, Float, Float, Float)) -> Float {
+        let iw = max(0, min(xmax, b.2) - max(xmin, b.0)), ih = max(0, min(ymax, b.3) - max(ymin, b.1))
+        let union = (xmax - xmin) * (ymax - ymin) + (b.2 - b.0) * (b.3 - b.1) - iw * ih
+        return union > 0 ? iw * ih / union : 0
+    }
+}
+
 /// A detection label in MXNet's layout: `[header width A, object width B, (A−2 more header
 /// values), objects of B values: class, xmin, ymin, xmax, ymax, (difficult, …)]`.
 public struct DetectionLabel: Equatable, Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Training-time augmentation as MXNet's SSD example configures it (facts A.8): photometric
 /// distortion, random expansion onto a mean-colored canvas, random crop with minimum-IoU
@@ -26,7 +27,7 @@ public struct Augmentation: Sendable {
     public init() {}
 
     /// Augments one sample.
-    public func apply(_ image: RGBImage, _ label: DetectionLabel, using rng: inout SplitMix) -> (RGBImage, DetectionLabel) {
+    public func apply(_ image: RGBImage, _ label: DetectionLabel, using rng: inout SeededGenerator) -> (RGBImage, DetectionLabel) {
         var img = Photometric.distort(image, using: &rng, brightness: brightness, contrast: contrast, saturation: saturation, hue: hue)
         var lab = label
         if rng.uniform(0, 1) < expandProbability { (img, lab) = expand(img, lab, using: &rng) }
@@ -54,7 +55,7 @@ public struct Augmentation: Sendable {
     }
 
     /// Places the image at a random spot of a canvas `r` times larger (r uniform in [1, max]).
-    public func expand(_ image: RGBImage, _ label: DetectionLabel, using rng: inout SplitMix) -> (RGBImage, DetectionLabel) {
+    public func expand(_ image: RGBImage, _ label: DetectionLabel, using rng: inout SeededGenerator) -> (RGBImage, DetectionLabel) {
         let r = rng.uniform(1, maxExpandScale)
         let w = Int(Float(image.width) * r), h = Int(Float(image.height) * r)
         guard w > image.width || h > image.height else { return (image, label) }
@@ -84,7 +85,7 @@ public struct Augmentation: Sendable {
     /// A random crop whose IoU with every kept object is at least one sampler's minimum;
     /// objects whose centre falls outside the crop are dropped (crop_emit_mode 'center'), the
     /// others clipped. Returns the input unchanged when no trial succeeds.
-    public func crop(_ image: RGBImage, _ label: DetectionLabel, using rng: inout SplitMix) -> (RGBImage, DetectionLabel) {
+    public func crop(_ image: RGBImage, _ label: DetectionLabel, using rng: inout SeededGenerator) -> (RGBImage, DetectionLabel) {
         guard !label.objects.isEmpty, !cropMinOverlaps.isEmpty else { return (image, label) }
         let minOverlap = cropMinOverlaps[Int(rng.next() % UInt64(cropMinOverlaps.count))]
         for _ in 0..<cropTrials {
@@ -97,7 +98,7 @@ public struct Augmentation: Sendable {
                 let mx = (o.xmin + o.xmax) / 2, my = (o.ymin + o.ymax) / 2
                 return mx > cropBox.0 && mx < cropBox.2 && my > cropBox.1 && my < cropBox.3
             }
-            guard !kept.isEmpty, kept.allSatisfy({ iou($0, cropBox) >= minOverlap }) else { continue }
+            guard !kept.isEmpty, kept.allSatisfy({ $0.iou(with: cropBox) >= minOverlap }) else { continue }
             let px = Int(cx * Float(image.width)), py = Int(cy * Float(image.height))
             let pw = max(1, Int(cw * Float(image.width))), ph = max(1, Int(ch * Float(image.height)))
             var out = RGBImage(width: pw, height: ph)
@@ -120,18 +121,11 @@ public struct Augmentation: Sendable {
         }
         return (image, label)
     }
-
-    private func iou(_ o: DetectionObject, _ b: (Float, Float, Float, Float)) -> Float {
-        let iw = max(0, min(o.xmax, b.2) - max(o.xmin, b.0)), ih = max(0, min(o.ymax, b.3) - max(o.ymin, b.1))
-        let inter = iw * ih
-        let union = (o.xmax - o.xmin) * (o.ymax - o.ymin) + (b.2 - b.0) * (b.3 - b.1) - inter
-        return union > 0 ? inter / union : 0
-    }
 }
 
 /// Photometric distortion: brightness, contrast, saturation and hue, each with probability 0.5.
 enum Photometric {
-    static func distort(_ image: RGBImage, using rng: inout SplitMix, brightness: Float, contrast: Float,
+    static func distort(_ image: RGBImage, using rng: inout SeededGenerator, brightness: Float, contrast: Float,
                         saturation: Float, hue: Float) -> RGBImage {
         let db = rng.uniform(0, 1) < 0.5 ? rng.uniform(-brightness, brightness) : 0
         let dc = rng.uniform(0, 1) < 0.5 ? 1 + rng.uniform(-contrast, contrast) : 1
