@@ -1,2 +1,0 @@
-// Placeholder so the target builds; replaced by the issue that builds Detection.
-enum DetectionPlaceholder {}
