@@ -1,54 +1,88 @@
-import Tensor
+// Which samples worker `rank` of `count` reads at each step of an epoch.
+//
+// One global permutation of the dataset per epoch, drawn from (seed, epoch) — identical on
+// every machine. Global step t covers positions [t·n·b, (t+1)·n·b) of that permutation;
+// worker r takes [t·n·b + r·b, t·n·b + (r+1)·b). So the union of the n workers' step-t
+// batches is exactly the single machine's step-t batch of size n·b (what dist_sync
+// equivalence needs), the shards are disjoint, and together they cover every sample once.
+//
+// Remainder (dataset size not a multiple of n·b): with `.pad` (default, MXNet's
+// round_batch / last_batch 'roll_over'-style) batchesPerEpoch = ceil(N / (n·b)) and the
+// positions past N wrap to the start of the same permutation; those duplicates are counted
+// in `Batch.pad`. With `.drop` batchesPerEpoch = floor(N / (n·b)) and the tail is unused this
+// epoch. Either way every worker gets the same number of batches per epoch, so dist_sync
+// rounds never wait for a worker that ran out of data.
 
-/// Which samples worker `rank` of `count` reads, and in what order, per epoch.
-///
-/// Every epoch has one global order — a permutation of all samples drawn from `seed` and the
-/// epoch number (identity when not shuffling) — that is the same on every machine. Global
-/// step t covers positions [t·count·b, (t+1)·count·b) of that order; worker r takes the r-th
-/// block of b. So the union of the workers' step-t batches is exactly the batch a single
-/// machine with batch count·b would train on at step t — what makes dist_sync provably equal
-/// to one machine at the effective batch.
-///
-/// Every worker gets the same number of steps per epoch (dist_sync hangs otherwise):
-/// ⌈samples / (count·b)⌉ steps, with the last global batch filled by wrapping around to the
-/// start of the epoch's order (MXNet's `last_batch_handle='roll_over'`/pad behaviour). Each
-/// sample is therefore read at least once per epoch, and exactly once by a unique owner when
-/// `samples` is a multiple of `count·b`.
-public struct Sharding: Equatable, Sendable {
-    public var samples: Int
+/// A worker's shard of the data: its rank among `count` workers.
+public struct Shard: Equatable, Sendable {
+    /// This worker's rank, 0..<count.
     public var rank: Int
+    /// Number of workers.
     public var count: Int
-    public var batchSize: Int
-    public var shuffle: Bool
-    public var seed: UInt64
-
-    public init(samples: Int, rank: Int, count: Int, batchSize: Int, shuffle: Bool, seed: UInt64) {
-        precondition(count >= 1 && rank >= 0 && rank < count && batchSize >= 1, "invalid sharding \(rank)/\(count) batch \(batchSize)")
-        self.samples = samples; self.rank = rank; self.count = count; self.batchSize = batchSize
-        self.shuffle = shuffle; self.seed = seed
+    /// Creates a shard; rank must be in 0..<count.
+    public init(rank: Int, count: Int) {
+        precondition(count >= 1 && rank >= 0 && rank < count, "Shard: rank \(rank) outside 0..<\(count)")
+        self.rank = rank; self.count = count
     }
+    /// The single-machine shard.
+    public static let single = Shard(rank: 0, count: 1)
+}
 
-    /// Steps per epoch, the same for every worker.
-    public var stepsPerEpoch: Int {
-        samples == 0 ? 0 : (samples + count * batchSize - 1) / (count * batchSize)
-    }
+/// What happens to the samples left over after the last full global batch.
+public enum RemainderPolicy: Sendable {
+    /// Fill the last batch by wrapping to the start of the epoch's permutation (padding).
+    case pad
+    /// Leave the tail out of this epoch.
+    case drop
+}
 
-    /// The global order of an epoch (same on every worker).
-    public func order(epoch: Int) -> [Int] {
-        var order = Array(0..<samples)
-        guard shuffle, samples > 1 else { return order }
-        var rng = SeededGenerator(seed: seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03)
-        for i in stride(from: samples - 1, to: 0, by: -1) {
-            let j = Int(rng.next() % UInt64(i + 1))
-            order.swapAt(i, j)
+/// The sample order of one epoch for one shard.
+public struct EpochPlan: Sendable {
+    /// Samples in the dataset.
+    public let datasetCount: Int
+    /// Samples per worker batch.
+    public let batchSize: Int
+    /// This worker's shard.
+    public let shard: Shard
+    /// The global permutation (dataset indices).
+    public let permutation: [Int]
+    /// Batches per epoch, the same for every worker.
+    public let batchesPerEpoch: Int
+
+    /// Batches per epoch for the given sizes.
+    public static func batchesPerEpoch(datasetCount: Int, batchSize: Int, workers: Int, remainder: RemainderPolicy) -> Int {
+        let global = batchSize * workers
+        switch remainder {
+        case .pad: return (datasetCount + global - 1) / global
+        case .drop: return datasetCount / global
         }
-        return order
     }
 
-    /// Sample indices this worker reads at `step` of `epoch`.
-    public func batch(epoch: Int, step: Int, order precomputed: [Int]? = nil) -> [Int] {
-        let order = precomputed ?? self.order(epoch: epoch)
-        let start = step * count * batchSize + rank * batchSize
-        return (0..<batchSize).map { order[(start + $0) % samples] }
+    /// The plan for `epoch`; `shuffle: false` keeps dataset order.
+    public init(datasetCount: Int, batchSize: Int, shard: Shard, seed: UInt64, epoch: Int, shuffle: Bool, remainder: RemainderPolicy) {
+        precondition(datasetCount > 0 && batchSize > 0, "EpochPlan: empty dataset or batch")
+        self.datasetCount = datasetCount; self.batchSize = batchSize; self.shard = shard
+        var perm = Array(0..<datasetCount)
+        if shuffle {
+            var rng = SeededGenerator(mixing: seed, UInt64(epoch), 0x5348_5546)
+            for i in stride(from: datasetCount - 1, to: 0, by: -1) {
+                perm.swapAt(i, Int(rng.next() % UInt64(i + 1)))
+            }
+        }
+        permutation = perm
+        batchesPerEpoch = Self.batchesPerEpoch(datasetCount: datasetCount, batchSize: batchSize, workers: shard.count, remainder: remainder)
+    }
+
+    /// Positions in the epoch (0..<batchesPerEpoch·n·b) of this worker's batch at `step`.
+    public func positions(step: Int) -> Range<Int> {
+        let start = step * shard.count * batchSize + shard.rank * batchSize
+        return start..<(start + batchSize)
+    }
+
+    /// Dataset indices of this worker's batch at `step`, and how many of them are padding
+    /// (positions ≥ datasetCount wrapped to the start).
+    public func indices(step: Int) -> (indices: [Int], pad: Int) {
+        let pos = positions(step: step)
+        return (pos.map { permutation[$0 % datasetCount] }, pos.filter { $0 >= datasetCount }.count)
     }
 }

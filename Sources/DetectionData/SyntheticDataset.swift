@@ -1,127 +1,164 @@
 import Foundation
-import Tensor
 
-/// A synthetic detection data set a detector can learn: each class is a distinct shape
-/// (rectangle, ellipse, triangle, cross, diamond, ring, …) drawn in varied colors, sizes and
-/// positions on textured backgrounds, several objects per image, some overlapping.
-/// Everything is determined by the seed.
+// A synthetic detection dataset that a detector can learn: class identity is the shape
+// (rectangle, ellipse, triangle, diamond, cross, ring, inverted triangle, frame), colors are
+// random and independent of class, sizes 20–55 % of the image side, 1–4 objects per image with
+// limited overlap (≤ 35 % of the smaller box), on textured backgrounds (gradient + stripes + noise).
+// Deterministic by (seed, split, index).
+
+/// Generator of synthetic detection images and their annotations.
 public struct SyntheticDataset: Sendable {
-    /// The shapes, in class order; classes beyond the list reuse a shape with a hollow style.
-    public static let shapeNames = ["rectangle", "ellipse", "triangle", "cross", "diamond", "ring", "hexagon", "star"]
-
-    public var classes: Int
+    /// Shape names; class id k draws shape k.
+    public static let shapeNames = ["rectangle", "ellipse", "triangle", "diamond", "cross", "ring", "inverted_triangle", "frame"]
+    /// Number of classes (1...8).
+    public var numClasses: Int
+    /// Image side in pixels.
     public var imageSize: Int
-    public var maxObjects: Int
+    /// Base seed.
     public var seed: UInt64
+    /// Most objects per image.
+    public var maxObjects = 4
 
-    public init(classes: Int, imageSize: Int = 300, maxObjects: Int = 4, seed: UInt64 = 1) {
-        precondition(classes >= 1 && imageSize >= 32 && maxObjects >= 1)
-        self.classes = classes; self.imageSize = imageSize; self.maxObjects = maxObjects; self.seed = seed
+    /// Creates a generator.
+    public init(numClasses: Int, imageSize: Int, seed: UInt64) {
+        precondition((1...Self.shapeNames.count).contains(numClasses), "SyntheticDataset: numClasses must be 1...\(Self.shapeNames.count)")
+        precondition(imageSize >= 16, "SyntheticDataset: imageSize must be at least 16")
+        self.numClasses = numClasses; self.imageSize = imageSize; self.seed = seed
     }
 
-    /// Class names (shape, plus "hollow" for the second round of shapes).
-    public var classNames: [String] {
-        (0..<classes).map { c in
-            let base = Self.shapeNames[c % Self.shapeNames.count]
-            return c < Self.shapeNames.count ? base : "\(base)-\(c / Self.shapeNames.count + 1)"
+    /// Whether local coordinates (u, v) ∈ [-1, 1]² lie inside shape `k`.
+    static func inside(_ k: Int, _ u: Float, _ v: Float) -> Bool {
+        switch k {
+        case 0: return true
+        case 1: return u * u + v * v <= 1
+        case 2: return abs(u) <= (v + 1) / 2
+        case 3: return abs(u) + abs(v) <= 1
+        case 4: return abs(u) <= 0.34 || abs(v) <= 0.34
+        case 5: let r = u * u + v * v; return r <= 1 && r >= 0.3
+        case 6: return abs(u) <= (1 - v) / 2
+        default: return max(abs(u), abs(v)) >= 0.6
         }
     }
 
-    /// Image `index` of the split ("train" or "validation") and its label.
-    public func sample(_ index: Int, split: String) -> (image: RGBImage, label: DetectionLabel) {
-        var rng = SeededGenerator(seed: seed ^ UInt64(index) &* 0x9E37_79B9_7F4A_7C15 ^ (split == "train" ? 0 : 0xABCD_EF01_2345))
-        let s = imageSize
-        var image = background(&rng)
-        var objects: [DetectionObject] = []
-        let count = 1 + Int(rng.next() % UInt64(maxObjects))
-        for _ in 0..<count {
-            let cls = Int(rng.next() % UInt64(classes))
-            let color = vividColor(&rng)
-            // Some overlap is welcome, hiding an earlier object is not: retry a placement whose
-            // box overlaps an existing one by more than 0.35 IoU.
-            for _ in 0..<8 {
-                let w = Int(Float(s) * rng.uniform(0.18, 0.5)), h = Int(Float(s) * rng.uniform(0.18, 0.5))
-                let x0 = Int(rng.next() % UInt64(max(1, s - w))), y0 = Int(rng.next() % UInt64(max(1, s - h)))
-                let candidate = (Float(x0) / Float(s), Float(y0) / Float(s), Float(x0 + w) / Float(s), Float(y0 + h) / Float(s))
-                if objects.contains(where: { $0.iou(with: candidate) > 0.35 }) { continue }
-                if let box = draw(shape: cls, in: &image, x0: x0, y0: y0, w: w, h: h, color: color) {
-                    objects.append(DetectionObject(classId: cls, xmin: Float(box.0) / Float(s), ymin: Float(box.1) / Float(s),
-                                                   xmax: Float(box.2 + 1) / Float(s), ymax: Float(box.3 + 1) / Float(s)))
-                }
-                break
+    /// Image `index` of `split` (0 train, 1 validation) with its objects in pixels.
+    public func sample(index: Int, split: Int) -> (image: RGBImage, boxes: [SageMakerAnnotation.Box]) {
+        var rng = SeededGenerator(mixing: seed, UInt64(split), UInt64(index))
+        let n = imageSize
+        var img = RGBImage(width: n, height: n)
+        // Background: two-color gradient, stripes at a random angle, noise.
+        let c0 = (rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255))
+        let c1 = (rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255))
+        let angle = rng.uniform(0, .pi), period = rng.uniform(6, 24), stripe = rng.uniform(0, 30)
+        let (ca, sa) = (Float(cos(Double(angle))), Float(sin(Double(angle))))
+        for y in 0..<n {
+            for x in 0..<n {
+                let t = Float(x + y) / Float(2 * n)
+                let s = stripe * (Float(sin(Double((Float(x) * ca + Float(y) * sa) * 2 * .pi / period))))
+                let noise = rng.uniform(-12, 12)
+                img[x, y] = (clamp8(c0.0 + (c1.0 - c0.0) * t + s + noise), clamp8(c0.1 + (c1.1 - c0.1) * t + s + noise),
+                             clamp8(c0.2 + (c1.2 - c0.2) * t + s + noise))
             }
         }
-        return (image, DetectionLabel(objects: objects))
-    }
-
-    // MARK: - Drawing
-
-    private func background(_ rng: inout SeededGenerator) -> RGBImage {
-        let s = imageSize
-        var img = RGBImage(width: s, height: s)
-        let base = (Float(rng.next() % 120) + 40, Float(rng.next() % 120) + 40, Float(rng.next() % 120) + 40)
-        let stripe = Float(rng.next() % 20 + 6), angle = rng.uniform(0, .pi)
-        let (ca, sa) = (cos(angle), sin(angle))
-        for y in 0..<s {
-            for x in 0..<s {
-                let t = (Float(x) * ca + Float(y) * sa) / stripe
-                let wave = 18 * sin(t)
-                let noise = Float(rng.next() % 25) - 12
-                let g = Float(x + y) / Float(2 * s) * 30
-                let i = (y * s + x) * 3
-                img.pixels[i] = clamp(base.0 + wave + noise + g)
-                img.pixels[i + 1] = clamp(base.1 + wave + noise - g)
-                img.pixels[i + 2] = clamp(base.2 - wave + noise)
+        let bg = ((c0.0 + c1.0) / 2, (c0.1 + c1.1) / 2, (c0.2 + c1.2) / 2)
+        var boxes: [SageMakerAnnotation.Box] = []
+        var placed: [SampleWindow] = []
+        let want = 1 + Int(rng.next() % UInt64(maxObjects))
+        var attempts = 0
+        while boxes.count < want && attempts < 50 {
+            attempts += 1
+            let k = Int(rng.next() % UInt64(numClasses))
+            let side = rng.uniform(0.2, 0.55), ar = rng.uniform(0.7, 1.4)
+            let w = min(0.9, side * ar.squareRoot()), h = min(0.9, side / ar.squareRoot())
+            let x0 = rng.uniform(0, 1 - w), y0 = rng.uniform(0, 1 - h)
+            let px0 = Int(x0 * Float(n)), py0 = Int(y0 * Float(n))
+            let pw = max(4, Int(w * Float(n))), ph = max(4, Int(h * Float(n)))
+            let win = SampleWindow(x0: Float(px0), y0: Float(py0), x1: Float(px0 + pw), y1: Float(py0 + ph))
+            // Some overlap, but every object stays mostly visible: the intersection is at most
+            // 35 % of the smaller box.
+            if placed.contains(where: { overlapOfSmaller($0, win) > 0.35 }) { continue }
+            // A color far from the background mean so the shape is clearly visible.
+            var color = (rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255))
+            for _ in 0..<20 {
+                let d = abs(color.0 - bg.0) + abs(color.1 - bg.1) + abs(color.2 - bg.2)
+                if d > 200 { break }
+                color = (rng.uniform(0, 255), rng.uniform(0, 255), rng.uniform(0, 255))
             }
-        }
-        return img
-    }
-
-    private func vividColor(_ rng: inout SeededGenerator) -> (UInt8, UInt8, UInt8) {
-        let palette: [(UInt8, UInt8, UInt8)] = [(230, 40, 40), (40, 200, 60), (40, 80, 230), (240, 220, 30),
-                                                (230, 60, 220), (30, 220, 220), (250, 140, 20), (245, 245, 245), (20, 20, 20)]
-        return palette[Int(rng.next() % UInt64(palette.count))]
-    }
-
-    /// Draws a filled shape in the box; returns the tight bounding box of the painted pixels.
-    private func draw(shape cls: Int, in image: inout RGBImage, x0: Int, y0: Int, w: Int, h: Int,
-                      color: (UInt8, UInt8, UInt8)) -> (Int, Int, Int, Int)? {
-        let kind = cls % Self.shapeNames.count, hollow = cls >= Self.shapeNames.count
-        var minX = Int.max, minY = Int.max, maxX = -1, maxY = -1
-        for y in y0..<min(y0 + h, image.height) {
-            for x in x0..<min(x0 + w, image.width) {
-                // u, v in [-1, 1] across the box.
-                let u = (Float(x - x0) + 0.5) / Float(w) * 2 - 1, v = (Float(y - y0) + 0.5) / Float(h) * 2 - 1
-                var inside: Bool
-                switch kind {
-                case 0: inside = abs(u) <= 0.95 && abs(v) <= 0.95
-                case 1: inside = u * u + v * v <= 1
-                case 2: inside = v >= -0.95 && abs(u) <= (v + 0.95) / 1.9 * 0.95
-                case 3: inside = (abs(u) <= 0.3 && abs(v) <= 0.95) || (abs(v) <= 0.3 && abs(u) <= 0.95)
-                case 4: inside = abs(u) + abs(v) <= 1
-                case 5: let r = u * u + v * v; inside = r <= 1 && r >= 0.35
-                case 6: inside = abs(v) <= 0.87 && abs(u) * 0.87 + abs(v) * 0.5 <= 0.87
-                default:
-                    let a = atan2(v, u), r = (u * u + v * v).squareRoot()
-                    inside = r <= 0.45 + 0.5 * pow(abs(cos(2.5 * a)), 3)
+            let c = (clamp8(color.0), clamp8(color.1), clamp8(color.2))
+            for y in py0..<min(n, py0 + ph) {
+                for x in px0..<min(n, px0 + pw) {
+                    let u = (Float(x - px0) + 0.5) / Float(pw) * 2 - 1, v = (Float(y - py0) + 0.5) / Float(ph) * 2 - 1
+                    if Self.inside(k, u, v) { img[x, y] = c }
                 }
-                if hollow && inside {
-                    let uu = u * 1.35, vv = v * 1.35
-                    let inner: Bool
-                    switch kind {
-                    case 1, 5: inner = uu * uu + vv * vv <= 1
-                    default: inner = abs(uu) <= 0.95 && abs(vv) <= 0.95
+            }
+            placed.append(win)
+            boxes.append(SageMakerAnnotation.Box(class_id: k, left: Double(px0), top: Double(py0),
+                                                 width: Double(min(pw, n - px0)), height: Double(min(ph, n - py0))))
+        }
+        return (img, boxes)
+    }
+
+    /// The SageMaker annotation of a generated image named `file`.
+    public func annotation(file: String, boxes: [SageMakerAnnotation.Box]) -> SageMakerAnnotation {
+        SageMakerAnnotation(
+            file: file, imageSize: .init(width: imageSize, height: imageSize, depth: 3), annotations: boxes,
+            categories: (0..<numClasses).map { .init(class_id: $0, name: Self.shapeNames[$0]) })
+    }
+
+    /// Output formats of `write`.
+    public struct Formats: OptionSet, Sendable {
+        /// Raw option bits.
+        public let rawValue: Int
+        /// Creates formats from bits.
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// JPEG images + SageMaker JSON (`train/`, `train_annotation/`, `validation/`, `validation_annotation/`).
+        public static let json = Formats(rawValue: 1)
+        /// `train.rec`/`train.idx`, `validation.rec`/`validation.idx`.
+        public static let recordIO = Formats(rawValue: 2)
+    }
+
+    /// Writes `trainCount` + `validationCount` images under `directory`.
+    public func write(to directory: String, trainCount: Int, validationCount: Int, formats: Formats, quality: Int = 92) throws {
+        let fm = FileManager.default
+        for (split, name, count) in [(0, "train", trainCount), (1, "validation", validationCount)] where count > 0 {
+            let imgDir = (directory as NSString).appendingPathComponent(name)
+            let annDir = (directory as NSString).appendingPathComponent(name + "_annotation")
+            if formats.contains(.json) {
+                do {
+                    try fm.createDirectory(atPath: imgDir, withIntermediateDirectories: true)
+                    try fm.createDirectory(atPath: annDir, withIntermediateDirectories: true)
+                } catch { throw DetectionDataError.io(path: imgDir, reason: "cannot create directory: \(error)") }
+            } else {
+                do { try fm.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+                    throw DetectionDataError.io(path: directory, reason: "cannot create directory: \(error)")
+                }
+            }
+            let rec = formats.contains(.recordIO) ? try RecordIOWriter(path: (directory as NSString).appendingPathComponent(name + ".rec")) : nil
+            for i in 0..<count {
+                let (image, boxes) = sample(index: i, split: split)
+                let jpeg = try ImageCodec.encodeJPEG(image, quality: quality)
+                let base = String(format: "%@_%06d", name, i)
+                let ann = annotation(file: base + ".jpg", boxes: boxes)
+                if formats.contains(.json) {
+                    let ip = (imgDir as NSString).appendingPathComponent(base + ".jpg")
+                    let ap = (annDir as NSString).appendingPathComponent(base + ".json")
+                    guard fm.createFile(atPath: ip, contents: Data(jpeg)), fm.createFile(atPath: ap, contents: try ann.encoded()) else {
+                        throw DetectionDataError.io(path: ip, reason: "cannot write image or annotation")
                     }
-                    if inner { inside = false }
                 }
-                guard inside else { continue }
-                let i = (y * image.width + x) * 3
-                image.pixels[i] = color.0; image.pixels[i + 1] = color.1; image.pixels[i + 2] = color.2
-                minX = min(minX, x); minY = min(minY, y); maxX = max(maxX, x); maxY = max(maxY, y)
+                if let rec {
+                    let objects = try ann.objects(source: base)
+                    try rec.write(ImageRecord(id: UInt64(i), labels: DetectionLabel.pack(objects), imageBytes: jpeg))
+                }
             }
+            try rec?.close(indexPath: (directory as NSString).appendingPathComponent(name + ".idx"))
         }
-        return maxX < 0 ? nil : (minX, minY, maxX, maxY)
     }
-
-    private func clamp(_ v: Float) -> UInt8 { UInt8(max(0, min(255, v))) }
 }
+
+func overlapOfSmaller(_ a: SampleWindow, _ b: SampleWindow) -> Float {
+    let iw = max(0, min(a.x1, b.x1) - max(a.x0, b.x0)), ih = max(0, min(a.y1, b.y1) - max(a.y0, b.y0))
+    let smaller = min((a.x1 - a.x0) * (a.y1 - a.y0), (b.x1 - b.x0) * (b.y1 - b.y0))
+    return smaller > 0 ? iw * ih / smaller : 1
+}
+
+@inline(__always) func clamp8(_ v: Float) -> UInt8 { UInt8(max(0, min(255, v.rounded()))) }

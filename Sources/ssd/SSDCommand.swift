@@ -1,11 +1,11 @@
 import ArgumentParser
 
-/// `ssd`: the everyday tool — synthetic data, RecordIO packing, and (as the training issue
-/// lands) train, eval and predict.
+/// `ssd`: the everyday tool of the SSD trainer (synthetic data, RecordIO packing; training,
+/// evaluation and prediction subcommands are added beside these).
 @main
-struct SSDCommand: ParsableCommand {
+struct SSDCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssd",
-        abstract: "SSD object detection: data tools and training (SageMaker Object Detection compatible).",
+        abstract: "SSD object detection: data tools, training, evaluation, prediction.",
         subcommands: [Synth.self, Im2Rec.self])
 }

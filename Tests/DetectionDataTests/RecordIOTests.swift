@@ -1,123 +1,206 @@
-import DetectionData
 import Foundation
 import Testing
+@testable import DetectionData
 
-func dataFixture(_ name: String) throws -> String {
-    guard let dir = Bundle.module.url(forResource: "Fixtures", withExtension: nil) else {
-        throw DataError.unreadable(path: "Fixtures/\(name)", reason: "resource folder missing")
-    }
-    return dir.appendingPathComponent(name).path
-}
-
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("data-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
-struct ExpectedRecord: Decodable {
-    var key: Int
+struct FixtureRecord: Decodable {
     var id: UInt64
-    var label: [Float]
-    var image: [UInt8]
+    var id2: UInt64
+    var flag: UInt32
+    var scalar_label: Float
+    var labels: [Float]
+    var image_hex: String
+    var imageBytes: [UInt8] {
+        var out: [UInt8] = []
+        var it = image_hex.makeIterator()
+        while let a = it.next(), let b = it.next() { out.append(UInt8(String([a, b]), radix: 16) ?? 0) }
+        return out
+    }
+}
+
+struct FixtureMeta: Decodable {
+    struct PNG: Decodable { var width: Int; var height: Int; var pixels: [UInt8] }
+    var version: Int
+    var records: [FixtureRecord]
+    var png: PNG
+
+    static func load() throws -> FixtureMeta {
+        let data = try Data(contentsOf: URL(fileURLWithPath: try TestFiles.fixture("mxnet_det.json")))
+        let meta = try JSONDecoder().decode(FixtureMeta.self, from: data)
+        guard meta.version == 1 else {
+            throw DetectionDataError.badAnnotation(file: "mxnet_det.json", reason: "fixture version \(meta.version), expected 1 — rerun scripts/fixtures/make_recordio.py")
+        }
+        return meta
+    }
 }
 
 @Suite("RecordIO")
 struct RecordIOTests {
-    @Test("records written by MXNet's recordio read back with identical headers, labels and image bytes")
-    func readsMXNet() throws {
-        let expected = try JSONDecoder().decode([ExpectedRecord].self,
-                                                from: Data(contentsOf: URL(fileURLWithPath: try dataFixture("mxnet_expected.json"))))
-        let reader = try RecordIOReader(path: try dataFixture("mxnet.rec"))
-        let index = try IndexFile(path: try dataFixture("mxnet.idx"))
-        #expect(index.entries.map(\.key) == expected.map(\.key))
-        for (entry, e) in zip(index.entries, expected) {
-            let record = try ImageRecord(payload: try reader.record(at: entry.offset).payload)
-            #expect(record.id == e.id)
-            #expect(record.label == e.label)
-            #expect(record.image == e.image, "record \(e.key)")
+    @Test("records written by MXNet read back with identical headers, labels and image bytes")
+    func readsMXNetFixture() throws {
+        let meta = try FixtureMeta.load()
+        let reader = try RecordIOReader(path: try TestFiles.fixture("mxnet_det.rec"))
+        let payloads = try reader.readAll()
+        #expect(payloads.count == meta.records.count)
+        for (i, (payload, want)) in zip(payloads, meta.records).enumerated() {
+            let r = try ImageRecord(payload: payload, source: "mxnet_det.rec", record: i)
+            #expect(r.id == want.id)
+            #expect(r.id2 == want.id2)
+            #expect(r.flag == want.flag)
+            #expect(r.labels == want.labels)
+            #expect(r.scalarLabel == want.scalar_label)
+            #expect(r.imageBytes == want.imageBytes)
         }
-        // Sequential scan agrees with the index (continuation chunks of record 13 included).
-        #expect(try reader.scanOffsets() == index.entries.map(\.offset))
-        let label = try DetectionLabel(raw: try ImageRecord(payload: reader.record(at: index.entries[3].offset).payload).label)
-        #expect(label.objectWidth == 6 && label.objects.count == 2 && label.objects[0].difficult && !label.objects[1].difficult)
+        // The magic word inside record 1's image survives the continuation chunks.
+        let magic: [UInt8] = [0x0a, 0x23, 0xd7, 0xce]
+        let img = try ImageRecord(payload: payloads[1], source: "", record: 1).imageBytes
+        #expect(Array(img[4..<8]) == magic && Array(img[12..<16]) == magic)
     }
 
-    @Test("this project's writer produces MXNet's exact bytes and reads them back")
-    func writesMXNetBytes() throws {
-        let expected = try JSONDecoder().decode([ExpectedRecord].self,
-                                                from: Data(contentsOf: URL(fileURLWithPath: try dataFixture("mxnet_expected.json"))))
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("ours.rec").path
-        let writer = try RecordIOWriter(path: path)
-        var entries: [(key: Int, offset: Int)] = []
-        for e in expected {
-            entries.append((e.key, try writer.write(ImageRecord(label: e.label, id: e.id, image: e.image).payload)))
+    @Test("the .idx offsets give random access to the same records")
+    func indexRandomAccess() throws {
+        let meta = try FixtureMeta.load()
+        let ds = try RecordIODataset(recordPath: try TestFiles.fixture("mxnet_det.rec"), indexPath: try TestFiles.fixture("mxnet_det.idx"))
+        let entries = try IndexFile.read(path: try TestFiles.fixture("mxnet_det.idx"))
+        #expect(entries.map(\.key) == meta.records.map { Int($0.id) })
+        for i in [3, 0, 2, 1] {
+            let r = try ds.record(at: i)
+            #expect(r.id == meta.records[i].id && r.imageBytes == meta.records[i].imageBytes)
         }
-        try writer.close()
-        try IndexFile(entries: entries).write(to: dir.appendingPathComponent("ours.idx").path)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(contentsOf: URL(fileURLWithPath: try dataFixture("mxnet.rec"))))
-        #expect(try String(contentsOfFile: dir.appendingPathComponent("ours.idx").path, encoding: .utf8)
-                    == String(contentsOfFile: try dataFixture("mxnet.idx"), encoding: .utf8))
+        let scanned = try RecordIODataset(recordPath: try TestFiles.fixture("mxnet_det.rec"))
+        #expect(scanned.offsets == entries.map(\.offset))
     }
 
-    @Test("payloads with the magic word at every alignment round-trip", arguments: [0, 1, 2, 3, 4, 5, 8, 12])
-    func magicInPayload(at offset: Int) throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let path = dir.appendingPathComponent("m.rec").path
-        var payload = [UInt8](repeating: 0x55, count: 30)
-        payload.replaceSubrange(offset..<(offset + 4), with: [0x0A, 0x23, 0xD7, 0xCE])
-        payload += [0x0A, 0x23, 0xD7, 0xCE]  // and at the end
-        let writer = try RecordIOWriter(path: path)
-        try writer.write(payload)
-        try writer.write([1, 2, 3])
-        try writer.close()
-        let records = try RecordIOReader(path: path).allRecords()
-        #expect(records.map(\.payload) == [payload, [1, 2, 3]])
+    @Test("this project's writer produces MXNet's bytes exactly, .idx included")
+    func writerIsByteIdentical() throws {
+        let meta = try FixtureMeta.load()
+        let dir = try TestFiles.scratch("rio")
+        defer { TestFiles.remove(dir) }
+        let w = try RecordIOWriter(path: dir + "/out.rec")
+        for r in meta.records {
+            try w.write(ImageRecord(id: r.id, id2: r.id2, labels: r.labels, scalarLabel: r.scalar_label, imageBytes: r.imageBytes))
+        }
+        try w.close(indexPath: dir + "/out.idx")
+        let mine = try Data(contentsOf: URL(fileURLWithPath: dir + "/out.rec"))
+        let theirs = try Data(contentsOf: URL(fileURLWithPath: try TestFiles.fixture("mxnet_det.rec")))
+        #expect(mine == theirs)
+        #expect(try String(contentsOfFile: dir + "/out.idx", encoding: .utf8) == String(contentsOfFile: try TestFiles.fixture("mxnet_det.idx"), encoding: .utf8))
     }
 
-    @Test("truncated files, wrong magic and broken continuation are specific errors naming the offset")
-    func badInput() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let good = try Data(contentsOf: URL(fileURLWithPath: try dataFixture("mxnet.rec")))
-        func reader(_ bytes: Data) throws -> RecordIOReader {
-            let p = dir.appendingPathComponent("bad-\(UUID().uuidString).rec").path
-            try bytes.write(to: URL(fileURLWithPath: p))
-            return try RecordIOReader(path: p)
+    @Test("one small record's bytes, computed by hand")
+    func handComputedBytes() throws {
+        // payload 5 bytes → magic, lrec = 5 (flag 0), payload, 3 zero bytes of padding.
+        #expect(try RecordIOWriter.encode(payload: [1, 2, 3, 4, 5]) == [0x0a, 0x23, 0xd7, 0xce, 5, 0, 0, 0, 1, 2, 3, 4, 5, 0, 0, 0])
+        // magic at aligned offset 4 → first chunk (flag 1, len 4), last chunk (flag 3, len 1).
+        let split = try RecordIOWriter.encode(payload: [9, 9, 9, 9, 0x0a, 0x23, 0xd7, 0xce, 7])
+        #expect(split == [0x0a, 0x23, 0xd7, 0xce, 4, 0, 0, 0x20, 9, 9, 9, 9,
+                          0x0a, 0x23, 0xd7, 0xce, 1, 0, 0, 0x60, 7, 0, 0, 0])
+        // magic at an unaligned offset is left alone.
+        #expect(try RecordIOWriter.encode(payload: [1, 0x0a, 0x23, 0xd7, 0xce]).count == 16)
+    }
+
+    @Test("truncated record names the file and offset")
+    func truncated() throws {
+        let dir = try TestFiles.scratch("trunc")
+        defer { TestFiles.remove(dir) }
+        let full = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try TestFiles.fixture("mxnet_det.rec"))))
+        try TestFiles.write(Array(full.prefix(full.count - 3)), to: dir + "/t.rec")
+        let reader = try RecordIOReader(path: dir + "/t.rec")
+        #expect(throws: DetectionDataError.self) { try reader.readAll() }
+        do { _ = try reader.record(at: 468); Issue.record("no error") } catch let e as DetectionDataError {
+            guard case let .truncatedRecord(file, offset, _, _) = e else { Issue.record("wrong error \(e)"); return }
+            #expect(file.hasSuffix("t.rec") && offset == 468)
+            #expect(e.description.contains("truncated"))
         }
-        for cut in [3, 8, 20, 99, 150, good.count - 1] {
-            #expect {
-                _ = try reader(good.prefix(cut)).allRecords()
-            } throws: { error in
-                guard case .truncated = error as? DataError else { return false }
-                return "\(error)".contains("truncated at byte")
+    }
+
+    @Test("wrong magic names the file and offset")
+    func wrongMagic() throws {
+        let dir = try TestFiles.scratch("magic")
+        defer { TestFiles.remove(dir) }
+        try TestFiles.write([0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0], to: dir + "/m.rec")
+        #expect(throws: DetectionDataError.badMagic(file: dir + "/m.rec", offset: 0, found: 0xefbe_adde)) {
+            try RecordIODataset(recordPath: dir + "/m.rec")
+        }
+    }
+
+    @Test("a last chunk without a first chunk is a continuation error")
+    func badContinuation() throws {
+        let dir = try TestFiles.scratch("cont")
+        defer { TestFiles.remove(dir) }
+        try TestFiles.write([0x0a, 0x23, 0xd7, 0xce, 0, 0, 0, 0x60], to: dir + "/c.rec")
+        #expect(throws: DetectionDataError.badContinuation(file: dir + "/c.rec", offset: 0, flag: 3)) {
+            try RecordIOReader(path: dir + "/c.rec").readAll()
+        }
+    }
+
+    @Test("record shorter than its header and labels is an error naming the record")
+    func shortRecord() throws {
+        var payload = ImageRecord(id: 1, labels: [2, 5, 0, 0.1, 0.1, 0.2, 0.2], imageBytes: []).encoded()
+        payload.removeLast(4)
+        #expect(throws: DetectionDataError.recordTooShort(source: "x.rec", record: 3, bytes: 48, needed: 52)) {
+            try ImageRecord(payload: payload, source: "x.rec", record: 3)
+        }
+    }
+
+    @Test("an empty .rec is an empty-dataset error")
+    func emptyRec() throws {
+        let dir = try TestFiles.scratch("empty")
+        defer { TestFiles.remove(dir) }
+        try TestFiles.write([], to: dir + "/e.rec")
+        #expect(throws: DetectionDataError.emptyDataset(source: dir + "/e.rec")) { try RecordIODataset(recordPath: dir + "/e.rec") }
+    }
+}
+
+@Suite("RecordIO robustness")
+struct RecordIORobustnessTests {
+    /// Reads every record and parses header + detection label; returns how many parsed.
+    private func readEverything(_ path: String) throws -> Int {
+        let reader = try RecordIOReader(path: path)
+        var n = 0
+        for (i, payload) in try reader.readAll().enumerated() {
+            let r = try ImageRecord(payload: payload, source: path, record: i)
+            if !r.labels.isEmpty { _ = try DetectionLabel.parse(r.labels, source: path, record: "\(i)") }
+            n += 1
+        }
+        return n
+    }
+
+    @Test("every truncation of a valid file is a clean error or a shorter valid file")
+    func everyTruncation() throws {
+        let full = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try TestFiles.fixture("mxnet_det.rec"))))
+        let boundaries = Set(try IndexFile.read(path: try TestFiles.fixture("mxnet_det.idx")).map(\.offset) + [full.count])
+        let dir = try TestFiles.scratch("cut")
+        defer { TestFiles.remove(dir) }
+        for length in 0..<full.count {
+            let path = dir + "/cut\(length).rec"
+            try TestFiles.write(Array(full.prefix(length)), to: path)
+            do {
+                let n = try readEverything(path)
+                #expect(boundaries.contains(length), "length \(length) read \(n) records without error")
+            } catch is DetectionDataError {
+                #expect(!boundaries.contains(length))
             }
         }
-        var wrong = good
-        wrong[100] ^= 0xFF  // the second record's magic
-        #expect {
-            _ = try reader(wrong).allRecords()
-        } throws: { error in
-            if case .badMagic(_, 100, 0xCED7_23F5) = error as? DataError { return true }
-            return false
+    }
+
+    @Test("random byte corruption never traps")
+    func byteFlips() throws {
+        let full = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try TestFiles.fixture("mxnet_det.rec"))))
+        let dir = try TestFiles.scratch("flip")
+        defer { TestFiles.remove(dir) }
+        var rng = SeededGenerator(seed: 77)
+        for trial in 0..<300 {
+            var bytes = full
+            for _ in 0..<(1 + Int(rng.next() % 4)) {
+                bytes[Int(rng.next() % UInt64(bytes.count))] = UInt8(rng.next() & 0xff)
+            }
+            let path = dir + "/f\(trial).rec"
+            try TestFiles.write(bytes, to: path)
+            _ = try? readEverything(path)  // a DetectionDataError or a parse; never a crash
+            if let payloads = try? RecordIOReader(path: path).readAll(), let first = payloads.first,
+               let r = try? ImageRecord(payload: first, source: path, record: 0) {
+                _ = try? ImageCodec.decode(r.imageBytes, source: path)
+            }
         }
-        var flag = good
-        flag[7] = 0x40  // first record: continuation flag 2 without a first chunk
-        #expect {
-            _ = try reader(flag).allRecords()
-        } throws: { error in
-            if case .badContinuation(_, 0, 2) = error as? DataError { return true }
-            return false
-        }
-        #expect(throws: DataError.self) { _ = try RecordIOReader(path: dir.appendingPathComponent("missing.rec").path) }
-        try "0\t0\nnot a line\n".write(to: dir.appendingPathComponent("bad.idx"), atomically: true, encoding: .utf8)
-        #expect(throws: DataError.badIndexLine(path: dir.appendingPathComponent("bad.idx").path, line: 2, text: "not a line")) {
-            _ = try IndexFile(path: dir.appendingPathComponent("bad.idx").path)
-        }
-        #expect(throws: DataError.self) { _ = try ImageRecord(payload: [1, 2, 3], path: "x.rec", record: 4) }
-        #expect(throws: DataError.self) { _ = try ImageRecord(payload: [9, 0, 0, 0] + [UInt8](repeating: 0, count: 24)) }
     }
 }

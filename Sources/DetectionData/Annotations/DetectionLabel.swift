@@ -1,107 +1,99 @@
-/// One ground-truth object: 0-based foreground class and normalized corners in [0, 1].
+// The detection label of MXNet's SSD / SageMaker RecordIO: [header_width, object_width,
+// cls, xmin, ymin, xmax, ymax, (extra...), cls, ...], corners normalized to [0, 1],
+// class ids 0-based over foreground classes. Batches carry rows of 5 padded with -1 rows.
+
+/// One ground-truth object: a class id and a box in normalized corners.
 public struct DetectionObject: Equatable, Sendable {
+    /// 0-based foreground class id.
     public var classId: Int
-    public var xmin, ymin, xmax, ymax: Float
-    /// VOC's difficult flag (object width 6); difficult objects are ignored by mAP.
-    public var difficult: Bool
+    /// Left edge, 0...1.
+    public var xmin: Float
+    /// Top edge, 0...1.
+    public var ymin: Float
+    /// Right edge, 0...1.
+    public var xmax: Float
+    /// Bottom edge, 0...1.
+    public var ymax: Float
 
-    public init(classId: Int, xmin: Float, ymin: Float, xmax: Float, ymax: Float, difficult: Bool = false) {
+    /// Creates an object.
+    public init(classId: Int, xmin: Float, ymin: Float, xmax: Float, ymax: Float) {
         self.classId = classId; self.xmin = xmin; self.ymin = ymin; self.xmax = xmax; self.ymax = ymax
-        self.difficult = difficult
     }
+
+    /// The box as [xmin, ymin, xmax, ymax].
+    public var box: [Float] { [xmin, ymin, xmax, ymax] }
 }
 
-extension DetectionObject {
-    /// Intersection over union with a box given as normalized (xmin, ymin, xmax, ymax).
-    public func iou(with b: (Float, Float, Float, Float)) -> Float {
-        let iw = max(0, min(xmax, b.2) - max(xmin, b.0)), ih = max(0, min(ymax, b.3) - max(ymin, b.1))
-        let union = (xmax - xmin) * (ymax - ymin) + (b.2 - b.0) * (b.3 - b.1) - iw * ih
-        return union > 0 ? iw * ih / union : 0
-    }
-}
+/// Parsing, validation and packing of detection labels.
+public enum DetectionLabel {
+    /// Slack allowed on normalized corners (rounding of "%.4f" list files).
+    public static let tolerance: Float = 1e-3
 
-/// A detection label in MXNet's layout: `[header width A, object width B, (A−2 more header
-/// values), objects of B values: class, xmin, ymin, xmax, ymax, (difficult, …)]`.
-public struct DetectionLabel: Equatable, Sendable {
-    public var objects: [DetectionObject]
-    /// Values per object written by `flattened` (5, or 6 with the difficult flag).
-    public var objectWidth: Int
-
-    /// A label with the given objects.
-    public init(objects: [DetectionObject], objectWidth: Int = 5) {
-        self.objects = objects
-        self.objectWidth = objectWidth
-    }
-
-    /// Parses MXNet's raw label (as stored in `.rec` and `.lst`). `record` names it in errors.
-    public init(raw: [Float], path: String = "", record: String = "") throws {
-        guard raw.count >= 2 else { throw DataError.badLabel(path: path, record: record, reason: "\(raw.count) values, needs at least the 2 header values") }
-        let a = Int(raw[0]), b = Int(raw[1])
-        guard Float(a) == raw[0], Float(b) == raw[1], a >= 2, b >= 5, a <= raw.count else {
-            throw DataError.badLabel(path: path, record: record, reason: "header width \(raw[0]) must be an integer >= 2 and object width \(raw[1]) an integer >= 5")
+    /// Parses a raw label [header_width, object_width, objects...]; the first 5 values of each
+    /// object are used, extra values (e.g. VOC's `difficult`) are ignored.
+    public static func parse(_ raw: [Float], source: String, record: String) throws -> [DetectionObject] {
+        guard raw.count >= 2 else {
+            throw DetectionDataError.badLabel(source: source, record: record, reason: "\(raw.count) values, need at least 2")
         }
-        guard (raw.count - a) % b == 0 else {
-            throw DataError.badLabel(path: path, record: record, reason: "\(raw.count - a) object values are not a multiple of the object width \(b)")
+        // Range checks come before any Float → Int conversion (NaN or huge values would trap).
+        guard raw[0] >= 2, raw[0] <= Float(raw.count), raw[0].rounded() == raw[0] else {
+            throw DetectionDataError.badLabel(source: source, record: record, reason: "header_width \(raw[0]) must be an integer in 2...\(raw.count)")
+        }
+        guard raw[1] >= 5, raw[1] <= Float(raw.count), raw[1].rounded() == raw[1] else {
+            throw DetectionDataError.badLabel(source: source, record: record, reason: "object_width \(raw[1]) must be an integer ≥ 5")
+        }
+        let hw = Int(raw[0]), ow = Int(raw[1])
+        guard (raw.count - hw) % ow == 0 else {
+            throw DetectionDataError.badLabel(
+                source: source, record: record,
+                reason: "\(raw.count - hw) object values do not divide by object_width \(ow)")
         }
         var objects: [DetectionObject] = []
-        var i = a
+        var i = hw
         while i < raw.count {
-            let o = Array(raw[i..<(i + b)])
-            i += b
-            if o[0] < 0 { break }  // −1 padding ends the objects (MultiBoxTarget convention)
-            guard Float(Int(o[0])) == o[0] else {
-                throw DataError.badLabel(path: path, record: record, reason: "class \(o[0]) is not an integer")
+            if raw[i] < 0 { break }  // -1 padding ends the objects
+            guard raw[i] < 1e6, raw[i].rounded() == raw[i] else {
+                throw DetectionDataError.badLabel(source: source, record: record, reason: "class id \(raw[i]) at position \(i) is not a non-negative integer")
             }
-            objects.append(DetectionObject(classId: Int(o[0]), xmin: o[1], ymin: o[2], xmax: o[3], ymax: o[4],
-                                           difficult: b >= 6 && o[5] > 0))
+            objects.append(DetectionObject(classId: Int(raw[i]), xmin: raw[i + 1], ymin: raw[i + 2], xmax: raw[i + 3], ymax: raw[i + 4]))
+            i += ow
         }
-        self.objects = objects
-        self.objectWidth = b
+        return objects
     }
 
-    /// MXNet's raw label: `[2, objectWidth, objects…]`.
-    public var flattened: [Float] {
-        var out: [Float] = [2, Float(objectWidth)]
-        for o in objects {
-            out += [Float(o.classId), o.xmin, o.ymin, o.xmax, o.ymax]
-            if objectWidth >= 6 { out.append(o.difficult ? 1 : 0) }
-            if objectWidth > 6 { out += [Float](repeating: 0, count: objectWidth - 6) }
-        }
+    /// Packs objects as [2, 5, cls, xmin, ymin, xmax, ymax, ...].
+    public static func pack(_ objects: [DetectionObject]) -> [Float] {
+        var out: [Float] = [2, 5]
+        for o in objects { out += [Float(o.classId), o.xmin, o.ymin, o.xmax, o.ymax] }
         return out
     }
 
-    /// Objects that fit in a label padded to `labelWidth` values (header 2 + 5 per object).
-    public static func capacity(labelWidth: Int) -> Int { max(0, (labelWidth - 2) / 5) }
-
-    /// The rows the training step consumes: `capacity(labelWidth)` rows of
-    /// `[class, xmin, ymin, xmax, ymax]`, objects first, then rows of −1. Too many objects for
-    /// `labelWidth` is an error naming the record and the width needed.
-    public func paddedRows(labelWidth: Int, path: String = "", record: String = "") throws -> [Float] {
-        let fits = Self.capacity(labelWidth: labelWidth)
-        guard objects.count <= fits else {
-            throw DataError.tooManyObjects(path: path, record: record, objects: objects.count, labelWidth: labelWidth, fits: fits)
-        }
-        var out = [Float](repeating: -1, count: fits * 5)
-        for (i, o) in objects.enumerated() {
-            out.replaceSubrange((i * 5)..<(i * 5 + 5), with: [Float(o.classId), o.xmin, o.ymin, o.xmax, o.ymax])
-        }
-        return out
-    }
-
-    /// Checks every box (0 ≤ xmin < xmax ≤ 1, same for y) and class (< numClasses).
-    public func validate(numClasses: Int?, path: String, record: String) throws {
+    /// Checks corners (0 ≤ xmin < xmax ≤ 1, same for y) and, if given, the class range.
+    public static func validate(_ objects: [DetectionObject], numClasses: Int?, source: String, record: String) throws {
         for o in objects {
-            let box = [o.xmin, o.ymin, o.xmax, o.ymax]
-            if !(o.xmin < o.xmax && o.ymin < o.ymax) {
-                throw DataError.badBox(path: path, record: record, box: box, reason: "has xmin >= xmax or ymin >= ymax")
-            }
-            let eps: Float = 1e-4
-            if box.contains(where: { $0 < -eps || $0 > 1 + eps }) || box.contains(where: { !$0.isFinite }) {
-                throw DataError.badBox(path: path, record: record, box: box, reason: "lies outside the image (coordinates must be in [0, 1])")
-            }
             if let numClasses, o.classId < 0 || o.classId >= numClasses {
-                throw DataError.classOutOfRange(path: path, record: record, classId: o.classId, numClasses: numClasses)
+                throw DetectionDataError.classOutOfRange(source: source, record: record, classId: o.classId, numClasses: numClasses)
             }
+            if !(o.xmin < o.xmax) || !(o.ymin < o.ymax) {
+                throw DetectionDataError.badBox(source: source, record: record, box: o.box, reason: "has xmin ≥ xmax or ymin ≥ ymax")
+            }
+            if o.xmin < -tolerance || o.ymin < -tolerance || o.xmax > 1 + tolerance || o.ymax > 1 + tolerance {
+                throw DetectionDataError.badBox(source: source, record: record, box: o.box, reason: "lies outside the image")
+            }
+        }
+    }
+
+    /// Largest number of objects a batch row holds for `labelWidth` (2 header values + 5 per object).
+    public static func maxObjects(labelWidth: Int) -> Int { max(0, (labelWidth - 2) / 5) }
+
+    /// Writes `objects` as `maxObjects` rows of [cls, xmin, ymin, xmax, ymax], -1 rows after them.
+    static func fillRows(_ objects: [DetectionObject], maxObjects: Int, into out: UnsafeMutableBufferPointer<Float>) {
+        for i in 0..<(maxObjects * 5) { out[i] = -1 }
+        for (k, o) in objects.prefix(maxObjects).enumerated() {
+            out[5 * k] = Float(o.classId)
+            // Validated corners may exceed [0, 1] by `tolerance` (rounded list files): clip.
+            out[5 * k + 1] = min(1, max(0, o.xmin)); out[5 * k + 2] = min(1, max(0, o.ymin))
+            out[5 * k + 3] = min(1, max(0, o.xmax)); out[5 * k + 4] = min(1, max(0, o.ymax))
         }
     }
 }

@@ -1,55 +1,50 @@
 import Foundation
 
-/// An MXNet `.lst` file as `im2rec` and the SSD example's tools write it: tab-separated
-/// `index, label values…, relative image path` per line; detection labels are
-/// `[2, object width, objects…]` with normalized corners.
-public struct ListFile: Equatable, Sendable {
-    /// One line.
+/// MXNet's `.lst` image list: `index \t label values... \t relative/path.jpg` per line, with a
+/// detection label [2, object_width, cls, xmin, ymin, xmax, ymax, ...] in normalized corners.
+public enum ListFile {
+    /// One line of a list file.
     public struct Entry: Equatable, Sendable {
+        /// The index column.
         public var index: Int
+        /// The label columns as floats.
         public var label: [Float]
+        /// The image path relative to the image root.
         public var path: String
-
+        /// Creates an entry.
         public init(index: Int, label: [Float], path: String) { self.index = index; self.label = label; self.path = path }
     }
 
-    public var entries: [Entry]
-
-    public init(entries: [Entry]) { self.entries = entries }
-
-    /// Parses a `.lst` file; a malformed line is an error naming it.
-    public init(path: String) throws {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw DataError.unreadable(path: path, reason: "not a readable UTF-8 text file")
+    /// Reads a list file; a malformed line is an error naming the line.
+    public static func read(path: String) throws -> [Entry] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DetectionDataError.io(path: path, reason: "cannot read list file")
         }
-        var entries: [Entry] = []
-        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-            if trimmed.isEmpty { continue }
-            let fields = trimmed.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        var out: [Entry] = []
+        for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let text = line.trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+            if text.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            let fields = text.split(separator: "\t", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard fields.count >= 3 else {
-                throw DataError.badListLine(path: path, line: n + 1, reason: "needs index, label values and an image path separated by tabs")
+                throw DetectionDataError.badLine(file: path, line: n + 1, text: text, reason: "expected `index<TAB>label...<TAB>path` (at least 3 tab-separated fields)")
             }
-            guard let index = Int(fields[0]) else {
-                throw DataError.badListLine(path: path, line: n + 1, reason: "index \"\(fields[0])\" is not an integer")
+            guard let index = Int(fields[0]) ?? Double(fields[0]).flatMap({ Int(exactly: $0) }) else {
+                throw DetectionDataError.badLine(file: path, line: n + 1, text: text, reason: "index \"\(fields[0])\" is not an integer")
             }
             var label: [Float] = []
             for f in fields[1..<(fields.count - 1)] {
-                guard let v = Float(f.trimmingCharacters(in: .whitespaces)) else {
-                    throw DataError.badListLine(path: path, line: n + 1, reason: "label value \"\(f)\" is not a number")
+                guard let v = Float(f) else {
+                    throw DetectionDataError.badLine(file: path, line: n + 1, text: text, reason: "label value \"\(f)\" is not a number")
                 }
                 label.append(v)
             }
-            entries.append(Entry(index: index, label: label, path: fields[fields.count - 1]))
+            out.append(Entry(index: index, label: label, path: fields[fields.count - 1]))
         }
-        self.entries = entries
+        return out
     }
 
-    /// The file's text (labels with 4 decimals, as the SSD example writes them).
-    public var text: String {
-        entries.map { e in
-            ([String(e.index)] + e.label.map { v in v == v.rounded() && abs(v) < 1e6 ? String(Int(v)) : String(format: "%.4f", v) } + [e.path])
-                .joined(separator: "\t")
-        }.joined(separator: "\n") + "\n"
+    /// Formats one entry the way `imdb.py::save_imglist` does ("%.4f" values, tab-separated).
+    public static func line(_ e: Entry) -> String {
+        ([String(e.index)] + e.label.map { String(format: "%.4f", $0) } + [e.path]).joined(separator: "\t")
     }
 }

@@ -1,91 +1,102 @@
 import Foundation
 
-/// SageMaker Object Detection's JSON annotation (one file per image, image + annotation
-/// channel layout): `file`, `image_size: [{width, height, depth}]`, `annotations:
-/// [{class_id, left, top, width, height}]` in pixels, optional `categories`.
+/// SageMaker Object Detection's per-image JSON annotation (image + annotation channels):
+/// `{"file", "image_size": [{"width","height","depth"}], "annotations": [{"class_id","left",
+/// "top","width","height"}], "categories": [{"class_id","name"}]}`, boxes in pixels from the
+/// upper-left corner.
 public struct SageMakerAnnotation: Codable, Equatable, Sendable {
+    /// Image size entry.
     public struct ImageSize: Codable, Equatable, Sendable {
+        /// Width in pixels.
         public var width: Int
+        /// Height in pixels.
         public var height: Int
-        public var depth: Int?
+        /// Channels (3 supported).
+        public var depth: Int
+        /// Creates an image size.
+        public init(width: Int, height: Int, depth: Int = 3) { self.width = width; self.height = height; self.depth = depth }
     }
-
+    /// One box in pixels.
     public struct Box: Codable, Equatable, Sendable {
-        public var classId: Int
+        /// 0-based class id.
+        public var class_id: Int
+        /// Left edge in pixels.
         public var left: Double
+        /// Top edge in pixels.
         public var top: Double
+        /// Width in pixels.
         public var width: Double
+        /// Height in pixels.
         public var height: Double
-
-        enum CodingKeys: String, CodingKey {
-            case classId = "class_id", left, top, width, height
-        }
-
-        public init(classId: Int, left: Double, top: Double, width: Double, height: Double) {
-            self.classId = classId; self.left = left; self.top = top; self.width = width; self.height = height
+        /// Creates a box.
+        public init(class_id: Int, left: Double, top: Double, width: Double, height: Double) {
+            self.class_id = class_id; self.left = left; self.top = top; self.width = width; self.height = height
         }
     }
-
+    /// A category name.
     public struct Category: Codable, Equatable, Sendable {
-        public var classId: Int
+        /// 0-based class id.
+        public var class_id: Int
+        /// Human-readable name.
         public var name: String
-
-        enum CodingKeys: String, CodingKey {
-            case classId = "class_id", name
-        }
-
-        public init(classId: Int, name: String) { self.classId = classId; self.name = name }
+        /// Creates a category.
+        public init(class_id: Int, name: String) { self.class_id = class_id; self.name = name }
     }
 
-    public var file: String
-    public var imageSize: [ImageSize]
+    /// Image path relative to the image channel root; when absent the image is the one with
+    /// the annotation's basename (SageMaker pairs `x.jpg` with `x.json`).
+    public var file: String?
+    /// One-element list with the image size.
+    public var image_size: [ImageSize]
+    /// The boxes.
     public var annotations: [Box]
+    /// Optional category names.
     public var categories: [Category]?
 
-    enum CodingKeys: String, CodingKey {
-        case file, imageSize = "image_size", annotations, categories
+    /// Creates an annotation.
+    public init(file: String?, imageSize: ImageSize, annotations: [Box], categories: [Category]? = nil) {
+        self.file = file; self.image_size = [imageSize]; self.annotations = annotations; self.categories = categories
     }
 
-    public init(file: String, width: Int, height: Int, annotations: [Box], categories: [Category]? = nil) {
-        self.file = file
-        self.imageSize = [ImageSize(width: width, height: height, depth: 3)]
-        self.annotations = annotations
-        self.categories = categories
-    }
-
-    /// Reads and validates an annotation file.
-    public init(path: String) throws {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw DataError.unreadable(path: path, reason: error.localizedDescription)
+    /// Reads and decodes an annotation file.
+    public static func read(path: String) throws -> SageMakerAnnotation {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DetectionDataError.io(path: path, reason: "cannot read annotation file")
         }
-        do { self = try JSONDecoder().decode(SageMakerAnnotation.self, from: data) } catch let DecodingError.keyNotFound(key, _) {
-            throw DataError.badAnnotation(path: path, reason: "missing field \"\(key.stringValue)\"")
-        } catch {
-            throw DataError.badAnnotation(path: path, reason: "not a SageMaker annotation: \(error)")
-        }
-        guard let size = imageSize.first, size.width > 0, size.height > 0 else {
-            throw DataError.badAnnotation(path: path, reason: "image_size must hold one {width, height} with positive values")
-        }
-        if let depth = size.depth, depth != 3 {
-            throw DataError.badAnnotation(path: path, reason: "image_size depth \(depth): only 3-channel images are supported")
+        do { return try JSONDecoder().decode(SageMakerAnnotation.self, from: data) } catch {
+            throw DetectionDataError.badAnnotation(file: path, reason: "\(error)")
         }
     }
 
-    /// The label with normalized corners: xmin = left/W, ymin = top/H, xmax = (left+width)/W,
-    /// ymax = (top+height)/H. Boxes outside the image or with no area, and classes ≥
-    /// `numClasses`, are errors naming this file.
-    public func label(numClasses: Int?, path: String) throws -> DetectionLabel {
-        guard let size = imageSize.first, size.width > 0, size.height > 0 else {
-            throw DataError.badAnnotation(path: path, reason: "image_size must hold one {width, height} with positive values")
+    /// Encodes as pretty JSON bytes.
+    public func encoded() throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try enc.encode(self)
+    }
+
+    /// Converts pixel boxes to normalized corners: xmin = left/W, ymin = top/H,
+    /// xmax = (left+width)/W, ymax = (top+height)/H. A box outside the image (beyond 0.5 px of
+    /// slack) or with non-positive size is an error naming the file and box.
+    public func objects(source: String) throws -> [DetectionObject] {
+        guard let size = image_size.first, size.width > 0, size.height > 0 else {
+            throw DetectionDataError.badAnnotation(file: source, reason: "image_size must hold one {width, height} with positive values")
         }
         let w = Double(size.width), h = Double(size.height)
-        let objects = annotations.map { b in
-            DetectionObject(classId: b.classId, xmin: Float(b.left / w), ymin: Float(b.top / h),
-                            xmax: Float((b.left + b.width) / w), ymax: Float((b.top + b.height) / h))
+        var out: [DetectionObject] = []
+        for (i, b) in annotations.enumerated() {
+            let px: [Float] = [Float(b.left), Float(b.top), Float(b.left + b.width), Float(b.top + b.height)]
+            if !(b.width > 0 && b.height > 0) {
+                throw DetectionDataError.badBox(source: source, record: "annotation \(i)", box: px, reason: "has non-positive width or height (xmin ≥ xmax)")
+            }
+            if b.left < -0.5 || b.top < -0.5 || b.left + b.width > w + 0.5 || b.top + b.height > h + 0.5 {
+                throw DetectionDataError.badBox(source: source, record: "annotation \(i)", box: px, reason: "lies outside the \(size.width)×\(size.height) image")
+            }
+            out.append(DetectionObject(
+                classId: b.class_id,
+                xmin: Float(max(0, b.left / w)), ymin: Float(max(0, b.top / h)),
+                xmax: Float(min(1, (b.left + b.width) / w)), ymax: Float(min(1, (b.top + b.height) / h))))
         }
-        let label = DetectionLabel(objects: objects)
-        try label.validate(numClasses: numClasses, path: path, record: file)
-        return label
+        return out
     }
 }

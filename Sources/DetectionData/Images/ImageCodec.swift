@@ -1,128 +1,122 @@
-// The only file that imports CImageCodecs: JPEG through libturbojpeg, PNG through libpng's
-// simplified API. Decoding never traps on bad bytes: every failure is a DataError.
+// The only file that calls libturbojpeg and libpng (STYLE: one C module, one file).
 import CImageCodecs
-import Foundation
 
-/// An 8-bit RGB image, rows top to bottom, 3 bytes per pixel (R, G, B).
-public struct RGBImage: Equatable, Sendable {
-    public var width: Int
-    public var height: Int
-    public var pixels: [UInt8]
+/// JPEG and PNG decoding to `RGBImage` and encoding from it.
+public enum ImageCodec {
+    /// Largest decoded image accepted (64 M pixels), so a corrupt header cannot demand gigabytes.
+    public static let maxPixels = 1 << 26
 
-    /// An image filled with one color.
-    public init(width: Int, height: Int, fill: (UInt8, UInt8, UInt8) = (0, 0, 0)) {
-        self.width = width
-        self.height = height
-        pixels = [UInt8](repeating: 0, count: width * height * 3)
-        for i in 0..<(width * height) { pixels[3 * i] = fill.0; pixels[3 * i + 1] = fill.1; pixels[3 * i + 2] = fill.2 }
-    }
+    /// The container format of encoded bytes.
+    public enum Format: Sendable { case jpeg, png }
 
-    /// An image over existing pixel bytes (count must be width × height × 3).
-    public init(width: Int, height: Int, pixels: [UInt8]) {
-        precondition(pixels.count == width * height * 3, "RGB image \(width)x\(height) needs \(width * height * 3) bytes")
-        self.width = width; self.height = height; self.pixels = pixels
-    }
-}
-
-/// Encoded image formats the codec knows.
-public enum ImageFormat: String, Sendable {
-    case jpeg, png
-
-    /// The format of encoded bytes by their signature, or nil.
-    public static func sniff(_ bytes: [UInt8]) -> ImageFormat? {
-        if bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF { return .jpeg }
-        if bytes.count >= 8, bytes[0..<8].elementsEqual([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return .png }
+    /// Recognizes JPEG (FF D8 FF) and PNG (89 'P' 'N' 'G') by their first bytes.
+    public static func format(of bytes: [UInt8]) -> Format? {
+        if bytes.count >= 3, bytes[0] == 0xff, bytes[1] == 0xd8, bytes[2] == 0xff { return .jpeg }
+        if bytes.count >= 8, bytes[0] == 0x89, bytes[1] == 0x50, bytes[2] == 0x4e, bytes[3] == 0x47 { return .png }
         return nil
     }
-}
 
-/// JPEG and PNG decoding and encoding.
-public enum ImageCodec {
-    /// Decodes JPEG or PNG bytes to RGB. `source` names the file or record in errors.
+    /// Decodes JPEG or PNG bytes to RGB; `source` names the image in errors.
     public static func decode(_ bytes: [UInt8], source: String) throws -> RGBImage {
-        switch ImageFormat.sniff(bytes) {
+        switch format(of: bytes) {
         case .jpeg: return try decodeJPEG(bytes, source: source)
         case .png: return try decodePNG(bytes, source: source)
         case nil:
-            throw DataError.badImage(path: source, reason: "neither JPEG nor PNG (\(bytes.count) bytes, starts \(bytes.prefix(4).map { String(format: "%02x", $0) }.joined()))")
+            let head = bytes.prefix(4).map { String($0, radix: 16) }.joined(separator: " ")
+            throw DetectionDataError.imageDecode(source: source, reason: "neither JPEG nor PNG (first bytes: \(head), \(bytes.count) bytes)")
         }
     }
 
-    static func decodeJPEG(_ bytes: [UInt8], source: String) throws -> RGBImage {
-        guard let handle = tjInitDecompress() else { throw DataError.badImage(path: source, reason: "cannot start libturbojpeg") }
-        defer { tjDestroy(handle) }
-        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-        let header = bytes.withUnsafeBufferPointer {
-            tjDecompressHeader3(handle, $0.baseAddress, UInt($0.count), &width, &height, &subsampling, &colorspace)
+    private static func decodeJPEG(_ bytes: [UInt8], source: String) throws -> RGBImage {
+        guard let tj = tjInitDecompress() else {
+            throw DetectionDataError.imageDecode(source: source, reason: "tjInitDecompress failed")
         }
-        guard header == 0, width > 0, height > 0, Int(width) * Int(height) <= 1 << 28 else {
-            throw DataError.badImage(path: source, reason: "JPEG header: \(String(cString: tjGetErrorStr2(handle)))")
+        defer { tjDestroy(tj) }
+        var w: Int32 = 0, h: Int32 = 0, subsamp: Int32 = 0, colorspace: Int32 = 0
+        let header = bytes.withUnsafeBufferPointer { p in
+            tjDecompressHeader3(tj, p.baseAddress, UInt(p.count), &w, &h, &subsamp, &colorspace)
         }
-        var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
+        guard header == 0, w > 0, h > 0, Int(w) * Int(h) <= maxPixels else {
+            throw DetectionDataError.imageDecode(source: source, reason: "JPEG header: \(String(cString: tjGetErrorStr2(tj)))")
+        }
+        var pixels = [UInt8](repeating: 0, count: Int(w) * Int(h) * 3)
         let rc = bytes.withUnsafeBufferPointer { src in
             pixels.withUnsafeMutableBufferPointer { dst in
-                tjDecompress2(handle, src.baseAddress, UInt(src.count), dst.baseAddress, width, 0, height, Int32(TJPF_RGB.rawValue), 0)
+                tjDecompress2(tj, src.baseAddress, UInt(src.count), dst.baseAddress, w, 0, h, Int32(TJPF_RGB.rawValue), Int32(0))  // accurate (ISLOW) DCT, as OpenCV/MXNet decode
             }
         }
-        // Warnings too (a truncated file decodes to a half-grey picture): a damaged image is
-        // an error, never silently trained on.
-        if rc != 0 {
-            throw DataError.badImage(path: source, reason: "JPEG data: \(String(cString: tjGetErrorStr2(handle)))")
+        // A warning (e.g. premature end of data) still fills the buffer; only a fatal error fails.
+        if rc != 0 && tjGetErrorCode(tj) == Int32(TJERR_FATAL.rawValue) {
+            throw DetectionDataError.imageDecode(source: source, reason: "JPEG data: \(String(cString: tjGetErrorStr2(tj)))")
         }
-        return RGBImage(width: Int(width), height: Int(height), pixels: pixels)
+        return RGBImage(width: Int(w), height: Int(h), pixels: pixels)
     }
 
-    static func decodePNG(_ bytes: [UInt8], source: String) throws -> RGBImage {
-        var image = png_image()
-        image.version = UInt32(PNG_IMAGE_VERSION)
-        let begin = bytes.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
-        guard begin != 0, image.width > 0, image.height > 0, Int(image.width) * Int(image.height) <= 1 << 28 else {
-            let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            png_image_free(&image)
-            throw DataError.badImage(path: source, reason: "PNG header: \(message)")
+    private static func pngMessage(_ img: inout png_image) -> String {
+        withUnsafeBytes(of: &img.message) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
-        image.format = UInt32(PNG_FORMAT_RGB)
-        var pixels = [UInt8](repeating: 0, count: Int(image.width) * Int(image.height) * 3)
-        let ok = pixels.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, 0, nil) }
-        let message = withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        png_image_free(&image)
-        guard ok != 0 else { throw DataError.badImage(path: source, reason: "PNG data: \(message)") }
-        return RGBImage(width: Int(image.width), height: Int(image.height), pixels: pixels)
     }
 
-    /// Encodes RGB as JPEG with the given quality (1–100).
-    public static func encodeJPEG(_ image: RGBImage, quality: Int = 90) throws -> [UInt8] {
-        guard let handle = tjInitCompress() else { throw DataError.badImage(path: "<encoder>", reason: "cannot start libturbojpeg") }
-        defer { tjDestroy(handle) }
-        var buffer: UnsafeMutablePointer<UInt8>?
+    private static func decodePNG(_ bytes: [UInt8], source: String) throws -> RGBImage {
+        var img = png_image()
+        img.version = UInt32(PNG_IMAGE_VERSION)
+        let ok = bytes.withUnsafeBufferPointer { p in
+            png_image_begin_read_from_memory(&img, p.baseAddress, p.count)
+        }
+        guard ok != 0 else {
+            let m = pngMessage(&img); png_image_free(&img)
+            throw DetectionDataError.imageDecode(source: source, reason: "PNG header: \(m)")
+        }
+        guard img.width > 0, img.height > 0, Int(img.width) * Int(img.height) <= maxPixels else {
+            png_image_free(&img)
+            throw DetectionDataError.imageDecode(source: source, reason: "PNG size \(img.width)×\(img.height) out of range")
+        }
+        img.format = UInt32(PNG_FORMAT_RGB)
+        var pixels = [UInt8](repeating: 0, count: Int(img.width) * Int(img.height) * 3)
+        let done = pixels.withUnsafeMutableBytes { dst in
+            png_image_finish_read(&img, nil, dst.baseAddress, 0, nil)
+        }
+        guard done != 0 else {
+            let m = pngMessage(&img); png_image_free(&img)
+            throw DetectionDataError.imageDecode(source: source, reason: "PNG data: \(m)")
+        }
+        return RGBImage(width: Int(img.width), height: Int(img.height), pixels: pixels)
+    }
+
+    /// Encodes as baseline JPEG (4:2:0) at `quality` 1...100.
+    public static func encodeJPEG(_ image: RGBImage, quality: Int = 92) throws -> [UInt8] {
+        guard let tj = tjInitCompress() else { throw DetectionDataError.imageEncode(reason: "tjInitCompress failed") }
+        defer { tjDestroy(tj) }
+        var out: UnsafeMutablePointer<UInt8>? = nil
         var size: UInt = 0
-        let rc = image.pixels.withUnsafeBufferPointer {
-            tjCompress2(handle, $0.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(TJPF_RGB.rawValue),
-                        &buffer, &size, Int32(TJSAMP_420.rawValue), Int32(quality), 0)
+        let rc = image.pixels.withUnsafeBufferPointer { p in
+            tjCompress2(tj, p.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(TJPF_RGB.rawValue),
+                        &out, &size, Int32(TJSAMP_420.rawValue), Int32(max(1, min(100, quality))), 0)
         }
-        defer { if let buffer { tjFree(buffer) } }
-        guard rc == 0, let buffer else {
-            throw DataError.badImage(path: "<encoder>", reason: "JPEG encode: \(String(cString: tjGetErrorStr2(handle)))")
-        }
-        return Array(UnsafeBufferPointer(start: buffer, count: Int(size)))
+        defer { if let out { tjFree(out) } }
+        guard rc == 0, let out else { throw DetectionDataError.imageEncode(reason: String(cString: tjGetErrorStr2(tj))) }
+        return Array(UnsafeBufferPointer(start: out, count: Int(size)))
     }
 
-    /// Encodes RGB as PNG.
+    /// Encodes as 8-bit RGB PNG.
     public static func encodePNG(_ image: RGBImage) throws -> [UInt8] {
-        var png = png_image()
-        png.version = UInt32(PNG_IMAGE_VERSION)
-        png.width = UInt32(image.width)
-        png.height = UInt32(image.height)
-        png.format = UInt32(PNG_FORMAT_RGB)
+        var img = png_image()
+        img.version = UInt32(PNG_IMAGE_VERSION)
+        img.width = UInt32(image.width); img.height = UInt32(image.height)
+        img.format = UInt32(PNG_FORMAT_RGB)
         var size = 0
-        let probe = image.pixels.withUnsafeBytes { png_image_write_to_memory(&png, nil, &size, 0, $0.baseAddress, 0, nil) }
-        guard probe != 0, size > 0 else { throw DataError.badImage(path: "<encoder>", reason: "PNG encode failed") }
+        let sized = image.pixels.withUnsafeBytes { p in
+            png_image_write_to_memory(&img, nil, &size, 0, p.baseAddress, 0, nil)
+        }
+        guard sized != 0, size > 0 else { throw DetectionDataError.imageEncode(reason: "PNG: \(pngMessage(&img))") }
         var out = [UInt8](repeating: 0, count: size)
         let ok = out.withUnsafeMutableBytes { dst in
-            image.pixels.withUnsafeBytes { png_image_write_to_memory(&png, dst.baseAddress, &size, 0, $0.baseAddress, 0, nil) }
+            image.pixels.withUnsafeBytes { p in
+                png_image_write_to_memory(&img, dst.baseAddress, &size, 0, p.baseAddress, 0, nil)
+            }
         }
-        png_image_free(&png)
-        guard ok != 0 else { throw DataError.badImage(path: "<encoder>", reason: "PNG encode failed") }
+        guard ok != 0 else { throw DetectionDataError.imageEncode(reason: "PNG: \(pngMessage(&img))") }
         return Array(out.prefix(size))
     }
 }

@@ -1,40 +1,43 @@
 import Foundation
 
-/// An MXNet `.idx` file: one `key<TAB>offset` line per record (MXIndexedRecordIO).
-public struct IndexFile: Equatable {
-    /// Keys in file order with the byte offset of their record.
-    public var entries: [(key: Int, offset: Int)]
-
-    public static func == (a: IndexFile, b: IndexFile) -> Bool {
-        a.entries.map(\.key) == b.entries.map(\.key) && a.entries.map(\.offset) == b.entries.map(\.offset)
+/// The text `.idx` file of `MXIndexedRecordIO`: one `key \t byte_offset \n` line per record.
+public enum IndexFile {
+    /// One line of an index: the record key and the byte offset of its first magic word.
+    public struct Entry: Equatable, Sendable {
+        /// The record key (usually the image id).
+        public var key: Int
+        /// Byte offset of the record in the `.rec` file.
+        public var offset: Int
+        /// Creates an entry.
+        public init(key: Int, offset: Int) { self.key = key; self.offset = offset }
     }
 
-    /// An index from entries.
-    public init(entries: [(key: Int, offset: Int)]) { self.entries = entries }
-
-    /// Reads an index file; a malformed line is an error naming it.
-    public init(path: String) throws {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw DataError.unreadable(path: path, reason: "not a readable UTF-8 text file")
+    /// Reads an index file; a malformed line is an error naming the line.
+    public static func read(path: String) throws -> [Entry] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DetectionDataError.io(path: path, reason: "cannot read index file")
         }
-        var entries: [(Int, Int)] = []
+        let text = String(decoding: data, as: UTF8.self)
+        var entries: [Entry] = []
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty { continue }
-            let fields = trimmed.split(whereSeparator: { $0 == "\t" || $0 == " " })
-            guard fields.count == 2, let key = Int(fields[0]), let offset = Int(fields[1]), offset >= 0 else {
-                throw DataError.badIndexLine(path: path, line: n + 1, text: String(line))
+            let fields = trimmed.split(separator: "\t")
+            guard fields.count == 2, let key = Int(fields[0]), let off = Int(fields[1]), off >= 0 else {
+                throw DetectionDataError.badLine(
+                    file: path, line: n + 1, text: String(line), reason: "expected `key<TAB>offset` with integers")
             }
-            entries.append((key, offset))
+            entries.append(Entry(key: key, offset: off))
         }
-        self.entries = entries
+        return entries
     }
 
-    /// Writes the index as MXNet does.
-    public func write(to path: String) throws {
-        let text = entries.map { "\($0.key)\t\($0.offset)\n" }.joined()
-        do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-            throw DataError.unreadable(path: path, reason: "cannot write: \(error.localizedDescription)")
+    /// Writes an index file.
+    public static func write(_ entries: [Entry], to path: String) throws {
+        var text = ""
+        for e in entries { text += "\(e.key)\t\(e.offset)\n" }
+        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
+            throw DetectionDataError.io(path: path, reason: "cannot write index file")
         }
     }
 }

@@ -1,82 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Foundation
 
-/// Reads dmlc/MXNet RecordIO files: sequentially, or at the offsets of an `.idx` file.
-/// Every malformed byte is a `DataError` naming the file and offset — never a crash.
-public struct RecordIOReader {
+/// Reads MXNet RecordIO (`.rec`) files, sequentially or at `.idx` offsets.
+///
+/// Reads use `pread`, so one reader may be shared by several loader threads.
+public final class RecordIOReader: @unchecked Sendable {
+    /// Path of the `.rec` file.
     public let path: String
-    /// The whole file (memory-mapped when possible).
-    let data: Data
+    /// File size in bytes.
+    public let fileSize: Int
+    private let fd: Int32
 
-    /// Opens `path`.
+    /// Opens `path` for reading.
     public init(path: String) throws {
         self.path = path
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw DataError.unreadable(path: path, reason: "\(error.localizedDescription)")
+        fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw DetectionDataError.io(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            close(fd)
+            throw DetectionDataError.io(path: path, reason: "cannot stat")
         }
+        fileSize = Int(st.st_size)
     }
 
-    /// Size of the file in bytes.
-    public var byteCount: Int { data.count }
+    deinit { close(fd) }
 
-    /// Reads the record starting at byte `offset`; returns it and the offset of the next one.
+    private func readBytes(at offset: Int, count: Int, recordStart: Int) throws -> [UInt8] {
+        guard offset + count <= fileSize else {
+            throw DetectionDataError.truncatedRecord(
+                file: path, offset: recordStart, needed: offset + count - recordStart,
+                available: max(0, fileSize - recordStart))
+        }
+        var buf = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = buf.withUnsafeMutableBytes { p in
+                pread(fd, p.baseAddress! + done, count - done, off_t(offset + done))
+            }
+            if n <= 0 { throw DetectionDataError.io(path: path, reason: "read failed at byte \(offset + done)") }
+            done += n
+        }
+        return buf
+    }
+
+    /// Reads the record starting at byte `offset`; returns its payload and the next record's offset.
     public func record(at offset: Int) throws -> (payload: [UInt8], next: Int) {
-        var o = offset
         var payload: [UInt8] = []
-        var expectingContinuation = false
+        var pos = offset
+        var expectContinuation = false
         while true {
-            guard o + 8 <= data.count else {
-                throw DataError.truncated(path: path, offset: o, needed: 8, available: max(0, data.count - o))
+            let head = try readBytes(at: pos, count: 8, recordStart: offset)
+            let (magic, lrec) = head.withUnsafeBytes { (readLE32($0, 0), readLE32($0, 4)) }
+            guard magic == RecordIOFormat.magic else {
+                throw DetectionDataError.badMagic(file: path, offset: pos, found: magic)
             }
-            let magic = readLE(UInt32.self, at: o)
-            guard magic == recordIOMagic else { throw DataError.badMagic(path: path, offset: o, found: magic) }
-            let lrec = readLE(UInt32.self, at: o + 4)
-            let flag = lrec >> 29, length = Int(lrec & ((1 << 29) - 1))
-            let padded = (length + 3) / 4 * 4
-            guard o + 8 + padded <= data.count else {
-                throw DataError.truncated(path: path, offset: o + 8, needed: padded, available: data.count - o - 8)
+            let flag = lrec >> 29
+            let length = Int(lrec & ((1 << 29) - 1))
+            let padded = length + RecordIOFormat.padding(length)
+            let chunk = try readBytes(at: pos + 8, count: padded, recordStart: offset)
+            pos += 8 + padded
+            switch (flag, expectContinuation) {
+            case (0, false):
+                return (Array(chunk[0..<length]), pos)
+            case (1, false), (2, true):
+                payload.append(contentsOf: chunk[0..<length])
+                payload.appendLE(RecordIOFormat.magic)
+                expectContinuation = true
+            case (3, true):
+                payload.append(contentsOf: chunk[0..<length])
+                return (payload, pos)
+            default:
+                throw DetectionDataError.badContinuation(file: path, offset: pos - 8 - padded, flag: flag)
             }
-            switch (flag, expectingContinuation) {
-            case (0, false), (1, false): break
-            case (2, true), (3, true): payload.append(contentsOf: [0x0A, 0x23, 0xD7, 0xCE])
-            default: throw DataError.badContinuation(path: path, offset: o, flag: flag)
-            }
-            payload.append(contentsOf: data[(data.startIndex + o + 8)..<(data.startIndex + o + 8 + length)])
-            o += 8 + padded
-            if flag == 0 || flag == 3 { return (payload, o) }
-            expectingContinuation = true
         }
     }
 
-    /// Every record in file order with its offset.
-    public func allRecords() throws -> [(offset: Int, payload: [UInt8])] {
-        var out: [(Int, [UInt8])] = []
-        var o = 0
-        while o < data.count {
-            let (payload, next) = try record(at: o)
-            out.append((o, payload))
-            o = next
-        }
-        return out
-    }
-
-    /// Offsets of every record, by scanning the file (what `ssd im2rec` writes into `.idx`).
+    /// Scans the whole file and returns the byte offset of every record.
     public func scanOffsets() throws -> [Int] {
         var offsets: [Int] = []
-        var o = 0
-        while o < data.count {
-            offsets.append(o)
-            o = try record(at: o).next
+        var pos = 0
+        while pos < fileSize {
+            offsets.append(pos)
+            pos = try record(at: pos).next
         }
         return offsets
     }
 
-    private func readLE<T: FixedWidthInteger>(_: T.Type, at offset: Int) -> T {
-        var v: T = 0
-        withUnsafeMutableBytes(of: &v) { dst in
-            data.copyBytes(to: dst.bindMemory(to: UInt8.self), from: (data.startIndex + offset)..<(data.startIndex + offset + MemoryLayout<T>.size))
+    /// Reads every record payload in file order.
+    public func readAll() throws -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        var pos = 0
+        while pos < fileSize {
+            let r = try record(at: pos)
+            out.append(r.payload)
+            pos = r.next
         }
-        return T(littleEndian: v)
+        return out
     }
 }

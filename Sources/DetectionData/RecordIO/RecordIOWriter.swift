@@ -1,66 +1,82 @@
 import Foundation
 
-/// The RecordIO magic word (dmlc-core `RecordIOWriter::kMagic`).
-public let recordIOMagic: UInt32 = 0xCED7_230A
-
-/// Writes dmlc/MXNet RecordIO: each record is `magic, lrec, data, zero padding to 4 bytes`,
-/// `lrec` = continuation flag (upper 3 bits) | length (lower 29 bits). A payload containing
-/// the magic word at a 4-byte-aligned offset is split there into chunks (flags 1, 2, …, 3) and
-/// the magic bytes dropped — the reader puts them back — exactly as dmlc-core does, so MXNet
-/// reads these files and we read MXNet's.
+/// Writes MXNet-compatible RecordIO (`.rec`) and, optionally, its `.idx` index.
+///
+/// Byte-compatible with `mx.recordio.MXIndexedRecordIO(idx, rec, 'w')`: each record is split
+/// at 4-byte-aligned occurrences of the magic word (continuation chunks), padded to 4 bytes,
+/// and the index holds `key \t offset` of each record's first magic word.
 public final class RecordIOWriter {
+    /// Path of the `.rec` file.
     public let path: String
     private let handle: FileHandle
-    /// Byte offset where the next record starts (what `.idx` files store).
-    public private(set) var offset: Int = 0
+    private var offset = 0
+    /// Index entries written so far (key, byte offset).
+    public private(set) var index: [IndexFile.Entry] = []
 
-    /// Creates (truncates) the file at `path`.
+    /// Creates (truncates) the `.rec` file at `path`.
     public init(path: String) throws {
         self.path = path
-        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
-            throw DataError.unreadable(path: path, reason: "cannot create the file")
-        }
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+            let h = FileHandle(forWritingAtPath: path)
+        else { throw DetectionDataError.io(path: path, reason: "cannot create file") }
         handle = h
     }
 
     deinit { try? handle.close() }
 
-    /// Appends one record; returns its offset.
-    @discardableResult
-    public func write(_ payload: [UInt8]) throws -> Int {
-        guard payload.count < 1 << 29 else { throw DataError.recordTooLarge(bytes: payload.count) }
-        let start = offset
+    /// Encodes one payload as RecordIO chunks (exposed for byte-level tests).
+    public static func encode(payload: [UInt8]) throws -> [UInt8] {
+        guard payload.count <= RecordIOFormat.maxChunkLength else {
+            throw DetectionDataError.imageEncode(
+                reason: "record of \(payload.count) bytes exceeds the RecordIO limit of 2^29 - 1")
+        }
         var out: [UInt8] = []
         out.reserveCapacity(payload.count + 16)
-        func header(_ flag: UInt32, _ length: Int) {
-            appendLE(&out, recordIOMagic)
-            appendLE(&out, flag << 29 | UInt32(length))
-        }
-        let magicBytes: [UInt8] = [0x0A, 0x23, 0xD7, 0xCE]
-        var chunkStart = 0
-        var i = 0
-        while i + 4 <= payload.count - payload.count % 4 {
-            if payload[i] == magicBytes[0] && payload[i + 1] == magicBytes[1] && payload[i + 2] == magicBytes[2]
-                && payload[i + 3] == magicBytes[3] {
-                header(chunkStart == 0 ? 1 : 2, i - chunkStart)
-                out.append(contentsOf: payload[chunkStart..<i])
-                chunkStart = i + 4
+        var start = 0
+        let aligned = payload.count & ~3
+        payload.withUnsafeBytes { p in
+            var i = 0
+            while i < aligned {
+                if readLE32(p, i) == RecordIOFormat.magic {
+                    out.appendLE(RecordIOFormat.magic)
+                    out.appendLE(RecordIOFormat.lrec(flag: start == 0 ? 1 : 2, length: i - start))
+                    out.append(contentsOf: p[start..<i])
+                    start = i + 4
+                }
+                i += 4
             }
-            i += 4
         }
-        header(chunkStart != 0 ? 3 : 0, payload.count - chunkStart)
-        out.append(contentsOf: payload[chunkStart...])
-        let padded = (payload.count + 3) / 4 * 4
-        out.append(contentsOf: [UInt8](repeating: 0, count: padded - payload.count))
-        try handle.write(contentsOf: out)
-        offset += out.count
-        return start
+        out.appendLE(RecordIOFormat.magic)
+        out.appendLE(RecordIOFormat.lrec(flag: start == 0 ? 0 : 3, length: payload.count - start))
+        out.append(contentsOf: payload[start...])
+        out.append(contentsOf: [UInt8](repeating: 0, count: RecordIOFormat.padding(payload.count - start)))
+        return out
     }
 
-    /// Flushes and closes the file.
-    public func close() throws { try handle.synchronize(); try handle.close() }
-}
+    /// Appends one record under `key`; returns its byte offset.
+    @discardableResult
+    public func write(payload: [UInt8], key: Int) throws -> Int {
+        let bytes = try Self.encode(payload: payload)
+        let at = offset
+        do { try handle.write(contentsOf: bytes) } catch {
+            throw DetectionDataError.io(path: path, reason: "write failed: \(error)")
+        }
+        offset += bytes.count
+        index.append(IndexFile.Entry(key: key, offset: at))
+        return at
+    }
 
-func appendLE<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ value: T) {
-    withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    /// Appends an image record (header + label + image bytes) under `key = record.id`.
+    @discardableResult
+    public func write(_ record: ImageRecord) throws -> Int {
+        try write(payload: record.encoded(), key: Int(record.id))
+    }
+
+    /// Flushes and closes the file, and writes the `.idx` file if `indexPath` is given.
+    public func close(indexPath: String? = nil) throws {
+        do { try handle.synchronize(); try handle.close() } catch {
+            throw DetectionDataError.io(path: path, reason: "close failed: \(error)")
+        }
+        if let indexPath { try IndexFile.write(index, to: indexPath) }
+    }
 }
