@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# A multi-host cluster on one machine: network namespaces joined by a bridge, each "host" with
+# its own address in 10.231.0.0/24 (only addresses inside these namespaces are ever used).
+# Runs 1 scheduler, 1 server and N workers, each in its own namespace, optionally shaping
+# every link with tc (delay, rate), and removes everything afterwards, even on failure.
+#
+# Usage: deploy/netns.sh [-n WORKERS] [-d DELAY] [-r RATE] [-b BIN_DIR] -- WORKER_COMMAND [ARGS…]
+#   e.g. deploy/netns.sh -n 3 -d 0.5ms -r 1gbit -- .build/release/kv-probe --steps 10
+# Exit: the first failing process's status; 77 when this machine does not allow namespaces
+# (not root, or no `ip`), so callers can skip cleanly.
+set -u
+workers=2; delay=""; rate=""; bindir=""
+while getopts "n:d:r:b:h" opt; do
+    case $opt in
+        n) workers=$OPTARG ;; d) delay=$OPTARG ;; r) rate=$OPTARG ;; b) bindir=$OPTARG ;;
+        h|*) sed -n '2,11p' "$0"; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ "${1:-}" = "--" ] && shift
+[ $# -ge 1 ] || { echo "deploy/netns.sh: give the worker command after --" >&2; exit 2; }
+here=$(cd "$(dirname "$0")/.." && pwd)
+bindir=${bindir:-$here/.build/release}
+if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null 2>&1; then
+    echo "deploy/netns.sh: SKIP: needs root and iproute2's ip to create network namespaces" >&2
+    exit 77
+fi
+tag="ssd$$"
+bridge="br-$tag"
+hosts=(sched srv0)
+for w in $(seq 0 $((workers - 1))); do hosts+=("w$w"); done
+cleanup() {
+    for h in "${hosts[@]}"; do
+        ip netns pids "$tag-$h" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
+        ip netns del "$tag-$h" 2>/dev/null
+    done
+    ip link del "$bridge" 2>/dev/null
+}
+trap cleanup EXIT
+trap 'echo "deploy/netns.sh: interrupted" >&2; exit 130' INT TERM
+if ! ip link add "$bridge" type bridge 2>/dev/null; then
+    echo "deploy/netns.sh: SKIP: cannot create a bridge here (no CAP_NET_ADMIN)" >&2
+    exit 77
+fi
+ip link set "$bridge" up
+i=10
+for h in "${hosts[@]}"; do
+    ns="$tag-$h"
+    ip netns add "$ns"
+    ip link add "v$i-$$" type veth peer name eth0 netns "$ns"
+    ip link set "v$i-$$" master "$bridge" up
+    ip -n "$ns" addr add "10.231.0.$i/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set lo up
+    if [ -n "$delay$rate" ]; then
+        # netem does delay and rate together; kernels without sch_netem still have tbf for rate.
+        if ! ip netns exec "$ns" tc qdisc add dev eth0 root netem ${delay:+delay $delay} ${rate:+rate $rate} 2>/dev/null; then
+            if [ -n "$rate" ]; then
+                ip netns exec "$ns" tc qdisc add dev eth0 root tbf rate "$rate" burst 256kb latency 100ms \
+                    || echo "deploy/netns.sh: warning: could not shape $h's link" >&2
+            fi
+            [ -n "$delay" ] && [ "$h" = sched ] && echo "deploy/netns.sh: warning: this kernel has no netem; links are rate-limited but not delayed" >&2
+        fi
+    fi
+    eval "addr_$h=10.231.0.$i"
+    i=$((i + 1))
+done
+root=$addr_sched
+echo "deploy/netns.sh: scheduler $root:9091 in $tag-sched, server in $tag-srv0, $workers worker(s); links: ${delay:-no delay} ${rate:-unlimited}"
+common=(DMLC_PS_ROOT_URI=$root DMLC_PS_ROOT_PORT=9091 DMLC_NUM_SERVER=1 DMLC_NUM_WORKER=$workers PS_REGISTRATION_TIMEOUT=60)
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/ssd-netns.XXXXXX")
+pids=()
+run() {  # run HOST NAME COMMAND…
+    local h=$1 name=$2; shift 2
+    local host_addr; eval "host_addr=\$addr_$h"
+    ip netns exec "$tag-$h" env "${common[@]}" DMLC_NODE_HOST="$host_addr" "$@" > "$logdir/$name.out" 2> "$logdir/$name.err" &
+    pids+=($!)
+}
+run sched scheduler env DMLC_ROLE=scheduler "$bindir/param-server"
+run srv0 server0 env DMLC_ROLE=server "$bindir/param-server"
+for w in $(seq 0 $((workers - 1))); do run "w$w" "worker$w" env DMLC_ROLE=worker DMLC_WORKER_ID=$w "$@"; done
+status=0
+for pid in "${pids[@]}"; do
+    wait "$pid"; rc=$?
+    [ $rc -ne 0 ] && [ $status -eq 0 ] && status=$rc
+done
+for f in "$logdir"/worker*.out; do echo "== $(basename "$f" .out)"; cat "$f"; done
+if [ $status -ne 0 ]; then
+    echo "deploy/netns.sh: a process failed (status $status); logs in $logdir" >&2
+    tail -n 5 "$logdir"/*.err >&2
+fi
+exit $status
