@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import Yams
+
+/// deploy/k8s cannot be applied here; these checks keep the manifests parseable and
+/// consistent with each other and with the executables.
+@Suite("Kubernetes manifests")
+struct KubernetesManifestTests {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func documents(_ file: String) throws -> [[String: Any]] {
+        let text = try String(contentsOf: root.appendingPathComponent("deploy/k8s/\(file)"), encoding: .utf8)
+        return try Yams.load_all(yaml: text).compactMap { $0 as? [String: Any] }
+    }
+
+    func path(_ object: Any?, _ keys: String...) -> Any? {
+        var o = object
+        for k in keys {
+            if let i = Int(k), let a = o as? [Any] { o = a.indices.contains(i) ? a[i] : nil } else { o = (o as? [String: Any])?[k] }
+        }
+        return o
+    }
+
+    @Test("every manifest parses and has apiVersion, kind and a name")
+    func parse() throws {
+        for file in ["config.yaml", "scheduler.yaml", "servers.yaml", "workers.yaml"] {
+            let docs = try documents(file)
+            #expect(!docs.isEmpty, "\(file)")
+            for d in docs {
+                #expect(d["apiVersion"] is String && d["kind"] is String, "\(file)")
+                #expect(path(d, "metadata", "name") is String, "\(file)")
+            }
+        }
+    }
+
+    @Test("cluster sizes agree: servers = StatefulSet replicas, workers = indexed Job completions")
+    func consistency() throws {
+        let config = try documents("config.yaml").first { path($0, "metadata", "name") as? String == "ssd-cluster" }
+        let env = try #require(config?["data"] as? [String: Any])
+        let servers = try #require(try documents("servers.yaml").first { $0["kind"] as? String == "StatefulSet" })
+        let workers = try #require(try documents("workers.yaml").first { $0["kind"] as? String == "Job" })
+        #expect(Int(env["DMLC_NUM_SERVER"] as? String ?? "") == path(servers, "spec", "replicas") as? Int)
+        #expect(Int(env["DMLC_NUM_WORKER"] as? String ?? "") == path(workers, "spec", "completions") as? Int)
+        #expect(path(workers, "spec", "completionMode") as? String == "Indexed")
+        #expect(env["DMLC_PS_ROOT_URI"] as? String == "ssd-scheduler")
+        let schedulerService = try documents("scheduler.yaml").first { $0["kind"] as? String == "Service" }
+        #expect(path(schedulerService, "metadata", "name") as? String == "ssd-scheduler")
+        #expect("\(path(schedulerService, "spec", "ports", "0", "port") ?? "")" == env["DMLC_PS_ROOT_PORT"] as? String)
+    }
+
+    @Test("containers run this package's executables with the right DMLC_ROLE")
+    func roles() throws {
+        let package = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
+        for (file, role, executable) in [("scheduler.yaml", "scheduler", "param-server"), ("servers.yaml", "server", "param-server"),
+                                         ("workers.yaml", "worker", "worker")] {
+            let workload = try #require(try documents(file).first { ["Job", "StatefulSet"].contains($0["kind"] as? String ?? "") })
+            let container = path(workload, "spec", "template", "spec", "containers", "0")
+            #expect((path(container, "args", "0") as? String) == executable, "\(file)")
+            #expect(package.contains(".executable(name: \"\(executable)\""), "\(executable) is a product")
+            let env = path(container, "env") as? [[String: Any]] ?? []
+            #expect(env.contains { $0["name"] as? String == "DMLC_ROLE" && $0["value"] as? String == role }, "\(file)")
+        }
+    }
+}
