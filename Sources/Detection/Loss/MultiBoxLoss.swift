@@ -1,0 +1,114 @@
+import Tensor
+
+/// SSD's training loss as MXNet's symbol computes it (facts A.6): softmax cross-entropy over
+/// C+1 classes with ignore label −1, its gradient divided by the number of non-ignored anchors
+/// ('valid' normalization), plus smooth L1 (σ = 1) on `mask · (loc − target)`, its gradient
+/// divided by the number of non-zero loss elements. Both normalizers may be given instead —
+/// a distributed step passes the counts summed over all workers, so that N workers' gradients
+/// add up to exactly one machine's gradient at the effective batch.
+public enum MultiBoxLoss {
+    /// Loss values, the counts behind the normalization, and the gradients.
+    public struct Result: Sendable {
+        /// MXNet MultiBoxMetric's CrossEntropy: Σ −log p(target) / valid anchors.
+        public var crossEntropy: Double
+        /// MultiBoxMetric's SmoothL1: Σ smooth-L1 / valid anchors.
+        public var smoothL1: Double
+        public var classLossSum: Double
+        public var boxLossSum: Double
+        /// Non-ignored anchors (the class normalizer) and non-zero box-loss elements (the box one).
+        public var validCount: Int
+        public var boxNonZero: Int
+        /// Gradients of the loss w.r.t. the box offsets (B × A·4) and the logits (B × A × (C+1)).
+        public var gradLoc: [Float]
+        public var gradCls: [Float]
+    }
+
+    /// - Parameters:
+    ///   - loc: B × A·4 predicted offsets. clsNHWC: B × A × (C+1) logits.
+    ///   - normalizers: (class, box) divisors; nil = this batch's own counts (MXNet's behaviour).
+    public static func compute(loc: [Float], clsNHWC: [Float], targets: MultiBoxTarget.Output, batch: Int, anchors a: Int,
+                               classes: Int, normalizers: (cls: Float, box: Float)? = nil) throws -> Result {
+        let k = classes + 1
+        let logits = transpose(clsNHWC, batch: batch, rows: a, cols: k)  // → B × (C+1) × A
+        let g = SoftmaxCrossEntropy.Geometry(batch: batch, classes: k, positions: a)
+        let saved = try logits.withUnsafeBufferPointer { l in try targets.clsTarget.withUnsafeBufferPointer { t in
+            try SoftmaxCrossEntropy.forward(g, logits: l, labels: t)
+        } }
+        var diff = [Float](repeating: 0, count: loc.count)
+        for i in diff.indices { diff[i] = targets.locMask[i] * (loc[i] - targets.locTarget[i]) }
+        var smooth = [Float](repeating: 0, count: diff.count)
+        let (boxSum, nonZero) = try diff.withUnsafeBufferPointer { d in try smooth.withUnsafeMutableBufferPointer { s in
+            try SmoothL1.forward(input: d, sigma: 1, output: s)
+        } }
+        let clsNorm = normalizers?.cls ?? Float(max(saved.validCount, 1))
+        let boxNorm = normalizers?.box ?? Float(max(nonZero, 1))
+        var gradLogits = [Float](repeating: 0, count: logits.count)
+        try targets.clsTarget.withUnsafeBufferPointer { t in try gradLogits.withUnsafeMutableBufferPointer { gl in
+            try SoftmaxCrossEntropy.backward(g, saved: saved, labels: t, scale: 1 / clsNorm, gradLogits: gl)
+        } }
+        var gradDiff = [Float](repeating: 0, count: diff.count)
+        let head = [Float](repeating: 1 / boxNorm, count: diff.count)
+        try diff.withUnsafeBufferPointer { d in try head.withUnsafeBufferPointer { h in try gradDiff.withUnsafeMutableBufferPointer { o in
+            try SmoothL1.backward(input: d, sigma: 1, gradOutput: h, gradInput: o)
+        } } }
+        for i in gradDiff.indices { gradDiff[i] *= targets.locMask[i] }
+        let valid = Double(max(saved.validCount, 1))
+        return Result(crossEntropy: saved.lossSum / valid, smoothL1: boxSum / valid, classLossSum: saved.lossSum, boxLossSum: boxSum,
+                      validCount: saved.validCount, boxNonZero: nonZero, gradLoc: gradDiff,
+                      gradCls: transpose(gradLogits, batch: batch, rows: k, cols: a))
+    }
+
+    /// Per batch item, a rows × cols matrix → cols × rows.
+    static func transpose(_ x: [Float], batch: Int, rows: Int, cols: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: x.count)
+        for n in 0..<batch {
+            let base = n * rows * cols
+            for r in 0..<rows { for c in 0..<cols { out[base + c * rows + r] = x[base + r * cols + c] } }
+        }
+        return out
+    }
+}
+
+extension SSDModel {
+    /// One training step's forward and backward: targets are matched (with hard negative
+    /// mining on the current predictions), the loss computed, and every parameter's gradient
+    /// written into `parameters.gradients` (zeroed first). `labels`: B × M × 5 rows
+    /// `[class, xmin, ymin, xmax, ymax]`, −1 rows after the objects.
+    public func trainingStep(images: [Float], labels: [Float], batch: Int,
+                             normalizers: (cls: Float, box: Float)? = nil) throws -> MultiBoxLoss.Result {
+        let state = try forward(images: images, batch: batch)
+        let targets = self.targets(for: state, labels: labels, batch: batch)
+        let result = try MultiBoxLoss.compute(loc: state.loc, clsNHWC: state.cls, targets: targets, batch: batch,
+                                              anchors: anchorCount, classes: config.numClasses, normalizers: normalizers)
+        parameters.zeroGradients()
+        try backward(state, gradLoc: result.gradLoc, gradCls: result.gradCls)
+        return result
+    }
+
+    /// MultiBoxTarget for a forward pass's predictions.
+    public func targets(for state: ForwardState, labels: [Float], batch: Int) -> MultiBoxTarget.Output {
+        let logits = MultiBoxLoss.transpose(state.cls, batch: batch, rows: anchorCount, cols: config.numClasses + 1)
+        return MultiBoxTarget().compute(anchors: anchors, labels: labels, labelWidth: 5, batch: batch,
+                                        classPredictions: logits, classes: config.numClasses)
+    }
+
+    /// Detections for `images`: B × A × 6 rows `[class, score, xmin, ymin, xmax, ymax]` (MXNet layout).
+    public func detect(images: [Float], batch: Int, nmsThreshold: Float = 0.45) throws -> [Float] {
+        let state = try forward(images: images, batch: batch)
+        let k = config.numClasses + 1, a = anchorCount
+        var prob = MultiBoxLoss.transpose(state.cls, batch: batch, rows: a, cols: k)
+        for n in 0..<batch {
+            for i in 0..<a {
+                var m = -Float.infinity
+                for c in 0..<k { m = max(m, prob[(n * k + c) * a + i]) }
+                var s: Float = 0
+                for c in 0..<k { let e = exp(prob[(n * k + c) * a + i] - m); prob[(n * k + c) * a + i] = e; s += e }
+                for c in 0..<k { prob[(n * k + c) * a + i] /= s }
+            }
+        }
+        return MultiBoxDetection(nmsThreshold: nmsThreshold).compute(probabilities: prob, offsets: state.loc, anchors: anchors,
+                                                                      batch: batch, classes: config.numClasses)
+    }
+}
+
+import Foundation

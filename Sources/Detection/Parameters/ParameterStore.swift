@@ -1,0 +1,147 @@
+import Foundation
+import Tensor
+
+/// How a parameter is initialised (MXNet's SSD: Xavier for weights, zeros for biases,
+/// constant 20 for `relu4_3_scale`).
+public enum ParameterInit: Equatable, Sendable {
+    /// Uniform in ±sqrt(3 / ((fan_in + fan_out) / 2)) (MXNet Xavier: uniform, avg, magnitude 3).
+    case xavier
+    case zeros
+    case ones
+    case constant(Float)
+}
+
+/// One named parameter array: its MXNet name, shape and optimizer multipliers.
+public struct ParameterSpec: Equatable, Sendable {
+    public var name: String
+    public var shape: [Int]
+    public var initializer: ParameterInit
+    /// MXNet `lr_mult` (SSD head biases: 2).
+    public var lrMult: Float
+    /// MXNet `wd_mult`: weights 1, biases 0 (MXNet's default for names not ending in
+    /// `_weight`/`_gamma`), `relu4_3_scale` 0.1 (its `__wd_mult__`).
+    public var wdMult: Float
+    /// BatchNorm moving statistics (`aux:` in checkpoints), never trained.
+    public var isAuxiliary: Bool
+
+    public init(name: String, shape: [Int], initializer: ParameterInit, lrMult: Float = 1, wdMult: Float? = nil,
+                isAuxiliary: Bool = false) {
+        self.name = name; self.shape = shape; self.initializer = initializer; self.lrMult = lrMult
+        self.wdMult = wdMult ?? (name.hasSuffix("_weight") || name.hasSuffix("_gamma") ? 1 : 0)
+        self.isAuxiliary = isAuxiliary
+    }
+
+    /// Number of values.
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// Every parameter of a model in one flat Float buffer (and one for gradients), with named
+/// views: the optimizer, checkpoints and the parameter server all work on index ranges.
+public final class ParameterStore {
+    public let specs: [ParameterSpec]
+    /// Start of each parameter in `values` / `gradients`.
+    public let offsets: [Int]
+    public var values: [Float]
+    public var gradients: [Float]
+    /// Parameters frozen by `freeze_layer_pattern`: no update, no gradient traffic.
+    public private(set) var frozen: Set<Int> = []
+    private let index: [String: Int]
+
+    /// A store for `specs`, initialised from `seed`.
+    public init(specs: [ParameterSpec], seed: UInt64 = 1) {
+        self.specs = specs
+        var offsets: [Int] = [], total = 0
+        for s in specs { offsets.append(total); total += s.count }
+        self.offsets = offsets
+        values = [Float](repeating: 0, count: total)
+        gradients = [Float](repeating: 0, count: total)
+        index = Dictionary(uniqueKeysWithValues: specs.enumerated().map { ($1.name, $0) })
+        var rng = SeededGenerator(seed: seed)
+        for (i, s) in specs.enumerated() {
+            let range = offsets[i]..<(offsets[i] + s.count)
+            switch s.initializer {
+            case .zeros: break
+            case .ones: values.replaceSubrange(range, with: repeatElement(1, count: s.count))
+            case .constant(let v): values.replaceSubrange(range, with: repeatElement(v, count: s.count))
+            case .xavier:
+                let receptive = s.shape.dropFirst(2).reduce(1, *)
+                let fanIn = Float((s.shape.count > 1 ? s.shape[1] : 1) * receptive), fanOut = Float(s.shape[0] * receptive)
+                let bound = (3 / ((fanIn + fanOut) / 2)).squareRoot()
+                for j in range { values[j] = rng.uniform(-bound, bound) }
+            }
+        }
+    }
+
+    /// Total number of values.
+    public var count: Int { values.count }
+
+    /// Index of a parameter by MXNet name.
+    public func index(of name: String) -> Int? { index[name] }
+
+    /// Range of parameter `i` in the flat buffers.
+    public func range(_ i: Int) -> Range<Int> { offsets[i]..<(offsets[i] + specs[i].count) }
+
+    /// Marks every parameter whose name matches `pattern` (Python `re.match` semantics:
+    /// anchored at the start) as frozen; returns the frozen names. An invalid pattern throws.
+    @discardableResult
+    public func freeze(matching pattern: String) throws -> [String] {
+        let regex: NSRegularExpression
+        do { regex = try NSRegularExpression(pattern: pattern) } catch {
+            throw ModelError.invalidFreezePattern(pattern: pattern, reason: "\(error.localizedDescription)")
+        }
+        frozen = []
+        for (i, s) in specs.enumerated() {
+            let ns = s.name as NSString
+            if regex.firstMatch(in: s.name, options: [.anchored], range: NSRange(location: 0, length: ns.length)) != nil {
+                frozen.insert(i)
+            }
+        }
+        return frozen.sorted().map { specs[$0].name }
+    }
+
+    /// Sets every gradient to zero.
+    public func zeroGradients() { gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+
+    /// The parameters as MXNet checkpoint arrays (`arg:`/`aux:` names).
+    public func exportMXNet() -> [MXNetParams.Array] {
+        specs.enumerated().map { i, s in
+            MXNetParams.Array(name: (s.isAuxiliary ? "aux:" : "arg:") + s.name, shape: s.shape, values: Array(values[range(i)]))
+        }
+    }
+
+    /// Loads arrays by name (with or without `arg:`/`aux:`); returns the names loaded. A shape
+    /// mismatch is an error naming the parameter; names not in the store are skipped.
+    @discardableResult
+    public func load(_ arrays: [MXNetParams.Array], path: String) throws -> [String] {
+        var loaded: [String] = []
+        for a in arrays {
+            let name = a.name.hasPrefix("arg:") || a.name.hasPrefix("aux:") ? String(a.name.dropFirst(4)) : a.name
+            guard let i = index[name] else { continue }
+            guard a.shape.reduce(1, *) == specs[i].count else {
+                throw ModelError.shapeMismatch(path: path, name: name, expected: specs[i].shape, found: a.shape)
+            }
+            values.replaceSubrange(range(i), with: a.values)
+            loaded.append(name)
+        }
+        return loaded
+    }
+}
+
+/// Errors of the model and its parameters, each saying what to do.
+public enum ModelError: Error, CustomStringConvertible, Equatable {
+    case invalidFreezePattern(pattern: String, reason: String)
+    case shapeMismatch(path: String, name: String, expected: [Int], found: [Int])
+    case unsupportedImageShape(Int, reason: String)
+    case pretrainedWeightsMissing(expected: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidFreezePattern(p, r): return "freeze_layer_pattern=\(p) is not a valid regular expression: \(r)"
+        case let .shapeMismatch(path, n, e, f): return "\(path): \(n) has shape \(f), the network needs \(e)"
+        case let .unsupportedImageShape(s, r): return "image_shape=\(s) is not supported: \(r)"
+        case let .pretrainedWeightsMissing(e):
+            return "use_pretrained_model=1 but no pretrained weights were found at \(e); pass --pretrained-model FILE.params "
+                + "(an MXNet .params of the base network) or set use_pretrained_model=0 to train from scratch"
+        }
+    }
+}
