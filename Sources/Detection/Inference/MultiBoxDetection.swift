@@ -23,6 +23,8 @@ public struct MultiBoxDetection: Sendable {
         public var classId: Int
         public var score: Float
         public var box: [Float]
+
+        public init(classId: Int, score: Float, box: [Float]) { self.classId = classId; self.score = score; self.box = box }
     }
 
     /// - Parameters:

@@ -1,0 +1,57 @@
+import Detection
+import Testing
+
+typealias Det = MultiBoxDetection.Detection
+typealias GT = VOCMeanAveragePrecision.GroundTruth
+
+@Suite("mAP (MXNet SSD example's rules)")
+struct MeanAveragePrecisionTests {
+    let gt1 = GT(classId: 0, box: [0.1, 0.1, 0.4, 0.4]), gt2 = GT(classId: 0, box: [0.5, 0.5, 0.9, 0.9])
+
+    @Test("TP, duplicate FP, TP: 11-point 0.8485, area 0.8333 (computed by hand)")
+    func byHand() {
+        var m11 = VOCMeanAveragePrecision(classes: 1), area = VOCMeanAveragePrecision(classes: 1, interpolation: .area)
+        let dets = [Det(classId: 0, score: 0.9, box: [0.1, 0.1, 0.4, 0.41]), Det(classId: 0, score: 0.8, box: [0.11, 0.1, 0.4, 0.4]),
+                    Det(classId: 0, score: 0.7, box: [0.5, 0.52, 0.9, 0.9])]
+        m11.update(detections: dets, groundTruth: [gt1, gt2])
+        area.update(detections: dets, groundTruth: [gt1, gt2])
+        #expect(abs(m11.meanAveragePrecision() - (6 + 5 * 2.0 / 3) / 11) < 1e-9)
+        #expect(abs(area.meanAveragePrecision() - (0.5 + 0.5 * 2.0 / 3)) < 1e-9)
+    }
+
+    @Test("a detection on a difficult box counts neither way; difficult boxes are not positives")
+    func difficult() {
+        var m = VOCMeanAveragePrecision(classes: 1, interpolation: .area)
+        let hard = GT(classId: 0, box: [0.5, 0.5, 0.9, 0.9], difficult: true)
+        m.update(detections: [Det(classId: 0, score: 0.95, box: [0.5, 0.5, 0.9, 0.9]), Det(classId: 0, score: 0.6, box: [0.1, 0.1, 0.4, 0.4])],
+                 groundTruth: [gt1, hard])
+        #expect(m.meanAveragePrecision() == 1)  // only the TP on gt1 remains
+    }
+
+    @Test("images without ground truth are skipped; classes with ground truth but no detection give AP 0")
+    func skippedAndMissing() {
+        var m = VOCMeanAveragePrecision(classes: 2, interpolation: .area)
+        m.update(detections: [Det(classId: 0, score: 0.99, box: [0, 0, 1, 1])], groundTruth: [])  // skipped, not FP
+        m.update(detections: [Det(classId: 0, score: 0.5, box: [0.1, 0.1, 0.4, 0.4])],
+                 groundTruth: [gt1, GT(classId: 1, box: [0.2, 0.2, 0.3, 0.3])])
+        #expect(m.averagePrecisions() == [0: 1, 1: 0])
+        #expect(m.meanAveragePrecision() == 0.5)
+    }
+
+    @Test("IoU exactly at the threshold is a miss (strict >); equal scores keep input order")
+    func thresholdAndTies() {
+        var strict = VOCMeanAveragePrecision(classes: 1, interpolation: .area)
+        // Box [0,0,1,0.5] vs [0,0,1,1]: IoU exactly 0.5.
+        strict.update(detections: [Det(classId: 0, score: 0.9, box: [0, 0, 1, 0.5])], groundTruth: [GT(classId: 0, box: [0, 0, 1, 1])])
+        #expect(strict.meanAveragePrecision() == 0)
+        // A tie: FP listed first, then TP, at the same score → precision 1/2 at recall 1.
+        var tie = VOCMeanAveragePrecision(classes: 1, interpolation: .area)
+        tie.update(detections: [Det(classId: 0, score: 0.8, box: [0.6, 0.6, 0.7, 0.7]), Det(classId: 0, score: 0.8, box: [0.1, 0.1, 0.4, 0.4])],
+                   groundTruth: [gt1])
+        #expect(tie.meanAveragePrecision() == 0.5)
+        var swapped = VOCMeanAveragePrecision(classes: 1, interpolation: .area)
+        swapped.update(detections: [Det(classId: 0, score: 0.8, box: [0.1, 0.1, 0.4, 0.4]), Det(classId: 0, score: 0.8, box: [0.6, 0.6, 0.7, 0.7])],
+                       groundTruth: [gt1])
+        #expect(swapped.meanAveragePrecision() == 1)
+    }
+}
