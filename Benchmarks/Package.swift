@@ -37,9 +37,9 @@ let package = Package(
         .executableTarget(
             name: "TrainingBenchmarks",
             dependencies: [
-                .product(name: "Training", package: "SSDTrainer"),
                 .product(name: "Detection", package: "SSDTrainer"),
-                .product(name: "DetectionData", package: "SSDTrainer"),
+                .product(name: "Tensor", package: "SSDTrainer"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,1 +1,59 @@
-print("TrainingBenchmarks: not written yet")
+// SSD training-step throughput: images/s and GFLOP/s of a full forward + backward (targets,
+// loss, every gradient) for SSD300/512 with the VGG16-reduced base, per batch size, with the
+// process's peak resident memory. MXNet's figures for the same machine are printed beside
+// (shared/reference/machine-performance.md); Benchmarks/compare/mxnet_ssd_step.py measures them.
+import ArgumentParser
+import Detection
+import Foundation
+import Tensor
+
+@main
+struct TrainingBenchmarks: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "SSD training step images/sec.")
+
+    @Option(help: "Batch sizes.") var batch: [Int] = [1, 4, 8]
+    @Option(help: "Image shape (300 or 512).") var imageShape = 300
+    @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
+    @Option(help: "Write the results as JSON to this path.") var json: String?
+
+    struct Row: Codable { var batch: Int; var imagesPerSecond: Double; var gflopsPerSecond: Double; var peakRSSMiB: Double; var secondsPerStep: Double }
+
+    func run() throws {
+        BLAS.configureThreads()
+        let model = try SSDModel(config: try .vgg16Reduced(imageShape: imageShape, numClasses: 20))
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary())")
+        print("SSD\(imageShape) VGG16-reduced: \(model.parameters.count) parameters, \(model.anchorCount) anchors")
+        // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).
+        let gflopPerImage = 3 * 2 * Double(model.forwardMultiplyAdds) / 1e9
+        print(String(format: "≈ %.1f GFLOP per image per training step", gflopPerImage))
+        print("batch  s/step  images/s  GFLOP/s  peak RSS MiB")
+        var rows: [Row] = []
+        var rng = SeededGenerator(seed: 1)
+        for b in batch {
+            let images = (0..<(b * 3 * imageShape * imageShape)).map { _ in rng.uniform(-120, 130) }
+            var labels = [Float](repeating: -1, count: b * 4 * 5)
+            for n in 0..<b { labels.replaceSubrange((n * 20)..<(n * 20 + 5), with: [Float(n % 20), 0.2, 0.2, 0.6, 0.7]) }
+            _ = try model.trainingStep(images: images, labels: labels, batch: b)
+            let start = Date()
+            for _ in 0..<steps { _ = try model.trainingStep(images: images, labels: labels, batch: b) }
+            let perStep = Date().timeIntervalSince(start) / Double(steps)
+            let row = Row(batch: b, imagesPerSecond: Double(b) / perStep, gflopsPerSecond: gflopPerImage * Double(b) / perStep,
+                          peakRSSMiB: peakRSSMiB(), secondsPerStep: perStep)
+            rows.append(row)
+            print(String(format: "%5d %7.2f %9.2f %8.1f %13.0f", b, perStep, row.imagesPerSecond, row.gflopsPerSecond, row.peakRSSMiB))
+        }
+        print("MXNet 1.9.1 + GluonCV on this machine (OMP_NUM_THREADS=2): 1.90 images/s at batch 8, 2.00 at 32; "
+              + "torchvision ssd300_vgg16: 1.51 at batch 8")
+        if let last = rows.last { print(String(format: "ratio to MXNet's 1.90 images/s: %.2f", last.imagesPerSecond / 1.90)) }
+        if let json {
+            let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try e.encode(rows).write(to: URL(fileURLWithPath: json))
+        }
+    }
+
+    func peakRSSMiB() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+        return Double(line.split(separator: " ").dropFirst().first.map(String.init) ?? "0").map { $0 / 1024 } ?? 0
+    }
+}

@@ -103,6 +103,16 @@ public final class SSDModel {
         self.parameters = ParameterStore(specs: specs, seed: seed)
     }
 
+    /// Multiply-adds of one image's forward pass through every convolution (trunk and heads).
+    public var forwardMultiplyAdds: Int {
+        var total = 0
+        for n in nodes { if case let .conv(g, _, _) = n.op { total += g.multiplyAdds } }
+        for h in heads {
+            total += h.size * h.size * h.channels * 9 * h.anchors * (4 + config.numClasses + 1)
+        }
+        return total
+    }
+
     /// What forward keeps for backward.
     public struct ForwardState {
         var batch: Int
