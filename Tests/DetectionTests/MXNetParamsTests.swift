@@ -56,3 +56,25 @@ struct MXNetParamsTests {
         #expect(throws: MXNetParams.Error.self) { _ = try MXNetParams.decode(dtype, path: "x") }
     }
 }
+
+@Suite("Pretrained weights and export")
+struct PretrainedTests {
+    @Test("export → load gives identical weights; missing pretrained file says how to fix it")
+    func exportAndLoad() throws {
+        let a = try SSDModel(config: .tiny(numClasses: 2), seed: 1), b = try SSDModel(config: .tiny(numClasses: 2), seed: 2)
+        #expect(a.parameters.values != b.parameters.values)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ssd-\(UUID().uuidString).params").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try a.exportMXNet(to: path)
+        let loaded = try b.loadPretrained(path: path)
+        #expect(loaded.count == a.parameters.specs.count)
+        #expect(b.parameters.values == a.parameters.values)
+        #expect(throws: ModelError.pretrainedWeightsMissing(expected: "/nonexistent/vgg16_reduced-0001.params")) {
+            try b.loadPretrained(path: "/nonexistent/vgg16_reduced-0001.params")
+        }
+        #expect("\(ModelError.pretrainedWeightsMissing(expected: "x"))".contains("use_pretrained_model=0"))
+        // A base network of another width does not load silently.
+        let wide = try SSDModel(config: { var c = SSDConfig.tiny(numClasses: 2); c.baseWidths[0] = 5; return c }())
+        #expect(throws: ModelError.self) { try wide.loadPretrained(path: path) }
+    }
+}

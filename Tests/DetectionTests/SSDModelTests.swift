@@ -159,3 +159,32 @@ final class SimpleMomentum {
         }
     }
 }
+
+struct ReferenceParams: Decodable {
+    struct Config: Decodable { var anchors: Int; var params: [[Entry]] }
+    enum Entry: Decodable {
+        case name(String), shape([Int])
+        init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let s = try? c.decode(String.self) { self = .name(s) } else { self = .shape(try c.decode([Int].self)) }
+        }
+    }
+}
+
+@Suite("SSD parameters vs MXNet's symbol")
+struct ReferenceShapeTests {
+    @Test("every parameter name and shape equals MXNet's infer_shape (scripts/fixtures/make_ssd_params.py)", arguments: [300, 512])
+    func matchesMXNet(imageShape: Int) throws {
+        let url = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil)).appendingPathComponent("ssd_params.json")
+        let all = try JSONDecoder().decode([String: ReferenceParams.Config].self, from: Data(contentsOf: url))
+        let reference = try #require(all["vgg16_reduced_\(imageShape)"])
+        var expected: [String: [Int]] = [:]
+        for pair in reference.params {
+            if case .name(let n) = pair[0], case .shape(let s) = pair[1] { expected[n] = s }
+        }
+        let model = try SSDModel(config: try .vgg16Reduced(imageShape: imageShape, numClasses: 20))
+        let mine = Dictionary(uniqueKeysWithValues: model.parameters.specs.map { ($0.name, $0.shape) })
+        #expect(mine == expected)
+        #expect(model.anchorCount == reference.anchors)
+    }
+}
