@@ -1,2 +1,0 @@
-// Placeholder so the target builds; replaced by the issue that builds Training.
-enum TrainingPlaceholder {}
