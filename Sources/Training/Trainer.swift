@@ -1,0 +1,277 @@
+import Detection
+import DetectionData
+import Foundation
+import Logging
+import Optimizers
+import ParameterServer
+import Tensor
+
+/// Where the data, the model and the logs live, and how to run.
+public struct TrainingOptions: Sendable {
+    public var hyperparameters: Hyperparameters
+    /// Directory holding the `train` (and optionally `validation`) channels (SageMaker's
+    /// `/opt/ml/input/data` layout: `.rec` files, or images + `<channel>_annotation`).
+    public var dataRoot: String
+    /// Checkpoints, `hyperparams.json` and the model description go here (SageMaker `/opt/ml/model`).
+    public var modelDir: String
+    /// An MXNet `.params` with the base network's weights, for `use_pretrained_model=1`.
+    public var pretrainedModel: String?
+    /// Replaces the standard network (tests use `SSDConfig.tiny`).
+    public var networkOverride: SSDConfig?
+    /// Augment training images (off for deterministic equivalence checks).
+    public var augment = true
+    public var seed: UInt64 = 233
+    public var loaderThreads = 2
+    /// Log a progress line every this many batches.
+    public var logEvery = 10
+    public var skipBadSamples = false
+
+    public init(hyperparameters: Hyperparameters, dataRoot: String, modelDir: String) {
+        self.hyperparameters = hyperparameters; self.dataRoot = dataRoot; self.modelDir = modelDir
+    }
+}
+
+/// What a run produced.
+public struct TrainingSummary: Sendable {
+    public var epochs: Int
+    public var lastLoss: Double
+    public var firstLoss: Double
+    public var validationMAP: Double?
+    public var imagesPerSecond: Double
+    public var checkpoint: String?
+    /// The learning rate used in each epoch.
+    public var learningRates: [Float]
+}
+
+/// The training loop: batches → forward/backward → local update or push/pull → log, per epoch,
+/// with validation mAP and checkpoints.
+///
+/// Loss normalization across workers (DESIGN "Mind the loss normalization"): in dist_sync,
+/// before backward, every worker pushes its [valid anchors, non-zero box terms] to a
+/// summed-only key and pulls the sums; each normalizes its gradient by these global counts,
+/// and the servers apply the sum of the N gradients with rescale 1 — exactly one
+/// single-machine step at batch N × mini_batch_size. (MXNet's example instead sums N
+/// per-worker means, an N-times larger step.) In dist_async each push is normalized by its
+/// own batch's counts, as one worker's batch.
+public final class Trainer {
+    public let options: TrainingOptions
+    public let model: SSDModel
+    let cluster: ClusterConfig?
+    let logger: Logger
+    let progress: ProgressLog
+
+    public init(options: TrainingOptions, cluster: ClusterConfig?, logger: Logger) throws {
+        self.options = options
+        self.cluster = cluster
+        self.logger = logger
+        let h = options.hyperparameters
+        guard h.baseNetwork == .vgg16 || options.networkOverride != nil else {
+            throw HyperparameterProblems(messages: ["base_network=resnet-50: not implemented yet in this build; use vgg-16"])
+        }
+        let config = try options.networkOverride ?? SSDConfig.vgg16Reduced(imageShape: h.imageShape, numClasses: h.numClasses)
+        model = try SSDModel(config: config, seed: options.seed)
+        if h.usePretrainedModel {
+            guard let path = options.pretrainedModel else {
+                throw ModelError.pretrainedWeightsMissing(expected: "(no --pretrained-model given and none in the model channel)")
+            }
+            let loaded = try model.loadPretrained(path: path)
+            logger.info("loaded \(loaded.count) pretrained arrays from \(path)")
+        }
+        if let pattern = h.freezeLayerPattern {
+            let frozen = try model.parameters.freeze(matching: pattern)
+            logger.info("freeze_layer_pattern \(pattern): \(frozen.count) frozen parameter array(s)")
+        }
+        try FileManager.default.createDirectory(atPath: options.modelDir, withIntermediateDirectories: true)
+        progress = try ProgressLog(directory: options.modelDir, logger: logger)
+    }
+
+    /// Trains for `epochs`; returns the summary.
+    public func run() throws -> TrainingSummary {
+        let h = options.hyperparameters
+        let store = model.parameters
+        let trainable = store.specs.indices.filter { !store.frozen.contains($0) && !store.specs[$0].isAuxiliary }
+        var client: KVClient?
+        if let cluster, h.kvStore != nil { client = try KVClient.connect(config: cluster, logger: logger) }
+        defer { client?.close() }
+        let rank = client?.rank ?? 0, workers = client?.numWorkers ?? 1
+        let iterations = h.iterationsPerEpoch(workers: workers)
+        let schedule = LearningRateSchedule(epochs: h.lrSchedulerStep, iterationsPerEpoch: iterations, factor: h.lrSchedulerFactor)
+        var config = OptimizerConfig(kind: OptimizerKind(rawValue: h.optimizer.rawValue)!, learningRate: h.learningRate,
+                                     momentum: h.optimizer == .sgd ? h.momentum : 0,
+                                     weightDecay: h.optimizer == .sgd || h.optimizer == .rmsprop ? h.weightDecay : 0,
+                                     rescaleGrad: 1, schedule: schedule)
+        config.clipGradient = nil
+        let optimizer = Optimizer(config)
+        var states = Dictionary(uniqueKeysWithValues: trainable.map { ($0, optimizer.makeState(count: store.specs[$0].count)) })
+        let countsKey = store.specs.count
+        if let client {
+            var keys: [Int: (values: [Float], multipliers: ParameterMultipliers, optimized: Bool)] = [:]
+            for i in trainable {
+                keys[i] = (Array(store.values[store.range(i)]), ParameterMultipliers(lrMult: store.specs[i].lrMult, wdMult: store.specs[i].wdMult), true)
+            }
+            keys[countsKey] = ([0, 0], .one, false)
+            try client.initialize(keys: keys, mode: h.kvStore == .distSync ? .sync : .async, optimizer: config)
+            // Worker 0's initial weights won: start from them.
+            try store.values.withUnsafeMutableBufferPointer { v in
+                for i in trainable { try client.pull(key: i, into: UnsafeMutableBufferPointer(rebasing: v[store.range(i)])) }
+                try client.wait()
+            }
+        }
+        let train = try openSageMakerChannel(dataRoot: options.dataRoot, channel: "train")
+        let loader = try Loader(dataset: train, batchSize: h.miniBatchSize, imageShape: model.config.imageShape, labelWidth: h.labelWidth,
+                                shard: Shard(rank: rank, count: workers),
+                                seed: options.seed, augment: options.augment, shuffle: options.augment, threads: options.loaderThreads,
+                                skipBadSamples: options.skipBadSamples, numClasses: h.numClasses)
+        let validationDir = (options.dataRoot as NSString).appendingPathComponent("validation")
+        let validation = FileManager.default.fileExists(atPath: validationDir) || FileManager.default.fileExists(atPath: validationDir + ".rec")
+            ? try? openSageMakerChannel(dataRoot: options.dataRoot, channel: "validation") : nil
+        progress.start(hyperparameters: h, workers: workers, rank: rank, effectiveBatch: h.effectiveBatch(workers: workers),
+                       parameters: store.count, anchors: model.anchorCount, blas: BLAS.summary())
+        var update = 0, firstLoss = Double.nan, lastLoss = Double.nan, lastMAP: Double?, rates: [Float] = []
+        var images = 0, busy = 0.0
+        var bestMAP = -1.0, epochsWithoutImprovement = 0
+        var checkpoint: String?
+        for epoch in 0..<h.epochs {
+            rates.append(schedule.learningRate(base: h.learningRate, atUpdate: update + 1))
+            let it = loader.epoch(epoch)
+            var step = 0, epochLoss = (ce: 0.0, l1: 0.0)
+            let epochStart = Date()
+            while let batch = try it.next() {
+                let t0 = Date()
+                let state = try model.forward(images: batch.images, batch: batch.count)
+                let targets = model.targets(for: state, labels: batch.labels, batch: batch.count)  // rows of 5, −1 padded
+                var normalizers: (cls: Float, box: Float)?
+                if let client, h.kvStore == .distSync {
+                    let local = try MultiBoxLoss.compute(loc: state.loc, clsNHWC: state.cls, targets: targets, batch: batch.count,
+                                                         anchors: model.anchorCount, classes: model.config.numClasses)
+                    var counts: [Float] = [Float(local.validCount), Float(local.boxNonZero)]
+                    let mine = counts
+                    try mine.withUnsafeBufferPointer { g in try counts.withUnsafeMutableBufferPointer { try client.pushPull(key: countsKey, gradient: g, into: $0) } }
+                    try client.wait()
+                    normalizers = (max(counts[0], 1), max(counts[1], 1))
+                }
+                let loss = try MultiBoxLoss.compute(loc: state.loc, clsNHWC: state.cls, targets: targets, batch: batch.count,
+                                                    anchors: model.anchorCount, classes: model.config.numClasses, normalizers: normalizers)
+                store.zeroGradients()
+                try model.backward(state, gradLoc: loss.gradLoc, gradCls: loss.gradCls)
+                update += 1
+                if let client {
+                    try store.gradients.withUnsafeBufferPointer { g in
+                        try store.values.withUnsafeMutableBufferPointer { v in
+                            for i in trainable {
+                                try client.pushPull(key: i, gradient: UnsafeBufferPointer(rebasing: g[store.range(i)]),
+                                                    into: UnsafeMutableBufferPointer(rebasing: v[store.range(i)]))
+                            }
+                            try client.wait()
+                        }
+                    }
+                } else {
+                    try store.gradients.withUnsafeBufferPointer { g in
+                        try store.values.withUnsafeMutableBufferPointer { v in
+                            for i in trainable {
+                                try optimizer.update(weights: UnsafeMutableBufferPointer(rebasing: v[store.range(i)]),
+                                                     gradient: UnsafeBufferPointer(rebasing: g[store.range(i)]), state: &states[i]!,
+                                                     multipliers: ParameterMultipliers(lrMult: store.specs[i].lrMult, wdMult: store.specs[i].wdMult),
+                                                     globalUpdate: update)
+                            }
+                        }
+                    }
+                }
+                let seconds = Date().timeIntervalSince(t0)
+                busy += seconds; images += batch.count
+                let total = loss.crossEntropy + loss.smoothL1
+                if firstLoss.isNaN { firstLoss = total }
+                lastLoss = total
+                epochLoss.ce += loss.crossEntropy; epochLoss.l1 += loss.smoothL1
+                step += 1
+                progress.batch(epoch: epoch, step: step, of: it.batchesPerEpoch, crossEntropy: loss.crossEntropy, smoothL1: loss.smoothL1,
+                               imagesPerSecond: Double(batch.count) / seconds, learningRate: schedule.learningRate(base: h.learningRate, atUpdate: update),
+                               every: options.logEvery)
+            }
+            if !it.skippedSummary.isEmpty { logger.warning("\(it.skippedSummary)") }
+            progress.epoch(epoch, crossEntropy: epochLoss.ce / Double(max(step, 1)), smoothL1: epochLoss.l1 / Double(max(step, 1)),
+                           seconds: Date().timeIntervalSince(epochStart))
+            if let validation, rank == 0 {
+                lastMAP = try evaluate(validation)
+                progress.validation(epoch, mAP: lastMAP!)
+            }
+            if rank == 0 { checkpoint = try saveCheckpoint(epoch: epoch) }
+            if h.earlyStopping, let m = lastMAP {
+                if bestMAP < 0 || (bestMAP > 0 && (m - bestMAP) / bestMAP >= Double(h.earlyStoppingTolerance)) || (bestMAP == 0 && m > 0) {
+                    bestMAP = max(bestMAP, m); epochsWithoutImprovement = 0
+                } else { epochsWithoutImprovement += 1 }
+                if epoch + 1 >= h.earlyStoppingMinEpochs && epochsWithoutImprovement >= h.earlyStoppingPatience && client == nil {
+                    logger.info("early stopping after epoch \(epoch): no improvement for \(epochsWithoutImprovement) epoch(s)")
+                    break
+                }
+            }
+        }
+        if let client { try client.shutdownServers() }
+        return TrainingSummary(epochs: h.epochs, lastLoss: lastLoss, firstLoss: firstLoss, validationMAP: lastMAP,
+                               imagesPerSecond: busy > 0 ? Double(images) / busy : 0, checkpoint: checkpoint, learningRates: rates)
+    }
+
+    /// Validation mAP (VOC07 11-point, `overlap_threshold`, `nms_threshold`).
+    public func evaluate(_ dataset: any DetectionDataset) throws -> Double {
+        let h = options.hyperparameters
+        let loader = try Loader(dataset: dataset, batchSize: min(h.miniBatchSize, 8), imageShape: model.config.imageShape,
+                                labelWidth: h.labelWidth, augment: false, shuffle: false, threads: options.loaderThreads)
+        var metric = VOCMeanAveragePrecision(classes: h.numClasses, overlapThreshold: h.overlapThreshold)
+        let it = loader.epoch(0)
+        var seen = Set<Int>()
+        while let batch = try it.next() {
+            let out = try model.detect(images: batch.images, batch: batch.count, nmsThreshold: h.nmsThreshold)
+            for n in 0..<(batch.count - batch.pad) where !seen.contains(batch.indices[n]) {
+                seen.insert(batch.indices[n])
+                var gts: [VOCMeanAveragePrecision.GroundTruth] = []
+                for m in 0..<batch.maxObjects {
+                    let o = (n * batch.maxObjects + m) * 5
+                    if batch.labels[o] < 0 { break }
+                    gts.append(.init(classId: Int(batch.labels[o]), box: Array(batch.labels[(o + 1)..<(o + 5)])))
+                }
+                metric.update(detections: MultiBoxDetection.detections(out, image: n, anchors: model.anchorCount), groundTruth: gts)
+            }
+        }
+        return metric.meanAveragePrecision()
+    }
+
+    /// Writes `model_algo_1-NNNN.params` (MXNet `arg:` names), the model description and
+    /// `hyperparams.json` into the model directory; returns the `.params` path.
+    func saveCheckpoint(epoch: Int) throws -> String {
+        let dir = options.modelDir
+        let params = (dir as NSString).appendingPathComponent(String(format: "model_algo_1-%04d.params", epoch + 1))
+        try model.exportMXNet(to: params)
+        let c = model.config
+        let description: [String: Any] = [
+            "network": "ssd", "base_network": options.hyperparameters.baseNetwork.rawValue, "image_shape": c.imageShape,
+            "num_classes": c.numClasses, "sources": c.sourceNames, "sizes": c.sizes, "ratios": c.ratios,
+            "anchors": model.anchorCount, "mean_rgb": [123, 117, 104], "epoch": epoch + 1,
+            "parameters": model.parameters.specs.map { ["name": $0.name, "shape": $0.shape] },
+        ]
+        try JSONSerialization.data(withJSONObject: description, options: [.prettyPrinted, .sortedKeys])
+            .write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("model_algo_1-model.json")))
+        try JSONSerialization.data(withJSONObject: options.hyperparameters.asStrings, options: [.prettyPrinted, .sortedKeys])
+            .write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("hyperparams.json")))
+        return params
+    }
+}
+
+extension Hyperparameters {
+    /// The hyperparameters as SageMaker writes them (every value a string).
+    public var asStrings: [String: String] {
+        var d: [String: String] = [
+            "base_network": baseNetwork.rawValue, "use_pretrained_model": usePretrainedModel ? "1" : "0",
+            "num_classes": "\(numClasses)", "epochs": "\(epochs)", "learning_rate": "\(learningRate)",
+            "lr_scheduler_factor": "\(lrSchedulerFactor)", "optimizer": optimizer.rawValue, "momentum": "\(momentum)",
+            "weight_decay": "\(weightDecay)", "mini_batch_size": "\(miniBatchSize)", "image_shape": "\(imageShape)",
+            "label_width": "\(labelWidth)", "num_training_samples": "\(numTrainingSamples)", "nms_threshold": "\(nmsThreshold)",
+            "overlap_threshold": "\(overlapThreshold)", "early_stopping": earlyStopping ? "True" : "False",
+            "early_stopping_min_epochs": "\(earlyStoppingMinEpochs)", "early_stopping_patience": "\(earlyStoppingPatience)",
+            "early_stopping_tolerance": "\(earlyStoppingTolerance)",
+        ]
+        if !lrSchedulerStep.isEmpty { d["lr_scheduler_step"] = lrSchedulerStep.map(String.init).joined(separator: ",") }
+        if let freezeLayerPattern { d["freeze_layer_pattern"] = freezeLayerPattern }
+        if let kvStore { d["kv_store"] = kvStore.rawValue }
+        return d
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import Glibc
+import Testing
+
+/// The real executables (`ssd synth`, `worker`, `param-server`) on a small network (the hidden
+/// `--tiny-network`, 64×64 inputs) and a small synthetic data set; servers on 127.0.0.1.
+@Suite("Training end to end (real processes)", .serialized)
+struct TrainingEndToEndTests {
+    static var products: URL {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        if dir.lastPathComponent.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
+        return dir
+    }
+
+    struct Run { var status: Int32; var stdout: String; var stderr: String }
+
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws -> Run {
+        let p = Process()
+        p.executableURL = products.appendingPathComponent(executable)
+        p.arguments = arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let dir = FileManager.default.temporaryDirectory
+        let out = dir.appendingPathComponent("run-\(UUID().uuidString).out"), err = dir.appendingPathComponent("run-\(UUID().uuidString).err")
+        FileManager.default.createFile(atPath: out.path, contents: nil); FileManager.default.createFile(atPath: err.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                   stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+    }
+
+    struct Summary: Decodable { var first_loss: Double; var last_loss: Double; var checkpoint: String; var learning_rates: [Float] }
+
+    static func summary(_ r: Run) throws -> Summary {
+        let line = try #require(r.stdout.split(separator: "\n").last { $0.hasPrefix("{") }, "no summary in \(r.stdout) \(r.stderr)")
+        return try JSONDecoder().decode(Summary.self, from: Data(line.utf8))
+    }
+
+    let work: URL
+    init() throws {
+        work = FileManager.default.temporaryDirectory.appendingPathComponent("train-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let synth = try Self.run("ssd", ["synth", "--output", work.appendingPathComponent("data").path, "--num-classes", "2",
+                                         "--train", "16", "--validation", "4", "--image-size", "64"])
+        precondition(synth.status == 0, synth.stderr)
+    }
+
+    func common(_ model: String) -> [String] {
+        ["--data-root", work.appendingPathComponent("data").path, "--model-dir", work.appendingPathComponent(model).path, "--tiny-network",
+         "--num_classes", "2", "--num_training_samples", "16", "--use_pretrained_model", "0", "--learning_rate", "0.003",
+         "--blas-threads", "1"]
+    }
+
+    /// Scheduler + one server + workers for a distributed run; returns each worker's result.
+    func cluster(workers: Int, arguments: [String]) throws -> [Run] {
+        let port = try freePort()
+        let env = ["DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "\(port)", "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "\(workers)"]
+        let group = DispatchGroup()
+        let lock = NSLock()
+        let results = Box([Run?](repeating: nil, count: workers))
+        for role in ["scheduler", "server"] {
+            Thread.detachNewThread { _ = try? Self.run("param-server", [], environment: env.merging(["DMLC_ROLE": role]) { $1 }) }
+        }
+        for w in 0..<workers {
+            group.enter()
+            Thread.detachNewThread {
+                let r = try? Self.run("worker", arguments, environment: env.merging(["DMLC_ROLE": "worker", "DMLC_WORKER_ID": "\(w)"]) { $1 })
+                lock.lock(); results.value[w] = r; lock.unlock()
+                group.leave()
+            }
+        }
+        group.wait()
+        return results.value.compactMap { $0 }
+    }
+
+    @Test("single machine trains: the loss falls and a checkpoint MXNet can load is written")
+    func singleMachine() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        let r = try Self.run("worker", common("single") + ["--epochs", "3", "--mini_batch_size", "4"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let s = try Self.summary(r)
+        #expect(s.last_loss < s.first_loss)
+        #expect(FileManager.default.fileExists(atPath: s.checkpoint))
+        #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("single/hyperparams.json").path))
+        #expect(r.stderr.contains("effective batch 4") && r.stderr.contains("Validation-mAP="))
+        #expect(r.stderr.contains("train:cross_entropy=") && r.stderr.contains("train:smooth_l1="))
+    }
+
+    @Test("dist_sync with 2 workers × batch 2 gives the weights of 1 worker × batch 4 (real SSD code path)")
+    func distSyncEqualsSingleMachine() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        let single = try Self.run("worker", common("one") + ["--epochs", "1", "--mini_batch_size", "4", "--no-augment"])
+        #expect(single.status == 0, "\(single.stderr)")
+        let runs = try cluster(workers: 2, arguments: common("two") + ["--epochs", "1", "--mini_batch_size", "2", "--no-augment",
+                                                                      "--kv_store", "dist_sync"])
+        #expect(runs.count == 2 && runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.stderr))")
+        #expect(runs.contains { $0.stderr.contains("effective batch 4 (dist_sync)") })
+        let a = try Self.summary(single).checkpoint
+        let b = try #require(runs.compactMap { try? Self.summary($0).checkpoint }.first { !$0.isEmpty })
+        let wa = try readParams(a), wb = try readParams(b)
+        #expect(wa.count == wb.count && wa.count > 1000)
+        var maxDiff: Float = 0
+        for (x, y) in zip(wa, wb) { maxDiff = max(maxDiff, abs(x - y)) }
+        #expect(maxDiff < 1e-5, "max weight difference \(maxDiff)")
+    }
+
+    @Test("dist_async with 2 workers trains and checkpoints")
+    func distAsync() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        let runs = try cluster(workers: 2, arguments: common("async") + ["--epochs", "2", "--mini_batch_size", "2", "--kv_store", "dist_async"])
+        #expect(runs.count == 2 && runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.stderr))")
+        let s = try runs.map { try Self.summary($0) }
+        #expect(s.allSatisfy { $0.last_loss < $0.first_loss })
+    }
+
+    @Test("the learning rate of each epoch follows lr_scheduler_step 2,4 with factor 0.5")
+    func schedule() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        let r = try Self.run("worker", common("sched") + ["--epochs", "5", "--mini_batch_size", "8", "--lr_scheduler_step", "2,4",
+                                                            "--lr_scheduler_factor", "0.5"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try Self.summary(r).learning_rates == [0.003, 0.003, 0.0015, 0.0015, 0.00075])
+    }
+
+    @Test("invalid hyperparameters exit 2 before any data is read, one message per problem")
+    func invalid() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        let r = try Self.run("worker", ["--data-root", "/nonexistent", "--num_classes", "0", "--learning_rate", "0", "--optimizer", "adamw",
+                                        "--image_shape", "299", "--kv_store", "dist_sync"])
+        #expect(r.status == 2)
+        for text in ["num_classes=0", "learning_rate=0: must be a float in (0, 1]", "optimizer=adamw", "image_shape=299",
+                     "num_training_samples: required", "kv_store=dist_sync: needs a cluster"] {
+            #expect(r.stderr.contains(text), "\(text) in \(r.stderr)")
+        }
+        let pretrained = try Self.run("worker", ["--data-root", work.appendingPathComponent("data").path, "--num_classes", "2",
+                                                 "--num_training_samples", "16", "--tiny-network"])
+        #expect(pretrained.status == 2 && pretrained.stderr.contains("use_pretrained_model=0"), "\(pretrained.stderr)")
+    }
+}
+
+/// Every float of an MXNet .params file, in file order (test helper; Detection has the real reader).
+func readParams(_ path: String) throws -> [Float] {
+    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    var o = 24, out: [Float] = []
+    func u32() -> UInt32 { defer { o += 4 }; return bytes[o..<(o + 4)].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
+    func u64() -> UInt64 { defer { o += 8 }; return bytes[o..<(o + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+    let count = Int(bytes[16..<24].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+    for _ in 0..<count {
+        _ = u32(); _ = u32()
+        let ndim = Int(u32())
+        var n = 1
+        for _ in 0..<ndim { n *= Int(u64()) }
+        _ = u32(); _ = u32(); _ = u32()
+        for _ in 0..<n { out.append(Float(bitPattern: u32())) }
+    }
+    return out
+}
+
+final class Box<T>: @unchecked Sendable {
+    var value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
