@@ -19,11 +19,12 @@ release: deps
 test: deps
 	@$(BLAS_ENV) $(SWIFT) build --build-tests && $(SWIFT) test --skip-build
 
-# Until the training loop lands (issue "Training"), the main job builds release and runs the
-# kernel benchmark: conv GFLOP/s on SSD300's VGG16 shapes against bare sgemm.
+# The main job: synthetic data, then SSD300 trained by 1 param-server + 2 workers (dist_sync).
 demo: deps
-	@$(BLAS_ENV) cd Benchmarks && $(SWIFT) build -c release --product KernelBenchmarks && \
-		.build/release/KernelBenchmarks --batch 1 --batch 8 --repetitions 2
+	$(SWIFT) build -c release --product param-server
+	$(SWIFT) build -c release --product worker
+	$(SWIFT) build -c release --product ssd
+	@$(BLAS_ENV) scripts/demo.sh
 
 bench: deps
 	@$(BLAS_ENV) cd Benchmarks && $(SWIFT) run -c release KernelBenchmarks --json results/kernels.json
