@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// The prefetching data loader: decodes, augments and resizes on background threads and hands
 /// out batches in step order.

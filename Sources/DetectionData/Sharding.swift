@@ -1,3 +1,4 @@
+import Tensor
 // Which samples worker `rank` of `count` reads at each step of an epoch.
 //
 // One global permutation of the dataset per epoch, drawn from (seed, epoch) — identical on

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 // A synthetic detection dataset that a detector can learn: class identity is the shape
 // (rectangle, ellipse, triangle, diamond, cross, ring, inverted triangle, frame), colors are

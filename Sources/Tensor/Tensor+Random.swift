@@ -1,10 +1,20 @@
-/// A small, fast, seedable generator (SplitMix64) so tests and initialisers are reproducible
-/// on every platform, independent of the system's random source.
+/// A small, fast, seedable generator (SplitMix64): initialisation, shuffling, augmentation and
+/// tests are reproducible for a given seed on any machine and with any number of threads.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
     /// Creates a generator whose sequence is fully determined by `seed`.
-    public init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    public init(seed: UInt64) { state = seed }
+
+    /// Creates a generator from several values mixed together (e.g. seed, epoch, sample index).
+    public init(mixing values: UInt64...) {
+        var s: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for v in values { var g = SeededGenerator(seed: s ^ v); s = g.next() }
+        state = s
+    }
+
+    /// True with probability `p`.
+    public mutating func chance(_ p: Float) -> Bool { uniform(0, 1) < p }
 
     /// The next 64 random bits.
     public mutating func next() -> UInt64 {

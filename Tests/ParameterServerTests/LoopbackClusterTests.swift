@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import ParameterServer
+import TestSupport
 import Testing
 
 /// Real processes on 127.0.0.1: a scheduler, servers and kv-probe workers per test.

@@ -1,5 +1,7 @@
+import Detection
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// The real executables (`ssd synth`, `worker`, `param-server`) on a small network (the hidden
@@ -59,7 +61,7 @@ struct TrainingEndToEndTests {
 
     /// Scheduler + one server + workers for a distributed run; returns each worker's result.
     func cluster(workers: Int, arguments: [String]) throws -> [Run] {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let env = ["DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "\(port)", "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "\(workers)"]
         let group = DispatchGroup()
         let lock = NSLock()
@@ -103,7 +105,7 @@ struct TrainingEndToEndTests {
         #expect(runs.contains { $0.stderr.contains("effective batch 4 (dist_sync)") })
         let a = try Self.summary(single).checkpoint
         let b = try #require(runs.compactMap { try? Self.summary($0).checkpoint }.first { !$0.isEmpty })
-        let wa = try readParams(a), wb = try readParams(b)
+        let wa = try MXNetParams.read(path: a).flatMap(\.values), wb = try MXNetParams.read(path: b).flatMap(\.values)
         #expect(wa.count == wb.count && wa.count > 1000)
         var maxDiff: Float = 0
         for (x, y) in zip(wa, wb) { maxDiff = max(maxDiff, abs(x - y)) }
@@ -144,38 +146,7 @@ struct TrainingEndToEndTests {
     }
 }
 
-/// Every float of an MXNet .params file, in file order (test helper; Detection has the real reader).
-func readParams(_ path: String) throws -> [Float] {
-    let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-    var o = 24, out: [Float] = []
-    func u32() -> UInt32 { defer { o += 4 }; return bytes[o..<(o + 4)].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
-    func u64() -> UInt64 { defer { o += 8 }; return bytes[o..<(o + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
-    let count = Int(bytes[16..<24].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
-    for _ in 0..<count {
-        _ = u32(); _ = u32()
-        let ndim = Int(u32())
-        var n = 1
-        for _ in 0..<ndim { n *= Int(u64()) }
-        _ = u32(); _ = u32(); _ = u32()
-        for _ in 0..<n { out.append(Float(bitPattern: u32())) }
-    }
-    return out
-}
-
 final class Box<T>: @unchecked Sendable {
     var value: T
     init(_ value: T) { self.value = value }
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-    return Int(UInt16(bigEndian: addr.sin_port))
 }

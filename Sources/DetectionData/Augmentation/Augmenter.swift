@@ -1,3 +1,4 @@
+import Tensor
 // Detection augmentation with the MXNet SSD example's train settings: random expansion
 // (zoom-out), then random crop with IoU constraints on the expanded canvas (the SSD paper's
 // order; a crop never reveals pixels outside the canvas), then horizontal mirror (p = 0.5),

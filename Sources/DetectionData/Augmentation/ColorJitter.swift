@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 // Photometric distortion as the MXNet SSD example's train config: each with probability 0.5,
 // brightness (illumination) ±32, contrast ±0.5, saturation ±32 (of 255), hue ±18 (OpenCV's

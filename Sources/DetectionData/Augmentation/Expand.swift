@@ -1,3 +1,4 @@
+import Tensor
 // Random expansion (MXNet rand_pad): the image is placed at a random offset on a canvas up to
 // `maxScale` times larger, filled with 127 (fill_value); probability 0.5, max_pad_scale 4.
 

@@ -1,3 +1,4 @@
+import Tensor
 // Random crop with minimum-IoU constraints, as MXNet's ImageDetRecordIter train config of the
 // SSD example: 5 samplers with min overlap 0.1/0.3/0.5/0.7/0.9, scale 0.3...1, aspect ratio
 // 0.5...2, 25 trials each; objects are kept when their center lies in the crop
