@@ -214,42 +214,19 @@ public final class Trainer {
     /// Validation mAP (VOC07 11-point, `overlap_threshold`, `nms_threshold`).
     public func evaluate(_ dataset: any DetectionDataset) throws -> Double {
         let h = options.hyperparameters
-        let loader = try Loader(dataset: dataset, batchSize: min(h.miniBatchSize, 8), imageShape: model.config.imageShape,
-                                labelWidth: h.labelWidth, augment: false, shuffle: false, threads: options.loaderThreads)
-        var metric = VOCMeanAveragePrecision(classes: h.numClasses, overlapThreshold: h.overlapThreshold)
-        let it = loader.epoch(0)
-        var seen = Set<Int>()
-        while let batch = try it.next() {
-            let out = try model.detect(images: batch.images, batch: batch.count, nmsThreshold: h.nmsThreshold)
-            for n in 0..<(batch.count - batch.pad) where !seen.contains(batch.indices[n]) {
-                seen.insert(batch.indices[n])
-                var gts: [VOCMeanAveragePrecision.GroundTruth] = []
-                for m in 0..<batch.maxObjects {
-                    let o = (n * batch.maxObjects + m) * 5
-                    if batch.labels[o] < 0 { break }
-                    gts.append(.init(classId: Int(batch.labels[o]), box: Array(batch.labels[(o + 1)..<(o + 5)])))
-                }
-                metric.update(detections: MultiBoxDetection.detections(out, image: n, anchors: model.anchorCount), groundTruth: gts)
-            }
-        }
-        return metric.meanAveragePrecision()
+        return try Evaluation.meanAveragePrecision(model: model, dataset: dataset, batchSize: min(h.miniBatchSize, 8),
+                                                   labelWidth: h.labelWidth, overlapThreshold: h.overlapThreshold,
+                                                   nmsThreshold: h.nmsThreshold, threads: options.loaderThreads)
     }
 
     /// Writes `model_algo_1-NNNN.params` (MXNet `arg:` names), the model description and
     /// `hyperparams.json` into the model directory; returns the `.params` path.
     func saveCheckpoint(epoch: Int) throws -> String {
         let dir = options.modelDir
-        let params = (dir as NSString).appendingPathComponent(String(format: "model_algo_1-%04d.params", epoch + 1))
+        let params = (dir as NSString).appendingPathComponent(String(format: "\(Checkpoint.prefix)-%04d.params", epoch + 1))
         try model.exportMXNet(to: params)
-        let c = model.config
-        let description: [String: Any] = [
-            "network": "ssd", "base_network": options.hyperparameters.baseNetwork.rawValue, "image_shape": c.imageShape,
-            "num_classes": c.numClasses, "sources": c.sourceNames, "sizes": c.sizes, "ratios": c.ratios,
-            "anchors": model.anchorCount, "mean_rgb": [123, 117, 104], "epoch": epoch + 1,
-            "parameters": model.parameters.specs.map { ["name": $0.name, "shape": $0.shape] },
-        ]
-        try JSONSerialization.data(withJSONObject: description, options: [.prettyPrinted, .sortedKeys])
-            .write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("model_algo_1-model.json")))
+        try Checkpoint.writeDescription(model, epoch: epoch + 1,
+                                        extra: ["base_network": options.hyperparameters.baseNetwork.rawValue], to: dir)
         try JSONSerialization.data(withJSONObject: options.hyperparameters.asStrings, options: [.prettyPrinted, .sortedKeys])
             .write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("hyperparams.json")))
         return params

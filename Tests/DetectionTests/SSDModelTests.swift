@@ -142,6 +142,15 @@ struct SSDModelTests {
         }
         #expect(total == 6)
         #expect(found == total, "found \(found) of \(total)")
+        var metric = VOCMeanAveragePrecision(classes: 2)
+        for n in 0..<4 {
+            let gts = (0..<3).compactMap { m -> VOCMeanAveragePrecision.GroundTruth? in
+                let row = Array(labels[((n * 3 + m) * 5)..<((n * 3 + m) * 5 + 5)])
+                return row[0] < 0 ? nil : .init(classId: Int(row[0]), box: Array(row[1...]))
+            }
+            metric.update(detections: MultiBoxDetection.detections(detections, image: n, anchors: model.anchorCount), groundTruth: gts)
+        }
+        #expect(metric.meanAveragePrecision() >= 0.9, "mAP \(metric.meanAveragePrecision())")
     }
 }
 

@@ -92,6 +92,19 @@ struct TrainingEndToEndTests {
         #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("single/hyperparams.json").path))
         #expect(r.stderr.contains("effective batch 4") && r.stderr.contains("Validation-mAP="))
         #expect(r.stderr.contains("train:cross_entropy=") && r.stderr.contains("train:smooth_l1="))
+        // ssd eval and ssd predict work on the checkpoint it leaves.
+        let model = work.appendingPathComponent("single").path
+        let eval = try Self.run("ssd", ["eval", "--model-dir", model, "--data-root", work.appendingPathComponent("data").path])
+        #expect(eval.status == 0 && eval.stdout.contains("\"mAP\""), "\(eval.stderr)")
+        let image = work.appendingPathComponent("data/validation").path
+        let first = try #require(try FileManager.default.contentsOfDirectory(atPath: image).sorted().first)
+        let out = work.appendingPathComponent("pred").path
+        let predict = try Self.run("ssd", ["predict", "--model-dir", model, "--output", out, "\(image)/\(first)"])
+        #expect(predict.status == 0, "\(predict.stderr)")
+        let base = (first as NSString).deletingPathExtension
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/\(base).json"))) as? [String: Any]
+        #expect(json?["prediction"] is [[Double]])
+        #expect(FileManager.default.fileExists(atPath: "\(out)/\(base).png"))
     }
 
     @Test("dist_sync with 2 workers × batch 2 gives the weights of 1 worker × batch 4 (real SSD code path)")

@@ -1,9 +1,9 @@
 /// Every SSD constant in one place (MXNet `example/ssd/symbol/symbol_factory.py` at 1.9.1,
 /// facts file A.1–A.3): the VGG16-reduced base, the extra feature layers, and per source
 /// the anchor sizes, ratios and steps.
-public struct SSDConfig: Equatable, Sendable {
+public struct SSDConfig: Equatable, Sendable, Codable {
     /// One extra feature layer: 1×1 conv to max(128, filters/2), then 3×3 conv (stride, pad).
-    public struct Extra: Equatable, Sendable {
+    public struct Extra: Equatable, Sendable, Codable {
         public var filters: Int
         public var stride: Int
         public var pad: Int

@@ -1,0 +1,33 @@
+import Detection
+import DetectionData
+
+/// Detection quality of a model on a labelled data set.
+public enum Evaluation {
+    /// VOC07 11-point mAP (or area with `.area`) of `model` on every sample of `dataset`,
+    /// matching at IoU > `overlapThreshold` after NMS at `nmsThreshold` (the SSD example's rules).
+    public static func meanAveragePrecision(
+        model: SSDModel, dataset: any DetectionDataset, batchSize: Int = 8, labelWidth: Int = 350,
+        overlapThreshold: Float = 0.5, nmsThreshold: Float = 0.45, interpolation: VOCMeanAveragePrecision.Interpolation = .elevenPoint,
+        threads: Int = 2
+    ) throws -> Double {
+        let loader = try Loader(dataset: dataset, batchSize: batchSize, imageShape: model.config.imageShape,
+                                labelWidth: labelWidth, augment: false, shuffle: false, threads: threads)
+        var metric = VOCMeanAveragePrecision(classes: model.config.numClasses, overlapThreshold: overlapThreshold, interpolation: interpolation)
+        let it = loader.epoch(0)
+        var seen = Set<Int>()
+        while let batch = try it.next() {
+            let out = try model.detect(images: batch.images, batch: batch.count, nmsThreshold: nmsThreshold)
+            for n in 0..<(batch.count - batch.pad) where !seen.contains(batch.indices[n]) {
+                seen.insert(batch.indices[n])
+                var gts: [VOCMeanAveragePrecision.GroundTruth] = []
+                for m in 0..<batch.maxObjects {
+                    let o = (n * batch.maxObjects + m) * 5
+                    if batch.labels[o] < 0 { break }
+                    gts.append(.init(classId: Int(batch.labels[o]), box: Array(batch.labels[(o + 1)..<(o + 5)])))
+                }
+                metric.update(detections: MultiBoxDetection.detections(out, image: n, anchors: model.anchorCount), groundTruth: gts)
+            }
+        }
+        return metric.meanAveragePrecision()
+    }
+}
