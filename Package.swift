@@ -77,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "ssd",
             dependencies: [
-                "Training", "Detection", "DetectionData",
+                "Training", "Detection", "DetectionData", "ParameterServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "TrainingTests",
             dependencies: [
-                "Training", "Detection", "TestSupport",
+                "Training", "Detection", "ParameterServer", "TestSupport",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Yams", package: "Yams"),
             ]),

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import ParameterServer
 import TestSupport
 
 /// Starts real `param-server` and `kv-probe` processes on 127.0.0.1 for a test, and makes

@@ -1,6 +1,7 @@
 import Detection
 import Foundation
 import Glibc
+import ParameterServer
 import TestSupport
 import Testing
 
@@ -123,6 +124,20 @@ struct TrainingEndToEndTests {
         var maxDiff: Float = 0
         for (x, y) in zip(wa, wb) { maxDiff = max(maxDiff, abs(x - y)) }
         #expect(maxDiff < 1e-5, "max weight difference \(maxDiff)")
+    }
+
+    @Test("ssd train --workers 2 --servers 1 runs a local dist_sync cluster with prefixed logs; a failing worker stops it")
+    func ssdTrain() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        let r = try Self.run("ssd", ["train", "--workers", "2", "--servers", "1"] + common("ssd-train") + ["--epochs", "1", "--mini_batch_size", "2"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("[worker 0]") && r.stdout.contains("[worker 1]") && r.stdout.contains("[server 0]"))
+        #expect(r.stdout.contains("effective batch 4 (dist_sync)"))
+        // A worker that cannot start (bad data root) fails the whole job, naming it, with nothing left running.
+        let bad = try Self.run("ssd", ["train", "--workers", "2", "--servers", "1", "--data-root", "/nonexistent"]
+                               + Array(common("x").dropFirst(2)) + ["--epochs", "1"], timeout: 60)
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("exited with status"), "\(bad.stderr)")
     }
 
     @Test("dist_async with 2 workers trains and checkpoints")
