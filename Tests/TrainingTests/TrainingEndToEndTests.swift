@@ -140,6 +140,67 @@ struct TrainingEndToEndTests {
         #expect(bad.stderr.contains("exited with status"), "\(bad.stderr)")
     }
 
+    @Test("deploy/local.sh: 2 servers × 2 workers train in dist_sync; Ctrl-C and a killed worker leave no process behind")
+    func deployLocal() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("deploy/local.sh").path
+        func launch(_ extra: [String], model: String) throws -> Process {
+            let p = Process()
+            // The test runner ignores or blocks SIGINT/SIGTERM and children inherit that, and a shell
+            // cannot trap a signal ignored on entry: restore the defaults before exec'ing the launcher.
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
+            p.arguments = ["-MPOSIX", "-e", "sigprocmask(SIG_SETMASK, POSIX::SigSet->new); $SIG{INT}='DEFAULT'; $SIG{TERM}='DEFAULT'; exec @ARGV",
+                           "/bin/bash", script, "-s", "2", "-n", "2", "-b", Self.products.path, "-l", work.appendingPathComponent("logs-\(model)").path, "--",
+                           Self.products.appendingPathComponent("worker").path] + common(model) + ["--kv_store", "dist_sync"] + extra
+            p.environment = ProcessInfo.processInfo.environment.merging(["PS_HEARTBEAT_TIMEOUT": "3"]) { $1 }
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        func ours() -> Int {
+            let out = Pipe(), p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
+            // Only the cluster's executables (the test bundle itself lives in the same folder).
+            p.arguments = ["-f", "^\(Self.products.path)/(worker|param-server)( |$)"]
+            p.standardOutput = out
+            try? p.run(); p.waitUntilExit()
+            return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").count
+        }
+        func noneLeft() -> Bool {
+            let d = Date().addingTimeInterval(8)
+            while ours() > 0 && Date() < d { usleep(100_000) }
+            return ours() == 0
+        }
+        func wait(_ p: Process, _ seconds: Double) { let d = Date().addingTimeInterval(seconds); while p.isRunning && Date() < d { usleep(50_000) } }
+        // A full run succeeds.
+        let ok = try launch(["--epochs", "1", "--mini_batch_size", "2"], model: "ok")
+        wait(ok, 90)
+        #expect(!ok.isRunning && ok.terminationStatus == 0)
+        #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("ok/model_algo_1-0001.params").path))
+        // Ctrl-C in the middle of a long run: everything stops.
+        let long = try launch(["--epochs", "500", "--mini_batch_size", "2"], model: "int")
+        usleep(2_000_000)
+        #expect(ours() == 4, "2 servers and 2 workers should be running (the scheduler exits once the cluster formed)")
+        kill(long.processIdentifier, SIGINT)
+        wait(long, 20)
+        #expect(!long.isRunning && long.terminationStatus == 130)
+        #expect(noneLeft(), "processes left after the interrupt")
+        // A worker killed: the job stops with a non-zero status naming it, nothing left.
+        let victim = try launch(["--epochs", "500", "--mini_batch_size", "2"], model: "kill")
+        usleep(2_000_000)
+        let killWorker = Process()
+        killWorker.executableURL = URL(fileURLWithPath: "/bin/bash")
+        killWorker.arguments = ["-c", "for p in $(pgrep -f '\(Self.products.path)/worker'); do tr '\\0' '\\n' < /proc/$p/environ | grep -qx DMLC_WORKER_ID=1 && kill -9 $p; done"]
+        try killWorker.run(); killWorker.waitUntilExit()
+        wait(victim, 30)
+        #expect(!victim.isRunning && victim.terminationStatus != 0)
+        let log = (try? String(contentsOf: work.appendingPathComponent("logs-kill/worker1.log"), encoding: .utf8)) ?? ""
+        #expect(!log.isEmpty)
+        #expect(noneLeft(), "processes left after a worker died")
+    }
+
     @Test("dist_async with 2 workers trains and checkpoints")
     func distAsync() throws {
         defer { try? FileManager.default.removeItem(at: work) }
