@@ -145,6 +145,7 @@ struct TrainingEndToEndTests {
         defer { try? FileManager.default.removeItem(at: work) }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("deploy/local.sh").path
+        let tag = UUID().uuidString
         func launch(_ extra: [String], model: String) throws -> Process {
             let p = Process()
             // The test runner ignores or blocks SIGINT/SIGTERM and children inherit that, and a shell
@@ -153,20 +154,23 @@ struct TrainingEndToEndTests {
             p.arguments = ["-MPOSIX", "-e", "sigprocmask(SIG_SETMASK, POSIX::SigSet->new); $SIG{INT}='DEFAULT'; $SIG{TERM}='DEFAULT'; exec @ARGV",
                            "/bin/bash", script, "-s", "2", "-n", "2", "-b", Self.products.path, "-l", work.appendingPathComponent("logs-\(model)").path, "--",
                            Self.products.appendingPathComponent("worker").path] + common(model) + ["--kv_store", "dist_sync"] + extra
-            p.environment = ProcessInfo.processInfo.environment.merging(["PS_HEARTBEAT_TIMEOUT": "3"]) { $1 }
+            p.environment = ProcessInfo.processInfo.environment.merging(["PS_HEARTBEAT_TIMEOUT": "3", "SSD_TEST_TAG": tag]) { $1 }
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
             return p
         }
+        // Processes of this launch: every child inherits the tag in its environment (other suites
+        // run their own clusters from the same folder at the same time).
         func ours() -> Int {
-            let out = Pipe(), p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/pgrep")
-            // Only the cluster's executables (the test bundle itself lives in the same folder).
-            p.arguments = ["-f", "^\(Self.products.path)/(worker|param-server)( |$)"]
-            p.standardOutput = out
-            try? p.run(); p.waitUntilExit()
-            return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").count
+            let procs = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return procs.filter { Int($0) != nil }.filter { pid in
+                guard let env = FileManager.default.contents(atPath: "/proc/\(pid)/environ"),
+                      let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+                let exe = String(decoding: cmd.prefix { $0 != 0 }, as: UTF8.self)
+                return (exe.hasSuffix("/worker") || exe.hasSuffix("/param-server"))
+                    && env.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "SSD_TEST_TAG=\(tag)" }
+            }.count
         }
         func noneLeft() -> Bool {
             let d = Date().addingTimeInterval(8)
