@@ -25,6 +25,10 @@ public struct TrainingOptions: Sendable {
     /// Log a progress line every this many batches.
     public var logEvery = 10
     public var skipBadSamples = false
+    /// Continue from the newest checkpoint in this directory: weights, and on a single machine
+    /// also the optimizer state, update count and epoch (a cluster restarts the servers'
+    /// optimizer state from the loaded weights).
+    public var resumeFrom: String?
 
     public init(hyperparameters: Hyperparameters, dataRoot: String, modelDir: String) {
         self.hyperparameters = hyperparameters; self.dataRoot = dataRoot; self.modelDir = modelDir
@@ -103,6 +107,18 @@ public final class Trainer {
         config.clipGradient = nil
         let optimizer = Optimizer(config)
         var states = Dictionary(uniqueKeysWithValues: trainable.map { ($0, optimizer.makeState(count: store.specs[$0].count)) })
+        var startEpoch = 0, resumedUpdates = 0
+        if let dir = options.resumeFrom {
+            let params = try Checkpoint.paramsPath(in: dir)
+            try model.loadPretrained(path: params)
+            let statePath = (params as NSString).deletingPathExtension + ".states"
+            if client == nil, FileManager.default.fileExists(atPath: statePath) {
+                (startEpoch, resumedUpdates) = try loadOptimizerState(statePath, into: &states)
+            } else {
+                startEpoch = Int(((params as NSString).lastPathComponent as NSString).deletingPathExtension.suffix(4)) ?? 0
+            }
+            logger.info("resumed from \(params) at epoch \(startEpoch) (update \(resumedUpdates))")
+        }
         let countsKey = store.specs.count
         if let client {
             var keys: [Int: (values: [Float], multipliers: ParameterMultipliers, optimized: Bool)] = [:]
@@ -127,11 +143,11 @@ public final class Trainer {
             ? try? openSageMakerChannel(dataRoot: options.dataRoot, channel: "validation") : nil
         progress.start(hyperparameters: h, workers: workers, rank: rank, effectiveBatch: h.effectiveBatch(workers: workers),
                        parameters: store.count, anchors: model.anchorCount, blas: BLAS.summary())
-        var update = 0, firstLoss = Double.nan, lastLoss = Double.nan, lastMAP: Double?, rates: [Float] = []
+        var update = resumedUpdates, firstLoss = Double.nan, lastLoss = Double.nan, lastMAP: Double?, rates: [Float] = []
         var images = 0, busy = 0.0
         var bestMAP = -1.0, epochsWithoutImprovement = 0
         var checkpoint: String?
-        for epoch in 0..<h.epochs {
+        for epoch in startEpoch..<h.epochs {
             rates.append(schedule.learningRate(base: h.learningRate, atUpdate: update + 1))
             let it = loader.epoch(epoch)
             var step = 0, epochLoss = (ce: 0.0, l1: 0.0)
@@ -195,7 +211,13 @@ public final class Trainer {
                 lastMAP = try evaluate(validation)
                 progress.validation(epoch, mAP: lastMAP!)
             }
-            if rank == 0 { checkpoint = try saveCheckpoint(epoch: epoch) }
+            if rank == 0 {
+                checkpoint = try saveCheckpoint(epoch: epoch)
+                if client == nil, let checkpoint {
+                    try saveOptimizerState(states, epoch: epoch + 1, update: update,
+                                           to: (checkpoint as NSString).deletingPathExtension + ".states")
+                }
+            }
             if h.earlyStopping, let m = lastMAP {
                 if bestMAP < 0 || (bestMAP > 0 && (m - bestMAP) / bestMAP >= Double(h.earlyStoppingTolerance)) || (bestMAP == 0 && m > 0) {
                     bestMAP = max(bestMAP, m); epochsWithoutImprovement = 0
@@ -217,6 +239,37 @@ public final class Trainer {
         return try Evaluation.meanAveragePrecision(model: model, dataset: dataset, batchSize: min(h.miniBatchSize, 8),
                                                    labelWidth: h.labelWidth, overlapThreshold: h.overlapThreshold,
                                                    nmsThreshold: h.nmsThreshold, threads: options.loaderThreads)
+    }
+
+    /// The optimizer's state beside a checkpoint (`.states`, MXNet NDArray-list format):
+    /// `state:<parameter>:<slot>` arrays, `meta:epoch`, `meta:update`, and each array's own
+    /// update count as `count:<parameter>`.
+    func saveOptimizerState(_ states: [Int: OptimizerState], epoch: Int, update: Int, to path: String) throws {
+        var arrays = [MXNetParams.Array(name: "meta:epoch", shape: [1], values: [Float(epoch)]),
+                      MXNetParams.Array(name: "meta:update", shape: [1], values: [Float(update)])]
+        for (i, state) in states.sorted(by: { $0.key < $1.key }) {
+            let name = model.parameters.specs[i].name
+            arrays.append(MXNetParams.Array(name: "count:\(name)", shape: [1], values: [Float(state.updateCount)]))
+            for (k, slot) in state.slots.enumerated() {
+                arrays.append(MXNetParams.Array(name: "state:\(name):\(k)", shape: [slot.count], values: slot))
+            }
+        }
+        try MXNetParams.write(arrays, to: path)
+    }
+
+    func loadOptimizerState(_ path: String, into states: inout [Int: OptimizerState]) throws -> (epoch: Int, update: Int) {
+        var meta: [String: Float] = [:]
+        for a in try MXNetParams.read(path: path) {
+            if a.name.hasPrefix("meta:") { meta[String(a.name.dropFirst(5))] = a.values.first; continue }
+            let parts = a.name.split(separator: ":")
+            guard parts.count >= 2, let i = model.parameters.index(of: String(parts[1])), states[i] != nil else { continue }
+            if parts[0] == "count" { states[i]!.updateCount = Int(a.values.first ?? 0) }
+            if parts[0] == "state", parts.count == 3, let k = Int(parts[2]), k < states[i]!.slots.count,
+               a.values.count == states[i]!.slots[k].count {
+                states[i]!.slots[k] = a.values
+            }
+        }
+        return (Int(meta["epoch"] ?? 0), Int(meta["update"] ?? 0))
     }
 
     /// Writes `model_algo_1-NNNN.params` (MXNet `arg:` names), the model description and

@@ -31,6 +31,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Random seed for shuffling, augmentation and initialisation.") var seed: UInt64 = 233
     @Flag(help: "Turn training augmentation off (deterministic runs).") var noAugment = false
     @Flag(help: "Skip and count unreadable samples instead of failing.") var skipBadSamples = false
+    @Option(help: "Continue from the newest checkpoint of this model directory.") var resume: String?
     @Flag(help: "Print the hyperparameter table and exit.") var helpHyperparameters = false
     @Flag(help: .hidden) var tinyNetwork = false
 
@@ -88,6 +89,7 @@ struct WorkerCommand: ParsableCommand {
         options.loaderThreads = loaderThreads
         options.logEvery = logEvery
         options.skipBadSamples = skipBadSamples
+        options.resumeFrom = resume
         if tinyNetwork { options.networkOverride = .tiny(numClasses: h.numClasses) }
         do {
             let trainer = try Trainer(options: options, cluster: cluster, logger: logger)

@@ -205,6 +205,23 @@ struct TrainingEndToEndTests {
         #expect(noneLeft(), "processes left after a worker died")
     }
 
+    @Test("resume: interrupted after epoch 1 and resumed gives the weights of an uninterrupted run")
+    func resume() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        let args = ["--mini_batch_size", "4", "--no-augment", "--lr_scheduler_step", "2", "--lr_scheduler_factor", "0.5"]
+        let full = try Self.run("worker", common("full") + args + ["--epochs", "3"])
+        #expect(full.status == 0, "\(full.stderr)")
+        let first = try Self.run("worker", common("part") + args + ["--epochs", "1"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let part = work.appendingPathComponent("part").path
+        let second = try Self.run("worker", common("part") + args + ["--epochs", "3", "--resume", part])
+        #expect(second.status == 0 && second.stderr.contains("resumed from"), "\(second.stderr)")
+        let a = try MXNetParams.read(path: try Self.summary(full).checkpoint).flatMap(\.values)
+        let b = try MXNetParams.read(path: try Self.summary(second).checkpoint).flatMap(\.values)
+        #expect(a == b)
+        #expect(try Self.summary(second).learning_rates == [0.003, 0.0015])
+    }
+
     @Test("dist_async with 2 workers trains and checkpoints")
     func distAsync() throws {
         defer { try? FileManager.default.removeItem(at: work) }
