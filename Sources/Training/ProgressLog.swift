@@ -29,8 +29,17 @@ public final class ProgressLog {
         write(["event": "start", "rank": rank, "workers": workers, "effective_batch": effectiveBatch, "mini_batch_size": h.miniBatchSize])
     }
 
+    /// A terminal gets a one-line progress bar redrawn in place; a pipe or file gets plain lines.
+    let interactive = isatty(STDERR_FILENO) != 0
+
     func batch(epoch: Int, step: Int, of total: Int, crossEntropy: Double, smoothL1: Double, imagesPerSecond: Double, learningRate: Float, every: Int) {
-        if step % max(1, every) == 0 || step == total || step == 1 {
+        if interactive {
+            let width = 30, filled = total > 0 ? width * step / total : width
+            let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+            let line = String(format: "\rEpoch[%d] %@ %d/%d  %.2f img/s  cross_entropy %.4f  smooth_l1 %.4f", epoch, bar, step, total,
+                              imagesPerSecond, crossEntropy, smoothL1)
+            FileHandle.standardError.write(Data((line + (step == total ? "\n" : "")).utf8))
+        } else if step % max(1, every) == 0 || step == total || step == 1 {
             logger.info("\(String(format: "Epoch[%d] Batch[%d/%d] Speed: %.2f samples/sec train:cross_entropy=%.4f train:smooth_l1=%.4f lr=%g", epoch, step, total, imagesPerSecond, crossEntropy, smoothL1, learningRate))")
         }
         write(["epoch": epoch, "batch": step, "train:cross_entropy": crossEntropy, "train:smooth_l1": smoothL1,

@@ -45,6 +45,8 @@ public struct TrainingSummary: Sendable {
     public var checkpoint: String?
     /// The learning rate used in each epoch.
     public var learningRates: [Float]
+    /// Fraction of step time spent exchanging with the servers (0 on a single machine).
+    public var waitingFraction: Double
 }
 
 /// The training loop: batches → forward/backward → local update or push/pull → log, per epoch,
@@ -144,7 +146,7 @@ public final class Trainer {
         progress.start(hyperparameters: h, workers: workers, rank: rank, effectiveBatch: h.effectiveBatch(workers: workers),
                        parameters: store.count, anchors: model.anchorCount, blas: BLAS.summary())
         var update = resumedUpdates, firstLoss = Double.nan, lastLoss = Double.nan, lastMAP: Double?, rates: [Float] = []
-        var images = 0, busy = 0.0
+        var images = 0, busy = 0.0, waiting = 0.0
         var bestMAP = -1.0, epochsWithoutImprovement = 0
         var checkpoint: String?
         for epoch in startEpoch..<h.epochs {
@@ -162,8 +164,10 @@ public final class Trainer {
                                                          anchors: model.anchorCount, classes: model.config.numClasses)
                     var counts: [Float] = [Float(local.validCount), Float(local.boxNonZero)]
                     let mine = counts
+                    let w0 = Date()
                     try mine.withUnsafeBufferPointer { g in try counts.withUnsafeMutableBufferPointer { try client.pushPull(key: countsKey, gradient: g, into: $0) } }
                     try client.wait()
+                    waiting += Date().timeIntervalSince(w0)
                     normalizers = (max(counts[0], 1), max(counts[1], 1))
                 }
                 let loss = try MultiBoxLoss.compute(loc: state.loc, clsNHWC: state.cls, targets: targets, batch: batch.count,
@@ -172,6 +176,8 @@ public final class Trainer {
                 try model.backward(state, gradLoc: loss.gradLoc, gradCls: loss.gradCls)
                 update += 1
                 if let client {
+                    let w0 = Date()
+                    defer { waiting += Date().timeIntervalSince(w0) }
                     try store.gradients.withUnsafeBufferPointer { g in
                         try store.values.withUnsafeMutableBufferPointer { v in
                             for i in trainable {
@@ -230,7 +236,8 @@ public final class Trainer {
         }
         if let client { try client.shutdownServers() }
         return TrainingSummary(epochs: h.epochs, lastLoss: lastLoss, firstLoss: firstLoss, validationMAP: lastMAP,
-                               imagesPerSecond: busy > 0 ? Double(images) / busy : 0, checkpoint: checkpoint, learningRates: rates)
+                               imagesPerSecond: busy > 0 ? Double(images) / busy : 0, checkpoint: checkpoint, learningRates: rates,
+                               waitingFraction: busy > 0 ? waiting / busy : 0)
     }
 
     /// Validation mAP (VOC07 11-point, `overlap_threshold`, `nms_threshold`).

@@ -94,9 +94,10 @@ struct WorkerCommand: ParsableCommand {
         do {
             let trainer = try Trainer(options: options, cluster: cluster, logger: logger)
             let summary = try trainer.run()
-            logger.info("done: loss \(String(format: "%.4f", summary.firstLoss)) → \(String(format: "%.4f", summary.lastLoss)), \(String(format: "%.2f", summary.imagesPerSecond)) images/s\(summary.validationMAP.map { String(format: ", validation mAP %.4f", $0) } ?? "")\(summary.checkpoint.map { ", checkpoint \($0)" } ?? "")")
-            print(String(format: "{\"first_loss\": %.6f, \"last_loss\": %.6f, \"images_per_sec\": %.4f, \"mAP\": %@, \"learning_rates\": [%@], \"checkpoint\": \"%@\"}",
-                         summary.firstLoss, summary.lastLoss, summary.imagesPerSecond, summary.validationMAP.map { String($0) } ?? "null",
+            logger.info("done: loss \(String(format: "%.4f", summary.firstLoss)) → \(String(format: "%.4f", summary.lastLoss)), \(String(format: "%.2f", summary.imagesPerSecond)) images/s (\(String(format: "%.0f", 100 * summary.waitingFraction))% waiting on the servers)\(summary.validationMAP.map { String(format: ", validation mAP %.4f", $0) } ?? "")\(summary.checkpoint.map { ", checkpoint \($0)" } ?? "")")
+            print(String(format: "{\"first_loss\": %.6f, \"last_loss\": %.6f, \"images_per_sec\": %.4f, \"waiting_fraction\": %.4f, \"mAP\": %@, \"learning_rates\": [%@], \"checkpoint\": \"%@\"}",
+                         summary.firstLoss, summary.lastLoss, summary.imagesPerSecond, summary.waitingFraction,
+                         summary.validationMAP.map { String($0) } ?? "null",
                          summary.learningRates.map { "\($0)" }.joined(separator: ","), summary.checkpoint ?? ""))
         } catch let error as ModelError {
             FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(2)

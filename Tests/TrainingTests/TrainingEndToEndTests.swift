@@ -231,13 +231,18 @@ struct TrainingEndToEndTests {
         #expect(s.allSatisfy { $0.last_loss < $0.first_loss })
     }
 
-    @Test("the learning rate of each epoch follows lr_scheduler_step 2,4 with factor 0.5")
+    @Test("the learning rate of each epoch follows lr_scheduler_step 2,4 with factor 0.5, for 1 and 2 workers")
     func schedule() throws {
         defer { try? FileManager.default.removeItem(at: work) }
         let r = try Self.run("worker", common("sched") + ["--epochs", "5", "--mini_batch_size", "8", "--lr_scheduler_step", "2,4",
                                                             "--lr_scheduler_factor", "0.5"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try Self.summary(r).learning_rates == [0.003, 0.003, 0.0015, 0.0015, 0.00075])
+        // The same schedule with 2 dist_sync workers: epochs of the effective batch, same rates.
+        let runs = try cluster(workers: 2, arguments: common("sched2") + ["--epochs", "5", "--mini_batch_size", "4", "--kv_store", "dist_sync",
+                                                                         "--lr_scheduler_step", "2,4", "--lr_scheduler_factor", "0.5"])
+        #expect(runs.count == 2 && runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.stderr))")
+        for run in runs { #expect(try Self.summary(run).learning_rates == [0.003, 0.003, 0.0015, 0.0015, 0.00075]) }
     }
 
     @Test("invalid hyperparameters exit 2 before any data is read, one message per problem")
