@@ -160,9 +160,8 @@ public final class Trainer {
                 let targets = model.targets(for: state, labels: batch.labels, batch: batch.count)  // rows of 5, −1 padded
                 var normalizers: (cls: Float, box: Float)?
                 if let client, h.kvStore == .distSync {
-                    let local = try MultiBoxLoss.compute(loc: state.loc, clsNHWC: state.cls, targets: targets, batch: batch.count,
-                                                         anchors: model.anchorCount, classes: model.config.numClasses)
-                    var counts: [Float] = [Float(local.validCount), Float(local.boxNonZero)]
+                    let local = MultiBoxLoss.counts(loc: state.loc, targets: targets)
+                    var counts: [Float] = [Float(local.valid), Float(local.boxNonZero)]
                     let mine = counts
                     let w0 = Date()
                     try mine.withUnsafeBufferPointer { g in try counts.withUnsafeMutableBufferPointer { try client.pushPull(key: countsKey, gradient: g, into: $0) } }

@@ -80,6 +80,8 @@ struct SSDModelTests {
         let targets = model.targets(for: state, labels: labels, batch: 2)
         let first = try MultiBoxLoss.compute(loc: state.loc, clsNHWC: state.cls, targets: targets, batch: 2, anchors: model.anchorCount, classes: 2)
         #expect(first.validCount > 0 && first.boxNonZero > 0)
+        let counts = MultiBoxLoss.counts(loc: state.loc, targets: targets)
+        #expect(counts.valid == first.validCount && counts.boxNonZero == first.boxNonZero)
         let norms = (cls: Float(first.validCount), box: Float(first.boxNonZero))
         // Loss with the targets held fixed (mining changes are not differentiable).
         func loss() throws -> Double {

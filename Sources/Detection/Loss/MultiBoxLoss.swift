@@ -58,6 +58,16 @@ public enum MultiBoxLoss {
                       gradCls: transpose(gradLogits, batch: batch, rows: k, cols: a))
     }
 
+    /// The two normalizers of a batch without computing the loss: non-ignored anchors, and box
+    /// terms whose smooth-L1 is non-zero (masked coordinates where prediction ≠ target). A
+    /// distributed step sums these over the workers before backward.
+    public static func counts(loc: [Float], targets: MultiBoxTarget.Output) -> (valid: Int, boxNonZero: Int) {
+        let valid = targets.clsTarget.reduce(0) { $0 + ($1 != -1 ? 1 : 0) }
+        var box = 0
+        for i in loc.indices where targets.locMask[i] != 0 && loc[i] != targets.locTarget[i] { box += 1 }
+        return (valid, box)
+    }
+
     /// Per batch item, a rows × cols matrix → cols × rows.
     static func transpose(_ x: [Float], batch: Int, rows: Int, cols: Int) -> [Float] {
         var out = [Float](repeating: 0, count: x.count)
