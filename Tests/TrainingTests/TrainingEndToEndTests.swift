@@ -222,6 +222,40 @@ struct TrainingEndToEndTests {
         #expect(try Self.summary(second).learning_rates == [0.003, 0.0015])
     }
 
+    @Test("deploy/sagemaker/train: SageMaker's /opt/ml layout on one host trains and leaves the model artifacts")
+    func sageMakerLayout() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        let root = work.appendingPathComponent("opt-ml")
+        let fm = FileManager.default
+        try fm.createDirectory(at: root.appendingPathComponent("input/config"), withIntermediateDirectories: true)
+        try fm.createDirectory(at: root.appendingPathComponent("input/data"), withIntermediateDirectories: true)
+        for channel in ["train", "train_annotation", "validation", "validation_annotation"] {
+            try fm.copyItem(at: work.appendingPathComponent("data/\(channel)"), to: root.appendingPathComponent("input/data/\(channel)"))
+        }
+        try #"{"num_classes": "2", "num_training_samples": "16", "epochs": "1", "mini_batch_size": "4", "use_pretrained_model": "0", "kv_store": "dist_sync"}"#
+            .write(to: root.appendingPathComponent("input/config/hyperparameters.json"), atomically: true, encoding: .utf8)
+        try #"{"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0"}"#
+            .write(to: root.appendingPathComponent("input/config/resourceconfig.json"), atomically: true, encoding: .utf8)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("deploy/sagemaker/train").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [script]
+        p.environment = ProcessInfo.processInfo.environment.merging(["SM_ROOT": root.path, "SSD_BIN": Self.products.path,
+                                                                     "SSD_WORKER_ARGS": "--tiny-network"]) { $1 }
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(log)")
+        #expect(log.contains("kv_store is ignored on a single machine"))
+        for file in ["model_algo_1-0001.params", "model_algo_1-model.json", "hyperparams.json"] {
+            #expect(fm.fileExists(atPath: root.appendingPathComponent("model/\(file)").path), "\(file)")
+        }
+    }
+
     @Test("dist_async with 2 workers trains and checkpoints")
     func distAsync() throws {
         defer { try? FileManager.default.removeItem(at: work) }
