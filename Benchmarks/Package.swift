@@ -35,6 +35,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
+            name: "ScalingBenchmarks",
+            dependencies: [
+                .product(name: "Detection", package: "SSDTrainer"),
+                .product(name: "DetectionData", package: "SSDTrainer"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
             name: "TrainingBenchmarks",
             dependencies: [
                 .product(name: "Detection", package: "SSDTrainer"),

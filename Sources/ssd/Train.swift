@@ -87,16 +87,12 @@ final class LocalCluster: @unchecked Sendable {
         p.standardOutput = pipe
         p.standardError = pipe
         let prefix = "[\(name)] "
-        var pending = Data()
+        // The handler runs on one queue per handle, one call at a time: the buffer needs no lock.
+        let pending = LineBuffer()
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let chunk = handle.availableData
             if chunk.isEmpty { handle.readabilityHandler = nil; return }
-            pending.append(chunk)
-            while let nl = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = pending[pending.startIndex...nl]
-                FileHandle.standardOutput.write(Data(prefix.utf8) + line)
-                pending.removeSubrange(pending.startIndex...nl)
-            }
+            for line in pending.append(chunk) { FileHandle.standardOutput.write(Data(prefix.utf8) + line) }
         }
         p.terminationHandler = { [weak self] proc in
             if proc.terminationStatus != 0 { self?.stop.signal() }
@@ -133,5 +129,21 @@ final class LocalCluster: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(3)
         while all.contains(where: { $0.process.isRunning }) && Date() < deadline { usleep(20_000) }
         for (_, p) in all where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+    }
+}
+
+/// Bytes received so far, cut into complete lines.
+final class LineBuffer: @unchecked Sendable {
+    private var data = Data()
+
+    /// Appends `chunk`; returns the complete lines (with their newline) now available.
+    func append(_ chunk: Data) -> [Data] {
+        data.append(chunk)
+        var lines: [Data] = []
+        while let nl = data.firstIndex(of: UInt8(ascii: "\n")) {
+            lines.append(Data(data[data.startIndex...nl]))
+            data.removeSubrange(data.startIndex...nl)
+        }
+        return lines
     }
 }

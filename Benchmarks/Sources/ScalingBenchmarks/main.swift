@@ -1,0 +1,117 @@
+// Scaling report: SSD training with 1, 2, 3… workers in dist_sync and dist_async through real
+// `param-server`/`worker` processes started by deploy/local.sh (one BLAS thread per worker when
+// workers ≥ cores): effective batch, total and per-worker images/s, scaling efficiency against
+// one worker, fraction of step time waiting on the servers, bytes exchanged per step.
+// Prints a table, writes JSON and draws a PNG (images/s and efficiency against workers).
+// Needs the main package built in release: `swift build -c release` in the repository root.
+import ArgumentParser
+import Detection
+import DetectionData
+import Foundation
+
+@main
+struct ScalingBenchmarks: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Training throughput against the number of workers (dist_sync, dist_async).")
+
+    @Option(help: "Worker counts.") var workers: [Int] = [1, 2, 3]
+    @Option(help: "kv_store modes.") var modes: [String] = ["dist_sync", "dist_async"]
+    @Option(help: "Per-worker batch (mini_batch_size).") var batch = 4
+    @Option(help: "Steps each worker trains.") var steps = 3
+    @Flag(help: "Use the small test network (64×64) instead of SSD300, for a quick check.") var tiny = false
+    @Option(help: "Release products of the main package.") var bin = "../.build/release"
+    @Option(help: "Write the rows as JSON here.") var json: String?
+    @Option(help: "Draw the plot as PNG here.") var png: String?
+
+    struct Row: Codable {
+        var mode: String, workers: Int, effectiveBatch: Int
+        var totalImagesPerSecond: Double, perWorkerImagesPerSecond: Double, efficiency: Double
+        var waitingFraction: Double, bytesPerStepPerWorker: Int
+    }
+
+    func run() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let binURL = URL(fileURLWithPath: bin.hasPrefix("/") ? bin
+                         : ((FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(bin) as NSString).standardizingPath)
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("scaling-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let size = tiny ? 64 : 300
+        let images = (workers.max() ?? 1) * batch * steps
+        try shell(binURL.appendingPathComponent("ssd").path, ["synth", "--output", work.appendingPathComponent("data").path, "--num-classes", "4",
+                                                              "--train", "\(images)", "--validation", "0", "--image-size", "\(size)"])
+        let config: SSDConfig = tiny ? .tiny(numClasses: 4) : try .vgg16Reduced(imageShape: 300, numClasses: 4)
+        let parameters = try SSDModel(config: config).parameters.count
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(tiny ? "tiny SSD 64" : "SSD300 VGG16-reduced"), \(parameters) parameters, batch \(batch)/worker, \(steps) steps")
+        print("mode        workers  eff.batch  total img/s  per-worker  efficiency  waiting  MB/step/worker")
+        var rows: [Row] = []
+        for mode in modes {
+            var base: Double?
+            for n in workers {
+                let samples = n * batch * steps
+                var args = ["-s", "1", "-n", "\(n)", "-b", binURL.path, "--", binURL.appendingPathComponent("worker").path,
+                            "--data-root", work.appendingPathComponent("data").path, "--model-dir", work.appendingPathComponent("m-\(mode)-\(n)").path,
+                            "--num_classes", "4", "--num_training_samples", "\(samples)", "--epochs", "1", "--mini_batch_size", "\(batch)",
+                            "--use_pretrained_model", "0", "--kv_store", mode, "--no-augment"]
+                if tiny { args.append("--tiny-network") }
+                // Every worker reads the whole (small) data set; limit the epoch by the sample count.
+                let out = try shell(root.appendingPathComponent("deploy/local.sh").path, args)
+                let summaries = out.split(separator: "\n").compactMap { line -> (Double, Double)? in
+                    guard let brace = line.firstIndex(of: "{"),
+                          let obj = try? JSONSerialization.jsonObject(with: Data(line[brace...].utf8)) as? [String: Any],
+                          let ips = obj["images_per_sec"] as? Double, let wait = obj["waiting_fraction"] as? Double else { return nil }
+                    return (ips, wait)
+                }
+                guard summaries.count == n else { throw ValidationError("expected \(n) worker summaries, got \(summaries.count):\n\(out.suffix(2000))") }
+                let total = summaries.map(\.0).reduce(0, +)
+                if n == 1 { base = total }
+                let row = Row(mode: mode, workers: n, effectiveBatch: mode == "dist_sync" ? n * batch : batch,
+                              totalImagesPerSecond: total, perWorkerImagesPerSecond: total / Double(n),
+                              efficiency: base.map { total / ($0 * Double(n)) } ?? 1,
+                              waitingFraction: summaries.map(\.1).reduce(0, +) / Double(n), bytesPerStepPerWorker: 2 * 4 * parameters)
+                rows.append(row)
+                print(String(format: "%-11@ %7d %10d %12.2f %11.2f %11.2f %7.0f%% %15.1f", mode as NSString, n, row.effectiveBatch,
+                             total, row.perWorkerImagesPerSecond, row.efficiency, 100 * row.waitingFraction, Double(row.bytesPerStepPerWorker) / 1e6))
+            }
+        }
+        if let json {
+            let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try e.encode(rows).write(to: URL(fileURLWithPath: json))
+        }
+        if let png { try plot(rows).write(to: URL(fileURLWithPath: png)); print("wrote \(png)") }
+    }
+
+    /// Total images/s (solid squares) and efficiency (hollow squares) against workers; one color per mode.
+    func plot(_ rows: [Row]) throws -> Data {
+        var image = RGBImage(width: 480, height: 320, pixels: [UInt8](repeating: 255, count: 480 * 320 * 3))
+        let maxWorkers = Float(rows.map(\.workers).max() ?? 1), maxRate = Float(rows.map(\.totalImagesPerSecond).max() ?? 1)
+        func x(_ w: Int) -> Float { 0.1 + 0.8 * Float(w) / max(1, maxWorkers) }
+        Drawing.drawBox(on: &image, xmin: 0.08, ymin: 0.08, xmax: 0.95, ymax: 0.92, color: (0, 0, 0), thickness: 1)
+        for (k, mode) in Set(rows.map(\.mode)).sorted().enumerated() {
+            let color = Drawing.color(forClass: k)
+            for r in rows where r.mode == mode {
+                let cx = x(r.workers)
+                let rateY = 0.9 - 0.8 * Float(r.totalImagesPerSecond) / max(maxRate, 1e-9)
+                Drawing.drawBox(on: &image, xmin: cx - 0.012, ymin: rateY - 0.018, xmax: cx + 0.012, ymax: rateY + 0.018, color: color, thickness: 6)
+                let effY = 0.9 - 0.8 * Float(min(r.efficiency, 1.2)) / 1.2
+                Drawing.drawBox(on: &image, xmin: cx - 0.012, ymin: effY - 0.018, xmax: cx + 0.012, ymax: effY + 0.018, color: color, thickness: 2)
+            }
+        }
+        return Data(try ImageCodec.encodePNG(image))
+    }
+
+    @discardableResult
+    func shell(_ executable: String, _ arguments: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable.hasSuffix(".sh") ? "/bin/bash" : executable)
+        p.arguments = executable.hasSuffix(".sh") ? [executable] + arguments : arguments
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard p.terminationStatus == 0 else { throw ValidationError("\(executable) failed (\(p.terminationStatus)):\n\(text.suffix(2000))") }
+        return text
+    }
+}
