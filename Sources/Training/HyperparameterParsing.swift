@@ -18,6 +18,9 @@ extension Hyperparameters {
                              requireClusterForKVStore: Bool = true) -> Result<Hyperparameters, HyperparameterProblems> {
         var problems: [String] = []
         let known = Set(definitions.map(\.name))
+        // Names SageMaker itself adds (tuning jobs, the Python SDK) are not the algorithm's:
+        // skip them instead of failing a real tuning job.
+        let values = values.filter { !($0.key == "_tuning_objective_metric" || $0.key.hasPrefix("sagemaker_")) }
         for name in values.keys.sorted() where !known.contains(name) {
             let guess = definitions.map(\.name).min { editDistance(name, $0) < editDistance(name, $1) }
             if let guess, editDistance(name, guess) <= max(2, name.count / 3) {

@@ -90,6 +90,13 @@ struct HyperparameterTests {
                                             requireClusterForKVStore: false).get())?.kvStore == nil)
     }
 
+    @Test("names SageMaker adds (tuning objective, sagemaker_*) are not rejected")
+    func sageMakerAddedNames() throws {
+        let v = required.merging(["_tuning_objective_metric": "validation:mAP", "sagemaker_container_log_level": "20",
+                                  "sagemaker_program": "train"]) { $1 }
+        #expect(try parse(v).get().numClasses == 4)
+    }
+
     @Test("SageMaker's hyperparameters.json (string values) with command-line flags winning")
     func fileAndFlags() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hp-\(UUID().uuidString)")
