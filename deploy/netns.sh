@@ -66,7 +66,10 @@ for h in "${hosts[@]}"; do
     i=$((i + 1))
 done
 root=$addr_sched
-echo "deploy/netns.sh: scheduler $root:9091 in $tag-sched, server in $tag-srv0, $workers worker(s); links: ${delay:-no delay} ${rate:-unlimited}"
+eval "$("$here/scripts/blas-env.sh")"
+cores=$(nproc 2>/dev/null || echo 1)
+blas_threads=$(( cores / workers )); [ "$blas_threads" -ge 1 ] || blas_threads=1
+echo "deploy/netns.sh: scheduler $root:9091 in $tag-sched, server in $tag-srv0, $workers worker(s) with $blas_threads BLAS thread(s) each; links: ${delay:-no delay} ${rate:-unlimited}"
 common=(DMLC_PS_ROOT_URI=$root DMLC_PS_ROOT_PORT=9091 DMLC_NUM_SERVER=1 DMLC_NUM_WORKER=$workers PS_REGISTRATION_TIMEOUT=60)
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/ssd-netns.XXXXXX")
 pids=()
@@ -78,7 +81,7 @@ run() {  # run HOST NAME COMMAND…
 }
 run sched scheduler env DMLC_ROLE=scheduler "$bindir/param-server"
 run srv0 server0 env DMLC_ROLE=server "$bindir/param-server"
-for w in $(seq 0 $((workers - 1))); do run "w$w" "worker$w" env DMLC_ROLE=worker DMLC_WORKER_ID=$w "$@"; done
+for w in $(seq 0 $((workers - 1))); do run "w$w" "worker$w" env DMLC_ROLE=worker DMLC_WORKER_ID=$w OPENBLAS_NUM_THREADS=$blas_threads "$@"; done
 status=0
 for pid in "${pids[@]}"; do
     wait "$pid"; rc=$?

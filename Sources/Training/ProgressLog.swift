@@ -12,7 +12,7 @@ public final class ProgressLog {
     public init(directory: String, logger: Logger) throws {
         self.logger = logger
         let path = (directory as NSString).appendingPathComponent("metrics.jsonl")
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         metrics = FileHandle(forWritingAtPath: path)
     }
 

@@ -71,10 +71,7 @@ public final class Trainer {
         self.cluster = cluster
         self.logger = logger
         let h = options.hyperparameters
-        guard h.baseNetwork == .vgg16 || options.networkOverride != nil else {
-            throw HyperparameterProblems(messages: ["base_network=resnet-50: not implemented yet in this build; use vgg-16"])
-        }
-        let config = try options.networkOverride ?? SSDConfig.vgg16Reduced(imageShape: h.imageShape, numClasses: h.numClasses)
+        let config = try options.networkOverride ?? SSDConfig.forBaseNetwork(h.baseNetwork.rawValue, imageShape: h.imageShape, numClasses: h.numClasses)
         model = try SSDModel(config: config, seed: options.seed)
         if h.usePretrainedModel {
             guard let path = options.pretrainedModel else {
@@ -96,6 +93,7 @@ public final class Trainer {
         let h = options.hyperparameters
         let store = model.parameters
         let trainable = store.specs.indices.filter { !store.frozen.contains($0) && !store.specs[$0].isAuxiliary }
+        let trainableSet = Set(trainable)
         var client: KVClient?
         if let cluster, h.kvStore != nil { client = try KVClient.connect(config: cluster, logger: logger) }
         defer { client?.close() }
@@ -172,14 +170,21 @@ public final class Trainer {
                 let loss = try MultiBoxLoss.compute(loc: state.loc, clsNHWC: state.cls, targets: targets, batch: batch.count,
                                                     anchors: model.anchorCount, classes: model.config.numClasses, normalizers: normalizers)
                 store.zeroGradients()
-                try model.backward(state, gradLoc: loss.gradLoc, gradCls: loss.gradCls)
-                update += 1
                 if let client {
+                    // Each layer's gradient goes to the servers as soon as backward has it, while
+                    // backward continues with the layers below; the new weights arrive in `wait`.
+                    var sent = Set<Int>()
+                    try model.backward(state, gradLoc: loss.gradLoc, gradCls: loss.gradCls) { i, gradient, weights in
+                        guard trainableSet.contains(i) else { return }
+                        try client.pushPull(key: i, gradient: gradient, into: weights)
+                        sent.insert(i)
+                    }
+                    update += 1
                     let w0 = Date()
                     defer { waiting += Date().timeIntervalSince(w0) }
                     try store.gradients.withUnsafeBufferPointer { g in
                         try store.values.withUnsafeMutableBufferPointer { v in
-                            for i in trainable {
+                            for i in trainable where !sent.contains(i) {
                                 try client.pushPull(key: i, gradient: UnsafeBufferPointer(rebasing: g[store.range(i)]),
                                                     into: UnsafeMutableBufferPointer(rebasing: v[store.range(i)]))
                             }
@@ -187,6 +192,8 @@ public final class Trainer {
                         }
                     }
                 } else {
+                    try model.backward(state, gradLoc: loss.gradLoc, gradCls: loss.gradCls)
+                    update += 1
                     try store.gradients.withUnsafeBufferPointer { g in
                         try store.values.withUnsafeMutableBufferPointer { v in
                             for i in trainable {

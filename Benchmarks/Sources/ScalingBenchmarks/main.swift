@@ -18,12 +18,16 @@ struct ScalingBenchmarks: ParsableCommand {
     @Option(help: "Per-worker batch (mini_batch_size).") var batch = 4
     @Option(help: "Steps each worker trains.") var steps = 3
     @Flag(help: "Use the small test network (64×64) instead of SSD300, for a quick check.") var tiny = false
+    @Option(help: "Launcher: 'local' (deploy/local.sh, loopback) or 'netns' (deploy/netns.sh: every process in its own network namespace, needs root).")
+    var launcher = "local"
+    @Option(help: "netns only: one-way delay added to every link (tc netem), e.g. 0.5ms.") var delay: String?
+    @Option(help: "netns only: rate limit of every link (tc), e.g. 1gbit.") var rate: String?
     @Option(help: "Release products of the main package.") var bin = "../.build/release"
     @Option(help: "Write the rows as JSON here.") var json: String?
     @Option(help: "Draw the plot as PNG here.") var png: String?
 
     struct Row: Codable {
-        var mode: String, workers: Int, effectiveBatch: Int
+        var mode: String, launcher: String, link: String, workers: Int, effectiveBatch: Int
         var totalImagesPerSecond: Double, perWorkerImagesPerSecond: Double, efficiency: Double
         var waitingFraction: Double, bytesPerStepPerWorker: Int
     }
@@ -41,6 +45,10 @@ struct ScalingBenchmarks: ParsableCommand {
                                                               "--train", "\(images)", "--validation", "0", "--image-size", "\(size)"])
         let config: SSDConfig = tiny ? .tiny(numClasses: 4) : try .vgg16Reduced(imageShape: 300, numClasses: 4)
         let parameters = try SSDModel(config: config).parameters.count
+        guard ["local", "netns"].contains(launcher) else { throw ValidationError("--launcher must be 'local' or 'netns', not '\(launcher)'") }
+        let link = launcher == "local" ? "loopback" : [delay, rate].compactMap { $0 }.joined(separator: ", ").isEmpty ? "bridge, unshaped"
+            : "bridge, " + [delay.map { "delay \($0)" }, rate].compactMap { $0 }.joined(separator: ", ")
+        print("links: \(link)")
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(tiny ? "tiny SSD 64" : "SSD300 VGG16-reduced"), \(parameters) parameters, batch \(batch)/worker, \(steps) steps")
         print("mode        workers  eff.batch  total img/s  per-worker  efficiency  waiting  MB/step/worker")
         var rows: [Row] = []
@@ -48,13 +56,14 @@ struct ScalingBenchmarks: ParsableCommand {
             var base: Double?
             for n in workers {
                 let samples = n * batch * steps
-                var args = ["-s", "1", "-n", "\(n)", "-b", binURL.path, "--", binURL.appendingPathComponent("worker").path,
+                var args = launcher == "local" ? ["-s", "1"] : (delay.map { ["-d", $0] } ?? []) + (rate.map { ["-r", $0] } ?? [])
+                args += ["-n", "\(n)", "-b", binURL.path, "--", binURL.appendingPathComponent("worker").path,
                             "--data-root", work.appendingPathComponent("data").path, "--model-dir", work.appendingPathComponent("m-\(mode)-\(n)").path,
                             "--num_classes", "4", "--num_training_samples", "\(samples)", "--epochs", "1", "--mini_batch_size", "\(batch)",
                             "--use_pretrained_model", "0", "--kv_store", mode, "--no-augment"]
                 if tiny { args.append("--tiny-network") }
                 // Every worker reads the whole (small) data set; limit the epoch by the sample count.
-                let out = try shell(root.appendingPathComponent("deploy/local.sh").path, args)
+                let out = try shell(root.appendingPathComponent("deploy/\(launcher).sh").path, args)
                 let summaries = out.split(separator: "\n").compactMap { line -> (Double, Double)? in
                     guard let brace = line.firstIndex(of: "{"),
                           let obj = try? JSONSerialization.jsonObject(with: Data(line[brace...].utf8)) as? [String: Any],
@@ -64,7 +73,7 @@ struct ScalingBenchmarks: ParsableCommand {
                 guard summaries.count == n else { throw ValidationError("expected \(n) worker summaries, got \(summaries.count):\n\(out.suffix(2000))") }
                 let total = summaries.map(\.0).reduce(0, +)
                 if n == 1 { base = total }
-                let row = Row(mode: mode, workers: n, effectiveBatch: mode == "dist_sync" ? n * batch : batch,
+                let row = Row(mode: mode, launcher: launcher, link: link, workers: n, effectiveBatch: mode == "dist_sync" ? n * batch : batch,
                               totalImagesPerSecond: total, perWorkerImagesPerSecond: total / Double(n),
                               efficiency: base.map { total / ($0 * Double(n)) } ?? 1,
                               waitingFraction: summaries.map(\.1).reduce(0, +) / Double(n), bytesPerStepPerWorker: 2 * 4 * parameters)

@@ -1,6 +1,6 @@
 // SSD training-step throughput: images/s and GFLOP/s of a full forward + backward (targets,
-// loss, every gradient) for SSD300/512 with the VGG16-reduced base, per batch size, with the
-// process's peak resident memory. MXNet's figures for the same machine are printed beside
+// loss, every gradient) for SSD300/512 with the VGG16-reduced or ResNet-50 base, per batch
+// size, with the process's peak resident memory; `--profile` adds the per-layer time table. MXNet's figures for the same machine are printed beside
 // (shared/reference/machine-performance.md); Benchmarks/compare/mxnet_ssd_step.py measures them.
 import ArgumentParser
 import Detection
@@ -13,16 +13,18 @@ struct TrainingBenchmarks: ParsableCommand {
 
     @Option(help: "Batch sizes.") var batch: [Int] = [1, 4, 8]
     @Option(help: "Image shape (300 or 512).") var imageShape = 300
+    @Option(help: "Base network: vgg-16 or resnet-50.") var network = "vgg-16"
+    @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
     @Option(help: "Write the results as JSON to this path.") var json: String?
 
-    struct Row: Codable { var batch: Int; var imagesPerSecond: Double; var gflopsPerSecond: Double; var peakRSSMiB: Double; var secondsPerStep: Double }
+    struct Row: Codable { var network: String; var batch: Int; var imagesPerSecond: Double; var gflopsPerSecond: Double; var peakRSSMiB: Double; var secondsPerStep: Double }
 
     func run() throws {
         BLAS.configureThreads()
-        let model = try SSDModel(config: try .vgg16Reduced(imageShape: imageShape, numClasses: 20))
+        let model = try SSDModel(config: try .forBaseNetwork(network, imageShape: imageShape, numClasses: 20))
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary())")
-        print("SSD\(imageShape) VGG16-reduced: \(model.parameters.count) parameters, \(model.anchorCount) anchors")
+        print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).
         let gflopPerImage = 3 * 2 * Double(model.forwardMultiplyAdds) / 1e9
         print(String(format: "≈ %.1f GFLOP per image per training step", gflopPerImage))
@@ -34,17 +36,30 @@ struct TrainingBenchmarks: ParsableCommand {
             var labels = [Float](repeating: -1, count: b * 4 * 5)
             for n in 0..<b { labels.replaceSubrange((n * 20)..<(n * 20 + 5), with: [Float(n % 20), 0.2, 0.2, 0.6, 0.7]) }
             _ = try model.trainingStep(images: images, labels: labels, batch: b)
+            let layers = LayerProfile()
+            if profile { model.profile = layers }
             let start = Date()
             for _ in 0..<steps { _ = try model.trainingStep(images: images, labels: labels, batch: b) }
             let perStep = Date().timeIntervalSince(start) / Double(steps)
-            let row = Row(batch: b, imagesPerSecond: Double(b) / perStep, gflopsPerSecond: gflopPerImage * Double(b) / perStep,
+            model.profile = nil
+            let row = Row(network: network, batch: b, imagesPerSecond: Double(b) / perStep, gflopsPerSecond: gflopPerImage * Double(b) / perStep,
                           peakRSSMiB: peakRSSMiB(), secondsPerStep: perStep)
             rows.append(row)
             print(String(format: "%5d %7.2f %9.2f %8.1f %13.0f", b, perStep, row.imagesPerSecond, row.gflopsPerSecond, row.peakRSSMiB))
+            if profile {
+                print("per-layer time over \(steps) step(s) at batch \(b) (layers: \(String(format: "%.2f", layers.total)) s of \(String(format: "%.2f", perStep * Double(steps))) s):")
+                print(layers.report(top: 25))
+            }
         }
-        print("MXNet 1.9.1 + GluonCV on this machine (OMP_NUM_THREADS=2): 1.90 images/s at batch 8, 2.00 at 32; "
-              + "torchvision ssd300_vgg16: 1.51 at batch 8")
-        if let last = rows.last { print(String(format: "ratio to MXNet's 1.90 images/s: %.2f", last.imagesPerSecond / 1.90)) }
+        if network == "vgg-16" {
+            print("SSD300-VGG16, MXNet 1.9.1 + GluonCV on this machine (OMP_NUM_THREADS=2): 1.90 images/s at batch 8, 2.00 at 32; "
+                  + "torchvision ssd300_vgg16: 1.51 at batch 8 (Benchmarks/compare/mxnet_ssd_step.py measures MXNet here)")
+        } else {
+            print("GluonCV ssd_512_resnet50_v1 (ResNet-50 v1, OMP_NUM_THREADS=2, batch 8): 2.12 images/s at 512, 5.88 fed 300×300")
+        }
+        if network == "vgg-16", imageShape == 300, let last = rows.last {
+            print(String(format: "ratio to MXNet's 1.90 images/s (batch 8): %.2f", last.imagesPerSecond / 1.90))
+        }
         if let json {
             let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
             try e.encode(rows).write(to: URL(fileURLWithPath: json))

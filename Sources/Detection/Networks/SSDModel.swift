@@ -1,30 +1,19 @@
 import Foundation
 import Tensor
 
-/// The SSD network: VGG16-reduced trunk (with MXNet's layer names), extra feature layers and
-/// per-source class/box heads, over one `ParameterStore`. Forward keeps what backward needs in
-/// a `ForwardState`; backward accumulates every parameter's gradient into the store.
+/// The SSD network: a base (VGG16-reduced or ResNet, with MXNet's layer names), extra feature
+/// layers and per-source class/box heads, over one `ParameterStore`. The base and the extra
+/// layers are a graph of `TrunkNode`s in topological order; forward keeps every node's output
+/// in a `ForwardState` and backward walks the nodes in reverse, accumulating each parameter's
+/// gradient into the store.
 ///
 /// Layout of the outputs (as MXNet's symbol): box offsets `B × A·4` and class logits
 /// `B × A × (C+1)`, anchors ordered by source, row, column, anchor-in-cell.
 public final class SSDModel {
-    /// One layer of the trunk.
-    struct Node {
-        enum Op {
-            /// Convolution (+ ReLU): parameter indices of weight and bias.
-            case conv(Conv2D.Geometry, weight: Int, bias: Int)
-            case pool(MaxPool2D.Geometry)
-        }
-        var name: String
-        var op: Op
-        /// Output channels and spatial size for batch 1.
-        var channels: Int, size: Int
-    }
-
     /// One source feature map and its heads.
     struct Head {
         var node: Int                  // trunk node whose output feeds the heads
-        var normalizeScale: Int?       // relu4_3_scale parameter index
+        var normalizeScale: Int?       // relu4_3_scale parameter index (VGG only)
         var channels: Int, size: Int, anchors: Int
         var loc: (weight: Int, bias: Int), cls: (weight: Int, bias: Int)
     }
@@ -34,9 +23,11 @@ public final class SSDModel {
     /// A × 4 anchors (normalized corners), all sources.
     public let anchors: [Float]
     public var anchorCount: Int { anchors.count / 4 }
-    var nodes: [Node] = []
-    var heads: [Head] = []
+    let nodes: [TrunkNode]
+    let heads: [Head]
     let workspace = Conv2D.Workspace()
+    /// When set, every layer's forward and backward wall time is added to it.
+    public var profile: LayerProfile?
     /// Threads for the kernels' own loops.
     public var threading = Threading(threads: ProcessInfo.processInfo.activeProcessorCount)
 
@@ -44,69 +35,48 @@ public final class SSDModel {
     public init(config: SSDConfig, seed: UInt64 = 1) throws {
         self.config = config
         let featureSizes = try config.featureSizes()
-        var specs: [ParameterSpec] = []
-        var nodes: [Node] = []
-        var c = 3, s = config.imageShape
-        func conv(_ name: String, _ out: Int, kernel: Int, stride: Int = 1, pad: Int, dilation: Int = 1) {
-            let g = Conv2D.Geometry(batch: 1, inChannels: c, height: s, width: s, outChannels: out, kernel: kernel,
-                                    stride: stride, pad: pad, dilation: dilation)
-            specs.append(ParameterSpec(name: "\(name)_weight", shape: g.weightShape, initializer: .xavier))
-            specs.append(ParameterSpec(name: "\(name)_bias", shape: [out], initializer: .zeros))
-            nodes.append(Node(name: name, op: .conv(g, weight: specs.count - 2, bias: specs.count - 1), channels: out, size: g.outHeight))
-            c = out; s = g.outHeight
+        var b = TrunkBuilder(imageShape: config.imageShape)
+        var sources: [Int]
+        switch config.base {
+        case .vgg16Reduced: sources = b.vgg16Reduced(widths: config.baseWidths)
+        case .resnet: sources = b.resnet(filters: config.baseWidths, units: config.resnetUnits)
         }
-        func pool(_ name: String, kernel: Int = 2, stride: Int = 2, pad: Int = 0, full: Bool = false) {
-            let g = MaxPool2D.Geometry(batch: 1, channels: c, height: s, width: s, kernel: kernel, stride: stride, pad: pad,
-                                       convention: full ? .full : .valid)
-            nodes.append(Node(name: name, op: .pool(g), channels: c, size: g.outHeight))
-            s = g.outHeight
-        }
-        let w = config.baseWidths
-        conv("conv1_1", w[0], kernel: 3, pad: 1); conv("conv1_2", w[1], kernel: 3, pad: 1); pool("pool1")
-        conv("conv2_1", w[2], kernel: 3, pad: 1); conv("conv2_2", w[3], kernel: 3, pad: 1); pool("pool2")
-        conv("conv3_1", w[4], kernel: 3, pad: 1); conv("conv3_2", w[5], kernel: 3, pad: 1); conv("conv3_3", w[6], kernel: 3, pad: 1)
-        pool("pool3", full: true)
-        conv("conv4_1", w[7], kernel: 3, pad: 1); conv("conv4_2", w[8], kernel: 3, pad: 1); conv("conv4_3", w[9], kernel: 3, pad: 1)
-        var sourceNodes = [nodes.count - 1]
-        pool("pool4")
-        conv("conv5_1", w[10], kernel: 3, pad: 1); conv("conv5_2", w[11], kernel: 3, pad: 1); conv("conv5_3", w[12], kernel: 3, pad: 1)
-        pool("pool5", kernel: 3, stride: 1, pad: 1)
-        conv("fc6", w[13], kernel: 3, pad: 6, dilation: 6); conv("fc7", w[14], kernel: 1, pad: 0)
-        sourceNodes.append(nodes.count - 1)
+        // Extra layers (facts A.2): 1×1 conv + ReLU, then 3×3 conv + ReLU, from the previous source.
         for (k, e) in config.extras.enumerated() {
-            conv("multi_feat_\(k + 2)_conv_1x1_conv", e.bottleneck, kernel: 1, pad: 0)
-            conv("multi_feat_\(k + 2)_conv_3x3_conv", e.filters, kernel: 3, stride: e.stride, pad: e.pad)
-            sourceNodes.append(nodes.count - 1)
+            b.conv("multi_feat_\(k + 2)_conv_1x1_conv", from: sources.last!, filters: e.bottleneck, kernel: 1, pad: 0)
+            sources.append(b.conv("multi_feat_\(k + 2)_conv_3x3_conv", from: b.last, filters: e.filters, kernel: 3, stride: e.stride, pad: e.pad))
         }
-        // relu4_3's L2 normalization scale, then the heads (biases: lr_mult 2, init 0).
-        specs.append(ParameterSpec(name: "relu4_3_scale", shape: [1, nodes[sourceNodes[0]].channels, 1, 1],
-                                   initializer: .constant(config.normalizationScale), wdMult: 0.1))
-        let scaleIndex = specs.count - 1
+        // The first source's L2 normalization scale (VGG), then the heads (biases: lr_mult 2, init 0).
+        let scaleIndex = config.normalizationScale.map { scale in
+            b.parameter(ParameterSpec(name: "\(config.sourceNames[0])_scale", shape: [1, b.shape(of: sources[0]).channels, 1, 1],
+                                      initializer: .constant(scale), wdMult: 0.1))
+        }
         var heads: [Head] = []
         var anchors: [Float] = []
-        for (k, node) in sourceNodes.enumerated() {
-            let name = config.sourceNames[k], ch = nodes[node].channels, a = config.anchorsPerCell[k]
-            precondition(nodes[node].size == featureSizes[k], "feature size bookkeeping for \(name)")
-            specs.append(ParameterSpec(name: "\(name)_loc_pred_conv_weight", shape: [a * 4, ch, 3, 3], initializer: .xavier))
-            specs.append(ParameterSpec(name: "\(name)_loc_pred_conv_bias", shape: [a * 4], initializer: .zeros, lrMult: 2))
-            specs.append(ParameterSpec(name: "\(name)_cls_pred_conv_weight", shape: [a * (config.numClasses + 1), ch, 3, 3], initializer: .xavier))
-            specs.append(ParameterSpec(name: "\(name)_cls_pred_conv_bias", shape: [a * (config.numClasses + 1)], initializer: .zeros, lrMult: 2))
-            let n = specs.count
-            heads.append(Head(node: node, normalizeScale: k == 0 ? scaleIndex : nil, channels: ch, size: nodes[node].size, anchors: a,
-                              loc: (n - 4, n - 3), cls: (n - 2, n - 1)))
+        for (k, node) in sources.enumerated() {
+            let name = config.sourceNames[k], (ch, size) = b.shape(of: node), a = config.anchorsPerCell[k]
+            precondition(size == featureSizes[k], "feature size bookkeeping for \(name): \(size) vs \(featureSizes[k])")
+            let locW = b.parameter(ParameterSpec(name: "\(name)_loc_pred_conv_weight", shape: [a * 4, ch, 3, 3], initializer: .xavier))
+            let locB = b.parameter(ParameterSpec(name: "\(name)_loc_pred_conv_bias", shape: [a * 4], initializer: .zeros, lrMult: 2))
+            let clsW = b.parameter(ParameterSpec(name: "\(name)_cls_pred_conv_weight", shape: [a * (config.numClasses + 1), ch, 3, 3],
+                                                 initializer: .xavier))
+            let clsB = b.parameter(ParameterSpec(name: "\(name)_cls_pred_conv_bias", shape: [a * (config.numClasses + 1)],
+                                                 initializer: .zeros, lrMult: 2))
+            heads.append(Head(node: node, normalizeScale: k == 0 ? scaleIndex : nil, channels: ch, size: size, anchors: a,
+                              loc: (locW, locB), cls: (clsW, clsB)))
             let step = config.steps.map { ($0[k], $0[k]) }
-            anchors += AnchorGenerator(sizes: config.sizes[k], ratios: config.ratios[k], steps: step).anchors(height: nodes[node].size, width: nodes[node].size)
+            anchors += AnchorGenerator(sizes: config.sizes[k], ratios: config.ratios[k], steps: step).anchors(height: size, width: size)
         }
-        self.nodes = nodes
+        self.nodes = b.nodes
         self.heads = heads
         self.anchors = anchors
-        self.parameters = ParameterStore(specs: specs, seed: seed)
+        self.parameters = ParameterStore(specs: b.specs, seed: seed)
     }
 
     /// Multiply-adds of one image's forward pass through every convolution (trunk and heads).
     public var forwardMultiplyAdds: Int {
         var total = 0
-        for n in nodes { if case let .conv(g, _, _) = n.op { total += g.multiplyAdds } }
+        for n in nodes { if case let .conv(g, _, _, _) = n.op { total += g.multiplyAdds } }
         for h in heads {
             total += h.size * h.size * h.channels * 9 * h.anchors * (4 + config.numClasses + 1)
         }
@@ -117,9 +87,10 @@ public final class SSDModel {
     public struct ForwardState {
         var batch: Int
         var input: [Float]
-        var outputs: [[Float]]            // trunk node outputs (post-ReLU for convs)
+        var outputs: [[Float]]            // node outputs (after the node's ReLU, if any)
         var pools: [Int: MaxPool2D.Saved]
-        var normalized: [Float]           // relu4_3 after L2 normalization × scale
+        var norms: [Int: BatchNorm.Saved]
+        var normalized: [Float]           // first source after L2 normalization × scale (VGG)
         var l2: L2Normalization.Saved?
         /// B × A·4 box offsets.
         public var loc: [Float]
@@ -131,47 +102,66 @@ public final class SSDModel {
     public func forward(images: [Float], batch: Int) throws -> ForwardState {
         let s = config.imageShape
         precondition(images.count == batch * 3 * s * s, "images hold \(images.count) values, expected \(batch)×3×\(s)×\(s)")
-        var state = ForwardState(batch: batch, input: images, outputs: [], pools: [:], normalized: [], l2: nil, loc: [], cls: [])
+        var state = ForwardState(batch: batch, input: images, outputs: [], pools: [:], norms: [:], normalized: [], l2: nil, loc: [], cls: [])
         try parameters.values.withUnsafeBufferPointer { p in
             for (i, node) in nodes.enumerated() {
-                let input = i == 0 ? images : state.outputs[i - 1]
+                func input(_ k: Int) -> [Float] { node.inputs[k] == TrunkNode.image ? images : state.outputs[node.inputs[k]] }
                 var out = [Float](repeating: 0, count: batch * node.channels * node.size * node.size)
-                switch node.op {
-                case let .conv(g1, w, b):
-                    var g = g1; g.batch = batch
-                    try input.withUnsafeBufferPointer { x in try out.withUnsafeMutableBufferPointer { y in
-                        try Conv2D.forward(g, input: x, weight: view(p, w), bias: view(p, b), output: y, workspace: workspace, threading: threading)
-                        try ReLU.forward(input: UnsafeBufferPointer(y), output: y)
-                    } }
-                case let .pool(g1):
-                    var g = g1; g.batch = batch
-                    state.pools[i] = try input.withUnsafeBufferPointer { x in try out.withUnsafeMutableBufferPointer { y in
-                        try MaxPool2D.forward(g, input: x, output: y, threading: threading)
-                    } }
-                }
+                try timed(node.name, .forward) { try out.withUnsafeMutableBufferPointer { y in
+                    switch node.op {
+                    case let .conv(g1, w, b, relu):
+                        var g = g1; g.batch = batch
+                        try input(0).withUnsafeBufferPointer { x in
+                            try Conv2D.forward(g, input: x, weight: view(p, w), bias: b.map { view(p, $0) }, output: y,
+                                               workspace: workspace, threading: threading)
+                        }
+                        if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y) }
+                    case let .pool(g1):
+                        var g = g1; g.batch = batch
+                        state.pools[i] = try input(0).withUnsafeBufferPointer { x in try MaxPool2D.forward(g, input: x, output: y, threading: threading) }
+                    case let .batchNorm(g1, gamma, beta, mean, variance, relu):
+                        var g = g1; g.batch = batch
+                        // Frozen statistics: forward reads, never writes, the moving mean and variance.
+                        state.norms[i] = try input(0).withUnsafeBufferPointer { x in
+                            try BatchNorm.forward(g, input: x, gamma: view(p, gamma), beta: view(p, beta),
+                                                  movingMean: UnsafeMutableBufferPointer(mutating: view(p, mean)),
+                                                  movingVar: UnsafeMutableBufferPointer(mutating: view(p, variance)), output: y,
+                                                  updateMovingStatistics: false)
+                        }
+                        if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y) }
+                    case .add:
+                        try input(0).withUnsafeBufferPointer { a in try input(1).withUnsafeBufferPointer { b in
+                            try ElementwiseAdd.forward(a, b, output: y)
+                        } }
+                    }
+                } }
                 state.outputs.append(out)
             }
-            // relu4_3 → L2 normalization × scale for its heads.
+            // The first source → L2 normalization × scale for its heads (VGG's relu4_3).
             let h0 = heads[0]
-            let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
-            state.normalized = [Float](repeating: 0, count: state.outputs[h0.node].count)
-            state.l2 = try state.outputs[h0.node].withUnsafeBufferPointer { x in try state.normalized.withUnsafeMutableBufferPointer { y in
-                try L2Normalization.forward(lg, input: x, scale: view(p, h0.normalizeScale!), output: y)
-            } }
+            if let scale = h0.normalizeScale {
+                let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
+                state.normalized = [Float](repeating: 0, count: state.outputs[h0.node].count)
+                state.l2 = try state.outputs[h0.node].withUnsafeBufferPointer { x in try state.normalized.withUnsafeMutableBufferPointer { y in
+                    try L2Normalization.forward(lg, input: x, scale: view(p, scale), output: y)
+                } }
+            }
             // Heads: conv → NHWC flatten → concatenate over sources.
             var locParts: [[Float]] = [], clsParts: [[Float]] = []
             for (k, h) in heads.enumerated() {
-                let source = k == 0 ? state.normalized : state.outputs[h.node]
+                let source = h.normalizeScale != nil ? state.normalized : state.outputs[h.node]
                 for (params, out) in [(h.loc, h.anchors * 4), (h.cls, h.anchors * (config.numClasses + 1))] {
-                    let g = Conv2D.Geometry(batch: batch, inChannels: h.channels, height: h.size, width: h.size, outChannels: out, kernel: 3, pad: 1)
-                    var y = [Float](repeating: 0, count: batch * out * h.size * h.size), flat = y
-                    try source.withUnsafeBufferPointer { x in try y.withUnsafeMutableBufferPointer { yp in
-                        try Conv2D.forward(g, input: x, weight: view(p, params.weight), bias: view(p, params.bias), output: yp, workspace: workspace, threading: threading)
-                    } }
-                    try y.withUnsafeBufferPointer { yp in try flat.withUnsafeMutableBufferPointer { fp in
-                        try NHWCFlatten.forward(batch: batch, channels: out, height: h.size, width: h.size, input: yp, output: fp)
-                    } }
-                    if out == h.anchors * 4 { locParts.append(flat) } else { clsParts.append(flat) }
+                    try timed("\(config.sourceNames[k])_\(out == h.anchors * 4 ? "loc" : "cls")_pred_conv", .forward) {
+                        let g = Conv2D.Geometry(batch: batch, inChannels: h.channels, height: h.size, width: h.size, outChannels: out, kernel: 3, pad: 1)
+                        var y = [Float](repeating: 0, count: batch * out * h.size * h.size), flat = y
+                        try source.withUnsafeBufferPointer { x in try y.withUnsafeMutableBufferPointer { yp in
+                            try Conv2D.forward(g, input: x, weight: view(p, params.weight), bias: view(p, params.bias), output: yp, workspace: workspace, threading: threading)
+                        } }
+                        try y.withUnsafeBufferPointer { yp in try flat.withUnsafeMutableBufferPointer { fp in
+                            try NHWCFlatten.forward(batch: batch, channels: out, height: h.size, width: h.size, input: yp, output: fp)
+                        } }
+                        if out == h.anchors * 4 { locParts.append(flat) } else { clsParts.append(flat) }
+                    }
                 }
             }
             state.loc = try concat(locParts, batch: batch)
@@ -181,10 +171,21 @@ public final class SSDModel {
     }
 
     /// Accumulates every parameter's gradient (into `parameters.gradients`) from the gradients
-    /// of the two outputs. Frozen parameters get none (their gradients stay as they were).
-    public func backward(_ state: ForwardState, gradLoc: [Float], gradCls: [Float]) throws {
+    /// of the two outputs. Frozen and auxiliary parameters get none (their gradients stay as
+    /// they were). `gradientReady` is called during backward for every trainable parameter as
+    /// soon as its gradient is final — heads first, then the trunk from its last layer — with
+    /// views of its gradient and its weights, so a caller can send the gradient (and later
+    /// write the new weights) while backward goes on: backward no longer reads either. The
+    /// views stay valid until the store's buffers are next written by the caller.
+    public typealias GradientReady = (_ index: Int, _ gradient: UnsafeBufferPointer<Float>,
+                                      _ weights: UnsafeMutableBufferPointer<Float>) throws -> Void
+
+    public func backward(_ state: ForwardState, gradLoc: [Float], gradCls: [Float],
+                         gradientReady: GradientReady? = nil) throws {
         let batch = state.batch
-        var grads = state.outputs.map { [Float](repeating: 0, count: $0.count) }
+        // Gradient of each node's output, allocated when first needed and freed once consumed.
+        let grads = GradientBuffers(counts: state.outputs.map(\.count))
+        defer { grads.releaseAll() }
         var gradNormalized = [Float](repeating: 0, count: state.normalized.count)
         let frozen = parameters.frozen
         // Split the concatenated output gradients back per source.
@@ -193,76 +194,101 @@ public final class SSDModel {
         let locSplit = try split(gradLoc, counts: locCounts, batch: batch), clsSplit = try split(gradCls, counts: clsCounts, batch: batch)
         try parameters.values.withUnsafeBufferPointer { p in
             try parameters.gradients.withUnsafeMutableBufferPointer { gp in
-                for (k, h) in heads.enumerated().reversed() {
-                    let source = k == 0 ? state.normalized : state.outputs[h.node]
-                    for (params, out, flatGrad) in [(h.loc, h.anchors * 4, locSplit[k]), (h.cls, h.anchors * (config.numClasses + 1), clsSplit[k])] {
-                        let g = Conv2D.Geometry(batch: batch, inChannels: h.channels, height: h.size, width: h.size, outChannels: out, kernel: 3, pad: 1)
-                        var dy = [Float](repeating: 0, count: batch * out * h.size * h.size)
-                        try flatGrad.withUnsafeBufferPointer { f in try dy.withUnsafeMutableBufferPointer { d in
-                            try NHWCFlatten.backward(batch: batch, channels: out, height: h.size, width: h.size, gradOutput: f, gradInput: d)
-                        } }
-                        try source.withUnsafeBufferPointer { x in try dy.withUnsafeBufferPointer { d in
-                            if k == 0 {
-                                try gradNormalized.withUnsafeMutableBufferPointer { dx in
-                                    try Conv2D.backward(g, input: x, weight: view(p, params.weight), gradOutput: d, gradInput: dx,
-                                                        gradWeight: frozen.contains(params.weight) ? nil : mview(gp, params.weight),
-                                                        gradBias: frozen.contains(params.bias) ? nil : mview(gp, params.bias), workspace: workspace, threading: threading)
-                                }
-                            } else {
-                                try grads[h.node].withUnsafeMutableBufferPointer { dx in
-                                    try Conv2D.backward(g, input: x, weight: view(p, params.weight), gradOutput: d, gradInput: dx,
-                                                        gradWeight: frozen.contains(params.weight) ? nil : mview(gp, params.weight),
-                                                        gradBias: frozen.contains(params.bias) ? nil : mview(gp, params.bias), workspace: workspace, threading: threading)
-                                }
-                            }
-                        } }
+                func gradient(_ i: Int) -> UnsafeMutableBufferPointer<Float>? { frozen.contains(i) ? nil : mview(gp, i) }
+                func ready(_ indices: [Int]) throws {
+                    guard let gradientReady else { return }
+                    for i in indices where !frozen.contains(i) {
+                        try gradientReady(i, UnsafeBufferPointer(mview(gp, i)), UnsafeMutableBufferPointer(mutating: view(p, i)))
                     }
                 }
-                // Through the L2 normalization into relu4_3.
-                let h0 = heads[0]
-                let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
-                let scale = h0.normalizeScale!
-                try state.outputs[h0.node].withUnsafeBufferPointer { x in try gradNormalized.withUnsafeBufferPointer { d in
-                    try grads[h0.node].withUnsafeMutableBufferPointer { dx in
-                        try L2Normalization.backward(lg, saved: state.l2!, input: x, scale: view(p, scale), gradOutput: d, gradInput: dx,
-                                                     gradScale: frozen.contains(scale) ? nil : mview(gp, scale))
-                    }
-                } }
-                // The trunk, last layer first.
-                for i in nodes.indices.reversed() {
-                    let input = i == 0 ? state.input : state.outputs[i - 1]
-                    switch nodes[i].op {
-                    case let .conv(g1, w, b):
-                        var g = g1; g.batch = batch
-                        var dy = [Float](repeating: 0, count: grads[i].count)
-                        try state.outputs[i].withUnsafeBufferPointer { y in try grads[i].withUnsafeBufferPointer { d in try dy.withUnsafeMutableBufferPointer { o in
-                            try ReLU.backward(output: y, gradOutput: d, gradInput: o)
-                        } } }
-                        try input.withUnsafeBufferPointer { x in try dy.withUnsafeBufferPointer { d in
-                            let gw = frozen.contains(w) ? nil : mview(gp, w), gb = frozen.contains(b) ? nil : mview(gp, b)
-                            if i == 0 {
-                                try Conv2D.backward(g, input: x, weight: view(p, w), gradOutput: d, gradInput: nil, gradWeight: gw, gradBias: gb,
-                                                    workspace: workspace, threading: threading)
-                            } else {
-                                try grads[i - 1].withUnsafeMutableBufferPointer { dx in
-                                    try Conv2D.backward(g, input: x, weight: view(p, w), gradOutput: d, gradInput: dx, gradWeight: gw, gradBias: gb,
+                for (k, h) in heads.enumerated().reversed() {
+                    let normalized = h.normalizeScale != nil
+                    let source = normalized ? state.normalized : state.outputs[h.node]
+                    for (params, out, flatGrad) in [(h.loc, h.anchors * 4, locSplit[k]), (h.cls, h.anchors * (config.numClasses + 1), clsSplit[k])] {
+                        try timed("\(config.sourceNames[k])_\(out == h.anchors * 4 ? "loc" : "cls")_pred_conv", .backward) {
+                            let g = Conv2D.Geometry(batch: batch, inChannels: h.channels, height: h.size, width: h.size, outChannels: out, kernel: 3, pad: 1)
+                            var dy = [Float](repeating: 0, count: batch * out * h.size * h.size)
+                            try flatGrad.withUnsafeBufferPointer { f in try dy.withUnsafeMutableBufferPointer { d in
+                                try NHWCFlatten.backward(batch: batch, channels: out, height: h.size, width: h.size, gradOutput: f, gradInput: d)
+                            } }
+                            try source.withUnsafeBufferPointer { x in try dy.withUnsafeBufferPointer { d in
+                                try gradNormalized.withUnsafeMutableBufferPointer { gn in
+                                    try Conv2D.backward(g, input: x, weight: view(p, params.weight), gradOutput: d,
+                                                        gradInput: normalized ? gn : grads.buffer(h.node),
+                                                        gradWeight: gradient(params.weight), gradBias: gradient(params.bias),
                                                         workspace: workspace, threading: threading)
                                 }
-                            }
-                        } }
-                    case let .pool(g1):
-                        var g = g1; g.batch = batch
-                        try grads[i].withUnsafeBufferPointer { d in try grads[i - 1].withUnsafeMutableBufferPointer { dx in
-                            try MaxPool2D.backward(g, saved: state.pools[i]!, gradOutput: d, gradInput: dx, threading: threading)
-                        } }
+                            } }
+                        }
+                        try ready([params.weight, params.bias])
                     }
-                    grads[i] = []  // free as we go
+                }
+                // Through the L2 normalization into the first source (VGG's relu4_3).
+                let h0 = heads[0]
+                if let scale = h0.normalizeScale {
+                    let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
+                    try state.outputs[h0.node].withUnsafeBufferPointer { x in try gradNormalized.withUnsafeBufferPointer { d in
+                        try L2Normalization.backward(lg, saved: state.l2!, input: x, scale: view(p, scale), gradOutput: d,
+                                                     gradInput: grads.buffer(h0.node), gradScale: gradient(scale))
+                    } }
+                    try ready([scale])
+                }
+                // The trunk, last node first; a node's gradient is complete once every later node is done.
+                for i in nodes.indices.reversed() {
+                    let node = nodes[i]
+                    guard let dyAll = grads.existing(i) else { continue }   // nothing downstream uses this node
+                    let dy = UnsafeBufferPointer(dyAll)
+                    func gradInput(_ k: Int) -> UnsafeMutableBufferPointer<Float>? {
+                        node.inputs[k] == TrunkNode.image ? nil : grads.buffer(node.inputs[k])
+                    }
+                    func input(_ k: Int) -> [Float] { node.inputs[k] == TrunkNode.image ? state.input : state.outputs[node.inputs[k]] }
+                    func throughReLU(_ relu: Bool) throws {
+                        if relu { try state.outputs[i].withUnsafeBufferPointer { y in try ReLU.backwardInPlace(output: y, gradient: dyAll) } }
+                    }
+                    try timed(node.name, .backward) {
+                        switch node.op {
+                        case let .conv(g1, w, b, relu):
+                            var g = g1; g.batch = batch
+                            try throughReLU(relu)
+                            try input(0).withUnsafeBufferPointer { x in
+                                try Conv2D.backward(g, input: x, weight: view(p, w), gradOutput: dy, gradInput: gradInput(0),
+                                                    gradWeight: gradient(w), gradBias: b.flatMap { gradient($0) },
+                                                    workspace: workspace, threading: threading)
+                            }
+                        case let .pool(g1):
+                            var g = g1; g.batch = batch
+                            if let dx = gradInput(0) {
+                                try MaxPool2D.backward(g, saved: state.pools[i]!, gradOutput: dy, gradInput: dx, threading: threading)
+                            }
+                        case let .batchNorm(g1, gamma, beta, _, _, relu):
+                            var g = g1; g.batch = batch
+                            try throughReLU(relu)
+                            try input(0).withUnsafeBufferPointer { x in
+                                try BatchNorm.backward(g, saved: state.norms[i]!, input: x, gamma: view(p, gamma), gradOutput: dy,
+                                                       gradInput: gradInput(0), gradGamma: gradient(gamma), gradBeta: gradient(beta))
+                            }
+                        case .add:
+                            try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(0), gradB: nil)
+                            try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(1), gradB: nil)
+                        }
+                    }
+                    switch node.op {
+                    case let .conv(_, w, b, _): try ready([w] + (b.map { [$0] } ?? []))
+                    case let .batchNorm(_, gamma, beta, _, _, _): try ready([gamma, beta])
+                    case .pool, .add: break
+                    }
+                    grads.release(i)
                 }
             }
         }
     }
 
     // MARK: - Helpers
+
+    /// Runs `body`, adding its wall time to `profile` when one is attached.
+    private func timed(_ layer: String, _ phase: LayerProfile.Phase, _ body: () throws -> Void) rethrows {
+        if let profile { try profile.measure(layer, phase, body) } else { try body() }
+    }
 
     private func view(_ p: UnsafeBufferPointer<Float>, _ i: Int) -> UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(rebasing: p[parameters.range(i)])
@@ -292,6 +318,37 @@ public final class SSDModel {
         }
         return parts
     }
+}
+
+/// Zero-initialised gradient buffers, one per graph node, allocated on first use and freed
+/// as soon as backward has consumed them (so a deep network never holds them all at once).
+final class GradientBuffers {
+    private var buffers: [UnsafeMutableBufferPointer<Float>?]
+    private let counts: [Int]
+
+    init(counts: [Int]) {
+        self.counts = counts
+        buffers = Array(repeating: nil, count: counts.count)
+    }
+
+    /// Node `i`'s gradient buffer, allocated (zeroed) when first asked for.
+    func buffer(_ i: Int) -> UnsafeMutableBufferPointer<Float> {
+        if let b = buffers[i] { return b }
+        let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: counts[i])
+        b.initialize(repeating: 0)
+        buffers[i] = b
+        return b
+    }
+
+    /// Node `i`'s gradient if anything has written one.
+    func existing(_ i: Int) -> UnsafeMutableBufferPointer<Float>? { buffers[i] }
+
+    func release(_ i: Int) {
+        buffers[i]?.deallocate()
+        buffers[i] = nil
+    }
+
+    func releaseAll() { for i in buffers.indices { release(i) } }
 }
 
 /// Calls `body` with buffer views of every array (kept alive for the call).

@@ -133,12 +133,14 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(path: String, name: String, expected: [Int], found: [Int])
     case unsupportedImageShape(Int, reason: String)
     case pretrainedWeightsMissing(expected: String)
+    case unknownBaseNetwork(String)
 
     public var description: String {
         switch self {
         case let .invalidFreezePattern(p, r): return "freeze_layer_pattern=\(p) is not a valid regular expression: \(r)"
         case let .shapeMismatch(path, n, e, f): return "\(path): \(n) has shape \(f), the network needs \(e)"
         case let .unsupportedImageShape(s, r): return "image_shape=\(s) is not supported: \(r)"
+        case let .unknownBaseNetwork(n): return "base_network=\(n) is not a known base network; use 'vgg-16' or 'resnet-50'"
         case let .pretrainedWeightsMissing(e):
             return "use_pretrained_model=1 but no pretrained weights were found at \(e); pass --pretrained-model FILE.params "
                 + "(an MXNet .params of the base network) or set use_pretrained_model=0 to train from scratch"

@@ -22,4 +22,13 @@ public enum ReLU {
         }
         for i in 0..<output.count where output[i] > 0 { gradInput[i] += gradOutput[i] }
     }
+
+    /// In-place backward: `gradient = gradient` where the forward output was positive, else 0
+    /// (the gradient buffer holds the output's gradient on entry, the input's on return).
+    public static func backwardInPlace(output: UnsafeBufferPointer<Float>, gradient: UnsafeMutableBufferPointer<Float>) throws(TensorError) {
+        guard output.count == gradient.count else {
+            throw .shapeMismatch(kernel: "ReLU.backwardInPlace", argument: "gradient", expected: [output.count], actual: [gradient.count])
+        }
+        for i in 0..<output.count where !(output[i] > 0) { gradient[i] = 0 }
+    }
 }

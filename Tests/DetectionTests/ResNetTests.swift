@@ -1,0 +1,84 @@
+import Detection
+import Foundation
+import TestSupport
+import Testing
+
+@Suite("SSD with a ResNet base")
+struct ResNetTests {
+    @Test("ResNet-50 SSD at 300 and 512: taps _plus12/_plus15, feature maps, anchors, frozen BatchNorm statistics")
+    func standardShapes() throws {
+        let c300 = try SSDConfig.resnet50(imageShape: 300, numClasses: 20)
+        #expect(try c300.featureSizes() == [19, 10, 5, 3, 2, 1])
+        #expect(try c300.anchorCount() == 2268)
+        #expect(c300.sourceNames == ["_plus12", "_plus15", "multi_feat_2_conv_3x3_relu", "multi_feat_3_conv_3x3_relu",
+                                     "multi_feat_4_conv_3x3_relu", "multi_feat_5_conv_3x3_relu"])
+        let c512 = try SSDConfig.resnet50(imageShape: 512, numClasses: 20)
+        #expect(try c512.featureSizes() == [32, 16, 8, 4, 2, 1])
+        #expect(try c512.anchorCount() == 6132)
+        #expect(throws: ModelError.self) { _ = try SSDConfig.resnet50(imageShape: 299, numClasses: 20) }
+        #expect(throws: ModelError.self) { _ = try SSDConfig.forBaseNetwork("resnet-18", imageShape: 300, numClasses: 20) }
+        let p = try SSDModel(config: c300).parameters
+        #expect(p.specs.filter { !$0.isAuxiliary }.count == 193 && p.specs.filter(\.isAuxiliary).count == 100)
+        #expect(p.specs[p.index(of: "conv0_weight")!].shape == [64, 3, 7, 7] && p.index(of: "conv0_bias") == nil)
+        #expect(p.specs[p.index(of: "stage3_unit1_sc_weight")!].shape == [1024, 512, 1, 1])
+        #expect(p.specs[p.index(of: "_plus12_cls_pred_conv_weight")!].shape == [84, 1024, 3, 3])
+        #expect(p.specs[p.index(of: "_plus15_loc_pred_conv_weight")!].shape == [24, 2048, 3, 3])
+        #expect(p.specs[p.index(of: "bn0_moving_var")!].isAuxiliary && p.specs[p.index(of: "bn0_gamma")!].wdMult == 1
+                && p.specs[p.index(of: "bn0_beta")!].wdMult == 0)
+        #expect(p.index(of: "relu4_3_scale") == nil)
+    }
+
+    @Test("a model description round-trips through JSON; a VGG description without `base` still decodes")
+    func configCoding() throws {
+        let c = try SSDConfig.resnet50(imageShape: 512, numClasses: 3)
+        #expect(try JSONDecoder().decode(SSDConfig.self, from: JSONEncoder().encode(c)) == c)
+        var legacy = try JSONSerialization.jsonObject(with: JSONEncoder().encode(SSDConfig.tiny(numClasses: 2))) as! [String: Any]
+        legacy["base"] = nil; legacy["resnetUnits"] = nil
+        #expect(try JSONDecoder().decode(SSDConfig.self, from: JSONSerialization.data(withJSONObject: legacy)) == .tiny(numClasses: 2))
+    }
+
+    @Test("a full forward and backward of a small ResNet SSD matches finite differences")
+    func gradientCheck() throws {
+        let failures = try finiteDifferenceFailures(config: .tinyResNet(numClasses: 2), names: [
+            "bn_data_beta", "conv0_weight", "bn0_gamma", "bn0_beta", "stage1_unit1_conv2_weight", "stage1_unit1_sc_weight",
+            "stage2_unit1_bn1_gamma", "stage3_unit1_conv3_weight", "stage4_unit1_bn3_beta", "stage4_unit1_conv1_weight",
+            "_plus2_cls_pred_conv_weight", "_plus3_loc_pred_conv_bias", "multi_feat_2_conv_1x1_conv_weight"], step: 1e-3)
+        // A beta or gamma moves a whole channel of both images, so steps of 1e-3 (relative) keep
+        // Float32 rounding of the loss (about 40 here) small; one of the 39 coordinates may cross a kink.
+        #expect(failures.count <= 1, "\(failures)")
+    }
+
+    @Test("bn_data's gamma is fixed (fix_gamma) and moving statistics are never trained")
+    func fixedAndAuxiliary() throws {
+        let model = try SSDModel(config: .tinyResNet(numClasses: 2), seed: 3)
+        let (images, labels) = toyBatch(batch: 2, size: 64)
+        _ = try model.trainingStep(images: images, labels: labels, batch: 2)
+        let p = model.parameters
+        for name in ["bn_data_gamma", "bn0_moving_mean", "bn0_moving_var", "stage2_unit1_bn2_moving_var"] {
+            #expect(p.gradients[p.range(p.index(of: name)!)].allSatisfy { $0 == 0 }, "\(name)")
+        }
+        #expect(p.gradients[p.range(p.index(of: "bn_data_beta")!)].contains { $0 != 0 })
+        let frozen = try p.freeze(matching: "^(conv0|bn0|stage1_).*")
+        #expect(frozen.contains("stage1_unit1_sc_weight") && frozen.contains("bn0_gamma") && !frozen.contains("stage2_unit1_conv1_weight"))
+    }
+}
+
+@Suite("SSD forward vs MXNet")
+struct ForwardFixtureTests {
+    @Test("small VGG and ResNet SSDs with fixed weights give MXNet's loc and cls outputs (scripts/fixtures/make_ssd_forward.py)",
+          arguments: ["vgg", "resnet"])
+    func matchesMXNet(network: String) throws {
+        let model = try SSDModel(config: network == "vgg" ? .tiny(numClasses: 2) : .tinyResNet(numClasses: 2), seed: 99)
+        let loaded = try model.loadPretrained(
+            path: try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil)).appendingPathComponent("ssd_forward_\(network).params").path)
+        #expect(loaded.count == model.parameters.specs.count, "every parameter comes from the fixture")
+        let fixture = try detectionFixture("ssd_forward_\(network).bin")
+        let images = try fixture.values("images")
+        let state = try model.forward(images: images, batch: 2)
+        let loc = try fixture.values("loc"), cls = try fixture.values("cls")
+        #expect(state.loc.count == loc.count && state.cls.count == cls.count)
+        let scale = max(loc.map(abs).max() ?? 1, cls.map(abs).max() ?? 1)
+        let worst = max(zip(state.loc, loc).map { abs($0 - $1) }.max() ?? 0, zip(state.cls, cls).map { abs($0 - $1) }.max() ?? 0)
+        #expect(worst <= 1e-4 * scale, "largest difference \(worst) against outputs up to \(scale)")
+    }
+}
