@@ -47,6 +47,8 @@ public struct TrainingSummary: Sendable {
     public var learningRates: [Float]
     /// Fraction of step time spent exchanging with the servers (0 on a single machine).
     public var waitingFraction: Double
+    /// This worker's rank, the number of workers and the effective batch they trained with.
+    public var rank = 0, workers = 1, effectiveBatch = 0
 }
 
 /// The training loop: batches → forward/backward → local update or push/pull → log, per epoch,
@@ -243,7 +245,8 @@ public final class Trainer {
         if let client { try client.shutdownServers() }
         return TrainingSummary(epochs: h.epochs, lastLoss: lastLoss, firstLoss: firstLoss, validationMAP: lastMAP,
                                imagesPerSecond: busy > 0 ? Double(images) / busy : 0, checkpoint: checkpoint, learningRates: rates,
-                               waitingFraction: busy > 0 ? waiting / busy : 0)
+                               waitingFraction: busy > 0 ? waiting / busy : 0, rank: rank, workers: workers,
+                               effectiveBatch: h.effectiveBatch(workers: workers))
     }
 
     /// Validation mAP (VOC07 11-point, `overlap_threshold`, `nms_threshold`).

@@ -79,6 +79,7 @@ struct WorkerCommand: ParsableCommand {
             logger.notice("kv_store is ignored on a single machine")
         }
         BLAS.configureThreads(requested: blasThreads)
+        HeapPolicy.keepFreedMemoryForReuse()
         if let warning = BLAS.coreWarning() { logger.warning("\(warning)") }
         var options = TrainingOptions(hyperparameters: h,
                                       dataRoot: dataRoot ?? "/opt/ml/input/data",
@@ -90,12 +91,13 @@ struct WorkerCommand: ParsableCommand {
         options.logEvery = logEvery
         options.skipBadSamples = skipBadSamples
         options.resumeFrom = resume
-        if tinyNetwork { options.networkOverride = .tiny(numClasses: h.numClasses) }
+        if tinyNetwork { options.networkOverride = h.baseNetwork == .resnet50 ? .tinyResNet(numClasses: h.numClasses) : .tiny(numClasses: h.numClasses) }
         do {
             let trainer = try Trainer(options: options, cluster: cluster, logger: logger)
             let summary = try trainer.run()
             logger.info("done: loss \(String(format: "%.4f", summary.firstLoss)) → \(String(format: "%.4f", summary.lastLoss)), \(String(format: "%.2f", summary.imagesPerSecond)) images/s (\(String(format: "%.0f", 100 * summary.waitingFraction))% waiting on the servers)\(summary.validationMAP.map { String(format: ", validation mAP %.4f", $0) } ?? "")\(summary.checkpoint.map { ", checkpoint \($0)" } ?? "")")
-            print(String(format: "{\"first_loss\": %.6f, \"last_loss\": %.6f, \"images_per_sec\": %.4f, \"waiting_fraction\": %.4f, \"mAP\": %@, \"learning_rates\": [%@], \"checkpoint\": \"%@\"}",
+            print(String(format: "{\"rank\": %d, \"workers\": %d, \"effective_batch\": %d, \"first_loss\": %.6f, \"last_loss\": %.6f, \"images_per_sec\": %.4f, \"waiting_fraction\": %.4f, \"mAP\": %@, \"learning_rates\": [%@], \"checkpoint\": \"%@\"}",
+                         summary.rank, summary.workers, summary.effectiveBatch,
                          summary.firstLoss, summary.lastLoss, summary.imagesPerSecond, summary.waitingFraction,
                          summary.validationMAP.map { String($0) } ?? "null",
                          summary.learningRates.map { "\($0)" }.joined(separator: ","), summary.checkpoint ?? ""))

@@ -149,27 +149,16 @@ struct LoopbackClusterTests {
     @Test("multi-host: scheduler, server and 3 workers in separate network namespaces (deploy/netns.sh) equal one machine")
     func networkNamespaces() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [root.appendingPathComponent("deploy/netns.sh").path, "-n", "3", "-r", "1gbit",
-                       "-b", ProcessCluster.productsDirectory.path, "--",
-                       ProcessCluster.productsDirectory.appendingPathComponent("kv-probe").path, "--steps", "5", "--batch", "4"]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let deadline = Date().addingTimeInterval(90)
-        while p.isRunning && Date() < deadline { usleep(50_000) }
-        if p.isRunning { p.terminate() }
-        p.waitUntilExit()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        if p.terminationStatus == 77 {
-            print("skipped: \(errors)")  // no root / no namespaces on this machine
+        let r = try runScript(root.appendingPathComponent("deploy/netns.sh").path,
+                              ["-n", "3", "-r", "1gbit", "-b", ProcessCluster.productsDirectory.path, "--",
+                               ProcessCluster.productsDirectory.appendingPathComponent("kv-probe").path, "--steps", "5", "--batch", "4"],
+                              timeout: 90)
+        if r.status == 77 {
+            print("skipped: \(r.stderr)")  // no root / no namespaces on this machine
             return
         }
-        #expect(p.terminationStatus == 0, "\(errors)")
-        let results = try text.split(separator: "\n").filter { $0.hasPrefix("{") }.map { try decodeProbe(String($0)) }
+        #expect(r.status == 0, "\(r.stderr)")
+        let results = try r.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }.map { try decodeProbe(String($0)) }
         #expect(results.count == 3)
         let local = try runLocalProbe(["--steps", "5", "--batch", "4", "--emulate-workers", "3"])
         for r in results { expectClose(r.weights, local.weights, "worker \(r.rank) across namespaces") }

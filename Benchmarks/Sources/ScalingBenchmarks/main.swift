@@ -17,6 +17,8 @@ struct ScalingBenchmarks: ParsableCommand {
     @Option(help: "kv_store modes.") var modes: [String] = ["dist_sync", "dist_async"]
     @Option(help: "Per-worker batch (mini_batch_size).") var batch = 4
     @Option(help: "Steps each worker trains.") var steps = 3
+    @Flag(inversion: .prefixedNo, help: "First run one worker alone (single machine, no server, every core) as the reference row.")
+    var single = true
     @Flag(help: "Use the small test network (64×64) instead of SSD300, for a quick check.") var tiny = false
     @Option(help: "Launcher: 'local' (deploy/local.sh, loopback) or 'netns' (deploy/netns.sh: every process in its own network namespace, needs root).")
     var launcher = "local"
@@ -30,6 +32,8 @@ struct ScalingBenchmarks: ParsableCommand {
         var mode: String, launcher: String, link: String, workers: Int, effectiveBatch: Int
         var totalImagesPerSecond: Double, perWorkerImagesPerSecond: Double, efficiency: Double
         var waitingFraction: Double, bytesPerStepPerWorker: Int
+        /// Total images/s against the single-machine run (no server, every core), when measured.
+        var ratioToSingle: Double?
     }
 
     func run() throws {
@@ -50,36 +54,50 @@ struct ScalingBenchmarks: ParsableCommand {
             : "bridge, " + [delay.map { "delay \($0)" }, rate].compactMap { $0 }.joined(separator: ", ")
         print("links: \(link)")
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(tiny ? "tiny SSD 64" : "SSD300 VGG16-reduced"), \(parameters) parameters, batch \(batch)/worker, \(steps) steps")
-        print("mode        workers  eff.batch  total img/s  per-worker  efficiency  waiting  MB/step/worker")
+        print("mode        workers  eff.batch  total img/s  per-worker  efficiency  waiting  MB/step/worker  vs single")
         var rows: [Row] = []
+        func common(_ modelDir: String, samples: Int) -> [String] {
+            var args = ["--data-root", work.appendingPathComponent("data").path, "--model-dir", work.appendingPathComponent(modelDir).path,
+                        "--num_classes", "4", "--num_training_samples", "\(samples)", "--epochs", "1", "--mini_batch_size", "\(batch)",
+                        "--use_pretrained_model", "0", "--no-augment"]
+            if tiny { args.append("--tiny-network") }
+            return args
+        }
+        var singleRate: Double?
+        if single {
+            // One process, no server, OpenBLAS on every core: what a user gets without a cluster.
+            let worker = binURL.appendingPathComponent("worker").path
+            let script = "eval \"$(\"$0\"/scripts/blas-env.sh)\"; exec \"$@\""
+            let out = try shell("/bin/bash", ["-c", script, root.path, worker] + common("m-single", samples: batch * steps))
+            guard let (ips, _) = summaries(out).first else { throw ValidationError("no summary from the single-machine run:\n\(out.suffix(2000))") }
+            singleRate = ips
+            let row = Row(mode: "single", launcher: "none", link: "none", workers: 1, effectiveBatch: batch, totalImagesPerSecond: ips,
+                          perWorkerImagesPerSecond: ips, efficiency: 1, waitingFraction: 0, bytesPerStepPerWorker: 0, ratioToSingle: 1)
+            rows.append(row)
+            print(String(format: "%@ %7d %10d %12.2f %11.2f %11.2f %7.0f%% %15.1f %10.2f", ("single" as String).padding(toLength: 11, withPad: " ", startingAt: 0) as NSString, 1, batch, ips, ips, 1.0, 0.0, 0.0, 1.0))
+        }
         for mode in modes {
             var base: Double?
             for n in workers {
                 let samples = n * batch * steps
                 var args = launcher == "local" ? ["-s", "1"] : (delay.map { ["-d", $0] } ?? []) + (rate.map { ["-r", $0] } ?? [])
-                args += ["-n", "\(n)", "-b", binURL.path, "--", binURL.appendingPathComponent("worker").path,
-                            "--data-root", work.appendingPathComponent("data").path, "--model-dir", work.appendingPathComponent("m-\(mode)-\(n)").path,
-                            "--num_classes", "4", "--num_training_samples", "\(samples)", "--epochs", "1", "--mini_batch_size", "\(batch)",
-                            "--use_pretrained_model", "0", "--kv_store", mode, "--no-augment"]
-                if tiny { args.append("--tiny-network") }
+                args += ["-n", "\(n)", "-b", binURL.path, "--", binURL.appendingPathComponent("worker").path]
+                    + common("m-\(mode)-\(n)", samples: samples) + ["--kv_store", mode]
                 // Every worker reads the whole (small) data set; limit the epoch by the sample count.
                 let out = try shell(root.appendingPathComponent("deploy/\(launcher).sh").path, args)
-                let summaries = out.split(separator: "\n").compactMap { line -> (Double, Double)? in
-                    guard let brace = line.firstIndex(of: "{"),
-                          let obj = try? JSONSerialization.jsonObject(with: Data(line[brace...].utf8)) as? [String: Any],
-                          let ips = obj["images_per_sec"] as? Double, let wait = obj["waiting_fraction"] as? Double else { return nil }
-                    return (ips, wait)
-                }
-                guard summaries.count == n else { throw ValidationError("expected \(n) worker summaries, got \(summaries.count):\n\(out.suffix(2000))") }
-                let total = summaries.map(\.0).reduce(0, +)
+                let found = summaries(out)
+                guard found.count == n else { throw ValidationError("expected \(n) worker summaries, got \(found.count):\n\(out.suffix(2000))") }
+                let total = found.map(\.0).reduce(0, +)
                 if n == 1 { base = total }
                 let row = Row(mode: mode, launcher: launcher, link: link, workers: n, effectiveBatch: mode == "dist_sync" ? n * batch : batch,
                               totalImagesPerSecond: total, perWorkerImagesPerSecond: total / Double(n),
                               efficiency: base.map { total / ($0 * Double(n)) } ?? 1,
-                              waitingFraction: summaries.map(\.1).reduce(0, +) / Double(n), bytesPerStepPerWorker: 2 * 4 * parameters)
+                              waitingFraction: found.map(\.1).reduce(0, +) / Double(n), bytesPerStepPerWorker: 2 * 4 * parameters,
+                              ratioToSingle: singleRate.map { total / $0 })
                 rows.append(row)
-                print(String(format: "%-11@ %7d %10d %12.2f %11.2f %11.2f %7.0f%% %15.1f", mode as NSString, n, row.effectiveBatch,
-                             total, row.perWorkerImagesPerSecond, row.efficiency, 100 * row.waitingFraction, Double(row.bytesPerStepPerWorker) / 1e6))
+                print(String(format: "%@ %7d %10d %12.2f %11.2f %11.2f %7.0f%% %15.1f %10@", mode.padding(toLength: 11, withPad: " ", startingAt: 0) as NSString, n, row.effectiveBatch,
+                             total, row.perWorkerImagesPerSecond, row.efficiency, 100 * row.waitingFraction, Double(row.bytesPerStepPerWorker) / 1e6,
+                             (row.ratioToSingle.map { String(format: "%.2f", $0) } ?? "-") as NSString))
             }
         }
         if let json {
@@ -87,6 +105,16 @@ struct ScalingBenchmarks: ParsableCommand {
             try e.encode(rows).write(to: URL(fileURLWithPath: json))
         }
         if let png { try plot(rows).write(to: URL(fileURLWithPath: png)); print("wrote \(png)") }
+    }
+
+    /// (images/s, waiting fraction) of every worker summary line (the JSON the worker prints last).
+    func summaries(_ out: String) -> [(Double, Double)] {
+        out.split(separator: "\n").compactMap { line -> (Double, Double)? in
+            guard let brace = line.firstIndex(of: "{"),
+                  let obj = try? JSONSerialization.jsonObject(with: Data(line[brace...].utf8)) as? [String: Any],
+                  let ips = obj["images_per_sec"] as? Double, let wait = obj["waiting_fraction"] as? Double else { return nil }
+            return (ips, wait)
+        }
     }
 
     /// Total images/s (solid squares) and efficiency (hollow squares) against workers; one color per mode.

@@ -14,6 +14,8 @@ struct TrainingBenchmarks: ParsableCommand {
     @Option(help: "Batch sizes.") var batch: [Int] = [1, 4, 8]
     @Option(help: "Image shape (300 or 512).") var imageShape = 300
     @Option(help: "Base network: vgg-16 or resnet-50.") var network = "vgg-16"
+    @Flag(inversion: .prefixedNo, help: "Keep freed activation buffers in the heap for the next step (as the worker does).")
+    var keepHeap = true
     @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
     @Option(help: "Write the results as JSON to this path.") var json: String?
@@ -22,6 +24,7 @@ struct TrainingBenchmarks: ParsableCommand {
 
     func run() throws {
         BLAS.configureThreads()
+        if keepHeap { HeapPolicy.keepFreedMemoryForReuse() }
         let model = try SSDModel(config: try .forBaseNetwork(network, imageShape: imageShape, numClasses: 20))
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary())")
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")

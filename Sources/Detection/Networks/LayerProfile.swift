@@ -45,12 +45,13 @@ public final class LayerProfile {
     /// A table of the `top` largest entries with their share of the total.
     public func report(top: Int = 20) -> String {
         let all = total
-        var lines = ["layer                                      phase      seconds   share"]
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+        var lines = [pad("layer", 42) + " " + pad("phase", 9) + "  seconds   share"]
         for e in entries.prefix(top) {
-            lines.append(String(format: "%-42@ %-9@ %8.3f %6.1f%%", e.layer as NSString, e.phase.rawValue as NSString, e.seconds,
-                                100 * e.seconds / max(all, 1e-12)))
+            lines.append(pad(e.layer, 42) + " " + pad(e.phase.rawValue, 9)
+                         + String(format: " %8.3f %6.1f%%", e.seconds, 100 * e.seconds / max(all, 1e-12)))
         }
-        lines.append(String(format: "%-42@ %-9@ %8.3f", "(all layers)" as NSString, "" as NSString, all))
+        lines.append(pad("(all layers)", 42) + " " + pad("", 9) + String(format: " %8.3f", all))
         return lines.joined(separator: "\n")
     }
 }
