@@ -121,13 +121,14 @@ public final class Trainer {
             }
             logger.info("resumed from \(params) at epoch \(startEpoch) (update \(resumedUpdates))")
         }
-        let countsKey = store.specs.count
+        let countsKey = store.specs.count, stopKey = store.specs.count + 1
         if let client {
             var keys: [Int: (values: [Float], multipliers: ParameterMultipliers, optimized: Bool)] = [:]
             for i in trainable {
                 keys[i] = (Array(store.values[store.range(i)]), ParameterMultipliers(lrMult: store.specs[i].lrMult, wdMult: store.specs[i].wdMult), true)
             }
             keys[countsKey] = ([0, 0], .one, false)
+            keys[stopKey] = ([0], .one, false)
             try client.initialize(keys: keys, mode: h.kvStore == .distSync ? .sync : .async, optimizer: config)
             // Worker 0's initial weights won: start from them.
             try store.values.withUnsafeMutableBufferPointer { v in
@@ -232,12 +233,19 @@ public final class Trainer {
                                            to: (checkpoint as NSString).deletingPathExtension + ".states")
                 }
             }
-            if h.earlyStopping, let m = lastMAP {
-                if bestMAP < 0 || (bestMAP > 0 && (m - bestMAP) / bestMAP >= Double(h.earlyStoppingTolerance)) || (bestMAP == 0 && m > 0) {
-                    bestMAP = max(bestMAP, m); epochsWithoutImprovement = 0
-                } else { epochsWithoutImprovement += 1 }
-                if epoch + 1 >= h.earlyStoppingMinEpochs && epochsWithoutImprovement >= h.earlyStoppingPatience && client == nil {
-                    logger.info("early stopping after epoch \(epoch): no improvement for \(epochsWithoutImprovement) epoch(s)")
+            if h.earlyStopping {
+                // Rank 0 (the only one that validates) decides; in a cluster every worker learns the
+                // decision through the servers, so all stop after the same epoch.
+                var stop = false
+                if let m = lastMAP, rank == 0 {
+                    if bestMAP < 0 || (bestMAP > 0 && (m - bestMAP) / bestMAP >= Double(h.earlyStoppingTolerance)) || (bestMAP == 0 && m > 0) {
+                        bestMAP = max(bestMAP, m); epochsWithoutImprovement = 0
+                    } else { epochsWithoutImprovement += 1 }
+                    stop = epoch + 1 >= h.earlyStoppingMinEpochs && epochsWithoutImprovement >= h.earlyStoppingPatience
+                }
+                if let client { stop = try agreeOnStopping(stop, client: client, key: stopKey, rank: rank, sync: h.kvStore == .distSync) }
+                if stop {
+                    logger.info("early stopping after epoch \(epoch): validation mAP did not improve by \(h.earlyStoppingTolerance) (relative) for \(h.earlyStoppingPatience) epoch(s)")
                     break
                 }
             }
@@ -247,6 +255,30 @@ public final class Trainer {
                                imagesPerSecond: busy > 0 ? Double(images) / busy : 0, checkpoint: checkpoint, learningRates: rates,
                                waitingFraction: busy > 0 ? waiting / busy : 0, rank: rank, workers: workers,
                                effectiveBatch: h.effectiveBatch(workers: workers))
+    }
+
+    /// Every worker's answer to "stop training now?", given rank 0's decision, so that all stop
+    /// after the same epoch. dist_sync: all push their flag to a summed key (only rank 0's can
+    /// be 1) and read the sum. dist_async (a key holds the latest push): rank 0 writes its
+    /// decision, a barrier makes sure it is there, and the others read it — the one point per
+    /// epoch where async workers wait for each other, and only with early stopping on.
+    func agreeOnStopping(_ decision: Bool, client: KVClient, key: Int, rank: Int, sync: Bool) throws -> Bool {
+        var answer: [Float] = [0]
+        let flag: [Float] = [rank == 0 && decision ? 1 : 0]
+        try answer.withUnsafeMutableBufferPointer { out in
+            if sync || rank == 0 {
+                try flag.withUnsafeBufferPointer { try client.pushPull(key: key, gradient: $0, into: out) }
+                try client.wait()
+            }
+            if !sync {
+                try client.barrier()
+                if rank != 0 {
+                    try client.pull(key: key, into: out)
+                    try client.wait()
+                }
+            }
+        }
+        return answer[0] > 0
     }
 
     /// Validation mAP (VOC07 11-point, `overlap_threshold`, `nms_threshold`).

@@ -298,6 +298,27 @@ struct TrainingEndToEndTests {
         #expect(s.allSatisfy { $0.last_loss < $0.first_loss })
     }
 
+    @Test("early stopping: rank 0's decision stops every dist_sync and dist_async worker after the same epoch, as on one machine")
+    func earlyStopping() throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        // A learning rate too small to move the validation mAP: no epoch improves it.
+        let stopping = ["--epochs", "6", "--learning_rate", "0.000001", "--early_stopping", "True", "--early_stopping_patience", "1",
+                        "--early_stopping_min_epochs", "2", "--early_stopping_tolerance", "0.5"]
+        let single = try Self.run("worker", common("es1") + stopping + ["--mini_batch_size", "4"])
+        #expect(single.status == 0, "\(single.stderr)")
+        #expect(try Self.summary(single).learning_rates.count == 2 && single.stderr.contains("early stopping after epoch 1"))
+        let runs = try cluster(workers: 2, arguments: common("es2") + stopping + ["--mini_batch_size", "2", "--kv_store", "dist_sync"])
+        #expect(runs.count == 2 && runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.stderr))")
+        for run in runs {
+            #expect(try Self.summary(run).learning_rates.count == 2)
+            #expect(run.stderr.contains("early stopping after epoch 1"), "\(run.stderr)")
+        }
+        // dist_async: the others read rank 0's decision after a barrier at the end of each epoch.
+        let async = try cluster(workers: 2, arguments: common("es3") + stopping + ["--mini_batch_size", "2", "--kv_store", "dist_async"])
+        #expect(async.count == 2 && async.allSatisfy { $0.status == 0 }, "\(async.map(\.stderr))")
+        #expect(try async.map { try Self.summary($0).learning_rates.count } == [2, 2])
+    }
+
     @Test("the learning rate of each epoch follows lr_scheduler_step 2,4 with factor 0.5, for 1 and 2 workers")
     func schedule() throws {
         defer { try? FileManager.default.removeItem(at: work) }
