@@ -7,13 +7,20 @@ public struct ScriptRun: Sendable {
     public var stderr: String
 }
 
-/// Runs `bash script arguments…` with a deadline (then SIGTERM, so the script's traps clean
-/// up, and SIGKILL two seconds later). Output goes through temporary files, so a chatty child
-/// can never block on a full pipe.
+/// Runs `bash script arguments…`; see `runProcess`.
 public func runScript(_ script: String, _ arguments: [String], timeout: Double) throws -> ScriptRun {
+    try runProcess(URL(fileURLWithPath: "/bin/bash"), [script] + arguments, timeout: timeout)
+}
+
+/// Runs `executable` with `arguments` (and `environment` added to this process's) under a
+/// deadline: then SIGTERM, so a script's traps clean up, and SIGKILL two seconds later.
+/// Output goes through temporary files, so a chatty child can never block on a full pipe.
+public func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
+                       timeout: Double) throws -> ScriptRun {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/bash")
-    p.arguments = [script] + arguments
+    p.executableURL = executable
+    p.arguments = arguments
+    p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let dir = FileManager.default.temporaryDirectory
     let out = dir.appendingPathComponent("script-\(UUID().uuidString).out"), err = dir.appendingPathComponent("script-\(UUID().uuidString).err")
     _ = FileManager.default.createFile(atPath: out.path, contents: nil)

@@ -15,27 +15,12 @@ struct TrainingEndToEndTests {
         return dir
     }
 
-    struct Run { var status: Int32; var stdout: String; var stderr: String }
+    typealias Run = ScriptRun
 
+    /// Runs one of this package's executables (see `runProcess`).
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws -> Run {
-        let p = Process()
-        p.executableURL = products.appendingPathComponent(executable)
-        p.arguments = arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let dir = FileManager.default.temporaryDirectory
-        let out = dir.appendingPathComponent("run-\(UUID().uuidString).out"), err = dir.appendingPathComponent("run-\(UUID().uuidString).err")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil); _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
-        p.standardOutput = try FileHandle(forWritingTo: out)
-        p.standardError = try FileHandle(forWritingTo: err)
-        try p.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(20_000) }
-        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-                   stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+        try runProcess(products.appendingPathComponent(executable), arguments, environment: environment, timeout: timeout)
     }
 
     struct Summary: Decodable { var first_loss: Double; var last_loss: Double; var checkpoint: String; var learning_rates: [Float] }
