@@ -233,6 +233,11 @@ public final class Trainer {
                                            to: (checkpoint as NSString).deletingPathExtension + ".states")
                 }
             }
+            if let client, h.kvStore == .distSync {
+                // The others wait here, not in the next step's first round, while worker 0 validates
+                // and writes the checkpoint: a long validation must not run into the round timeout.
+                try client.barrier()
+            }
             if h.earlyStopping {
                 // Rank 0 (the only one that validates) decides; in a cluster every worker learns the
                 // decision through the servers, so all stop after the same epoch.
