@@ -48,6 +48,34 @@ struct ResNetTests {
         #expect(failures.count <= 1, "\(failures)")
     }
 
+    @Test("the small ResNet SSD overfits a few images: loss falls and mAP reaches 0.9")
+    func overfits() throws {
+        let model = try SSDModel(config: .tinyResNet(numClasses: 2), seed: 11)
+        // bn_data normalizes the input with its moving statistics: give it the toy images' scale.
+        let p = model.parameters
+        for j in p.range(p.index(of: "bn_data_moving_var")!) { p.values[j] = 100 * 100 }
+        let (images, labels) = toyBatch(batch: 4, size: 64, seed: 5)
+        let optimizer = SimpleMomentum(learningRate: 0.01, momentum: 0.9, count: p.count)
+        var first = 0.0, last = 0.0
+        for step in 0..<250 {
+            let r = try model.trainingStep(images: images, labels: labels, batch: 4)
+            if step == 0 { first = r.crossEntropy + r.smoothL1 }
+            last = r.crossEntropy + r.smoothL1
+            optimizer.update(p)
+        }
+        #expect(last < first * 0.3, "loss \(first) → \(last)")
+        let detections = try model.detect(images: images, batch: 4)
+        var metric = VOCMeanAveragePrecision(classes: 2)
+        for n in 0..<4 {
+            let gts = (0..<3).compactMap { m -> VOCMeanAveragePrecision.GroundTruth? in
+                let row = Array(labels[((n * 3 + m) * 5)..<((n * 3 + m) * 5 + 5)])
+                return row[0] < 0 ? nil : .init(classId: Int(row[0]), box: Array(row[1...]))
+            }
+            metric.update(detections: MultiBoxDetection.detections(detections, image: n, anchors: model.anchorCount), groundTruth: gts)
+        }
+        #expect(metric.meanAveragePrecision() >= 0.9, "mAP \(metric.meanAveragePrecision())")
+    }
+
     @Test("bn_data's gamma is fixed (fix_gamma) and moving statistics are never trained")
     func fixedAndAuxiliary() throws {
         let model = try SSDModel(config: .tinyResNet(numClasses: 2), seed: 3)
