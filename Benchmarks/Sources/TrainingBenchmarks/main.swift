@@ -16,6 +16,7 @@ struct TrainingBenchmarks: ParsableCommand {
     @Option(help: "Base network: vgg-16 or resnet-50.") var network = "vgg-16"
     @Flag(inversion: .prefixedNo, help: "Keep freed activation buffers in the heap for the next step (as the worker does).")
     var keepHeap = true
+    @Option(help: "Smallest channel count for Winograd 3×3 convolutions; 0 = never (im2col only).") var winogradChannels = 512
     @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
     @Option(help: "Write the results as JSON to this path.") var json: String?
@@ -26,6 +27,7 @@ struct TrainingBenchmarks: ParsableCommand {
         BLAS.configureThreads()
         if keepHeap { HeapPolicy.keepFreedMemoryForReuse() }
         let model = try SSDModel(config: try .forBaseNetwork(network, imageShape: imageShape, numClasses: 20))
+        model.workspace.winogradMinimumChannels = winogradChannels > 0 ? winogradChannels : nil
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary())")
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).
@@ -51,7 +53,7 @@ struct TrainingBenchmarks: ParsableCommand {
             print(String(format: "%5d %7.2f %9.2f %8.1f %13.0f", b, perStep, row.imagesPerSecond, row.gflopsPerSecond, row.peakRSSMiB))
             if profile {
                 print("per-layer time over \(steps) step(s) at batch \(b) (layers: \(String(format: "%.2f", layers.total)) s of \(String(format: "%.2f", perStep * Double(steps))) s):")
-                print(layers.report(top: 25))
+                print(layers.report(top: 60))
             }
         }
         if network == "vgg-16" {

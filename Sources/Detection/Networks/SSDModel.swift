@@ -25,7 +25,8 @@ public final class SSDModel {
     public var anchorCount: Int { anchors.count / 4 }
     let nodes: [TrunkNode]
     let heads: [Head]
-    let workspace = Conv2D.Workspace()
+    /// Scratch memory of the convolutions and their algorithm choice (Winograd from 512 channels).
+    public let workspace = Conv2D.Workspace()
     /// When set, every layer's forward and backward wall time is added to it.
     public var profile: LayerProfile?
     /// Threads for the kernels' own loops.

@@ -78,27 +78,42 @@ public enum Conv2D {
         }
     }
 
-    /// Reusable scratch memory for the column matrix, grown on demand.
+    /// Reusable scratch memory (the column matrix, Winograd's transformed tiles and weights),
+    /// grown on demand, and the choice of algorithm.
     public final class Workspace {
-        private var storage: UnsafeMutablePointer<Float>
-        private var capacity: Int
+        private var storage: [UnsafeMutablePointer<Float>]
+        private var capacity: [Int]
+        /// 3×3 stride-1 pad-1 layers with at least `winogradMinimumChannels` input and output
+        /// channels run as Winograd F(2×2, 3×3) (forward and input gradient); nil: always im2col.
+        public var winogradMinimumChannels: Int?
 
-        /// An empty workspace.
-        public init() {
-            capacity = 0
-            storage = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+        /// An empty workspace. On this project's 2-core machines Winograd (with plain scalar
+        /// transforms) beats im2col + OpenBLAS only for 512-channel layers (VGG's conv4_2/4_3:
+        /// ×0.8 per layer, ≈6% of a whole SSD300 step); below that the transforms cost more
+        /// than the multiplies they save (`TrainingBenchmarks --winograd-channels N` measures it).
+        public init(winogradMinimumChannels: Int? = 512) {
+            self.winogradMinimumChannels = winogradMinimumChannels
+            capacity = [0, 0, 0]
+            storage = (0..<3).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: 1) }
         }
 
-        deinit { storage.deallocate() }
+        deinit { storage.forEach { $0.deallocate() } }
 
-        /// A buffer of at least `count` floats (contents undefined).
-        func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
-            if count > capacity {
-                storage.deallocate()
-                storage = UnsafeMutablePointer<Float>.allocate(capacity: count)
-                capacity = count
+        /// A buffer of at least `count` floats (contents undefined); `slot` 0, 1 or 2 are
+        /// independent buffers.
+        func buffer(_ count: Int, slot: Int = 0) -> UnsafeMutablePointer<Float> {
+            if count > capacity[slot] {
+                storage[slot].deallocate()
+                storage[slot] = UnsafeMutablePointer<Float>.allocate(capacity: count)
+                capacity[slot] = count
             }
-            return storage
+            return storage[slot]
+        }
+
+        /// Whether `g` runs as Winograd.
+        func usesWinograd(_ g: Geometry) -> Bool {
+            guard let minimum = winogradMinimumChannels else { return false }
+            return Winograd.applies(to: g) && g.inChannels >= minimum && g.outChannels >= minimum
         }
     }
 
@@ -119,6 +134,14 @@ public enum Conv2D {
         let (x, w, y) = (input.baseAddress!, weight.baseAddress!, output.baseAddress!)
         let pixels = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
         let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
+        if workspace.usesWinograd(g) {
+            let u = workspace.buffer(16 * g.outChannels * g.inChannels, slot: 1)
+            Winograd.transformWeights(w, outChannels: g.outChannels, inChannels: g.inChannels, into: u)
+            Winograd.convolve(batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
+                              transformedWeights: u, outChannels: g.outChannels, bias: bias?.baseAddress,
+                              output: y, accumulate: false, workspace: workspace, threading: threading)
+            return
+        }
         for n in 0..<g.batch {
             let yn = y + n * imageOut
             if let b = bias?.baseAddress {
@@ -164,6 +187,18 @@ public enum Conv2D {
         let (x, w, dy) = (input.baseAddress!, weight.baseAddress!, gradOutput.baseAddress!)
         let pixels = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
         let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
+        var gradInput = gradInput
+        if let dx = gradInput?.baseAddress, workspace.usesWinograd(g) {
+            // dx += conv3x3(dy, flipped Wᵀ): the same Winograd forward, C and K exchanged.
+            let flipped = workspace.buffer(9 * g.outChannels * g.inChannels, slot: 2)
+            Winograd.flipTranspose(w, outChannels: g.outChannels, inChannels: g.inChannels, into: flipped)
+            let u = workspace.buffer(16 * g.outChannels * g.inChannels, slot: 1)
+            Winograd.transformWeights(flipped, outChannels: g.inChannels, inChannels: g.outChannels, into: u)
+            Winograd.convolve(batch: g.batch, input: dy, channels: g.outChannels, height: g.height, width: g.width,
+                              transformedWeights: u, outChannels: g.inChannels, bias: nil,
+                              output: dx, accumulate: true, workspace: workspace, threading: threading)
+            gradInput = nil
+        }
         for n in 0..<g.batch {
             let dyn = dy + n * imageOut
             if let db = gradBias?.baseAddress {

@@ -1,0 +1,142 @@
+// Winograd F(2×2, 3×3) for 3×3, stride 1, pad 1, dilation 1 convolutions (Lavin & Gray 2015):
+// 16 multiplies per 2×2 output tile and channel pair instead of 36, as 16 GEMMs.
+// Legend: C input channels, K output channels, H×W map (same in and out), T tiles of 2×2
+// outputs (⌈H/2⌉·⌈W/2⌉ per image), ξ = 0..<16 a position of the 4×4 transformed tile.
+//   U[ξ] (K×C) = (G g Gᵀ)[ξ]     weights,  G  = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]
+//   V[ξ] (C×T) = (Bᵀ d B)[ξ]     input,    Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]
+//   M[ξ] (K×T) = U[ξ] · V[ξ]     sgemm
+//   y (2×2)    = Aᵀ M A          output,   Aᵀ = [1 1 1 0; 0 1 −1 −1]
+
+/// The Winograd path of `Conv2D` for 3×3 stride-1 pad-1 layers: forward, and the input
+/// gradient (a forward pass of the output gradient through the flipped, transposed kernel).
+enum Winograd {
+    /// Whether `g` can run here.
+    static func applies(to g: Conv2D.Geometry) -> Bool {
+        g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 1 && g.strideWidth == 1
+            && g.padHeight == 1 && g.padWidth == 1 && g.dilationHeight == 1 && g.dilationWidth == 1
+    }
+
+    /// U: 16 × K × C transformed weights of `weight` (K×C×3×3).
+    static func transformWeights(_ weight: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int,
+                                 into u: UnsafeMutablePointer<Float>) {
+        let plane = k * c
+        for kc in 0..<plane {
+            let g = weight + kc * 9
+            // t = G g (4×3, row by row), then each row (a, b, c) of t → (a, ½(a+b+c), ½(a−b+c), c).
+            func row(_ i: Int, _ a: Float, _ b: Float, _ c: Float) {
+                u[(i * 4 + 0) * plane + kc] = a
+                u[(i * 4 + 1) * plane + kc] = 0.5 * (a + b + c)
+                u[(i * 4 + 2) * plane + kc] = 0.5 * (a - b + c)
+                u[(i * 4 + 3) * plane + kc] = c
+            }
+            row(0, g[0], g[1], g[2])
+            row(1, 0.5 * (g[0] + g[3] + g[6]), 0.5 * (g[1] + g[4] + g[7]), 0.5 * (g[2] + g[5] + g[8]))
+            row(2, 0.5 * (g[0] - g[3] + g[6]), 0.5 * (g[1] - g[4] + g[7]), 0.5 * (g[2] - g[5] + g[8]))
+            row(3, g[6], g[7], g[8])
+        }
+    }
+
+    /// The flipped, transposed kernel of `weight` (K×C×3×3 → C×K×3×3, each 3×3 rotated by
+    /// 180°): convolving the output gradient with it gives the input gradient.
+    static func flipTranspose(_ weight: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int,
+                              into w: UnsafeMutablePointer<Float>) {
+        for ko in 0..<k {
+            for ci in 0..<c {
+                let src = weight + (ko * c + ci) * 9, dst = w + (ci * k + ko) * 9
+                for i in 0..<9 { dst[i] = src[8 - i] }
+            }
+        }
+    }
+
+    /// `output (+)= conv3x3(input, weights whose transform is u)` for `batch` images, C → K
+    /// channels on an H×W map; the tiles of all images share the GEMMs (small maps still make
+    /// wide ones). `accumulate` adds to `output` instead of overwriting it.
+    static func convolve(
+        batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
+        transformedWeights u: UnsafePointer<Float>, outChannels k: Int,
+        bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>, accumulate: Bool,
+        workspace: Conv2D.Workspace, threading: Threading
+    ) {
+        let tilesY = (h + 1) / 2, tilesX = (w + 1) / 2, perImage = tilesY * tilesX, tiles = batch * perImage
+        // Tiles per chunk: V and M stay around 16 MB each.
+        let chunk = max(1, min(tiles, (1 << 22) / (16 * max(c, k))))
+        let buffer = workspace.buffer(16 * chunk * (c + k))
+        let v = buffer, m = buffer + 16 * chunk * c
+        var t0 = 0
+        while t0 < tiles {
+            let n = min(chunk, tiles - t0)
+            // V[ξ][c][t]: Bᵀ d B of each 4×4 input patch (zero outside the map).
+            threading.forEachChunk(c, minimumPerChunk: 8) { channels in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
+                    let d = scratch.baseAddress!, r = d + 16
+                    for ci in channels {
+                        for t in 0..<n {
+                            let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
+                            let plane = x + (image * c + ci) * h * w
+                            let oy = (tile / tilesX) * 2 - 1, ox = (tile % tilesX) * 2 - 1
+                            if oy >= 0 && oy + 3 < h && ox >= 0 && ox + 3 < w {
+                                for i in 0..<4 { for j in 0..<4 { d[i * 4 + j] = plane[(oy + i) * w + ox + j] } }
+                            } else {
+                                for i in 0..<4 {
+                                    let yy = oy + i
+                                    for j in 0..<4 {
+                                        let xx = ox + j
+                                        d[i * 4 + j] = yy >= 0 && yy < h && xx >= 0 && xx < w ? plane[yy * w + xx] : 0
+                                    }
+                                }
+                            }
+                            // Rows: r = Bᵀ d; then columns: r B.
+                            for j in 0..<4 {
+                                let d0 = d[j], d1 = d[4 + j], d2 = d[8 + j], d3 = d[12 + j]
+                                r[j] = d0 - d2; r[4 + j] = d1 + d2; r[8 + j] = d2 - d1; r[12 + j] = d1 - d3
+                            }
+                            let base = ci * n + t, stride = c * n
+                            for i in 0..<4 {
+                                let r0 = r[i * 4], r1 = r[i * 4 + 1], r2 = r[i * 4 + 2], r3 = r[i * 4 + 3]
+                                v[(i * 4 + 0) * stride + base] = r0 - r2
+                                v[(i * 4 + 1) * stride + base] = r1 + r2
+                                v[(i * 4 + 2) * stride + base] = r2 - r1
+                                v[(i * 4 + 3) * stride + base] = r1 - r3
+                            }
+                        }
+                    }
+                }
+            }
+            // M[ξ] = U[ξ] · V[ξ].
+            for xi in 0..<16 {
+                Gemm.sgemm(m: k, n: n, k: c, a: u + xi * k * c, lda: c, b: v + xi * c * n, ldb: n, beta: 0, c: m + xi * k * n, ldc: n)
+            }
+            // y = Aᵀ M A per tile, cut at the map's edge.
+            threading.forEachChunk(k, minimumPerChunk: 8) { outs in
+                for ko in outs {
+                    let b = bias?[ko] ?? 0
+                    for t in 0..<n {
+                        let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
+                        let plane = y + (image * k + ko) * h * w
+                        let at0 = ko * n + t, step = k * n
+                        let s0 = m[at0], s1 = m[at0 + step], s2 = m[at0 + 2 * step], s3 = m[at0 + 3 * step]
+                        let s4 = m[at0 + 4 * step], s5 = m[at0 + 5 * step], s6 = m[at0 + 6 * step], s7 = m[at0 + 7 * step]
+                        let s8 = m[at0 + 8 * step], s9 = m[at0 + 9 * step], s10 = m[at0 + 10 * step], s11 = m[at0 + 11 * step]
+                        let s12 = m[at0 + 12 * step], s13 = m[at0 + 13 * step], s14 = m[at0 + 14 * step], s15 = m[at0 + 15 * step]
+                        // Columns: q = Aᵀ s (2×4); then q A (2×2).
+                        let q00 = s0 + s4 + s8, q01 = s1 + s5 + s9, q02 = s2 + s6 + s10, q03 = s3 + s7 + s11
+                        let q10 = s4 - s8 - s12, q11 = s5 - s9 - s13, q12 = s6 - s10 - s14, q13 = s7 - s11 - s15
+                        let y00 = q00 + q01 + q02, y01 = q01 - q02 - q03, y10 = q10 + q11 + q12, y11 = q11 - q12 - q13
+                        let oy = (tile / tilesX) * 2, ox = (tile % tilesX) * 2
+                        let row0 = plane + oy * w + ox
+                        if accumulate {
+                            row0[0] += y00
+                            if ox + 1 < w { row0[1] += y01 }
+                            if oy + 1 < h { row0[w] += y10; if ox + 1 < w { row0[w + 1] += y11 } }
+                        } else {
+                            row0[0] = b + y00
+                            if ox + 1 < w { row0[1] = b + y01 }
+                            if oy + 1 < h { row0[w] = b + y10; if ox + 1 < w { row0[w + 1] = b + y11 } }
+                        }
+                    }
+                }
+            }
+            t0 += n
+        }
+    }
+}
