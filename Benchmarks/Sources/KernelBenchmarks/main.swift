@@ -43,6 +43,8 @@ struct Row: Codable {
     var layer: String, batch: Int, m: Int, n: Int, k: Int
     var forwardGFLOPS: Double, sgemmGFLOPS: Double, forwardRatio: Double
     var backwardGFLOPS: Double, sgemmBackwardGFLOPS: Double, backwardRatio: Double
+    /// 3×3 stride-1 pad-1 layers: im2col time / Winograd time, forward and backward (> 1: Winograd faster).
+    var winogradForwardSpeedup: Double?, winogradBackwardSpeedup: Double?
 }
 
 @main
@@ -62,14 +64,17 @@ struct KernelBenchmarks: ParsableCommand {
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(threading.threads)")
         let selected = layers.map { Set($0.split(separator: ",").map(String.init)) }
         var rows: [Row] = []
-        print("layer    batch      M       N      K | fwd GF/s  sgemm GF/s  ratio | bwd GF/s  sgemm GF/s  ratio")
+        print("Conv2D runs as im2col + sgemm here; the last two columns time the Winograd path of 3×3 stride-1 layers against it.")
+        print("layer    batch      M       N      K | fwd GF/s  sgemm GF/s  ratio | bwd GF/s  sgemm GF/s  ratio | Winograd speedup fwd  bwd")
         for b in batch {
             for layer in vgg16Layers where selected?.contains(layer.name) ?? true {
                 let row = try measure(layer, batch: b, threading: threading)
                 rows.append(row)
-                print(String(format: "%-8@ %5d %6d %7d %6d | %8.1f %11.1f %6.2f | %8.1f %11.1f %6.2f",
-                             layer.name as NSString, b, row.m, row.n, row.k, row.forwardGFLOPS, row.sgemmGFLOPS,
-                             row.forwardRatio, row.backwardGFLOPS, row.sgemmBackwardGFLOPS, row.backwardRatio))
+                let winograd = row.winogradForwardSpeedup.map { String(format: "%6.2f %6.2f", $0, row.winogradBackwardSpeedup ?? 0) } ?? "     -      -"
+                print(layer.name.padding(toLength: 8, withPad: " ", startingAt: 0)
+                      + String(format: " %5d %6d %7d %6d | %8.1f %11.1f %6.2f | %8.1f %11.1f %6.2f |      ",
+                               b, row.m, row.n, row.k, row.forwardGFLOPS, row.sgemmGFLOPS,
+                               row.forwardRatio, row.backwardGFLOPS, row.sgemmBackwardGFLOPS, row.backwardRatio) + winograd)
             }
             let mine = rows.filter { $0.batch == b && $0.layer.hasPrefix("conv") || $0.batch == b && $0.layer == "fc6" }
             let ratios = mine.map(\.forwardRatio)
@@ -95,27 +100,35 @@ struct KernelBenchmarks: ParsableCommand {
         let bias = Tensor(zeros: [g.outChannels])
         var y = Tensor(zeros: g.outputShape), dx = Tensor(zeros: g.inputShape), dw = Tensor(zeros: g.weightShape)
         var db = Tensor(zeros: [g.outChannels])
-        let workspace = Conv2D.Workspace()
+        let im2col = Conv2D.Workspace(winogradMinimumChannels: nil), winograd = Conv2D.Workspace(winogradMinimumChannels: 1)
         let m = g.outChannels, n = g.outHeight * g.outWidth, k = g.inChannels * g.kernelHeight * g.kernelWidth
         let flops = 2.0 * Double(g.multiplyAdds)
 
-        let forward = try bestTime(repetitions) {
-            try x.storage.withUnsafeBufferPointer { xp in try w.storage.withUnsafeBufferPointer { wp in
-                try bias.storage.withUnsafeBufferPointer { bp in try y.storage.withUnsafeMutableBufferPointer { yp in
-                    try Conv2D.forward(g, input: xp, weight: wp, bias: bp, output: yp, workspace: workspace, threading: threading)
-                } }
-            } }
-        }
-        let backward = try bestTime(repetitions) {
-            try x.storage.withUnsafeBufferPointer { xp in try w.storage.withUnsafeBufferPointer { wp in
-                try y.storage.withUnsafeBufferPointer { dyp in try dx.storage.withUnsafeMutableBufferPointer { dxp in
-                    try dw.storage.withUnsafeMutableBufferPointer { dwp in try db.storage.withUnsafeMutableBufferPointer { dbp in
-                        try Conv2D.backward(g, input: xp, weight: wp, gradOutput: dyp, gradInput: dxp, gradWeight: dwp,
-                                            gradBias: dbp, workspace: workspace, threading: threading)
+        func forwardTime(_ workspace: Conv2D.Workspace) throws -> Double {
+            try bestTime(repetitions) {
+                try x.storage.withUnsafeBufferPointer { xp in try w.storage.withUnsafeBufferPointer { wp in
+                    try bias.storage.withUnsafeBufferPointer { bp in try y.storage.withUnsafeMutableBufferPointer { yp in
+                        try Conv2D.forward(g, input: xp, weight: wp, bias: bp, output: yp, workspace: workspace, threading: threading)
                     } }
                 } }
-            } }
+            }
         }
+        func backwardTime(_ workspace: Conv2D.Workspace) throws -> Double {
+            try bestTime(repetitions) {
+                try x.storage.withUnsafeBufferPointer { xp in try w.storage.withUnsafeBufferPointer { wp in
+                    try y.storage.withUnsafeBufferPointer { dyp in try dx.storage.withUnsafeMutableBufferPointer { dxp in
+                        try dw.storage.withUnsafeMutableBufferPointer { dwp in try db.storage.withUnsafeMutableBufferPointer { dbp in
+                            try Conv2D.backward(g, input: xp, weight: wp, gradOutput: dyp, gradInput: dxp, gradWeight: dwp,
+                                                gradBias: dbp, workspace: workspace, threading: threading)
+                        } }
+                    } }
+                } }
+            }
+        }
+        let forward = try forwardTime(im2col), backward = try backwardTime(im2col)
+        let winogradApplies = layer.kernel == 3 && layer.pad == 1 && layer.dilation == 1
+        let winogradForward = winogradApplies ? try forwardTime(winograd) : nil
+        let winogradBackward = winogradApplies ? try backwardTime(winograd) : nil
         // Bare sgemm: the same M×N×K once per image (forward), and the two backward products.
         let a = [Float](repeating: 0.01, count: m * k), bm = [Float](repeating: 0.02, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
@@ -136,6 +149,7 @@ struct KernelBenchmarks: ParsableCommand {
                    forwardGFLOPS: flops / forward / 1e9, sgemmGFLOPS: flops / sgemmForward / 1e9,
                    forwardRatio: sgemmForward / forward,
                    backwardGFLOPS: 2 * flops / backward / 1e9, sgemmBackwardGFLOPS: 2 * flops / sgemmBackward / 1e9,
-                   backwardRatio: sgemmBackward / backward)
+                   backwardRatio: sgemmBackward / backward,
+                   winogradForwardSpeedup: winogradForward.map { forward / $0 }, winogradBackwardSpeedup: winogradBackward.map { backward / $0 })
     }
 }
