@@ -22,7 +22,8 @@ struct WinogradTests {
     }
 
     @Test("forward and input gradient equal the direct convolution and im2col (odd maps, 1×1 maps, batch 1 and 2)",
-          arguments: [(2, 3, 5, 7, 9), (1, 4, 4, 1, 1), (2, 8, 6, 2, 3), (1, 16, 24, 10, 10), (2, 33, 17, 5, 6)])
+          arguments: [(2, 3, 5, 7, 9), (1, 4, 4, 1, 1), (2, 8, 6, 2, 3), (1, 16, 24, 10, 10), (2, 33, 17, 5, 6),
+                     (2, 5, 7, 38, 37), (1, 6, 4, 19, 40)])  // the last two also run the 8-tile vector paths and their edges
     func matchesIm2col(batch: Int, c: Int, k: Int, h: Int, w: Int) throws {
         let g = Conv2D.Geometry(batch: batch, inChannels: c, height: h, width: w, outChannels: k, kernel: 3, pad: 1)
         var rng = SeededGenerator(seed: UInt64(c * 100 + k))

@@ -16,7 +16,7 @@ struct TrainingBenchmarks: ParsableCommand {
     @Option(help: "Base network: vgg-16 or resnet-50.") var network = "vgg-16"
     @Flag(inversion: .prefixedNo, help: "Keep freed activation buffers in the heap for the next step (as the worker does).")
     var keepHeap = true
-    @Option(help: "Smallest channel count for Winograd 3×3 convolutions; 0 = never (im2col only).") var winogradChannels = 512
+    @Option(help: "Smallest channel count for Winograd 3×3 convolutions; 0 = never (im2col only).") var winogradChannels = 64
     @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
     @Option(help: "Write the results as JSON to this path.") var json: String?

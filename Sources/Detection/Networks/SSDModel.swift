@@ -25,7 +25,7 @@ public final class SSDModel {
     public var anchorCount: Int { anchors.count / 4 }
     let nodes: [TrunkNode]
     let heads: [Head]
-    /// Scratch memory of the convolutions and their algorithm choice (Winograd from 512 channels).
+    /// Scratch memory of the convolutions and their algorithm choice (Winograd from 64 channels).
     public let workspace = Conv2D.Workspace()
     /// When set, every layer's forward and backward wall time is added to it.
     public var profile: LayerProfile?

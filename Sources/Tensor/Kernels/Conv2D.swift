@@ -87,11 +87,10 @@ public enum Conv2D {
         /// channels run as Winograd F(2×2, 3×3) (forward and input gradient); nil: always im2col.
         public var winogradMinimumChannels: Int?
 
-        /// An empty workspace. On this project's 2-core machines Winograd (with plain scalar
-        /// transforms) beats im2col + OpenBLAS only for 512-channel layers (VGG's conv4_2/4_3:
-        /// ×0.8 per layer, ≈6% of a whole SSD300 step); below that the transforms cost more
-        /// than the multiplies they save (`TrainingBenchmarks --winograd-channels N` measures it).
-        public init(winogradMinimumChannels: Int? = 512) {
+        /// An empty workspace. On this project's 2-core machines Winograd beats im2col + OpenBLAS
+        /// from 64 channels (KernelBenchmarks times both per layer); with 3 input channels
+        /// (conv1_1) the transforms cost more than the multiplies they save.
+        public init(winogradMinimumChannels: Int? = 64) {
             self.winogradMinimumChannels = winogradMinimumChannels
             capacity = [0, 0, 0]
             storage = (0..<3).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: 1) }

@@ -70,10 +70,18 @@ enum Winograd {
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
                     let d = scratch.baseAddress!, r = d + 16
                     for ci in channels {
-                        for t in 0..<n {
+                        var t = 0
+                        while t < n {
                             let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
                             let plane = x + (image * c + ci) * h * w
-                            let oy = (tile / tilesX) * 2 - 1, ox = (tile % tilesX) * 2 - 1
+                            let tx = tile % tilesX, oy = (tile / tilesX) * 2 - 1, ox = tx * 2 - 1
+                            let base = ci * n + t, stride = c * n
+                            // Eight tiles of one row inside the map at once (they read columns ox … ox + 17).
+                            if t + 8 <= n && tx + 8 <= tilesX && oy >= 0 && oy + 3 < h && ox >= 0 && ox + 17 < w {
+                                transformEightInputTiles(plane + oy * w + ox, rowStride: w, into: v + base, planeStride: stride)
+                                t += 8
+                                continue
+                            }
                             if oy >= 0 && oy + 3 < h && ox >= 0 && ox + 3 < w {
                                 for i in 0..<4 { for j in 0..<4 { d[i * 4 + j] = plane[(oy + i) * w + ox + j] } }
                             } else {
@@ -90,7 +98,6 @@ enum Winograd {
                                 let d0 = d[j], d1 = d[4 + j], d2 = d[8 + j], d3 = d[12 + j]
                                 r[j] = d0 - d2; r[4 + j] = d1 + d2; r[8 + j] = d2 - d1; r[12 + j] = d1 - d3
                             }
-                            let base = ci * n + t, stride = c * n
                             for i in 0..<4 {
                                 let r0 = r[i * 4], r1 = r[i * 4 + 1], r2 = r[i * 4 + 2], r3 = r[i * 4 + 3]
                                 v[(i * 4 + 0) * stride + base] = r0 - r2
@@ -98,6 +105,7 @@ enum Winograd {
                                 v[(i * 4 + 2) * stride + base] = r2 - r1
                                 v[(i * 4 + 3) * stride + base] = r1 - r3
                             }
+                            t += 1
                         }
                     }
                 }
@@ -110,10 +118,19 @@ enum Winograd {
             threading.forEachChunk(k, minimumPerChunk: 8) { outs in
                 for ko in outs {
                     let b = bias?[ko] ?? 0
-                    for t in 0..<n {
+                    var t = 0
+                    while t < n {
                         let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
                         let plane = y + (image * k + ko) * h * w
+                        let tx = tile % tilesX, oy = (tile / tilesX) * 2, ox = tx * 2
                         let at0 = ko * n + t, step = k * n
+                        // Eight tiles of one row inside the map at once (they write columns ox … ox + 15).
+                        if t + 8 <= n && tx + 8 <= tilesX && oy + 1 < h && ox + 15 < w {
+                            inverseTransformEightTiles(m + at0, planeStride: step, into: plane + oy * w + ox, rowStride: w,
+                                                       bias: b, accumulate: accumulate)
+                            t += 8
+                            continue
+                        }
                         let s0 = m[at0], s1 = m[at0 + step], s2 = m[at0 + 2 * step], s3 = m[at0 + 3 * step]
                         let s4 = m[at0 + 4 * step], s5 = m[at0 + 5 * step], s6 = m[at0 + 6 * step], s7 = m[at0 + 7 * step]
                         let s8 = m[at0 + 8 * step], s9 = m[at0 + 9 * step], s10 = m[at0 + 10 * step], s11 = m[at0 + 11 * step]
@@ -122,7 +139,6 @@ enum Winograd {
                         let q00 = s0 + s4 + s8, q01 = s1 + s5 + s9, q02 = s2 + s6 + s10, q03 = s3 + s7 + s11
                         let q10 = s4 - s8 - s12, q11 = s5 - s9 - s13, q12 = s6 - s10 - s14, q13 = s7 - s11 - s15
                         let y00 = q00 + q01 + q02, y01 = q01 - q02 - q03, y10 = q10 + q11 + q12, y11 = q11 - q12 - q13
-                        let oy = (tile / tilesX) * 2, ox = (tile % tilesX) * 2
                         let row0 = plane + oy * w + ox
                         if accumulate {
                             row0[0] += y00
@@ -133,10 +149,59 @@ enum Winograd {
                             if ox + 1 < w { row0[1] = b + y01 }
                             if oy + 1 < h { row0[w] = b + y10; if ox + 1 < w { row0[w + 1] = b + y11 } }
                         }
+                        t += 1
                     }
                 }
             }
             t0 += n
         }
+    }
+
+    /// Bᵀ d B of eight horizontally adjacent 4×4 patches (`patch` is the first one's top-left;
+    /// patch q starts 2q columns later), written to the 16 planes of V at `v`, `v + planeStride`, …
+    @inline(__always)
+    static func transformEightInputTiles(_ patch: UnsafePointer<Float>, rowStride: Int,
+                                         into v: UnsafeMutablePointer<Float>, planeStride: Int) {
+        typealias V8 = SIMD8<Float>
+        // Column j of patch q is row[2q + j]: the even and odd halves of two 16-wide loads.
+        func row(_ i: Int) -> (V8, V8, V8, V8) {
+            let p = UnsafeRawPointer(patch + i * rowStride)
+            let a = p.loadUnaligned(as: SIMD16<Float>.self), b = p.loadUnaligned(fromByteOffset: 8, as: SIMD16<Float>.self)
+            return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+        }
+        let d0 = row(0), d1 = row(1), d2 = row(2), d3 = row(3)
+        func store(_ i: Int, _ r: (V8, V8, V8, V8)) {
+            func put(_ j: Int, _ value: V8) { UnsafeMutableRawPointer(v + (i * 4 + j) * planeStride).storeBytes(of: value, as: V8.self) }
+            put(0, r.0 - r.2); put(1, r.1 + r.2); put(2, r.2 - r.1); put(3, r.1 - r.3)
+        }
+        store(0, (d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3))
+        store(1, (d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3))
+        store(2, (d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3))
+        store(3, (d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3))
+    }
+
+    /// Aᵀ M A of eight horizontally adjacent tiles (M's 16 planes at `m`, `m + planeStride`, …),
+    /// written (or added) as two rows of 16 outputs at `out`.
+    @inline(__always)
+    static func inverseTransformEightTiles(_ m: UnsafePointer<Float>, planeStride: Int, into out: UnsafeMutablePointer<Float>,
+                                           rowStride: Int, bias: Float, accumulate: Bool) {
+        typealias V8 = SIMD8<Float>
+        func s(_ xi: Int) -> V8 { UnsafeRawPointer(m + xi * planeStride).loadUnaligned(as: V8.self) }
+        let q00 = s(0) + s(4) + s(8), q01 = s(1) + s(5) + s(9), q02 = s(2) + s(6) + s(10), q03 = s(3) + s(7) + s(11)
+        let q10 = s(4) - s(8) - s(12), q11 = s(5) - s(9) - s(13), q12 = s(6) - s(10) - s(14), q13 = s(7) - s(11) - s(15)
+        func write(_ i: Int, _ even: V8, _ odd: V8) {
+            var row = SIMD16<Float>()
+            row.evenHalf = even
+            row.oddHalf = odd
+            let p = UnsafeMutableRawPointer(out + i * rowStride)
+            if accumulate {
+                row += p.loadUnaligned(as: SIMD16<Float>.self)
+            } else {
+                row += SIMD16<Float>(repeating: bias)
+            }
+            p.storeBytes(of: row, as: SIMD16<Float>.self)
+        }
+        write(0, q00 + q01 + q02, q01 - q02 - q03)
+        write(1, q10 + q11 + q12, q11 - q12 - q13)
     }
 }
