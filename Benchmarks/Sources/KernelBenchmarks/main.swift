@@ -57,6 +57,8 @@ struct KernelBenchmarks: ParsableCommand {
     @Option(help: "Threads for the kernels' own loops (im2col/col2im); default: all cores.") var threads: Int?
     @Option(help: "Only these layers (comma-separated names).") var layers: String?
     @Option(help: "Write the results as JSON to this path.") var json: String?
+    @Option(help: "Winograd path: smallest channel count whose weight gradient is Winograd too (0 = never).")
+    var winogradWeightGradientChannels = 512
 
     func run() throws {
         BLAS.configureThreads()
@@ -100,7 +102,8 @@ struct KernelBenchmarks: ParsableCommand {
         let bias = Tensor(zeros: [g.outChannels])
         var y = Tensor(zeros: g.outputShape), dx = Tensor(zeros: g.inputShape), dw = Tensor(zeros: g.weightShape)
         var db = Tensor(zeros: [g.outChannels])
-        let im2col = Conv2D.Workspace(winogradMinimumChannels: nil), winograd = Conv2D.Workspace(winogradMinimumChannels: 1)
+        let im2col = Conv2D.Workspace(winogradMinimumChannels: nil), winograd = Conv2D.Workspace(
+            winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: winogradWeightGradientChannels > 0 ? winogradWeightGradientChannels : nil)
         let m = g.outChannels, n = g.outHeight * g.outWidth, k = g.inChannels * g.kernelHeight * g.kernelWidth
         let flops = 2.0 * Double(g.multiplyAdds)
 

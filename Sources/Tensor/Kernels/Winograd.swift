@@ -65,51 +65,7 @@ enum Winograd {
         var t0 = 0
         while t0 < tiles {
             let n = min(chunk, tiles - t0)
-            // V[ξ][c][t]: Bᵀ d B of each 4×4 input patch (zero outside the map).
-            threading.forEachChunk(c, minimumPerChunk: 8) { channels in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
-                    let d = scratch.baseAddress!, r = d + 16
-                    for ci in channels {
-                        var t = 0
-                        while t < n {
-                            let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
-                            let plane = x + (image * c + ci) * h * w
-                            let tx = tile % tilesX, oy = (tile / tilesX) * 2 - 1, ox = tx * 2 - 1
-                            let base = ci * n + t, stride = c * n
-                            // Eight tiles of one row inside the map at once (they read columns ox … ox + 17).
-                            if t + 8 <= n && tx + 8 <= tilesX && oy >= 0 && oy + 3 < h && ox >= 0 && ox + 17 < w {
-                                transformEightInputTiles(plane + oy * w + ox, rowStride: w, into: v + base, planeStride: stride)
-                                t += 8
-                                continue
-                            }
-                            if oy >= 0 && oy + 3 < h && ox >= 0 && ox + 3 < w {
-                                for i in 0..<4 { for j in 0..<4 { d[i * 4 + j] = plane[(oy + i) * w + ox + j] } }
-                            } else {
-                                for i in 0..<4 {
-                                    let yy = oy + i
-                                    for j in 0..<4 {
-                                        let xx = ox + j
-                                        d[i * 4 + j] = yy >= 0 && yy < h && xx >= 0 && xx < w ? plane[yy * w + xx] : 0
-                                    }
-                                }
-                            }
-                            // Rows: r = Bᵀ d; then columns: r B.
-                            for j in 0..<4 {
-                                let d0 = d[j], d1 = d[4 + j], d2 = d[8 + j], d3 = d[12 + j]
-                                r[j] = d0 - d2; r[4 + j] = d1 + d2; r[8 + j] = d2 - d1; r[12 + j] = d1 - d3
-                            }
-                            for i in 0..<4 {
-                                let r0 = r[i * 4], r1 = r[i * 4 + 1], r2 = r[i * 4 + 2], r3 = r[i * 4 + 3]
-                                v[(i * 4 + 0) * stride + base] = r0 - r2
-                                v[(i * 4 + 1) * stride + base] = r1 + r2
-                                v[(i * 4 + 2) * stride + base] = r2 - r1
-                                v[(i * 4 + 3) * stride + base] = r1 - r3
-                            }
-                            t += 1
-                        }
-                    }
-                }
-            }
+            transformInput(batch: batch, x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, threading: threading)
             // M[ξ] = U[ξ] · V[ξ].
             for xi in 0..<16 {
                 Gemm.sgemm(m: k, n: n, k: c, a: u + xi * k * c, lda: c, b: v + xi * c * n, ldb: n, beta: 0, c: m + xi * k * n, ldc: n)
@@ -154,6 +110,123 @@ enum Winograd {
                 }
             }
             t0 += n
+        }
+    }
+
+    /// `gradWeight += ∂L/∂W` of a 3×3 stride-1 pad-1 convolution, from its input and output
+    /// gradient: dU[ξ] (K×C) = Σₜ (A dYₜ Aᵀ)[ξ] · Vₜ[ξ]ᵀ (16 GEMMs over the tiles), then
+    /// dW = Gᵀ dU G per (k, c) — the adjoints of the forward's transforms.
+    static func weightGradient(
+        batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
+        gradOutput dy: UnsafePointer<Float>, outChannels k: Int, gradWeight dw: UnsafeMutablePointer<Float>,
+        workspace: Conv2D.Workspace, threading: Threading
+    ) {
+        let tilesX = (w + 1) / 2, perImage = ((h + 1) / 2) * tilesX, tiles = batch * perImage
+        let chunk = max(1, min(tiles, (1 << 22) / (16 * max(c, k))))
+        let buffer = workspace.buffer(16 * chunk * (c + k))
+        let v = buffer, dm = buffer + 16 * chunk * c
+        let du = workspace.buffer(16 * k * c, slot: 1)
+        du.update(repeating: 0, count: 16 * k * c)
+        var t0 = 0
+        while t0 < tiles {
+            let n = min(chunk, tiles - t0)
+            transformInput(batch: batch, x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, threading: threading)
+            // dM[ξ][k][t] = A dY Aᵀ of each 2×2 output-gradient tile (zero beyond the map).
+            threading.forEachChunk(k, minimumPerChunk: 8) { outs in
+                for ko in outs {
+                    for t in 0..<n {
+                        let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
+                        let plane = dy + (image * k + ko) * h * w
+                        let oy = (tile / tilesX) * 2, ox = (tile % tilesX) * 2
+                        let right = ox + 1 < w, below = oy + 1 < h
+                        let a = plane[oy * w + ox], b = right ? plane[oy * w + ox + 1] : 0
+                        let cc = below ? plane[(oy + 1) * w + ox] : 0, d = right && below ? plane[(oy + 1) * w + ox + 1] : 0
+                        // A dY has rows [a, b], [a+c, b+d], [a−c, b−d], [−c, −d]; a row [p, q] times Aᵀ is [p, p+q, p−q, −q].
+                        let at = ko * n + t, step = k * n
+                        func put(_ i: Int, _ p: Float, _ q: Float) {
+                            dm[(i * 4) * step + at] = p
+                            dm[(i * 4 + 1) * step + at] = p + q
+                            dm[(i * 4 + 2) * step + at] = p - q
+                            dm[(i * 4 + 3) * step + at] = -q
+                        }
+                        put(0, a, b); put(1, a + cc, b + d); put(2, a - cc, b - d); put(3, -cc, -d)
+                    }
+                }
+            }
+            for xi in 0..<16 {
+                Gemm.sgemm(transB: true, m: k, n: c, k: n, a: dm + xi * k * n, lda: n, b: v + xi * c * n, ldb: n, beta: 1,
+                           c: du + xi * k * c, ldc: c)
+            }
+            t0 += n
+        }
+        // dW += Gᵀ dU G: rows of X (4×4) → Gᵀ X (3×4), then each row [x0, x1, x2, x3] → [x0 + ½(x1+x2), ½(x1−x2), ½(x1+x2) + x3].
+        let plane = k * c
+        threading.forEachChunk(plane, minimumPerChunk: 256) { pairs in
+            for kc in pairs {
+                func x(_ i: Int, _ j: Int) -> Float { du[(i * 4 + j) * plane + kc] }
+                func add(_ i: Int, _ x0: Float, _ x1: Float, _ x2: Float, _ x3: Float) {
+                    let g = dw + kc * 9 + i * 3
+                    g[0] += x0 + 0.5 * (x1 + x2); g[1] += 0.5 * (x1 - x2); g[2] += 0.5 * (x1 + x2) + x3
+                }
+                func row(_ j: Int) -> (Float, Float, Float) {
+                    (x(0, j) + 0.5 * (x(1, j) + x(2, j)), 0.5 * (x(1, j) - x(2, j)), 0.5 * (x(1, j) + x(2, j)) + x(3, j))
+                }
+                let c0 = row(0), c1 = row(1), c2 = row(2), c3 = row(3)
+                add(0, c0.0, c1.0, c2.0, c3.0)
+                add(1, c0.1, c1.1, c2.1, c3.1)
+                add(2, c0.2, c1.2, c2.2, c3.2)
+            }
+        }
+    }
+
+    /// V[ξ][c][t] (16 × C × `tiles`): Bᵀ d B of the 4×4 input patch of each tile `firstTile` …
+    /// `firstTile + tiles − 1` (tiles of all images in order; zero outside the map).
+    static func transformInput(batch: Int, _ x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
+                               firstTile t0: Int, tiles n: Int, into v: UnsafeMutablePointer<Float>, threading: Threading) {
+        let tilesX = (w + 1) / 2, perImage = ((h + 1) / 2) * tilesX
+        threading.forEachChunk(c, minimumPerChunk: 8) { channels in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
+                let d = scratch.baseAddress!, r = d + 16
+                for ci in channels {
+                    var t = 0
+                    while t < n {
+                        let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
+                        let plane = x + (image * c + ci) * h * w
+                        let tx = tile % tilesX, oy = (tile / tilesX) * 2 - 1, ox = tx * 2 - 1
+                        let base = ci * n + t, stride = c * n
+                        // Eight tiles of one row inside the map at once (they read columns ox … ox + 17).
+                        if t + 8 <= n && tx + 8 <= tilesX && oy >= 0 && oy + 3 < h && ox >= 0 && ox + 17 < w {
+                            transformEightInputTiles(plane + oy * w + ox, rowStride: w, into: v + base, planeStride: stride)
+                            t += 8
+                            continue
+                        }
+                        if oy >= 0 && oy + 3 < h && ox >= 0 && ox + 3 < w {
+                            for i in 0..<4 { for j in 0..<4 { d[i * 4 + j] = plane[(oy + i) * w + ox + j] } }
+                        } else {
+                            for i in 0..<4 {
+                                let yy = oy + i
+                                for j in 0..<4 {
+                                    let xx = ox + j
+                                    d[i * 4 + j] = yy >= 0 && yy < h && xx >= 0 && xx < w ? plane[yy * w + xx] : 0
+                                }
+                            }
+                        }
+                        // Rows: r = Bᵀ d; then columns: r B.
+                        for j in 0..<4 {
+                            let d0 = d[j], d1 = d[4 + j], d2 = d[8 + j], d3 = d[12 + j]
+                            r[j] = d0 - d2; r[4 + j] = d1 + d2; r[8 + j] = d2 - d1; r[12 + j] = d1 - d3
+                        }
+                        for i in 0..<4 {
+                            let r0 = r[i * 4], r1 = r[i * 4 + 1], r2 = r[i * 4 + 2], r3 = r[i * 4 + 3]
+                            v[(i * 4 + 0) * stride + base] = r0 - r2
+                            v[(i * 4 + 1) * stride + base] = r1 + r2
+                            v[(i * 4 + 2) * stride + base] = r2 - r1
+                            v[(i * 4 + 3) * stride + base] = r1 - r3
+                        }
+                        t += 1
+                    }
+                }
+            }
         }
     }
 
