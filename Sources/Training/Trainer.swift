@@ -82,6 +82,9 @@ public final class Trainer {
             let loaded = try model.loadPretrained(path: path)
             logger.info("loaded \(loaded.count) pretrained arrays from \(path)")
         }
+        // Pretrained BatchNorm statistics are kept frozen; from scratch there are none to keep, so
+        // BatchNorm trains on batch statistics as MXNet's does (per worker in a cluster, like MXNet).
+        model.batchNormStatistics = h.usePretrainedModel ? .frozen : .batch
         if let pattern = h.freezeLayerPattern {
             let frozen = try model.parameters.freeze(matching: pattern)
             logger.info("freeze_layer_pattern \(pattern): \(frozen.count) frozen parameter array(s)")
@@ -157,7 +160,7 @@ public final class Trainer {
             let epochStart = Date()
             while let batch = try it.next() {
                 let t0 = Date()
-                let state = try model.forward(images: batch.images, batch: batch.count)
+                let state = try model.forward(images: batch.images, batch: batch.count, training: true)
                 let targets = model.targets(for: state, labels: batch.labels, batch: batch.count)  // rows of 5, −1 padded
                 var normalizers: (cls: Float, box: Float)?
                 if let client, h.kvStore == .distSync {

@@ -69,6 +69,33 @@ struct ResNetTests {
         #expect(mAP >= 0.9, "mAP \(mAP)")
     }
 
+    @Test("with batch statistics (training from scratch) a small ResNet SSD matches finite differences too")
+    func gradientCheckBatchStatistics() throws {
+        let failures = try finiteDifferenceFailures(config: .tinyResNet(numClasses: 2), names: [
+            "bn_data_beta", "conv0_weight", "bn0_gamma", "stage1_unit1_conv2_weight", "stage2_unit1_bn1_gamma",
+            "stage3_unit1_conv3_weight", "stage4_unit1_bn3_beta", "_plus3_cls_pred_conv_weight"], step: 1e-3, batchNormStatistics: .batch)
+        #expect(failures.count <= 1, "\(failures)")
+    }
+
+    @Test("batch statistics: a training forward normalises with the batch and moves the moving averages; inference uses them")
+    func batchStatistics() throws {
+        let model = try SSDModel(config: .tinyResNet(numClasses: 2), seed: 3)
+        model.batchNormStatistics = .batch
+        let p = model.parameters, mean = p.range(p.index(of: "bn0_moving_mean")!), variance = p.range(p.index(of: "bn0_moving_var")!)
+        let before = Array(p.values[mean]), varianceBefore = Array(p.values[variance])
+        let (images, _) = toyBatch(batch: 2, size: 64)
+        let inference = try model.forward(images: images, batch: 2)
+        #expect(Array(p.values[mean]) == before, "an inference forward never writes the moving statistics")
+        let training = try model.forward(images: images, batch: 2, training: true)
+        #expect(Array(p.values[mean]) != before && Array(p.values[variance]) != varianceBefore)
+        #expect(training.cls != inference.cls)
+        // Frozen: a training forward equals the inference one and leaves the statistics alone.
+        model.batchNormStatistics = .frozen
+        let moved = Array(p.values[mean])
+        let frozen = try model.forward(images: images, batch: 2, training: true), again = try model.forward(images: images, batch: 2)
+        #expect(Array(p.values[mean]) == moved && frozen.cls == again.cls)
+    }
+
     @Test("bn_data's gamma is fixed (fix_gamma) and moving statistics are never trained")
     func fixedAndAuxiliary() throws {
         let model = try SSDModel(config: .tinyResNet(numClasses: 2), seed: 3)

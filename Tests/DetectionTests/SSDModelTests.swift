@@ -71,6 +71,17 @@ struct SSDModelTests {
         #expect(throws: ModelError.self) { try model.parameters.freeze(matching: "(conv1_") }
     }
 
+    @Test("with 3 classes (4 class scores per anchor, as many as box offsets) loc and cls stay apart", arguments: ["vgg-16", "resnet-50"])
+    func threeClasses(network: String) throws {
+        let model = try SSDModel(config: network == "vgg-16" ? .tiny(numClasses: 3) : .tinyResNet(numClasses: 3))
+        let (images, labels) = toyBatch(batch: 2, size: 64)
+        let state = try model.forward(images: images, batch: 2)
+        #expect(state.loc.count == 2 * model.anchorCount * 4 && state.cls.count == 2 * model.anchorCount * 4)
+        #expect(state.loc != state.cls)
+        let r = try model.trainingStep(images: images, labels: labels, batch: 2)
+        #expect(r.crossEntropy.isFinite && r.smoothL1.isFinite)
+    }
+
     @Test("a full forward and backward of a small SSD matches finite differences")
     func gradientCheck() throws {
         let failures = try finiteDifferenceFailures(config: .tiny(numClasses: 2), names: [
@@ -131,9 +142,11 @@ func toyMeanAveragePrecision(_ detections: [Float], labels: [Float], batch: Int,
 /// Central finite differences of the MultiBox loss (targets and normalizers held fixed: mining
 /// is not differentiable) against backward's gradients, at three coordinates of each named
 /// parameter; returns the coordinates that disagree.
-func finiteDifferenceFailures(config: SSDConfig, names: [String], seed: UInt64 = 7, step: Float = 1e-4) throws -> [String] {
+func finiteDifferenceFailures(config: SSDConfig, names: [String], seed: UInt64 = 7, step: Float = 1e-4,
+                              batchNormStatistics: SSDModel.BatchNormStatistics = .frozen) throws -> [String] {
     let model = try SSDModel(config: config, seed: seed)
     model.threading = .serial
+    model.batchNormStatistics = batchNormStatistics
     // BatchNorm betas and moving means start at 0: a channel whose input is exactly 0 (a dead
     // receptive field) would then sit exactly on its ReLU's kink. Move them off it.
     var rng = SeededGenerator(seed: seed)
@@ -142,7 +155,7 @@ func finiteDifferenceFailures(config: SSDConfig, names: [String], seed: UInt64 =
     }
     let size = config.imageShape, classes = config.numClasses
     let (images, labels) = toyBatch(batch: 2, size: size)
-    let state = try model.forward(images: images, batch: 2)
+    let state = try model.forward(images: images, batch: 2, training: true)
     let targets = model.targets(for: state, labels: labels, batch: 2)
     let first = try MultiBoxLoss.compute(loc: state.loc, clsNHWC: state.cls, targets: targets, batch: 2, anchors: model.anchorCount, classes: classes)
     #expect(first.validCount > 0 && first.boxNonZero > 0)
@@ -150,7 +163,8 @@ func finiteDifferenceFailures(config: SSDConfig, names: [String], seed: UInt64 =
     #expect(counts.valid == first.validCount && counts.boxNonZero == first.boxNonZero)
     let norms = (cls: Float(first.validCount), box: Float(first.boxNonZero))
     func loss() throws -> Double {
-        let s = try model.forward(images: images, batch: 2)
+        // (With batch statistics this also moves the moving averages, which the loss does not read.)
+        let s = try model.forward(images: images, batch: 2, training: true)
         let r = try MultiBoxLoss.compute(loc: s.loc, clsNHWC: s.cls, targets: targets, batch: 2, anchors: model.anchorCount,
                                          classes: classes, normalizers: norms)
         return r.classLossSum / Double(norms.cls) + r.boxLossSum / Double(norms.box)

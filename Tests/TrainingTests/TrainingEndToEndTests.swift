@@ -96,7 +96,7 @@ struct TrainingEndToEndTests {
     @Test("base_network=resnet-50 (small ResNet) trains in dist_sync with 2 workers; the checkpoint keeps the BatchNorm statistics as aux:")
     func resnetCluster() throws {
         defer { try? FileManager.default.removeItem(at: work) }
-        let runs = try cluster(workers: 2, arguments: common("resnet") + ["--base_network", "resnet-50", "--epochs", "2",
+        let runs = try cluster(workers: 2, arguments: common("resnet") + ["--base_network", "resnet-50", "--epochs", "6",
                                                                           "--mini_batch_size", "2", "--kv_store", "dist_sync"])
         #expect(runs.count == 2 && runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.stderr))")
         let s = try Self.summary(try #require(runs.first { $0.stdout.contains("model_algo_1-") }))

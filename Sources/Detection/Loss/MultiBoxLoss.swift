@@ -86,7 +86,7 @@ extension SSDModel {
     /// `[class, xmin, ymin, xmax, ymax]`, −1 rows after the objects.
     public func trainingStep(images: [Float], labels: [Float], batch: Int,
                              normalizers: (cls: Float, box: Float)? = nil) throws -> MultiBoxLoss.Result {
-        let state = try forward(images: images, batch: batch)
+        let state = try forward(images: images, batch: batch, training: true)
         let targets = self.targets(for: state, labels: labels, batch: batch)
         let result = try MultiBoxLoss.compute(loc: state.loc, clsNHWC: state.cls, targets: targets, batch: batch,
                                               anchors: anchorCount, classes: config.numClasses, normalizers: normalizers)

@@ -29,6 +29,17 @@ public final class SSDModel {
     public let workspace = Conv2D.Workspace()
     /// When set, every layer's forward and backward wall time is added to it.
     public var profile: LayerProfile?
+
+    /// What the BatchNorm layers normalise with during training (inference always uses the
+    /// moving statistics).
+    public enum BatchNormStatistics: Sendable {
+        /// The moving (e.g. pretrained) statistics, never updated: frozen BatchNorm.
+        case frozen
+        /// Each batch's own statistics, updating the moving averages (momentum 0.9), as MXNet
+        /// trains BatchNorm; for networks without meaningful moving statistics (from scratch).
+        case batch
+    }
+    public var batchNormStatistics = BatchNormStatistics.frozen
     /// Threads for the kernels' own loops.
     public var threading = Threading(threads: ProcessInfo.processInfo.activeProcessorCount)
 
@@ -87,6 +98,8 @@ public final class SSDModel {
     /// What forward keeps for backward.
     public struct ForwardState {
         var batch: Int
+        /// BatchNorm used batch statistics (training with `.batch`), so backward must too.
+        var batchStatistics = false
         var input: [Float]
         var outputs: [[Float]]            // node outputs (after the node's ReLU, if any)
         var pools: [Int: MaxPool2D.Saved]
@@ -99,12 +112,16 @@ public final class SSDModel {
         public var cls: [Float]
     }
 
-    /// Runs the network on `batch` images (B × 3 × S × S, mean-subtracted).
-    public func forward(images: [Float], batch: Int) throws -> ForwardState {
+    /// Runs the network on `batch` images (B × 3 × S × S, mean-subtracted). `training` with
+    /// `batchNormStatistics == .batch` normalises with each batch's statistics and updates the
+    /// moving averages (the only parameters forward ever writes).
+    public func forward(images: [Float], batch: Int, training: Bool = false) throws -> ForwardState {
         let s = config.imageShape
         precondition(images.count == batch * 3 * s * s, "images hold \(images.count) values, expected \(batch)×3×\(s)×\(s)")
         var state = ForwardState(batch: batch, input: images, outputs: [], pools: [:], norms: [:], normalized: [], l2: nil, loc: [], cls: [])
-        try parameters.values.withUnsafeBufferPointer { p in
+        state.batchStatistics = training && batchNormStatistics == .batch
+        try parameters.values.withUnsafeMutableBufferPointer { mutable in
+            let p = UnsafeBufferPointer(mutable)
             for (i, node) in nodes.enumerated() {
                 func input(_ k: Int) -> [Float] { node.inputs[k] == TrunkNode.image ? images : state.outputs[node.inputs[k]] }
                 var out = [Float](repeating: 0, count: batch * node.channels * node.size * node.size)
@@ -121,13 +138,11 @@ public final class SSDModel {
                         var g = g1; g.batch = batch
                         state.pools[i] = try input(0).withUnsafeBufferPointer { x in try MaxPool2D.forward(g, input: x, output: y, threading: threading) }
                     case let .batchNorm(g1, gamma, beta, mean, variance, relu):
-                        var g = g1; g.batch = batch
-                        // Frozen statistics: forward reads, never writes, the moving mean and variance.
+                        var g = g1; g.batch = batch; g.useGlobalStats = !state.batchStatistics
                         state.norms[i] = try input(0).withUnsafeBufferPointer { x in
                             try BatchNorm.forward(g, input: x, gamma: view(p, gamma), beta: view(p, beta),
-                                                  movingMean: UnsafeMutableBufferPointer(mutating: view(p, mean)),
-                                                  movingVar: UnsafeMutableBufferPointer(mutating: view(p, variance)), output: y,
-                                                  updateMovingStatistics: false)
+                                                  movingMean: mview(mutable, mean), movingVar: mview(mutable, variance), output: y,
+                                                  updateMovingStatistics: state.batchStatistics)
                         }
                         if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y) }
                     case .add:
@@ -151,8 +166,9 @@ public final class SSDModel {
             var locParts: [[Float]] = [], clsParts: [[Float]] = []
             for (k, h) in heads.enumerated() {
                 let source = h.normalizeScale != nil ? state.normalized : state.outputs[h.node]
-                for (params, out) in [(h.loc, h.anchors * 4), (h.cls, h.anchors * (config.numClasses + 1))] {
-                    try timed("\(config.sourceNames[k])_\(out == h.anchors * 4 ? "loc" : "cls")_pred_conv", .forward) {
+                // (With 3 classes both heads have 4 outputs per anchor: tell them apart by name, not size.)
+                for (kind, params, out) in [("loc", h.loc, h.anchors * 4), ("cls", h.cls, h.anchors * (config.numClasses + 1))] {
+                    try timed("\(config.sourceNames[k])_\(kind)_pred_conv", .forward) {
                         let g = Conv2D.Geometry(batch: batch, inChannels: h.channels, height: h.size, width: h.size, outChannels: out, kernel: 3, pad: 1)
                         var y = [Float](repeating: 0, count: batch * out * h.size * h.size), flat = y
                         try source.withUnsafeBufferPointer { x in try y.withUnsafeMutableBufferPointer { yp in
@@ -161,7 +177,7 @@ public final class SSDModel {
                         try y.withUnsafeBufferPointer { yp in try flat.withUnsafeMutableBufferPointer { fp in
                             try NHWCFlatten.forward(batch: batch, channels: out, height: h.size, width: h.size, input: yp, output: fp)
                         } }
-                        if out == h.anchors * 4 { locParts.append(flat) } else { clsParts.append(flat) }
+                        if kind == "loc" { locParts.append(flat) } else { clsParts.append(flat) }
                     }
                 }
             }
@@ -205,8 +221,9 @@ public final class SSDModel {
                 for (k, h) in heads.enumerated().reversed() {
                     let normalized = h.normalizeScale != nil
                     let source = normalized ? state.normalized : state.outputs[h.node]
-                    for (params, out, flatGrad) in [(h.loc, h.anchors * 4, locSplit[k]), (h.cls, h.anchors * (config.numClasses + 1), clsSplit[k])] {
-                        try timed("\(config.sourceNames[k])_\(out == h.anchors * 4 ? "loc" : "cls")_pred_conv", .backward) {
+                    for (kind, params, out, flatGrad) in [("loc", h.loc, h.anchors * 4, locSplit[k]),
+                                                          ("cls", h.cls, h.anchors * (config.numClasses + 1), clsSplit[k])] {
+                        try timed("\(config.sourceNames[k])_\(kind)_pred_conv", .backward) {
                             let g = Conv2D.Geometry(batch: batch, inChannels: h.channels, height: h.size, width: h.size, outChannels: out, kernel: 3, pad: 1)
                             var dy = [Float](repeating: 0, count: batch * out * h.size * h.size)
                             try flatGrad.withUnsafeBufferPointer { f in try dy.withUnsafeMutableBufferPointer { d in
@@ -262,7 +279,7 @@ public final class SSDModel {
                                 try MaxPool2D.backward(g, saved: state.pools[i]!, gradOutput: dy, gradInput: dx, threading: threading)
                             }
                         case let .batchNorm(g1, gamma, beta, _, _, relu):
-                            var g = g1; g.batch = batch
+                            var g = g1; g.batch = batch; g.useGlobalStats = !state.batchStatistics
                             try throughReLU(relu)
                             try input(0).withUnsafeBufferPointer { x in
                                 try BatchNorm.backward(g, saved: state.norms[i]!, input: x, gamma: view(p, gamma), gradOutput: dy,
