@@ -6,9 +6,11 @@
 //   V[ξ] (C×T) = (Bᵀ d B)[ξ]     input,    Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]
 //   M[ξ] (K×T) = U[ξ] · V[ξ]     sgemm
 //   y (2×2)    = Aᵀ M A          output,   Aᵀ = [1 1 1 0; 0 1 −1 −1]
+// Weight gradient (the adjoints): dU[ξ] = Σₜ (A dYₜ Aᵀ)[ξ] · Vₜ[ξ]ᵀ, dW = Gᵀ dU G.
 
-/// The Winograd path of `Conv2D` for 3×3 stride-1 pad-1 layers: forward, and the input
-/// gradient (a forward pass of the output gradient through the flipped, transposed kernel).
+/// The Winograd path of `Conv2D` for 3×3 stride-1 pad-1 layers: forward, the input gradient
+/// (a forward pass of the output gradient through the flipped, transposed kernel) and the
+/// weight gradient. Which layers take it is the `Conv2D.Workspace`'s choice.
 enum Winograd {
     /// Whether `g` can run here.
     static func applies(to g: Conv2D.Geometry) -> Bool {
