@@ -16,6 +16,14 @@ public final class SSDModel {
         var normalizeScale: Int?       // relu4_3_scale parameter index (VGG only)
         var channels: Int, size: Int, anchors: Int
         var loc: (weight: Int, bias: Int), cls: (weight: Int, bias: Int)
+
+        /// The head's two 3×3 convolutions, box offsets first, for `batch` images. (With 3 classes
+        /// both have 4 outputs per anchor, so they are told apart by `kind`, never by size.)
+        func convolutions(classes: Int, batch: Int) -> [(kind: String, params: (weight: Int, bias: Int), geometry: Conv2D.Geometry)] {
+            [("loc", loc, anchors * 4), ("cls", cls, anchors * (classes + 1))].map { kind, params, out in
+                (kind, params, Conv2D.Geometry(batch: batch, inChannels: channels, height: size, width: size, outChannels: out, kernel: 3, pad: 1))
+            }
+        }
     }
 
     public let config: SSDConfig
@@ -166,10 +174,9 @@ public final class SSDModel {
             var locParts: [[Float]] = [], clsParts: [[Float]] = []
             for (k, h) in heads.enumerated() {
                 let source = h.normalizeScale != nil ? state.normalized : state.outputs[h.node]
-                // (With 3 classes both heads have 4 outputs per anchor: tell them apart by name, not size.)
-                for (kind, params, out) in [("loc", h.loc, h.anchors * 4), ("cls", h.cls, h.anchors * (config.numClasses + 1))] {
+                for (kind, params, g) in h.convolutions(classes: config.numClasses, batch: batch) {
                     try timed("\(config.sourceNames[k])_\(kind)_pred_conv", .forward) {
-                        let g = Conv2D.Geometry(batch: batch, inChannels: h.channels, height: h.size, width: h.size, outChannels: out, kernel: 3, pad: 1)
+                        let out = g.outChannels
                         var y = [Float](repeating: 0, count: batch * out * h.size * h.size), flat = y
                         try source.withUnsafeBufferPointer { x in try y.withUnsafeMutableBufferPointer { yp in
                             try Conv2D.forward(g, input: x, weight: view(p, params.weight), bias: view(p, params.bias), output: yp, workspace: workspace, threading: threading)
@@ -221,10 +228,9 @@ public final class SSDModel {
                 for (k, h) in heads.enumerated().reversed() {
                     let normalized = h.normalizeScale != nil
                     let source = normalized ? state.normalized : state.outputs[h.node]
-                    for (kind, params, out, flatGrad) in [("loc", h.loc, h.anchors * 4, locSplit[k]),
-                                                          ("cls", h.cls, h.anchors * (config.numClasses + 1), clsSplit[k])] {
+                    for (kind, params, g) in h.convolutions(classes: config.numClasses, batch: batch) {
+                        let flatGrad = kind == "loc" ? locSplit[k] : clsSplit[k], out = g.outChannels
                         try timed("\(config.sourceNames[k])_\(kind)_pred_conv", .backward) {
-                            let g = Conv2D.Geometry(batch: batch, inChannels: h.channels, height: h.size, width: h.size, outChannels: out, kernel: 3, pad: 1)
                             var dy = [Float](repeating: 0, count: batch * out * h.size * h.size)
                             try flatGrad.withUnsafeBufferPointer { f in try dy.withUnsafeMutableBufferPointer { d in
                                 try NHWCFlatten.backward(batch: batch, channels: out, height: h.size, width: h.size, gradOutput: f, gradInput: d)

@@ -236,6 +236,7 @@ public enum Conv2D {
                 }
                 continue
             }
+            if gradInput == nil && gradWeight == nil { continue }   // only the bias was left (Winograd did the rest)
             let t = g.tileLength
             let col = workspace.buffer(crs * t)
             var p0 = 0

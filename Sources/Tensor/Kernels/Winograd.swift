@@ -60,10 +60,7 @@ enum Winograd {
         workspace: Conv2D.Workspace, threading: Threading
     ) {
         let tilesY = (h + 1) / 2, tilesX = (w + 1) / 2, perImage = tilesY * tilesX, tiles = batch * perImage
-        // Tiles per chunk: V and M stay around 16 MB each.
-        let chunk = max(1, min(tiles, (1 << 22) / (16 * max(c, k))))
-        let buffer = workspace.buffer(16 * chunk * (c + k))
-        let v = buffer, m = buffer + 16 * chunk * c
+        let (chunk, v, m) = chunkBuffers(tiles: tiles, channels: c, outChannels: k, workspace: workspace)
         var t0 = 0
         while t0 < tiles {
             let n = min(chunk, tiles - t0)
@@ -124,9 +121,7 @@ enum Winograd {
         workspace: Conv2D.Workspace, threading: Threading
     ) {
         let tilesX = (w + 1) / 2, perImage = ((h + 1) / 2) * tilesX, tiles = batch * perImage
-        let chunk = max(1, min(tiles, (1 << 22) / (16 * max(c, k))))
-        let buffer = workspace.buffer(16 * chunk * (c + k))
-        let v = buffer, dm = buffer + 16 * chunk * c
+        let (chunk, v, dm) = chunkBuffers(tiles: tiles, channels: c, outChannels: k, workspace: workspace)
         let du = workspace.buffer(16 * k * c, slot: 1)
         du.update(repeating: 0, count: 16 * k * c)
         var t0 = 0
@@ -179,6 +174,15 @@ enum Winograd {
                 add(2, c0.2, c1.2, c2.2, c3.2)
             }
         }
+    }
+
+    /// Tiles per chunk (so that V and M stay around 16 MB each) and the workspace's room for one
+    /// chunk's V (16 × C × chunk) and M (16 × K × chunk).
+    static func chunkBuffers(tiles: Int, channels c: Int, outChannels k: Int, workspace: Conv2D.Workspace)
+        -> (chunk: Int, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>) {
+        let chunk = max(1, min(tiles, (1 << 22) / (16 * max(c, k))))
+        let buffer = workspace.buffer(16 * chunk * (c + k))
+        return (chunk, buffer, buffer + 16 * chunk * c)
     }
 
     /// V[ξ][c][t] (16 × C × `tiles`): Bᵀ d B of the 4×4 input patch of each tile `firstTile` …
