@@ -1,4 +1,6 @@
 import Detection
+import Foundation
+import TestSupport
 import Testing
 
 typealias Det = MultiBoxDetection.Detection
@@ -38,13 +40,14 @@ struct MeanAveragePrecisionTests {
         #expect(m.meanAveragePrecision() == 0.5)
     }
 
-    @Test("IoU exactly at the threshold is a miss (strict >); equal scores keep input order")
+    @Test("IoU exactly at the threshold is a miss (strict >); equal scores in one image keep the input order (NumPy's reversed argsort, twice)")
     func thresholdAndTies() {
         var strict = VOCMeanAveragePrecision(classes: 1, interpolation: .area)
         // Box [0,0,1,0.5] vs [0,0,1,1]: IoU exactly 0.5.
         strict.update(detections: [Det(classId: 0, score: 0.9, box: [0, 0, 1, 0.5])], groundTruth: [GT(classId: 0, box: [0, 0, 1, 1])])
         #expect(strict.meanAveragePrecision() == 0)
-        // A tie: FP listed first, then TP, at the same score → precision 1/2 at recall 1.
+        // A tie: FP listed first, then TP. The image's sort puts the TP first, the class-wide sort
+        // (over fewer than 17 records) reverses the pair again: FP, TP → precision 1/2 at recall 1.
         var tie = VOCMeanAveragePrecision(classes: 1, interpolation: .area)
         tie.update(detections: [Det(classId: 0, score: 0.8, box: [0.6, 0.6, 0.7, 0.7]), Det(classId: 0, score: 0.8, box: [0.1, 0.1, 0.4, 0.4])],
                    groundTruth: [gt1])
@@ -54,4 +57,50 @@ struct MeanAveragePrecisionTests {
                        groundTruth: [gt1])
         #expect(swapped.meanAveragePrecision() == 1)
     }
+
+    @Test("a difficult box counts as a positive when its class has no detection in the image (MXNet example's rule)")
+    func difficultWithoutDetection() {
+        var m = VOCMeanAveragePrecision(classes: 2, interpolation: .area)
+        m.update(detections: [Det(classId: 1, score: 0.9, box: [0.1, 0.1, 0.4, 0.4])],
+                 groundTruth: [GT(classId: 1, box: [0.1, 0.1, 0.4, 0.4]), GT(classId: 0, box: [0.5, 0.5, 0.9, 0.9], difficult: true)])
+        m.update(detections: [Det(classId: 0, score: 0.8, box: [0.5, 0.5, 0.9, 0.9])], groundTruth: [GT(classId: 0, box: [0.5, 0.5, 0.9, 0.9])])
+        #expect(m.averagePrecisions() == [1: 1, 0: 0.5])  // class 0: one TP of two positives
+    }
+
+    @Test("equals the MXNet SSD example's MApMetric / VOC07MApMetric rules on the committed fixture, to 1e-12")
+    func matchesExampleRules() throws {
+        guard let url = Bundle.module.url(forResource: "Fixtures", withExtension: nil)?.appendingPathComponent("voc_map.json") else {
+            throw Fixture.LoadError.unreadable(path: "Fixtures/voc_map.json (resource folder missing)")
+        }
+        let fixture = try JSONDecoder().decode(VOCMapFixture.self, from: Data(contentsOf: url))
+        #expect(fixture.cases.count >= 10)
+        for c in fixture.cases {
+            for (interpolation, expected) in [(VOCMeanAveragePrecision.Interpolation.elevenPoint, c.elevenPoint), (.area, c.area)] {
+                var m = VOCMeanAveragePrecision(classes: 3, overlapThreshold: c.overlapThreshold, interpolation: interpolation)
+                for image in c.images {
+                    m.update(detections: image.detections.map { Det(classId: Int($0[0]), score: $0[1], box: Array($0[2..<6])) },
+                             groundTruth: image.groundTruth.map { GT(classId: Int($0[0]), box: Array($0[1..<5]), difficult: $0[5] > 0) })
+                }
+                let aps = m.averagePrecisions()
+                #expect(Set(aps.keys) == Set(expected.ap.keys.compactMap { Int($0) }), "\(c.name) \(interpolation): classes")
+                for (k, v) in expected.ap {
+                    #expect(abs((aps[Int(k)!] ?? .nan) - v) <= 1e-12, "\(c.name) \(interpolation): AP of class \(k) \(aps[Int(k)!] ?? .nan) vs \(v)")
+                }
+                let mAP = m.meanAveragePrecision()
+                if let e = expected.mAP {
+                    #expect(abs(mAP - e) <= 1e-12, "\(c.name) \(interpolation): mAP \(mAP) vs \(e)")
+                } else {
+                    #expect(mAP.isNaN, "\(c.name) \(interpolation): mAP \(mAP), expected NaN")
+                }
+            }
+        }
+    }
+}
+
+/// `scripts/fixtures/make_voc_map.py`'s output.
+struct VOCMapFixture: Decodable {
+    struct Image: Decodable { var detections: [[Float]]; var groundTruth: [[Float]] }
+    struct Expected: Decodable { var ap: [String: Double]; var mAP: Double? }
+    struct Case: Decodable { var name: String; var overlapThreshold: Float; var images: [Image]; var elevenPoint: Expected; var area: Expected }
+    var cases: [Case]
 }
