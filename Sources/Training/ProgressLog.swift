@@ -130,7 +130,7 @@ public final class ProgressLog {
             FileHandle.standardError.write(Data((line + (step == total ? "\n" : "")).utf8))
         }
         write(["epoch": epoch, "batch": count, "train:cross_entropy": metric.crossEntropy, "train:smooth_l1": metric.smoothL1,
-               "valid_anchors": metric.validCount, "images_per_sec": imagesPerSecond, "lr": Double(learningRate),
+               "valid_anchors": metric.validCount, "images_per_sec": imagesPerSecond, "lr": Double("\(learningRate)") ?? Double(learningRate),
                "time": now().timeIntervalSince(started)])
     }
 

@@ -16,6 +16,8 @@ struct Eval: ParsableCommand {
     @Option(help: "IoU of a true positive (overlap_threshold).") var overlapThreshold: Float = 0.5
     @Option(help: "NMS IoU (nms_threshold).") var nmsThreshold: Float = 0.45
     @Flag(help: "Area under the curve instead of VOC07's 11 points.") var area = false
+    @Option(help: "Whose VOC mAP: mxnet (the SSD example's, what SageMaker reports) or gluoncv (README: the differences).")
+    var mapRules: VOCMeanAveragePrecision.Rules = .mxnetExample
     @Flag(help: "Print one JSON object (mAP, per-class AP, settings) instead of the table.") var json = false
 
     /// What `--json` prints.
@@ -23,12 +25,14 @@ struct Eval: ParsableCommand {
         /// One class's average precision.
         struct ClassAP: Codable, Equatable {
             var classId: Int
-            var ap: Double
+            /// null where undefined (GluonCV: a class without positives).
+            var ap: Double?
         }
         var checkpoint: String
         var channel: String
         var images: Int
         var interpolation: String
+        var rules: String
         var overlapThreshold: Float
         var nmsThreshold: Float
         /// Mean of `classes`' APs; null when no class was seen (no ground truth at all).
@@ -41,21 +45,23 @@ struct Eval: ParsableCommand {
         let model = try Checkpoint.load(from: modelDir, epoch: epoch)
         let dataset = try openSageMakerChannel(dataRoot: dataRoot, channel: channel)
         let metric = try Evaluation.averagePrecision(model: model, dataset: dataset, overlapThreshold: overlapThreshold,
-                                                     nmsThreshold: nmsThreshold, interpolation: area ? .area : .elevenPoint)
+                                                     nmsThreshold: nmsThreshold, interpolation: area ? .area : .elevenPoint, rules: mapRules)
         let mAP = metric.meanAveragePrecision()
         let report = Report(checkpoint: try Checkpoint.paramsPath(in: modelDir, epoch: epoch), channel: channel, images: dataset.count,
-                            interpolation: area ? "area" : "11-point", overlapThreshold: overlapThreshold, nmsThreshold: nmsThreshold,
+                            interpolation: area ? "area" : "11-point", rules: mapRules.rawValue, overlapThreshold: overlapThreshold, nmsThreshold: nmsThreshold,
                             mAP: mAP.isNaN ? nil : mAP,
-                            classes: metric.averagePrecisions().sorted { $0.key < $1.key }.map { .init(classId: $0.key, ap: $0.value) })
+                            classes: metric.averagePrecisions().sorted { $0.key < $1.key }.map { .init(classId: $0.key, ap: $0.value.isNaN ? nil : $0.value) })
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
             return
         }
-        print(String(format: "ssd eval: %@ on %@/%@ (%d images), %@, IoU > %g", report.checkpoint, dataRoot, channel, dataset.count,
-                     report.interpolation, overlapThreshold))
-        for c in report.classes { print(String(format: "  class %3d  AP %.4f", c.classId, c.ap)) }
+        print(String(format: "ssd eval: %@ on %@/%@ (%d images), %@, %@ rules, IoU %@ %g", report.checkpoint, dataRoot, channel,
+                     dataset.count, report.interpolation, report.rules, mapRules == .gluonCV ? "≥" : ">", overlapThreshold))
+        for c in report.classes { print(c.ap.map { String(format: "  class %3d  AP %.4f", c.classId, $0) } ?? String(format: "  class %3d  AP n/a (no positives)", c.classId)) }
         print(report.mAP.map { String(format: "  mAP        %.4f", $0) } ?? "  mAP        n/a (no ground truth in the channel)")
     }
 }
+
+extension VOCMeanAveragePrecision.Rules: ExpressibleByArgument {}

@@ -24,9 +24,9 @@ struct CapturingHandler: LogHandler {
 
 /// The regular expressions README's "Log lines" paragraph documents for MXNet's lines.
 enum MXNetLineRegex {
-    static let speedometer = #"^Epoch\[(\d+)\] Batch \[(-?\d+)-(\d+)\]\tSpeed: ([0-9.]+|inf) samples/sec((\t[A-Za-z0-9_]+=(-?[0-9]+\.[0-9]{6}|nan|inf))+)$"#
-    static let train = #"^Epoch\[(\d+)\] Train-([A-Za-z0-9_]+)=(-?[0-9]+\.[0-9]{6}|nan|inf)$"#
-    static let validation = #"^Epoch\[(\d+)\] Validation-([A-Za-z0-9_]+)=(-?[0-9]+\.[0-9]{6}|nan|inf)$"#
+    static let speedometer = #"Epoch\[(\d+)\] Batch \[(-?\d+)-(\d+)\]\tSpeed: ([0-9.]+|inf) samples/sec((\t[A-Za-z0-9_]+=(-?[0-9]+\.[0-9]{6}|nan|inf))+)$"#
+    static let train = #"Epoch\[(\d+)\] Train-([A-Za-z0-9_]+)=(-?[0-9]+\.[0-9]{6}|nan|inf)$"#
+    static let validation = #"Epoch\[(\d+)\] Validation-([A-Za-z0-9_]+)=(-?[0-9]+\.[0-9]{6}|nan|inf)$"#
 }
 
 func firstGroup(_ pattern: String, in line: String) throws -> String? {

@@ -26,7 +26,18 @@
 /// class seen (a ground truth in an image with ground truth, or a detection counted there),
 /// NaN when none was — as NumPy's mean of nothing. Boxes are normalized corners; IoU is
 /// computed in Float32 the way the example's NumPy code does (no +1 in areas).
+///
+/// `rules: .gluonCV` follows GluonCV 0.10.5's `VOCMApMetric` / `VOC07MApMetric` instead
+/// (`VOCMeanAveragePrecision+GluonCV.swift` lists how it differs).
 public struct VOCMeanAveragePrecision: Sendable {
+    /// Whose definition of VOC mAP.
+    public enum Rules: String, Sendable, CaseIterable {
+        /// MXNet's SSD example, what SageMaker's built-in algorithm reports (the default).
+        case mxnetExample = "mxnet"
+        /// GluonCV's VOC metric.
+        case gluonCV = "gluoncv"
+    }
+
     /// How AP integrates the precision/recall curve.
     public enum Interpolation: Sendable {
         /// VOC2007: mean of the best precision at recall ≥ 0, 0.1, …, 1 (the SSD example's default).
@@ -38,14 +49,16 @@ public struct VOCMeanAveragePrecision: Sendable {
     public var overlapThreshold: Float
     public var interpolation: Interpolation
     public var classes: Int
+    public let rules: Rules
 
     /// Per class, in order of first insertion: (score, flag) with flag 1 = TP, 2 = FP, 0 = a
-    /// placeholder for a class seen only through its ground truth.
-    private var records: [(classId: Int, rows: [(score: Double, flag: Int)])] = []
-    private var positives: [Int: Int] = [:]
+    /// placeholder for a class seen only through its ground truth (3 = GluonCV's "matched a
+    /// difficult box": in the ranking, neither TP nor FP).
+    var records: [(classId: Int, rows: [(score: Double, flag: Int)])] = []
+    var positives: [Int: Int] = [:]
 
-    public init(classes: Int, overlapThreshold: Float = 0.5, interpolation: Interpolation = .elevenPoint) {
-        self.classes = classes; self.overlapThreshold = overlapThreshold; self.interpolation = interpolation
+    public init(classes: Int, overlapThreshold: Float = 0.5, interpolation: Interpolation = .elevenPoint, rules: Rules = .mxnetExample) {
+        self.classes = classes; self.overlapThreshold = overlapThreshold; self.interpolation = interpolation; self.rules = rules
     }
 
     /// A ground-truth box.
@@ -58,6 +71,7 @@ public struct VOCMeanAveragePrecision: Sendable {
 
     /// Adds one image's detections (in the detector's output order) and ground truth.
     public mutating func update(detections: [MultiBoxDetection.Detection], groundTruth: [GroundTruth]) {
+        if rules == .gluonCV { return updateGluonCV(detections: detections, groundTruth: groundTruth) }
         guard groundTruth.contains(where: { $0.classId >= 0 }) else { return }
         var remaining = groundTruth
         var seen = Set<Int>()
@@ -94,18 +108,20 @@ public struct VOCMeanAveragePrecision: Sendable {
         }
     }
 
-    private mutating func insert(_ c: Int, _ rows: [(score: Double, flag: Int)], positives n: Int) {
+    mutating func insert(_ c: Int, _ rows: [(score: Double, flag: Int)], positives n: Int) {
         if let k = records.firstIndex(where: { $0.classId == c }) { records[k].rows += rows } else { records.append((c, rows)) }
         positives[c, default: 0] += n
     }
 
-    /// AP of every class seen, by class id.
+    /// AP of every class seen, by class id (GluonCV: NaN for a class without positives).
     public func averagePrecisions() -> [Int: Double] {
-        Dictionary(uniqueKeysWithValues: records.map { ($0.classId, averagePrecision(of: $0.rows, positives: positives[$0.classId] ?? 0)) })
+        if rules == .gluonCV { return averagePrecisionsGluonCV() }
+        return Dictionary(uniqueKeysWithValues: records.map { ($0.classId, averagePrecision(of: $0.rows, positives: positives[$0.classId] ?? 0)) })
     }
 
     /// Mean of the per-class APs, NaN when no class was seen (MXNet: `np.mean([])`).
     public func meanAveragePrecision() -> Double {
+        if rules == .gluonCV { return meanAveragePrecisionGluonCV() }
         guard !records.isEmpty else { return .nan }
         return records.map { averagePrecision(of: $0.rows, positives: positives[$0.classId] ?? 0) }.reduce(0, +) / Double(records.count)
     }
