@@ -26,6 +26,7 @@ struct CapturingHandler: LogHandler {
 enum MXNetLineRegex {
     static let speedometer = #"Epoch\[(\d+)\] Batch \[(-?\d+)-(\d+)\]\tSpeed: ([0-9.]+|inf) samples/sec((\t[A-Za-z0-9_]+=(-?[0-9]+\.[0-9]{6}|nan|inf))+)$"#
     static let train = #"Epoch\[(\d+)\] Train-([A-Za-z0-9_]+)=(-?[0-9]+\.[0-9]{6}|nan|inf)$"#
+    static let timeCost = #"Epoch\[(\d+)\] Time cost=([0-9.]+)$"#
     static let validation = #"Epoch\[(\d+)\] Validation-([A-Za-z0-9_]+)=(-?[0-9]+\.[0-9]{6}|nan|inf)$"#
 }
 
@@ -46,6 +47,8 @@ struct LogFormatTests {
         #expect(LogFormat.train(epoch: 3, name: "CrossEntropy", value: 0.25) == "Epoch[3] Train-CrossEntropy=0.250000")
         #expect(LogFormat.validation(epoch: 3, name: "mAP", value: 0.5) == "Epoch[3] Validation-mAP=0.500000")
         #expect(LogFormat.timeCost(epoch: 3, seconds: 1.23456) == "Epoch[3] Time cost=1.235")
+        #expect(try firstGroup(MXNetLineRegex.timeCost, in: "2026-11-30T03:05:52+0000 info worker: [Training] Epoch[3] Time cost=1.235") == "3")
+        #expect(try firstGroup(MXNetLineRegex.train, in: LogFormat.train(epoch: 3, name: "SmoothL1", value: .nan)) == "3")
     }
 
     @Test("every SageMaker metric line matches the built-in algorithm's metric definition and reads back the value")
