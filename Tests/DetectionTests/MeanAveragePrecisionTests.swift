@@ -1,4 +1,4 @@
-import Detection
+@testable import Detection
 import Foundation
 import TestSupport
 import Testing
@@ -98,8 +98,18 @@ struct MeanAveragePrecisionTests {
     }
 }
 
+@Test("NumPyArgsort orders ties exactly as numpy.argsort (introsort) does, below and above 16 elements")
+func numpyArgsortMatches() throws {
+    let url = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil)).appendingPathComponent("voc_map.json")
+    let fixture = try JSONDecoder().decode(VOCMapFixture.self, from: Data(contentsOf: url))
+    #expect(fixture.argsorts.count == 8)
+    for a in fixture.argsorts { #expect(NumPyArgsort.ascending(a.values) == a.order, "\(a.values.count) values") }
+}
+
 /// `scripts/fixtures/make_voc_map.py`'s output.
 struct VOCMapFixture: Decodable {
+    struct Argsort: Decodable { var values: [Double]; var order: [Int] }
+    var argsorts: [Argsort]
     struct Image: Decodable { var detections: [[Float]]; var groundTruth: [[Float]] }
     struct Expected: Decodable { var ap: [String: Double?]; var mAP: Double? }
     struct Both: Decodable { var elevenPoint: Expected; var area: Expected }
