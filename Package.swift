@@ -105,6 +105,7 @@ let package = Package(
             name: "TrainingTests",
             dependencies: [
                 "Training", "Detection", "ParameterServer", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),  // ProgressLog's lines, captured by LogFormatTests
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Yams", package: "Yams"),
             ]),

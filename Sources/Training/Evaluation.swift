@@ -10,9 +10,20 @@ public enum Evaluation {
         overlapThreshold: Float = 0.5, nmsThreshold: Float = 0.45, interpolation: VOCMeanAveragePrecision.Interpolation = .elevenPoint,
         threads: Int = 2
     ) throws -> Double {
+        try averagePrecision(model: model, dataset: dataset, batchSize: batchSize, labelWidth: labelWidth, overlapThreshold: overlapThreshold,
+                             nmsThreshold: nmsThreshold, interpolation: interpolation, threads: threads).meanAveragePrecision()
+    }
+
+    /// The metric after every sample of `dataset`: per-class APs and their mean, by `rules`.
+    public static func averagePrecision(
+        model: SSDModel, dataset: any DetectionDataset, batchSize: Int = 8, labelWidth: Int = 350,
+        overlapThreshold: Float = 0.5, nmsThreshold: Float = 0.45, interpolation: VOCMeanAveragePrecision.Interpolation = .elevenPoint,
+        rules: VOCMeanAveragePrecision.Rules = .mxnetExample, threads: Int = 2
+    ) throws -> VOCMeanAveragePrecision {
         let loader = try Loader(dataset: dataset, batchSize: batchSize, imageShape: model.config.imageShape,
                                 labelWidth: labelWidth, augment: false, shuffle: false, threads: threads)
-        var metric = VOCMeanAveragePrecision(classes: model.config.numClasses, overlapThreshold: overlapThreshold, interpolation: interpolation)
+        var metric = VOCMeanAveragePrecision(classes: model.config.numClasses, overlapThreshold: overlapThreshold, interpolation: interpolation,
+                                             rules: rules)
         let it = loader.epoch(0)
         var seen = Set<Int>()
         while let batch = try it.next() {
@@ -28,6 +39,6 @@ public enum Evaluation {
                 metric.update(detections: MultiBoxDetection.detections(out, image: n, anchors: model.anchorCount), groundTruth: gts)
             }
         }
-        return metric.meanAveragePrecision()
+        return metric
     }
 }

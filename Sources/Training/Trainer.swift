@@ -218,7 +218,7 @@ public final class Trainer {
                 lastLoss = total
                 epochLoss.ce += loss.crossEntropy; epochLoss.l1 += loss.smoothL1
                 step += 1
-                progress.batch(epoch: epoch, step: step, of: it.batchesPerEpoch, crossEntropy: loss.crossEntropy, smoothL1: loss.smoothL1,
+                progress.batch(epoch: epoch, step: step, of: it.batchesPerEpoch, samples: batch.count, metric: loss.metric,
                                imagesPerSecond: Double(batch.count) / seconds, learningRate: schedule.learningRate(base: h.learningRate, atUpdate: update),
                                every: options.logEvery)
             }

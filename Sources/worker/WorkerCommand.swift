@@ -99,7 +99,7 @@ struct WorkerCommand: ParsableCommand {
             print(String(format: "{\"rank\": %d, \"workers\": %d, \"effective_batch\": %d, \"first_loss\": %.6f, \"last_loss\": %.6f, \"images_per_sec\": %.4f, \"waiting_fraction\": %.4f, \"mAP\": %@, \"learning_rates\": [%@], \"checkpoint\": \"%@\"}",
                          summary.rank, summary.workers, summary.effectiveBatch,
                          summary.firstLoss, summary.lastLoss, summary.imagesPerSecond, summary.waitingFraction,
-                         summary.validationMAP.map { String($0) } ?? "null",
+                         summary.validationMAP.flatMap { $0.isNaN ? nil : String($0) } ?? "null",  // NaN: no ground truth in validation
                          summary.learningRates.map { "\($0)" }.joined(separator: ","), summary.checkpoint ?? ""))
         } catch let error as ModelError {
             FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(2)

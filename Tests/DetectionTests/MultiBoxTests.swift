@@ -78,6 +78,23 @@ struct MultiBoxTests {
         }
     }
 
+    @Test("topK -1 keeps every detection and topK 5 leaves the rest unsorted with class -1, as MXNet's nms_topk (issue 14.7)")
+    func detectionTopKMatchesMXNet() throws {
+        let f = try detectionFixture("multibox.bin")
+        let anchors = try f.values("detection/anchors"), prob = try f.values("detection/clsProb"), loc = try f.values("detection/loc")
+        for topK in [-1, 5] {
+            let out = MultiBoxDetection(nmsThreshold: 0.45, topK: topK).compute(probabilities: prob, offsets: loc, anchors: anchors, batch: 2, classes: 3)
+            let expected = try f.values("detection topk\(topK)/output")
+            let ids = stride(from: 0, to: out.count, by: 6).map { out[$0] }, eids = stride(from: 0, to: expected.count, by: 6).map { expected[$0] }
+            #expect(ids == eids, "topK \(topK): class ids / suppression")
+            let c = closeness(out, expected, rtol: 1e-4, atol: 1e-5)
+            #expect(c.passed, "topK \(topK): \(c)")
+        }
+        var rows: [(id: Int, score: Float, box: [Float])] = [(0, 0.9, [0, 0, 1, 1]), (0, 0.8, [0, 0, 1, 1])]
+        NMS.suppress(&rows, threshold: 0.5, limit: -1)
+        #expect(rows.map(\.id) == [0, -1])
+    }
+
     @Test("NMS on four boxes by hand")
     func nmsByHand() {
         var rows: [(id: Int, score: Float, box: [Float])] = [

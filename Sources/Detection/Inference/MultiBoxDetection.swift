@@ -2,13 +2,15 @@
 ///
 /// Per anchor the best foreground class (1…C) is taken; anchors scoring below `threshold` are
 /// dropped; boxes are decoded with the variances and clipped to [0, 1]. Valid rows are sorted
-/// by score (stable), rows past `topK` lose their class, then greedy per-class NMS marks every
-/// row overlapping a higher-scored one of the same class by IoU ≥ `nmsThreshold` as −1.
+/// by score (stable), rows past `topK` lose their class (`topK` ≤ 0, MXNet's default −1: none
+/// is dropped), then greedy per-class NMS marks every row overlapping a higher-scored one of
+/// the same class by IoU ≥ `nmsThreshold` as −1.
 /// Output per image: A rows `[class (0-based, −1 = none), score, xmin, ymin, xmax, ymax]`,
 /// the valid ones first, the rest all −1 — MXNet's layout exactly.
 public struct MultiBoxDetection: Sendable {
     public var threshold: Float = 0.01
     public var nmsThreshold: Float = 0.45
+    /// Rows kept after the score sort (MXNet `nms_topk`; ≤ 0 keeps all).
     public var topK: Int = 400
     /// Suppress across classes too (MXNet force_suppress; off in SSD).
     public var forceSuppress = false
@@ -48,10 +50,14 @@ public struct MultiBoxDetection: Sendable {
                 } } }
                 rows.append((id - 1, score, box))
             }
-            // Stable sort by descending score.
-            rows = rows.enumerated().sorted { ($0.element.score, -$0.offset) > ($1.element.score, -$1.offset) }.map(\.element)
-            for k in rows.indices where k >= topK { rows[k].id = -1 }
-            NMS.suppress(&rows, threshold: nmsThreshold, forceSuppress: forceSuppress, limit: min(rows.count, topK))
+            if !rows.isEmpty && nmsThreshold > 0 && nmsThreshold <= 1 {  // MXNet skips sort and NMS otherwise
+                // Stable sort by descending score; only the first `keep` rows are reordered: past
+                // top K, MXNet leaves the unsorted row in place with its class set to −1.
+                let sorted = rows.enumerated().sorted { ($0.element.score, -$0.offset) > ($1.element.score, -$1.offset) }.map(\.element)
+                let keep = topK > 0 && topK < rows.count ? topK : rows.count  // topK ≤ 0 (MXNet's −1): keep all
+                for k in rows.indices { if k < keep { rows[k] = sorted[k] } else { rows[k].id = -1 } }
+                NMS.suppress(&rows, threshold: nmsThreshold, forceSuppress: forceSuppress, limit: keep)
+            }
             for (k, r) in rows.enumerated() {
                 let o = (n * a + k) * 6
                 out[o] = Float(r.id); out[o + 1] = r.score

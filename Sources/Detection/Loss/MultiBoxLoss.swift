@@ -9,10 +9,12 @@ import Tensor
 public enum MultiBoxLoss {
     /// Loss values, the counts behind the normalization, and the gradients.
     public struct Result: Sendable {
-        /// MXNet MultiBoxMetric's CrossEntropy: Σ −log p(target) / valid anchors.
+        /// MXNet MultiBoxMetric's CrossEntropy: Σ −log(p(target) + 1e-8) / valid anchors (0 when none).
         public var crossEntropy: Double
         /// MultiBoxMetric's SmoothL1: Σ smooth-L1 / valid anchors.
         public var smoothL1: Double
+        /// This batch's MultiBoxMetric sums and count, for logs that accumulate over batches as MXNet's do.
+        public var metric: MultiBoxMetric
         public var classLossSum: Double
         public var boxLossSum: Double
         /// Non-ignored anchors (the class normalizer) and non-zero box-loss elements (the box one).
@@ -53,7 +55,8 @@ public enum MultiBoxLoss {
         } } }
         for i in gradDiff.indices { gradDiff[i] *= targets.locMask[i] }
         let valid = Double(max(saved.validCount, 1))
-        return Result(crossEntropy: saved.lossSum / valid, smoothL1: boxSum / valid, classLossSum: saved.lossSum, boxLossSum: boxSum,
+        let metric = MultiBoxMetric(probabilities: saved.probabilities, labels: targets.clsTarget, batch: batch, classes: k, positions: a, smoothL1Sum: boxSum)
+        return Result(crossEntropy: metric.crossEntropySum / valid, smoothL1: boxSum / valid, metric: metric, classLossSum: saved.lossSum, boxLossSum: boxSum,
                       validCount: saved.validCount, boxNonZero: nonZero, gradLoc: gradDiff,
                       gradCls: transpose(gradLogits, batch: batch, rows: k, cols: a))
     }

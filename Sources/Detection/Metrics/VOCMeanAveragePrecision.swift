@@ -1,20 +1,43 @@
-/// Mean average precision as MXNet's SSD example computes `validation:mAP`
-/// (`example/ssd/evaluate/eval_metric.py`, MApMetric / VOC07MApMetric):
+/// Mean average precision exactly as MXNet 1.9.1's SSD example computes `validation:mAP`
+/// (`example/ssd/evaluate/eval_metric.py`, `MApMetric` / `VOC07MApMetric`, `use_difficult=False`).
+/// Every branch of its `update`, per image:
 ///
-/// - per image and class, detections in descending score order are matched greedily to the
-///   ground truths of that class: best IoU **strictly greater** than `overlapThreshold` with a
-///   not-yet-matched box is a true positive, a second match is a false positive, lower IoU is
-///   a false positive;
-/// - a detection whose best match is a *difficult* box counts as neither (and difficult boxes
-///   are not counted as positives);
-/// - images without any ground truth are skipped entirely (GluonCV counts their detections as
-///   false positives instead);
-/// - classes with ground truth but no detection contribute AP 0; boxes are normalized corners
-///   (no +1 pixel in areas); ties in score keep the detections' input order (stable sort).
+/// - an image without any ground truth (no row of class ≥ 0) is skipped entirely, its
+///   detections too (GluonCV counts them as false positives instead);
+/// - the classes detected in the image are taken in order of first appearance; a class's
+///   detections are ordered by `argsort(score)[::-1]` — NumPy's unstable introsort, reversed,
+///   so equal scores come out in the order `NumPyArgsort` reproduces (for up to 16 detections:
+///   the later one first; the class-wide sort below reverses such a pair again);
+/// - each detection is compared with *all* ground truths of its class, difficult ones
+///   included; the first box of highest IoU wins. IoU **strictly greater** than
+///   `overlapThreshold` on a difficult box: the detection counts neither way; on a box not yet
+///   matched: true positive; on a matched one: false positive (duplicate). Otherwise, or when
+///   the image has no ground truth of that class: false positive;
+/// - the class's positives from this image are its non-difficult boxes — but they are added
+///   only if at least one of its detections counted (all of them on difficult boxes: the
+///   image adds nothing for that class);
+/// - every class with ground truth and no detection in the image adds **all** its boxes,
+///   difficult ones included, to its positives (and registers the class: AP 0 if nothing is
+///   ever detected).
 ///
-/// AP per class is VOC07's 11-point interpolation or the area under the monotone
-/// precision/recall curve; mAP is their mean.
+/// Over the whole set, a class's records are ordered again by `argsort(score)[::-1]`; recall
+/// is TP / positives (0 when there are none), precision TP / (TP + FP). AP is VOC07's
+/// 11-point interpolation or the area under the monotone curve; mAP is the mean over every
+/// class seen (a ground truth in an image with ground truth, or a detection counted there),
+/// NaN when none was — as NumPy's mean of nothing. Boxes are normalized corners; IoU is
+/// computed in Float32 the way the example's NumPy code does (no +1 in areas).
+///
+/// `rules: .gluonCV` follows GluonCV 0.10.5's `VOCMApMetric` / `VOC07MApMetric` instead
+/// (`VOCMeanAveragePrecision+GluonCV.swift` lists how it differs).
 public struct VOCMeanAveragePrecision: Sendable {
+    /// Whose definition of VOC mAP.
+    public enum Rules: String, Sendable, CaseIterable {
+        /// MXNet's SSD example, what SageMaker's built-in algorithm reports (the default).
+        case mxnetExample = "mxnet"
+        /// GluonCV's VOC metric.
+        case gluonCV = "gluoncv"
+    }
+
     /// How AP integrates the precision/recall curve.
     public enum Interpolation: Sendable {
         /// VOC2007: mean of the best precision at recall ≥ 0, 0.1, …, 1 (the SSD example's default).
@@ -26,14 +49,16 @@ public struct VOCMeanAveragePrecision: Sendable {
     public var overlapThreshold: Float
     public var interpolation: Interpolation
     public var classes: Int
+    public let rules: Rules
 
-    /// (score, flag) per detection per class: 1 true positive, 2 false positive.
-    private var records: [Int: [(score: Float, flag: Int, order: Int)]] = [:]
-    private var positives: [Int: Int] = [:]
-    private var order = 0
+    /// Per class, in order of first insertion: (score, flag) with flag 1 = TP, 2 = FP, 0 = a
+    /// placeholder for a class seen only through its ground truth (3 = GluonCV's "matched a
+    /// difficult box": in the ranking, neither TP nor FP).
+    var records: [(classId: Int, rows: [(score: Double, flag: Int)])] = []
+    var positives: [Int: Int] = [:]
 
-    public init(classes: Int, overlapThreshold: Float = 0.5, interpolation: Interpolation = .elevenPoint) {
-        self.classes = classes; self.overlapThreshold = overlapThreshold; self.interpolation = interpolation
+    public init(classes: Int, overlapThreshold: Float = 0.5, interpolation: Interpolation = .elevenPoint, rules: Rules = .mxnetExample) {
+        self.classes = classes; self.overlapThreshold = overlapThreshold; self.interpolation = interpolation; self.rules = rules
     }
 
     /// A ground-truth box.
@@ -44,56 +69,81 @@ public struct VOCMeanAveragePrecision: Sendable {
         public init(classId: Int, box: [Float], difficult: Bool = false) { self.classId = classId; self.box = box; self.difficult = difficult }
     }
 
-    /// Adds one image's detections and ground truth.
+    /// Adds one image's detections (in the detector's output order) and ground truth.
     public mutating func update(detections: [MultiBoxDetection.Detection], groundTruth: [GroundTruth]) {
-        guard !groundTruth.isEmpty else { return }
-        for c in Set(groundTruth.map(\.classId)) {
-            positives[c, default: 0] += groundTruth.filter { $0.classId == c && !$0.difficult }.count
-            if records[c] == nil { records[c] = [] }
-        }
-        for c in Set(detections.map(\.classId)) {
-            let dets = detections.enumerated().filter { $0.element.classId == c }
-                .sorted { ($0.element.score, -$0.offset) > ($1.element.score, -$1.offset) }.map(\.element)
-            let gts = groundTruth.filter { $0.classId == c }
+        if rules == .gluonCV { return updateGluonCV(detections: detections, groundTruth: groundTruth) }
+        guard groundTruth.contains(where: { $0.classId >= 0 }) else { return }
+        var remaining = groundTruth
+        var seen = Set<Int>()
+        for first in detections where !seen.contains(first.classId) {
+            let c = first.classId
+            seen.insert(c)
+            if c < 0 { continue }
+            let dets = detections.filter { $0.classId == c }
+            let order = NumPyArgsort.reversedAscending(dets.map { Double($0.score) })
+            let gts = remaining.filter { $0.classId == c }
+            remaining.removeAll { $0.classId == c }
+            var rows: [(score: Double, flag: Int)] = []
             var found = [Bool](repeating: false, count: gts.count)
-            for d in dets {
-                var best: Float = -1, at = -1
-                for (j, g) in gts.enumerated() {
-                    let iou = BoxCoder.iou(d.box, g.box)
-                    if iou > best { best = iou; at = j }
-                }
+            for j in order {
                 var flag = 2
-                if at >= 0, best > overlapThreshold {
-                    if gts[at].difficult { flag = 0 } else if !found[at] { flag = 1; found[at] = true }
+                if !gts.isEmpty {
+                    var best: Float = 0, at = 0
+                    for (g, gt) in gts.enumerated() {
+                        let iou = Self.iou(dets[j].box, gt.box)
+                        if g == 0 || iou > best { best = iou; at = g }
+                    }
+                    if best > overlapThreshold {
+                        if gts[at].difficult { flag = 0 } else if !found[at] { flag = 1; found[at] = true }
+                    }
                 }
-                if flag != 0 { records[c, default: []].append((d.score, flag, order)) }
-                order += 1
+                if flag != 0 { rows.append((Double(dets[j].score), flag)) }
             }
+            if !rows.isEmpty { insert(c, rows, positives: gts.filter { !$0.difficult }.count) }
+        }
+        var left = Set<Int>()
+        for gt in remaining where gt.classId >= 0 && !left.contains(gt.classId) {
+            left.insert(gt.classId)
+            insert(gt.classId, [(0, 0)], positives: remaining.filter { $0.classId == gt.classId }.count)
         }
     }
 
-    /// AP of every class that has ground truth or detections, by class id.
+    mutating func insert(_ c: Int, _ rows: [(score: Double, flag: Int)], positives n: Int) {
+        if let k = records.firstIndex(where: { $0.classId == c }) { records[k].rows += rows } else { records.append((c, rows)) }
+        positives[c, default: 0] += n
+    }
+
+    /// AP of every class seen, by class id (GluonCV: NaN for a class without positives).
     public func averagePrecisions() -> [Int: Double] {
-        var out: [Int: Double] = [:]
-        for (c, recs) in records {
-            let sorted = recs.sorted { ($0.score, -$0.order) > ($1.score, -$1.order) }
-            var tp = 0, fp = 0
-            var recall: [Double] = [], precision: [Double] = []
-            let count = positives[c] ?? 0
-            for r in sorted {
-                if r.flag == 1 { tp += 1 } else { fp += 1 }
-                recall.append(count > 0 ? Double(tp) / Double(count) : 0)
-                precision.append(Double(tp) / Double(tp + fp))
-            }
-            out[c] = Self.averagePrecision(recall: recall, precision: precision, interpolation: interpolation)
-        }
-        return out
+        if rules == .gluonCV { return averagePrecisionsGluonCV() }
+        return Dictionary(uniqueKeysWithValues: records.map { ($0.classId, averagePrecision(of: $0.rows, positives: positives[$0.classId] ?? 0)) })
     }
 
-    /// Mean of the per-class APs (0 when nothing was seen).
+    /// Mean of the per-class APs, NaN when no class was seen (MXNet: `np.mean([])`).
     public func meanAveragePrecision() -> Double {
-        let aps = averagePrecisions()
-        return aps.isEmpty ? 0 : aps.values.reduce(0, +) / Double(aps.count)
+        if rules == .gluonCV { return meanAveragePrecisionGluonCV() }
+        guard !records.isEmpty else { return .nan }
+        return records.map { averagePrecision(of: $0.rows, positives: positives[$0.classId] ?? 0) }.reduce(0, +) / Double(records.count)
+    }
+
+    private func averagePrecision(of all: [(score: Double, flag: Int)], positives count: Int) -> Double {
+        let rows = all.filter { $0.flag != 0 }
+        var tp = 0, fp = 0
+        var recall: [Double] = [], precision: [Double] = []
+        for k in NumPyArgsort.reversedAscending(rows.map(\.score)) {
+            if rows[k].flag == 1 { tp += 1 } else { fp += 1 }
+            recall.append(count > 0 ? Double(tp) / Double(count) : 0)
+            precision.append(Double(tp) / Double(tp + fp))
+        }
+        return Self.averagePrecision(recall: recall, precision: precision, interpolation: interpolation)
+    }
+
+    /// The example's `iou`, in Float32 like its NumPy arrays: 0 when the union is below 1e-12.
+    static func iou(_ x: [Float], _ y: [Float]) -> Float {
+        let iw = max(min(y[2], x[2]) - max(y[0], x[0]), 0), ih = max(min(y[3], x[3]) - max(y[1], x[1]), 0)
+        let inters = iw * ih
+        let uni = (x[2] - x[0]) * (x[3] - x[1]) + (y[2] - y[0]) * (y[3] - y[1]) - inters
+        return uni < 1e-12 ? 0 : inters / uni
     }
 
     static func averagePrecision(recall: [Double], precision: [Double], interpolation: Interpolation) -> Double {
@@ -109,7 +159,7 @@ public struct VOCMeanAveragePrecision: Sendable {
         case .area:
             let mrec = [0.0] + recall + [1.0]
             var mpre = [0.0] + precision + [0.0]
-            if mpre.count > 1 { for i in stride(from: mpre.count - 1, to: 0, by: -1) { mpre[i - 1] = max(mpre[i - 1], mpre[i]) } }
+            for i in stride(from: mpre.count - 1, to: 0, by: -1) { mpre[i - 1] = max(mpre[i - 1], mpre[i]) }
             var ap = 0.0
             for i in 1..<mrec.count where mrec[i] != mrec[i - 1] { ap += (mrec[i] - mrec[i - 1]) * mpre[i] }
             return ap
