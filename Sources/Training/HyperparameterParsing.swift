@@ -25,11 +25,13 @@ extension Hyperparameters {
         // skip them instead of failing a real tuning job.
         let values = values.filter { !($0.key == "_tuning_objective_metric" || $0.key.hasPrefix("sagemaker_")) }
         for name in values.keys.sorted() where !known.contains(name) {
-            let guess = definitions.map(\.name).min { editDistance(name, $0) < editDistance(name, $1) }
-            if let guess, editDistance(name, guess) <= max(2, name.count / 3) {
-                problems.append("\(name): unknown hyperparameter; did you mean \(guess)?")
+            // One distance per known name, and none for names far longer than any known one
+            // (the distance costs length × length: a megabyte-long key must not stall parsing).
+            let guess = name.utf8.count > 64 ? nil : definitions.map { ($0.name, editDistance(name, $0.name)) }.min { $0.1 < $1.1 }
+            if let guess, guess.1 <= max(2, name.count / 3) {
+                problems.append("\(name): unknown hyperparameter; did you mean \(guess.0)?")
             } else {
-                problems.append("\(name): unknown hyperparameter (known: \(definitions.map(\.name).joined(separator: ", ")))")
+                problems.append("\(name.prefix(100)): unknown hyperparameter (known: \(definitions.map(\.name).joined(separator: ", ")))")
             }
         }
         func valid(_ name: String) -> String { definitions.first { $0.name == name }!.valid }
