@@ -117,7 +117,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// Input: a `.params` file.
     static func params(_ data: [UInt8]) {
         guard let arrays = try? MXNetParams.decode(data, path: "fuzz.params") else { return }
-        for a in arrays where a.values.count != a.shape.reduce(1, *) {
+        // ndim 0 is an empty array (NDArray V2); otherwise the values fill the shape.
+        for a in arrays where a.values.count != (a.shape.isEmpty ? 0 : a.shape.reduce(1, *)) {
             fatalError("params: \(a.name) has \(a.values.count) values for shape \(a.shape)")
         }
     }

@@ -24,10 +24,11 @@ extension Hyperparameters {
         // Names SageMaker itself adds (tuning jobs, the Python SDK) are not the algorithm's:
         // skip them instead of failing a real tuning job.
         let values = values.filter { !($0.key == "_tuning_objective_metric" || $0.key.hasPrefix("sagemaker_")) }
-        for name in values.keys.sorted() where !known.contains(name) {
-            // One distance per known name, and none for names far longer than any known one
-            // (the distance costs length × length: a megabyte-long key must not stall parsing).
-            let guess = name.utf8.count > 64 ? nil : definitions.map { ($0.name, editDistance(name, $0.name)) }.min { $0.1 < $1.1 }
+        for (n, name) in values.keys.sorted().filter({ !known.contains($0) }).enumerated() {
+            // One distance per known name, for the first 20 unknown names and none longer than
+            // 64 bytes (each distance costs length × length: a file of a thousand long keys
+            // must not stall parsing).
+            let guess = n >= 20 || name.utf8.count > 64 ? nil : definitions.map { ($0.name, editDistance(name, $0.name)) }.min { $0.1 < $1.1 }
             if let guess, guess.1 <= max(2, name.count / 3) {
                 problems.append("\(name): unknown hyperparameter; did you mean \(guess.0)?")
             } else {
@@ -191,20 +192,22 @@ extension Hyperparameters {
     }
 }
 
-/// Levenshtein distance (for did-you-mean).
+/// Levenshtein distance over UTF-8 bytes (for did-you-mean; the names are ASCII).
 func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
+    let a = Array(a.utf8), b = Array(b.utf8)
+    guard !a.isEmpty else { return b.count }
+    guard !b.isEmpty else { return a.count }
     var row = Array(0...b.count)
-    for i in 1...max(1, a.count) where !a.isEmpty {
-        var prev = row[0]
+    for i in 1...a.count {
+        var previous = row[0]
         row[0] = i
-        for j in 1...max(1, b.count) where !b.isEmpty {
-            let cur = row[j]
-            row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1))
-            prev = cur
+        for j in 1...b.count {
+            let current = row[j]
+            row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+            previous = current
         }
     }
-    return a.isEmpty ? b.count : row[b.count]
+    return row[b.count]
 }
 
 /// Upper bounds on hyperparameters, so that a value the machine cannot hold is a validation

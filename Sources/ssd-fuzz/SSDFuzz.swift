@@ -8,8 +8,8 @@ import Glibc
 /// `ssd-fuzz`: fuzzes one decoder of untrusted bytes (see `FuzzTarget`).
 ///
 /// Built normally it runs the seeded mutation loop. Built by `make fuzz`
-/// (`-sanitize=fuzzer,address -DLIBFUZZER`) it hands its command line to libFuzzer, with the
-/// target named by `SSD_FUZZ_TARGET`.
+/// (`-sanitize=fuzzer,address -DLIBFUZZER`) it is a libFuzzer binary (libFuzzer's flags), with
+/// the target named by `SSD_FUZZ_TARGET`.
 @main
 struct SSDFuzz: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -49,34 +49,40 @@ struct SSDFuzz: ParsableCommand {
     }
 
     #if LIBFUZZER
-    /// libFuzzer build: libFuzzer parses the command line and calls the target for each input.
+    /// libFuzzer build: the command line is libFuzzer's, the target comes from SSD_FUZZ_TARGET.
     static func main() {
         guard let name = ProcessInfo.processInfo.environment["SSD_FUZZ_TARGET"], let target = FuzzTarget(rawValue: name) else {
             FileHandle.standardError.write(Data("ssd-fuzz: set SSD_FUZZ_TARGET to one of \(FuzzTarget.allCases.map(\.rawValue))\n".utf8))
-            exit(2)
+            Glibc.exit(2)
         }
         LibFuzzer.target = target
         var argc = CommandLine.argc
         var argv = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-            LibFuzzer.target?.run(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
-            return 0
-        })
+        Glibc.exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzerTestOneInput))
     }
     #endif
 }
 
 #if LIBFUZZER
-/// libFuzzer's driver entry point (compiler-rt `FuzzerInterface.h`).
+/// libFuzzer's driver (compiler-rt `FuzzerInterface.h`): parses libFuzzer's flags and calls
+/// `callback` for every input. SwiftPM gives this executable its own `main`, so libFuzzer's
+/// `main` never runs and `SSDFuzz.main` starts the driver instead.
 @_silgen_name("LLVMFuzzerRunDriver")
 func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
                          _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
                          _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
 
-/// The target the C callback runs: a C function pointer cannot capture it, so it is set once
+/// The target the C callback runs: a C function pointer has no context, so it is set once,
 /// before the driver starts.
 enum LibFuzzer {
-    nonisolated(unsafe) static var target: FuzzTarget?
+    nonisolated(unsafe) static var target: FuzzTarget = .wire
+}
+
+/// The input callback; also exported under libFuzzer's name, which its (unused) `main` references.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    LibFuzzer.target.run(size == 0 || data == nil ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
+    return 0
 }
 #endif
 
