@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BLAS_ENV = eval "$$(scripts/blas-env.sh)";
 
-.PHONY: deps build release test demo bench fixtures clean
+.PHONY: deps build release test demo bench fixtures fuzz clean
 
 deps:
 	@scripts/install-deps.sh
@@ -29,10 +29,15 @@ demo: deps
 bench: deps
 	@$(BLAS_ENV) cd Benchmarks && $(SWIFT) run -c release KernelBenchmarks --json results/kernels.json
 
+# Fuzzing (not part of `make test`; CI runs its smoke test, FuzzTargetsTests): libFuzzer +
+# AddressSanitizer build in .build-fuzz, FUZZ_RUNS (default 10^6) inputs per target.
+fuzz: deps
+	@scripts/fuzz.sh
+
 # Regenerates the golden fixtures (needs Python with scripts/fixtures/requirements.txt).
 PYTHON ?= python3
 fixtures:
 	$(PYTHON) scripts/fixtures/make_tensor_kernels.py
 
 clean:
-	rm -rf .build Benchmarks/.build
+	rm -rf .build .build-fuzz Benchmarks/.build

@@ -86,6 +86,13 @@ let package = Package(
         // Test support
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Sources/TestSupport"),
 
+        // Fuzzing: one entry point per decoder of untrusted bytes, a seeded mutation loop, and
+        // `ssd-fuzz` (the loop, or libFuzzer when built by `make fuzz` with -DLIBFUZZER).
+        .target(name: "FuzzTargets", dependencies: ["ParameterServer", "DetectionData", "Detection", "Training", "Tensor"]),
+        .executableTarget(
+            name: "ssd-fuzz",
+            dependencies: ["FuzzTargets", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
         // Tests
         .testTarget(
             name: "TensorTests", dependencies: ["Tensor", "TestSupport"],
@@ -101,6 +108,7 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "ParameterServerTests", dependencies: ["ParameterServer", "Optimizers", "TestSupport"]),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
         .testTarget(
             name: "TrainingTests",
             dependencies: [

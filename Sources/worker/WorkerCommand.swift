@@ -35,17 +35,20 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "Print the hyperparameter table and exit.") var helpHyperparameters = false
     @Flag(help: .hidden) var tinyNetwork = false
 
-    /// Hyperparameter flags (`--num_classes 4`, `--learning-rate=0.01`) taken out of the
-    /// command line before ArgumentParser sees the rest, so they may stand anywhere.
-    static var hyperparameterFlags: [String: String] = [:]
-
+    /// Hyperparameter flags (`--num_classes 4`, `--learning-rate=0.01`) are taken out of the
+    /// command line before ArgumentParser sees the rest, so they may stand anywhere; they
+    /// travel to `run(hyperparameterFlags:)` as an argument (no process-wide state).
     static func main() {
         let (flags, rest) = Hyperparameters.extractFlags(Array(CommandLine.arguments.dropFirst()))
-        hyperparameterFlags = flags
-        main(rest)
+        do {
+            let command = try parse(rest)
+            try command.run(hyperparameterFlags: flags)
+        } catch {
+            exit(withError: error)
+        }
     }
 
-    func run() throws {
+    func run(hyperparameterFlags: [String: String]) throws {
         if helpHyperparameters { print(Hyperparameters.helpText); return }
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "worker")
@@ -58,7 +61,7 @@ struct WorkerCommand: ParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(2)
         }
-        values.merge(Self.hyperparameterFlags) { _, flag in flag }
+        values.merge(hyperparameterFlags) { _, flag in flag }
         let clusterConfigured = env["DMLC_ROLE"] != nil || env["SM_HOSTS"] != nil
         let h: Hyperparameters
         switch Hyperparameters.parse(values, clusterConfigured: clusterConfigured) {

@@ -52,13 +52,57 @@ struct ImageCodecTests {
         }
     }
 
-    @Test("a JPEG cut inside its scan data still decodes (a libjpeg warning, as OpenCV/MXNet accept)")
-    func truncatedScanIsWarning() throws {
+    /// A 96×96 JPEG of seeded noise (so the scan holds thousands of bytes of entropy-coded data).
+    static func noiseJPEG(seed: UInt64) throws -> [UInt8] {
+        var img = RGBImage(width: 96, height: 96)
+        var rng = SeededGenerator(seed: seed)
+        for i in 0..<img.pixels.count { img.pixels[i] = UInt8(rng.next() & 0xff) }
+        return try ImageCodec.encodeJPEG(img, quality: 90)
+    }
+
+    /// Start of the entropy-coded scan: just after the SOS segment (FF DA + its length).
+    static func scanStart(_ jpeg: [UInt8]) -> Int {
+        var i = 2
+        while i + 3 < jpeg.count {
+            let marker = jpeg[i + 1], length = Int(jpeg[i + 2]) << 8 | Int(jpeg[i + 3])
+            if marker == 0xda { return i + 2 + length }
+            i += 2 + length
+        }
+        return jpeg.count
+    }
+
+    @Test("a JPEG with 200 garbled bytes mid-scan is an error naming the image (libjpeg's warning stops the decode)",
+          arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
+    func garbledJPEG(seed: UInt64) throws {
+        var bytes = try Self.noiseJPEG(seed: seed)
+        let start = Self.scanStart(bytes), end = bytes.count - 2  // FF D9 ends the image
+        #expect(end - start > 2000)
+        var rng = SeededGenerator(seed: 100 + seed)
+        let at = start + (end - start) / 2
+        for i in at..<(at + 200) { bytes[i] = UInt8(rng.next() & 0xff) }
+        do {
+            let img = try ImageCodec.decode(bytes, source: "train/img_\(seed).jpg")
+            Issue.record("garbled JPEG decoded to \(img.width)×\(img.height)")
+        } catch let DetectionDataError.imageDecode(source, reason) {
+            #expect(source == "train/img_\(seed).jpg")
+            #expect(reason.hasPrefix("corrupt JPEG data: Corrupt JPEG data"), "\(reason)")
+        }
+    }
+
+    @Test("a JPEG or PNG cut short is an error naming the image", arguments: ["jpeg", "png"])
+    func truncated(kind: String) throws {
         var img = RGBImage(width: 64, height: 64)
         for y in 0..<64 { for x in 0..<64 { img[x, y] = (UInt8(x * 4), UInt8(y * 4), UInt8((x + y) * 2)) } }
-        let bytes = try ImageCodec.encodeJPEG(img)
-        let cut = try ImageCodec.decode(Array(bytes.prefix(bytes.count * 3 / 4)), source: "cut")
-        #expect(cut.width == 64 && cut.height == 64)
+        let bytes = kind == "jpeg" ? try ImageCodec.encodeJPEG(img) : try ImageCodec.encodePNG(img)
+        for keep in [bytes.count * 3 / 4, bytes.count - 20, bytes.count - 1] where kind == "png" || keep < bytes.count - 2 {
+            do {
+                _ = try ImageCodec.decode(Array(bytes.prefix(keep)), source: "cut.\(kind)")
+                Issue.record("\(kind) cut to \(keep) of \(bytes.count) bytes decoded without error")
+            } catch let DetectionDataError.imageDecode(source, _) {
+                #expect(source == "cut.\(kind)")
+            }
+        }
+        #expect(try ImageCodec.decode(bytes, source: "whole") == ImageCodec.decode(bytes, source: "again"))
     }
 
     @Test("drawn box outline sits on the box edges")

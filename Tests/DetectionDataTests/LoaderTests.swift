@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 import Testing
 @testable import DetectionData
 
@@ -113,6 +114,37 @@ struct LoaderTests {
         #expect(it.skipped.count == 2 && it.skippedSummary.contains("skipped 2"))
         let per = 3 * 8 * 8
         #expect(Array(batch.images[per..<(2 * per)]) == Array(batch.images[0..<per]))
+    }
+
+    @Test("a garbled JPEG in a .rec fails the epoch naming file and record, or is skipped and counted in the summary")
+    func garbledJPEGRecord() throws {
+        let dir = try TestFiles.scratch("garbled")
+        defer { TestFiles.remove(dir) }
+        let good = try ImageCodecTests.noiseJPEG(seed: 1)
+        var garbled = good
+        let start = ImageCodecTests.scanStart(garbled)
+        var rng = SeededGenerator(seed: 7)
+        for i in (start + 1000)..<(start + 1200) { garbled[i] = UInt8(rng.next() & 0xff) }
+        let label = DetectionLabel.pack([DetectionObject(classId: 0, xmin: 0.1, ymin: 0.1, xmax: 0.9, ymax: 0.9)])
+        let w = try RecordIOWriter(path: dir + "/g.rec")
+        for id in 0..<4 { try w.write(ImageRecord(id: UInt64(id), labels: label, imageBytes: id == 2 ? garbled : good)) }
+        try w.close(indexPath: dir + "/g.idx")
+        var o = LoaderOptions(batchSize: 2, imageShape: 16)
+        o.shuffle = false; o.augment = false; o.threads = 1
+        let failing = try Loader(dataset: try openDetectionDataset(path: dir + "/g.rec"), options: o).epoch(0)
+        _ = try failing.next()
+        do {
+            _ = try failing.next()
+            Issue.record("the garbled record was trained on")
+        } catch let error as DetectionDataError {
+            #expect(error.description.hasPrefix(dir + "/g.rec: record 2 (id 2): cannot decode image: corrupt JPEG data"), "\(error)")
+        }
+        o.skipBadSamples = true
+        let it = try Loader(dataset: try openDetectionDataset(path: dir + "/g.rec"), options: o).epoch(0)
+        while try it.next() != nil {}
+        #expect(it.skipped.map(\.index) == [2])
+        #expect(it.skippedSummary.hasPrefix("epoch 0: skipped 1 bad sample(s); first: index 2: \(dir)/g.rec: record 2 (id 2): cannot decode image: corrupt JPEG data"),
+                "\(it.skippedSummary)")
     }
 
     @Test("augmented loading is reproducible for a seed and differs across epochs")

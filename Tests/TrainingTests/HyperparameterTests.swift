@@ -68,6 +68,13 @@ struct HyperparameterTests {
         ("early_stopping", "maybe", "early_stopping=maybe: must be True or False"),
         ("early_stopping_tolerance", "2", "early_stopping_tolerance=2: must be a float in [0, 1]"),
         ("num_classes", "0", "num_classes=0: must be a positive integer"),
+        ("num_classes", "1e3", "num_classes=1e3: must be a positive integer"),
+        ("epochs", "10.0", "epochs=10.0: must be a positive integer"),
+        ("mini_batch_size", "0x10", "mini_batch_size=0x10: must be a positive integer"),
+        ("epochs", "99999999999999999999", "epochs=99999999999999999999: must be a positive integer"),
+        ("epochs", "1000001", "epochs=1000001: must be at most 1000000"),
+        ("lr_scheduler_step", "10, 9999999", "lr_scheduler_step=10, 9999999: must be comma-separated"),
+        ("num_training_samples", "1099511627777", "num_training_samples=1099511627777: must be at most 1099511627776"),
     ])
     func invalid(_ name: String, _ value: String, _ message: String) {
         var v = required
@@ -121,5 +128,58 @@ struct HyperparameterTests {
         let h = try parse(v, cluster: true).get()
         #expect(h.effectiveBatch(workers: 1) == 8 && h.iterationsPerEpoch(workers: 1) == 8)
         #expect(h.effectiveBatch(workers: 2) == 16 && h.iterationsPerEpoch(workers: 2) == 4)
+    }
+
+    @Test("a batch or image too large for memory is refused with the largest value that fits, before any allocation")
+    func memoryBounds() throws {
+        let limits = HyperparameterLimits(memoryBytes: 24 << 30)
+        func check(_ extra: [String: String]) -> [String] {
+            if case .failure(let p) = Hyperparameters.parse(required.merging(extra) { $1 }, clusterConfigured: false, limits: limits) {
+                return p.messages
+            }
+            return []
+        }
+        // The issue's two aborts (exit 134 after asking for terabytes).
+        let batch = check(["mini_batch_size": "99999999"])
+        #expect(batch == ["mini_batch_size=99999999: must be at most 1000000 (a positive integer)"])
+        let image = check(["image_shape": "100000"])
+        #expect(image.count == 1 && image[0].hasPrefix("image_shape=100000: one image needs at least 9.3 TiB of feature maps"), "\(image)")
+        // The largest value named in each message fits, one more does not.
+        let bigBatch = check(["mini_batch_size": "5000"])
+        #expect(bigBatch.count == 1 && bigBatch[0].hasPrefix("mini_batch_size=5000: a batch at image_shape=300 needs at least"), "\(bigBatch)")
+        let fit = try #require(Int(bigBatch[0].split(separator: "=").last!.split(separator: " ")[0]))
+        #expect(check(["mini_batch_size": "\(fit)"]).isEmpty)
+        #expect(!check(["mini_batch_size": "\(fit + 1)"]).isEmpty)
+        let fitShape = try #require(Int(image[0].split(separator: "=").last!.split(separator: " ")[0]))
+        #expect(check(["image_shape": "\(fitShape)", "mini_batch_size": "1"]).isEmpty)
+        #expect(!check(["image_shape": "\(fitShape + 1)", "mini_batch_size": "1"]).isEmpty)
+        let classes = check(["num_classes": "100000"])
+        #expect(classes.count == 1 && classes[0].hasPrefix("num_classes=100000: the class heads alone need at least 97.7 GiB"), "\(classes)")
+        // The lower bound never refuses the contract's largest defaults: SSD512, batch 32.
+        #expect(check(["image_shape": "512", "mini_batch_size": "32"]).isEmpty)
+        #expect(HyperparameterLimits.thisMachine.memoryBytes > 0)
+    }
+
+    @Test("JSON numbers stay numbers (0 and 1 are not booleans); nested values name their key")
+    func jsonTypes() throws {
+        let file = Data((#"{"num_classes": 4, "num_training_samples": 100, "epochs": 1, "use_pretrained_model": 0,"#
+                         + #" "learning_rate": 0.5, "early_stopping": true, "mini_batch_size": "8"}"#).utf8)
+        let values = try Hyperparameters.decodeFile(file, source: "hp.json")
+        #expect(values == ["num_classes": "4", "num_training_samples": "100", "epochs": "1", "use_pretrained_model": "0",
+                           "learning_rate": "0.5", "early_stopping": "True", "mini_batch_size": "8"])
+        let h = try parse(values).get()
+        #expect(h.epochs == 1 && !h.usePretrainedModel && h.learningRate == 0.5 && h.earlyStopping && h.miniBatchSize == 8)
+        #expect(try Hyperparameters.decodeFile(Data(#"{"epochs": 1.5}"#.utf8), source: "hp.json") == ["epochs": "1.5"])
+        #expect(problems(required.merging(["epochs": "1.5"]) { $1 }) == ["epochs=1.5: must be a positive integer"])
+        #expect(throws: HyperparameterProblems.self) { try Hyperparameters.decodeFile(Data("[1, 2]".utf8), source: "hp.json") }
+        do {
+            _ = try Hyperparameters.decodeFile(Data(#"{"epochs": [1], "num_classes": null, "momentum": {"a": 1}}"#.utf8), source: "hp.json")
+            Issue.record("nested values were accepted")
+        } catch let error as HyperparameterProblems {
+            #expect(error.messages.count == 3)
+            #expect(error.messages[0].hasPrefix("epochs: a nested value (object or array) in hp.json"))
+            #expect(error.messages[1].hasPrefix("momentum: a nested value"))
+            #expect(error.messages[2].hasPrefix("num_classes: null in hp.json"))
+        }
     }
 }

@@ -47,9 +47,25 @@ public enum MXNetParams {
     public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws -> [Array] {
         var o = 0
         func take(_ n: Int) throws -> ArraySlice<UInt8> {
-            guard n >= 0, o + n <= bytes.count else { throw Error.truncated(path: path, offset: o, needed: n - max(0, bytes.count - o)) }
+            guard n >= 0, n <= bytes.count - o else { throw Error.truncated(path: path, offset: o, needed: n - max(0, bytes.count - o)) }
             defer { o += n }
             return bytes[o..<(o + n)]
+        }
+        // `count` elements of `size` bytes, checked before multiplying: a damaged shape may
+        // declare more elements than any file holds (and than Int can count in bytes).
+        func take(elements count: Int, size: Int) throws -> ArraySlice<UInt8> {
+            guard count <= (bytes.count - o) / size else {
+                let (needed, overflow) = count.multipliedReportingOverflow(by: size)
+                throw Error.truncated(path: path, offset: o, needed: overflow ? Int.max : needed - (bytes.count - o))
+            }
+            return try take(count * size)
+        }
+        // A u64 that must be a count of at most `limit` (compared before converting to Int).
+        func boundedCount(_ what: String, limit: UInt64) throws -> Int {
+            let at = o
+            let v = try u64()
+            guard v <= limit else { throw Error.unsupported(path: path, offset: at, what: "\(what) of \(v)") }
+            return Int(v)
         }
         func u64() throws -> UInt64 { try take(8).reversed().reduce(0) { $0 << 8 | UInt64($1) } }
         func u32() throws -> UInt32 { try take(4).reversed().reduce(0) { $0 << 8 | UInt32($1) } }
@@ -79,20 +95,25 @@ public enum MXNetParams {
             if ndim == 0 { shapes.append([]); values.append([]); continue }
             _ = try i32(); _ = try i32()  // device type and id
             let dtype = try i32()
-            let n = shape.reduce(1, *)
+            var n = 1
+            for d in shape {
+                let (product, overflow) = n.multipliedReportingOverflow(by: d)
+                guard !overflow else { throw Error.unsupported(path: path, offset: start + 12, what: "shape \(shape) (too many elements)") }
+                n = product
+            }
             switch dtype {
             case 0:
-                let raw = try take(n * 4)
+                let raw = try take(elements: n, size: 4)
                 var v = [Float](repeating: 0, count: n)
                 raw.withUnsafeBytes { src in v.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
                 values.append(v)
             case 1:
-                let raw = try take(n * 8)
+                let raw = try take(elements: n, size: 8)
                 var v = [Double](repeating: 0, count: n)
                 raw.withUnsafeBytes { src in v.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
                 values.append(v.map(Float.init))
             case 2:
-                let raw = try take(n * 2)
+                let raw = try take(elements: n, size: 2)
                 var v = [UInt16](repeating: 0, count: n)
                 raw.withUnsafeBytes { src in v.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
                 values.append(v.map { Float(Float16(bitPattern: $0)) })
@@ -101,11 +122,11 @@ public enum MXNetParams {
             }
             shapes.append(shape)
         }
-        let nameCount = Int(try u64())
+        // Each name takes at least its 8-byte length, which bounds a believable name count.
+        let nameCount = try boundedCount("a name count", limit: UInt64(bytes.count - o) / 8)
         var names: [String] = []
         for _ in 0..<nameCount {
-            let length = Int(try u64())
-            guard length < 1 << 16 else { throw Error.unsupported(path: path, offset: o - 8, what: "a name of \(length) bytes") }
+            let length = try boundedCount("a name length", limit: (1 << 16) - 1)
             names.append(String(decoding: try take(length), as: UTF8.self))
         }
         guard names.isEmpty || names.count == shapes.count else {

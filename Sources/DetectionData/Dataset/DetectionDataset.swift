@@ -11,11 +11,14 @@ public struct EncodedSample: Sendable {
     public var rawLabel: [Float]
     /// The record id (RecordIO id, `.lst` index, or annotation position).
     public var id: UInt64
+    /// The record's second id (RecordIO `IRHeader.id2`; 0 for `.lst` and annotations, as
+    /// MXNet's im2rec writes it).
+    public var id2: UInt64
     /// "file: record N" / "file" — names the sample in errors.
     public var source: String
     /// Creates a sample.
-    public init(imageBytes: [UInt8], objects: [DetectionObject], rawLabel: [Float], id: UInt64, source: String) {
-        self.imageBytes = imageBytes; self.objects = objects; self.rawLabel = rawLabel; self.id = id; self.source = source
+    public init(imageBytes: [UInt8], objects: [DetectionObject], rawLabel: [Float], id: UInt64, id2: UInt64 = 0, source: String) {
+        self.imageBytes = imageBytes; self.objects = objects; self.rawLabel = rawLabel; self.id = id; self.id2 = id2; self.source = source
     }
     /// Length of the raw label.
     public var labelLength: Int { rawLabel.count }

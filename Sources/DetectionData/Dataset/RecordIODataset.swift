@@ -39,6 +39,6 @@ public final class RecordIODataset: DetectionDataset, @unchecked Sendable {
         let r = try record(at: index)
         let source = "\(name): record \(index) (id \(r.id))"
         let objects = try DetectionLabel.parse(r.labels, source: name, record: "\(index) (id \(r.id))")
-        return EncodedSample(imageBytes: r.imageBytes, objects: objects, rawLabel: r.labels, id: r.id, source: source)
+        return EncodedSample(imageBytes: r.imageBytes, objects: objects, rawLabel: r.labels, id: r.id, id2: r.id2, source: source)
     }
 }

@@ -40,14 +40,19 @@ public enum ImageCodec {
             throw DetectionDataError.imageDecode(source: source, reason: "JPEG header: \(String(cString: tjGetErrorStr2(tj)))")
         }
         var pixels = [UInt8](repeating: 0, count: Int(w) * Int(h) * 3)
+        // Default flags: accurate (ISLOW) DCT, as OpenCV/MXNet decode. TJFLAG_STOPONWARNING
+        // makes libjpeg's warnings ("Corrupt JPEG data: bad Huffman code", "premature end of
+        // data segment", "N extraneous bytes before marker") stop the decode: a garbled or
+        // truncated body would otherwise come back as a half-grey image and be trained on.
         let rc = bytes.withUnsafeBufferPointer { src in
             pixels.withUnsafeMutableBufferPointer { dst in
-                tjDecompress2(tj, src.baseAddress, UInt(src.count), dst.baseAddress, w, 0, h, Int32(TJPF_RGB.rawValue), Int32(0))  // accurate (ISLOW) DCT, as OpenCV/MXNet decode
+                tjDecompress2(tj, src.baseAddress, UInt(src.count), dst.baseAddress, w, 0, h, Int32(TJPF_RGB.rawValue),
+                              Int32(TJFLAG_STOPONWARNING))
             }
         }
-        // A warning (e.g. premature end of data) still fills the buffer; only a fatal error fails.
-        if rc != 0 && tjGetErrorCode(tj) == Int32(TJERR_FATAL.rawValue) {
-            throw DetectionDataError.imageDecode(source: source, reason: "JPEG data: \(String(cString: tjGetErrorStr2(tj)))")
+        if rc != 0 {
+            let kind = tjGetErrorCode(tj) == Int32(TJERR_WARNING.rawValue) ? "corrupt JPEG data" : "JPEG data"
+            throw DetectionDataError.imageDecode(source: source, reason: "\(kind): \(String(cString: tjGetErrorStr2(tj)))")
         }
         return RGBImage(width: Int(w), height: Int(h), pixels: pixels)
     }
@@ -81,7 +86,25 @@ public enum ImageCodec {
             let m = pngMessage(&img); png_image_free(&img)
             throw DetectionDataError.imageDecode(source: source, reason: "PNG data: \(m)")
         }
+        // libpng's simplified reader stops once it has the rows, so a file cut after its pixel
+        // data (in the zlib checksum, the last CRC or IEND) would pass: require the chunk chain
+        // to reach IEND, as a complete PNG does.
+        guard pngReachesEnd(bytes) else {
+            throw DetectionDataError.imageDecode(source: source, reason: "truncated PNG: its chunks end before IEND (\(bytes.count) bytes)")
+        }
         return RGBImage(width: Int(img.width), height: Int(img.height), pixels: pixels)
+    }
+
+    /// Walks the chunks after the 8-byte signature (u32 big-endian length, 4-byte type, data,
+    /// u32 CRC) and says whether a whole IEND chunk is among them.
+    static func pngReachesEnd(_ bytes: [UInt8]) -> Bool {
+        var at = 8
+        while at + 12 <= bytes.count {
+            let length = Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
+            if bytes[at + 4] == 0x49, bytes[at + 5] == 0x45, bytes[at + 6] == 0x4e, bytes[at + 7] == 0x44 { return true }  // "IEND"
+            at += 12 + length
+        }
+        return false
     }
 
     /// Encodes as baseline JPEG (4:2:0) at `quality` 1...100.

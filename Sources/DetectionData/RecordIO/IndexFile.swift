@@ -32,12 +32,20 @@ public enum IndexFile {
         return entries
     }
 
-    /// Writes an index file.
-    public static func write(_ entries: [Entry], to path: String) throws {
+    /// Writes an index file and fsyncs it; `reportedAs` names it in errors (the final path
+    /// when `path` is a temporary).
+    public static func write(_ entries: [Entry], to path: String, reportedAs: String? = nil) throws {
         var text = ""
         for e in entries { text += "\(e.key)\t\(e.offset)\n" }
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) else {
-            throw DetectionDataError.io(path: path, reason: "cannot write index file")
+        guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
+            throw DetectionDataError.io(path: reportedAs ?? path, reason: "cannot write index file")
+        }
+        do {
+            try handle.write(contentsOf: Data(text.utf8))
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            throw DetectionDataError.io(path: reportedAs ?? path, reason: "cannot write index file: \(error)")
         }
     }
 }

@@ -7,18 +7,20 @@ import Foundation
 
 /// Reads MXNet RecordIO (`.rec`) files, sequentially or at `.idx` offsets.
 ///
-/// Reads use `pread`, so one reader may be shared by several loader threads.
+/// Reads use `pread`, so one reader may be shared by several loader threads. A reader over
+/// bytes in memory (`init(bytes:name:)`) runs the same parsing, for tests and fuzzing.
 public final class RecordIOReader: @unchecked Sendable {
-    /// Path of the `.rec` file.
+    /// Path of the `.rec` file (or the name given to bytes in memory).
     public let path: String
     /// File size in bytes.
     public let fileSize: Int
-    private let fd: Int32
+    private enum Storage { case file(Int32), memory([UInt8]) }
+    private let storage: Storage
 
     /// Opens `path` for reading.
     public init(path: String) throws {
         self.path = path
-        fd = open(path, O_RDONLY)
+        let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw DetectionDataError.io(path: path, reason: "cannot open: \(String(cString: strerror(errno)))") }
         var st = stat()
         guard fstat(fd, &st) == 0 else {
@@ -26,26 +28,40 @@ public final class RecordIOReader: @unchecked Sendable {
             throw DetectionDataError.io(path: path, reason: "cannot stat")
         }
         fileSize = Int(st.st_size)
+        storage = .file(fd)
     }
 
-    deinit { close(fd) }
+    /// Reads RecordIO from `bytes`; `name` stands for the path in errors.
+    public init(bytes: [UInt8], name: String) {
+        path = name
+        fileSize = bytes.count
+        storage = .memory(bytes)
+    }
+
+    deinit { if case .file(let fd) = storage { close(fd) } }
 
     private func readBytes(at offset: Int, count: Int, recordStart: Int) throws -> [UInt8] {
-        guard offset + count <= fileSize else {
+        // Compared without forming offset + count: an offset from a damaged .idx may be huge.
+        guard offset >= 0, offset <= fileSize, count <= fileSize - offset else {
             throw DetectionDataError.truncatedRecord(
-                file: path, offset: recordStart, needed: offset + count - recordStart,
+                file: path, offset: recordStart, needed: count + max(0, min(offset, fileSize) - recordStart),
                 available: max(0, fileSize - recordStart))
         }
-        var buf = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = buf.withUnsafeMutableBytes { p in
-                pread(fd, p.baseAddress! + done, count - done, off_t(offset + done))
+        switch storage {
+        case .memory(let bytes):
+            return Array(bytes[offset..<(offset + count)])
+        case .file(let fd):
+            var buf = [UInt8](repeating: 0, count: count)
+            var done = 0
+            while done < count {
+                let n = buf.withUnsafeMutableBytes { p in
+                    pread(fd, p.baseAddress! + done, count - done, off_t(offset + done))
+                }
+                if n <= 0 { throw DetectionDataError.io(path: path, reason: "read failed at byte \(offset + done)") }
+                done += n
             }
-            if n <= 0 { throw DetectionDataError.io(path: path, reason: "read failed at byte \(offset + done)") }
-            done += n
+            return buf
         }
-        return buf
     }
 
     /// Reads the record starting at byte `offset`; returns its payload and the next record's offset.
