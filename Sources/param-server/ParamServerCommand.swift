@@ -47,26 +47,25 @@ struct ParamServerCommand: ParsableCommand {
         let stop = StopFlag()
         let signals = stop.installSignalHandlers()
         defer { signals.forEach { $0.cancel() } }
-        let context = ZMQContext()
         do {
             switch config.role {
             case .scheduler:
                 do {
-                    try Rendezvous.runScheduler(config: config, context: context, logger: logger, stopFlag: stop)
-                } catch TransportError.interrupted {
+                    try Rendezvous.runScheduler(config: config, logger: logger, stopFlag: stop)
+                } catch ClusterError.interrupted {
                     logger.info("interrupted; stopped")
                 }
             case .server:
                 if withScheduler {
                     let schedulerLogger = Logger(label: "scheduler")
                     Thread.detachNewThread {
-                        do { try Rendezvous.runScheduler(config: config, context: context, logger: schedulerLogger, stopFlag: stop) } catch {
+                        do { try Rendezvous.runScheduler(config: config, logger: schedulerLogger, stopFlag: stop) } catch {
                             schedulerLogger.error("\(error)")
                             stop.raise()
                         }
                     }
                 }
-                switch try ServerRunner(config: config, logger: logger, stopFlag: stop, context: context).run() {
+                switch try ServerRunner(config: config, logger: logger, stopFlag: stop).run() {
                 case .shutdown: logger.info("shut down by worker 0")
                 case .interrupted: logger.info("interrupted; stopped")
                 case .failed(let reason):
@@ -77,7 +76,9 @@ struct ParamServerCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("param-server: DMLC_ROLE=worker; start the `worker` executable for workers\n".utf8))
                 throw ExitCode(2)
             }
-        } catch let error as TransportError {
+        } catch let error as ExitCode {
+            throw error
+        } catch {
             FileHandle.standardError.write(Data("param-server: \(error)\n".utf8))
             throw ExitCode(1)
         }

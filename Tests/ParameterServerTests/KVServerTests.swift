@@ -16,7 +16,7 @@ struct ServerHarness {
         }
         let setup = ServerSetup(mode: mode, numWorkers: workers, optimizer: optimizer, slices: specs)
         let out = send(try! Message(header: MessageHeader(command: .configure, sender: 0), json: setup), from: 0)
-        precondition(out.first?.message.header.command == .acknowledge)
+        precondition(out.first.map { $0.message.header.isReply && !$0.message.header.isError } == true)
         for (i, n) in counts.enumerated() {
             _ = send(floats: (0..<n).map { Float($0 + 1) }, .initialize, key: UInt32(i), from: 0)
         }
@@ -58,7 +58,8 @@ struct KVServerTests {
         // Round 1 continues from the new weights.
         h.send(floats: [0, 0, 2], .push, round: 1, from: 1)
         let acks = h.send(floats: [0, 0, 2], .push, round: 1, from: 0)
-        #expect(acks.map(\.message.header.command) == [.acknowledge, .acknowledge])
+        #expect(acks.map(\.message.header.command) == [.push, .push])
+        #expect(acks.allSatisfy { $0.message.header.isReply && !$0.message.header.isError && $0.message.payload.isEmpty })
         #expect(h.server.weights(SliceID(key: 0, slice: 0)) == [expected[0], expected[1], expected[2] - 2])
     }
 
@@ -87,7 +88,8 @@ struct KVServerTests {
         h.send(floats: [1, 1, 1], .push, from: 0)
         let out = h.send(floats: [Float](repeating: 9, count: count), .push, key: key, round: round, from: rank)
         #expect(out.count == 1, "\(name)")
-        #expect(out.first?.message.header.command == .error, "\(name)")
+        #expect(out.first?.message.header.isError == true, "\(name)")
+        #expect(out.first?.message.header.command == .push, "\(name): the error reply echoes the command")
         #expect(!(out.first?.message.text.isEmpty ?? true))
         #expect(h.server.weights(SliceID(key: 0, slice: 0)) == [1, 2, 3], "\(name)")
         #expect(h.server.updateCount == 0)
@@ -170,16 +172,58 @@ struct KVServerTests {
     func unconfigured() throws {
         let server = KVServer(rank: 1, numWorkers: 2)
         let push = [Float](repeating: 1, count: 3).withUnsafeBufferPointer { Message(header: MessageHeader(command: .push, sender: 0), floats: $0) }
-        #expect(server.handle(push, from: PeerID("w"), now: 0).first?.message.header.command == .error)
+        #expect(server.handle(push, from: PeerID("w"), now: 0).first?.message.header.isError == true)
         let setup = ServerSetup(mode: .sync, numWorkers: 2, optimizer: .init(kind: .sgd, learningRate: 0.1), slices: [])
         let conf = try Message(header: MessageHeader(command: .configure, sender: 1), json: setup)
-        #expect(server.handle(conf, from: PeerID("w"), now: 0).first?.message.header.command == .error)
+        #expect(server.handle(conf, from: PeerID("w"), now: 0).first?.message.header.isError == true)
         var wrongSize = setup
         wrongSize.numWorkers = 3
         let conf3 = try Message(header: MessageHeader(command: .configure, sender: 0), json: wrongSize)
         #expect(server.handle(conf3, from: PeerID("w"), now: 0).first?.message.text.contains("cluster has 2") == true)
         let garbage = Message(header: MessageHeader(command: .configure, sender: 0), text: "not json")
-        #expect(server.handle(garbage, from: PeerID("w"), now: 0).first?.message.header.command == .error)
+        #expect(server.handle(garbage, from: PeerID("w"), now: 0).first?.message.header.isError == true)
         #expect(server.setup == nil)
+    }
+}
+
+@Suite("KVServer never fails silently")
+struct KVServerFailureTests {
+    @Test("an optimizer update that fails is an error reply to every worker of the round; the weights and round stay", arguments: [SyncMode.sync, .async])
+    func failedUpdate(_ mode: SyncMode) throws {
+        let h = ServerHarness(workers: 2, mode: mode, optimizer: OptimizerConfig(kind: .sgd, learningRate: 0.5, momentum: 0.9))
+        let id = SliceID(key: 0, slice: 0)
+        // A state of the wrong size: the optimizer refuses the update before writing anything.
+        try #require(h.server.slices[id]).state = OptimizerState(slots: 1, count: 2)
+        var out = h.send(floats: [1, 1, 1], .pushPull, from: 0)
+        if mode == .sync { out += h.send(floats: [1, 1, 1], .push, from: 1) }
+        #expect(out.count == (mode == .sync ? 2 : 1))
+        for o in out {
+            #expect(o.message.header.isError && o.message.header.isReply)
+            #expect(o.message.text.contains("optimizer refused") && o.message.text.contains("unchanged"), "\(o.message.text)")
+        }
+        #expect(h.server.weights(id) == [1, 2, 3])
+        #expect(h.server.updateCount == 0 && h.server.slices[id]?.round == 0)
+    }
+
+    @Test("malformed frames reaching the server loop get an error notice; the weights stay")
+    func malformedFrames() throws {
+        let cluster = InProcessCluster()
+        let client = cluster.client()
+        var w: [Float] = [1, 2]
+        try client.initialize(keys: [0: (w, .one, true)], mode: .sync, optimizer: OptimizerConfig(kind: .sgd, learningRate: 1))
+        let rogue = cluster.rawWorker(7)
+        let server = PeerID(cluster.endpoints[0])
+        var frames = WireCodec().encode(Message(header: MessageHeader(command: .push, sender: 0), payload: [0, 0, 128, 63, 0, 0, 128, 63]))
+        frames[1][2] ^= 0x10
+        for garbage in [[[1, 2, 3]], frames, [[UInt8](repeating: 0, count: 40), []]] as [[[UInt8]]] {
+            rogue.sendRaw(garbage, to: server)
+            _ = try cluster.loops[0].serve(until: cluster.network.now)
+            guard case .message(let notice, _)? = try rogue.receive(deadline: cluster.network.now) else { Issue.record("no answer"); continue }
+            #expect(notice.header.command == .error && !notice.text.isEmpty)
+        }
+        #expect(cluster.loops[0].server.weights(SliceID(key: 0, slice: 0)) == [1, 2])
+        try [Float](arrayLiteral: 1, 1).withUnsafeBufferPointer { g in try w.withUnsafeMutableBufferPointer { try client.pushPull(key: 0, gradient: g, into: $0) } }
+        try client.wait()
+        #expect(w == [0, 1])
     }
 }

@@ -94,9 +94,8 @@ struct LoopbackClusterTests {
         try cluster.start("server0", executable: "param-server", environment: ["DMLC_ROLE": "server", "DMLC_PORT": "\(serverPort)"])
         // The worker trains slowly while garbage arrives at the same server.
         try cluster.start("worker0", executable: "kv-probe", arguments: ["--rank", "0", "--steps", "40", "--step-delay", "0.1"])
-        let context = ZMQContext()
-        let probe = try ZMQSocket(context, kind: .dealer)
-        try probe.connect("tcp://127.0.0.1:\(serverPort)")
+        let endpoint = "tcp://127.0.0.1:\(serverPort)"
+        let probe = try ZeroMQTransport.connect(to: [endpoint])
         let codec = WireCodec()
         var badMagic = codec.encode(Message(header: MessageHeader(command: .push, sender: 0), payload: [0, 0, 128, 63]))
         badMagic[0][0] ^= 0xFF
@@ -113,15 +112,10 @@ struct LoopbackClusterTests {
         usleep(1_000_000)  // let the cluster form and training start
         var replies = 0
         for frames in cases {
-            try probe.send(frames)
-            let deadline = Date().addingTimeInterval(10)
-            while Date() < deadline {
-                if !ZMQSocket.poll([probe], seconds: 0.2).isEmpty, let reply = try probe.receiveNow() {
-                    let m = try codec.decode(frames: reply)
-                    #expect(m.header.command == .error && !m.text.isEmpty, "\(m)")
-                    replies += 1
-                    break
-                }
+            try probe.sendRaw(frames, to: PeerID(endpoint))
+            if case .message(let m, _)? = try probe.receive(deadline: probe.now() + 10) {
+                #expect((m.header.command == .error || m.header.isError) && !m.text.isEmpty, "\(m)")
+                replies += 1
             }
         }
         #expect(replies == cases.count)

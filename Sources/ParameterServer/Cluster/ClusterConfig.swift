@@ -46,6 +46,9 @@ public struct ClusterConfig: Equatable, Sendable {
     public var registrationTimeout: Double
     /// Seconds a sync round may wait for its last push (default 600).
     public var roundTimeout: Double
+    /// Seconds a worker waits for the answer to one request (push, pull, barrier) from a server
+    /// that still answers heartbeats (`PS_REQUEST_TIMEOUT`, default 600).
+    public var requestTimeout: Double
 
     /// Scheduler endpoint, e.g. `tcp://127.0.0.1:9091`.
     public var schedulerEndpoint: String { "tcp://\(rootURI):\(rootPort)" }
@@ -53,13 +56,13 @@ public struct ClusterConfig: Equatable, Sendable {
     /// Explicit configuration (tests and launchers).
     public init(role: Role, rootURI: String, rootPort: Int, numServers: Int, numWorkers: Int, nodeHost: String? = nil,
                 nodePort: Int = 0, requestedRank: Int? = nil, heartbeatInterval: Double = 1, heartbeatTimeout: Double = 30,
-                registrationTimeout: Double = 120, roundTimeout: Double = 600) {
+                registrationTimeout: Double = 120, roundTimeout: Double = 600, requestTimeout: Double = 600) {
         self.role = role; self.rootURI = rootURI; self.rootPort = rootPort
         self.numServers = numServers; self.numWorkers = numWorkers
         self.nodeHost = nodeHost ?? ClusterConfig.defaultHost(rootURI: rootURI)
         self.nodePort = nodePort; self.requestedRank = requestedRank
         self.heartbeatInterval = heartbeatInterval; self.heartbeatTimeout = heartbeatTimeout
-        self.registrationTimeout = registrationTimeout; self.roundTimeout = roundTimeout
+        self.registrationTimeout = registrationTimeout; self.roundTimeout = roundTimeout; self.requestTimeout = requestTimeout
     }
 
     static func defaultHost(rootURI: String) -> String {
@@ -128,7 +131,8 @@ public struct ClusterConfig: Equatable, Sendable {
                              nodeHost: env["DMLC_NODE_HOST"], nodePort: nodePort, requestedRank: requested,
                              heartbeatInterval: heartbeatInterval, heartbeatTimeout: try seconds("PS_HEARTBEAT_TIMEOUT", 30),
                              registrationTimeout: try seconds("PS_REGISTRATION_TIMEOUT", 120),
-                             roundTimeout: try seconds("PS_ROUND_TIMEOUT", 600))
+                             roundTimeout: try seconds("PS_ROUND_TIMEOUT", 600),
+                             requestTimeout: try seconds("PS_REQUEST_TIMEOUT", 600))
     }
 }
 

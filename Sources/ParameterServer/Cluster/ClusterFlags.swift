@@ -12,6 +12,7 @@ public struct ClusterFlags: Sendable {
     public var heartbeatTimeout: String?
     public var roundTimeout: String?
     public var registrationTimeout: String?
+    public var requestTimeout: String?
 
     public init() {}
 
@@ -29,6 +30,7 @@ public struct ClusterFlags: Sendable {
         e["PS_HEARTBEAT_TIMEOUT"] = heartbeatTimeout
         e["PS_ROUND_TIMEOUT"] = roundTimeout
         e["PS_REGISTRATION_TIMEOUT"] = registrationTimeout
+        e["PS_REQUEST_TIMEOUT"] = requestTimeout
         return e
     }
 }
