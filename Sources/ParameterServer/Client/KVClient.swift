@@ -33,6 +33,7 @@ public final class KVClient {
     /// While waiting: when each server was last heard from and last pinged.
     private var lastHeard: [Double]
     private var lastPing: [Double]
+    private let beat: Message
 
     /// Registers with the scheduler, connects to every server over ZeroMQ and starts heartbeats.
     public static func connect(config: ClusterConfig, logger: Logger) throws -> KVClient {
@@ -40,8 +41,8 @@ public final class KVClient {
         let transport = try ZeroMQTransport.connect(to: roster.servers, identity: { "w\(roster.rank)-s\($0)" })
         let beats = try ZeroMQTransport.connect(to: roster.servers, identity: { "hb-w\(roster.rank)-s\($0)" },
                                                 codec: WireCodec(maxPayloadBytes: 1 << 16))
-        let heartbeat = HeartbeatThread(transport: beats, servers: roster.servers.map(PeerID.init), rank: roster.rank,
-                                        interval: config.heartbeatInterval)
+        let heartbeat = HeartbeatThread(transport: beats, servers: roster.servers.map(PeerID.init),
+                                        beat: heartbeatMessage(rank: roster.rank, config: config), interval: config.heartbeatInterval)
         return KVClient(roster: roster, config: config, transport: transport, heartbeat: heartbeat, logger: logger)
     }
 
@@ -58,6 +59,7 @@ public final class KVClient {
         serverPeers = roster.servers.map(PeerID.init)
         lastHeard = [Double](repeating: 0, count: roster.servers.count)
         lastPing = lastHeard
+        beat = Self.heartbeatMessage(rank: roster.rank, config: config)
         logger.info("worker \(rank) of \(numWorkers) connected to \(servers.count) server(s): \(servers.joined(separator: ", "))")
     }
 
@@ -137,7 +139,7 @@ public final class KVClient {
             try checkLiveness(now: now)
             for s in pending.servers where now - lastPing[s] >= config.heartbeatInterval {
                 lastPing[s] = now
-                try transport.send(Message(header: MessageHeader(command: .heartbeat, sender: Int32(rank))), to: serverPeers[s])
+                try transport.send(beat, to: serverPeers[s])
             }
             if let received = try transport.receive(deadline: now + min(0.1, config.heartbeatInterval)) {
                 try accept(received)
@@ -164,6 +166,14 @@ public final class KVClient {
     public func close() { heartbeat?.stop() }
 
     // MARK: -
+
+    /// A heartbeat naming this worker (host and process id) for the servers' logs.
+    static func heartbeatMessage(rank: Int, config: ClusterConfig) -> Message {
+        let identity = WorkerIdentity(host: config.nodeHost, pid: ProcessInfo.processInfo.processIdentifier)
+        let header = MessageHeader(command: .heartbeat, sender: Int32(rank))
+        // Encoding two plain fields cannot fail; a beat without identity would still keep it alive.
+        return (try? Message(header: header, json: identity)) ?? Message(header: header)
+    }
 
     private func request(_ m: Message, server: Int, into destination: UnsafeMutableBufferPointer<Float>? = nil) throws {
         var m = m

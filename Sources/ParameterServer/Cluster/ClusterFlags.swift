@@ -13,6 +13,7 @@ public struct ClusterFlags: Sendable {
     public var roundTimeout: String?
     public var registrationTimeout: String?
     public var requestTimeout: String?
+    public var nonFiniteGradients: String?
 
     public init() {}
 
@@ -31,6 +32,7 @@ public struct ClusterFlags: Sendable {
         e["PS_ROUND_TIMEOUT"] = roundTimeout
         e["PS_REGISTRATION_TIMEOUT"] = registrationTimeout
         e["PS_REQUEST_TIMEOUT"] = requestTimeout
+        e["PS_NON_FINITE_GRADIENTS"] = nonFiniteGradients
         return e
     }
 }

@@ -9,9 +9,8 @@ final class HeartbeatThread: @unchecked Sendable {
     private var stopped = false
 
     /// Starts beating as worker `rank` to `servers` every `interval` seconds over `transport`,
-    /// which the thread owns from now on.
-    init(transport: Transport, servers: [PeerID], rank: Int, interval: Double) {
-        let beat = Message(header: MessageHeader(command: .heartbeat, sender: Int32(rank)))
+    /// which the thread owns from now on; each beat says who the worker is (`beat`).
+    init(transport: Transport, servers: [PeerID], beat: Message, interval: Double) {
         let thread = Thread { [self] in
             var next = 0.0
             while !isStopped {

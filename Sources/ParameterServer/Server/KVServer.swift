@@ -32,17 +32,24 @@ public final class KVServer {
         public init(heartbeat: Double = 30, round: Double = 600) { self.heartbeat = heartbeat; self.round = round }
     }
 
-    /// Why the server stopped serving.
+    /// Why the server stopped serving. Workers are named as people find them (rank, pid,
+    /// host, address); a missing worker is said to be alive-but-stuck or silent.
     public enum Failure: Equatable, Sendable, CustomStringConvertible {
-        case deadWorker(rank: Int32, peer: String, silentFor: Double)
-        case roundTimedOut(slice: String, round: UInt64, missing: [Int32])
+        case deadWorker(rank: Int32, name: String, silentFor: Double)
+        case roundTimedOut(slice: String, round: UInt64, waited: Double, missing: [String])
+        case barrierTimedOut(barrier: UInt64, waited: Double, missing: [String])
 
         public var description: String {
             switch self {
-            case let .deadWorker(rank, peer, silent):
-                return "worker \(rank) (\(peer)) sent nothing for \(Int(silent)) s: it is presumed dead; stopping the job"
-            case let .roundTimedOut(slice, round, missing):
-                return "sync round \(round) of \(slice) timed out waiting for worker(s) \(missing.map(String.init).joined(separator: ", "))"
+            case let .deadWorker(_, name, silent):
+                return "\(name) sent nothing for \(Int(silent)) s: it is presumed dead; stopping the job "
+                    + "(check its log, then restart the job from the last checkpoint)"
+            case let .roundTimedOut(slice, round, waited, missing):
+                return "sync round \(round) of \(slice) waited \(Int(waited)) s for \(missing.joined(separator: "; ")); stopping the job "
+                    + "(raise PS_ROUND_TIMEOUT if such pauses are expected)"
+            case let .barrierTimedOut(barrier, waited, missing):
+                return "barrier \(barrier) waited \(Int(waited)) s for \(missing.joined(separator: "; ")); stopping the job "
+                    + "(raise PS_ROUND_TIMEOUT if such pauses are expected)"
             }
         }
     }
@@ -58,14 +65,18 @@ public final class KVServer {
     public private(set) var failure: Failure?
     public private(set) var shutdownRequested = false
     public var timeouts: Timeouts
+    /// What to do with a gradient holding NaN or ±Inf.
+    public var nonFinite: NonFiniteGradients = .reject
+    /// Pushes skipped for non-finite values (with `nonFinite == .skip`).
+    public private(set) var skippedNonFinite = 0
 
     var slices: [SliceID: StoredSlice] = [:]
-    /// When each worker rank was last heard from, through which peer.
-    var lastSeen: [Int32: (peer: PeerID, time: Double)] = [:]
-    /// Every peer a worker rank used (request and heartbeat sockets), so a failure notice
-    /// reaches the thread that waits.
-    var peersOfRank: [Int32: Set<PeerID>] = [:]
-    var barrierWaiters: [UInt64: [Int32: Waiter]] = [:]
+    /// Which connections speak for which worker, when each was heard, how to name it.
+    var registry: WorkerRegistry
+    /// Barriers waiting for workers: who arrived, and when the first did.
+    var barrierWaiters: [UInt64: (started: Double, arrived: [Int32: Waiter])] = [:]
+    /// True from the first push on: later `initialize` requests are refused.
+    private(set) var trainingStarted = false
     let logger: Logger
 
     /// Server `rank` (its index among the servers) of a cluster with `numWorkers` workers.
@@ -74,6 +85,7 @@ public final class KVServer {
         self.numWorkers = numWorkers
         self.timeouts = timeouts
         self.logger = logger
+        registry = WorkerRegistry(numWorkers: numWorkers)
     }
 
     /// The `sender` this server writes into its messages.
@@ -85,51 +97,69 @@ public final class KVServer {
         return s.weights
     }
 
-    /// Handles one message from `peer` at time `now` and returns the messages to send.
-    public func handle(_ message: Message, from peer: PeerID, now: Double) -> [Outgoing] {
+    /// Handles one message from `peer` (sending from `address`, for logs) at time `now` and
+    /// returns the messages to send. Every command is first checked against the connection's
+    /// worker rank.
+    public func handle(_ message: Message, from peer: PeerID, address: String? = nil, now: Double) -> [Outgoing] {
         let h = message.header
         if h.isReply { return [error(message, peer, "a server does not accept replies (\(h.command) reply)")] }
-        if h.command != .register, h.sender >= 0, h.sender < Int32(numWorkers) {
-            lastSeen[h.sender] = (lastSeen[h.sender].map { h.command == .heartbeat ? $0.peer : peer } ?? peer, now)
-            peersOfRank[h.sender, default: []].insert(peer)
+        if h.command == .register || h.command == .error {
+            return [error(message, peer, "a server does not accept \(h.command) messages")]
+        }
+        do {
+            try registry.admit(peer, as: h.sender, command: h.command, now: now, address: address)
+        } catch {
+            return [self.error(message, peer, "\(error)", address: address)]
         }
         switch h.command {
         case .configure: return configure(message, peer)
         case .initialize: return initialize(message, peer)
         case .push, .pushPull: return push(message, peer, now: now)
         case .pull: return pull(message, peer)
-        case .barrier: return barrier(message, peer)
-        case .heartbeat: return [reply(to: message, peer)]
+        case .barrier: return barrier(message, peer, now: now)
+        case .heartbeat: return heartbeat(message, peer)
         case .shutdown:
+            guard h.sender == 0 else { return [error(message, peer, "only worker 0 may shut the servers down")] }
             shutdownRequested = true
             return [reply(to: message, peer)]
         case .register, .error:
-            return [error(message, peer, "a server does not accept \(h.command) messages")]
+            return []  // refused above
         }
     }
 
-    /// Checks heartbeats and sync-round deadlines; returns the error notices to send (every
-    /// known worker learns which rank failed) and sets `failure`.
+    /// Checks heartbeats, sync-round and barrier deadlines; returns the error notices to send
+    /// (every known worker learns what failed) and sets `failure`.
     public func tick(now: Double) -> [Outgoing] {
-        guard failure == nil else { return [] }
-        var found: Failure?
-        for (rank, seen) in lastSeen.sorted(by: { $0.key < $1.key }) where now - seen.time > timeouts.heartbeat {
-            found = .deadWorker(rank: rank, peer: seen.peer.description, silentFor: now - seen.time)
-            break
-        }
-        if found == nil {
-            for (id, s) in slices.sorted(by: { ($0.key.key, $0.key.slice) < ($1.key.key, $1.key.slice) }) {
-                if let started = s.sync.started, now - started > timeouts.round {
-                    found = .roundTimedOut(slice: id.description, round: s.round, missing: s.sync.missing(workers: numWorkers))
-                    break
-                }
-            }
-        }
-        guard let found else { return [] }
+        guard failure == nil, let found = overdue(now: now) else { return [] }
         failure = found
         logger.error("\(found)")
         let notice = Message(header: MessageHeader(command: .error, sender: senderID), text: found.description)
-        return peersOfRank.values.joined().sorted { $0.description < $1.description }.map { Outgoing(peer: $0, message: notice) }
+        return registry.allPeers.map { Outgoing(peer: $0, message: notice) }
+    }
+
+    private func overdue(now: Double) -> Failure? {
+        if let (rank, silent) = registry.silent(longerThan: timeouts.heartbeat, now: now) {
+            return .deadWorker(rank: rank, name: registry.name(rank), silentFor: silent)
+        }
+        for (id, s) in slices.sorted(by: { ($0.key.key, $0.key.slice) < ($1.key.key, $1.key.slice) }) {
+            if let started = s.sync.started, now - started > timeouts.round {
+                return .roundTimedOut(slice: id.description, round: s.round, waited: now - started,
+                                      missing: s.sync.missing(workers: numWorkers).map { verdict($0, now: now) })
+            }
+        }
+        for (number, b) in barrierWaiters.sorted(by: { $0.key < $1.key }) where now - b.started > timeouts.round {
+            let missing = (0..<Int32(numWorkers)).filter { b.arrived[$0] == nil }
+            return .barrierTimedOut(barrier: number, waited: now - b.started, missing: missing.map { verdict($0, now: now) })
+        }
+        return nil
+    }
+
+    /// A missing worker told apart: alive (heartbeats arrive) but stuck, or never heard.
+    private func verdict(_ rank: Int32, now: Double) -> String {
+        if registry.isAlive(rank, within: timeouts.heartbeat, now: now) {
+            return "\(registry.name(rank)), which is alive (heartbeats arrive) but stuck"
+        }
+        return "\(registry.name(rank)), which never reached this server"
     }
 
     // MARK: - Commands
@@ -155,6 +185,7 @@ public final class KVServer {
     }
 
     private func initialize(_ m: Message, _ peer: PeerID) -> [Outgoing] {
+        guard !trainingStarted else { return [error(m, peer, "initialize after training started: the weights are not replaced")] }
         let slice: StoredSlice
         switch lookup(m, peer) {
         case .failure(let e): return [e]
@@ -184,8 +215,20 @@ public final class KVServer {
         }
         let waiter = Waiter(peer: peer, request: m.header, needsRound: slice.round)
         do {
-            return try m.withFloats { gradient in
+            return try m.withFloats { pushed in
+                var gradient: UnsafeBufferPointer<Float>? = pushed
+                if let (index, value) = NonFiniteGradients.first(in: pushed) {
+                    let what = "push to \(slice.id) holds a non-finite value (\(value) at index \(index))"
+                    guard nonFinite == .skip else {
+                        return [error(m, peer, "\(what); the weights are unchanged (PS_NON_FINITE_GRADIENTS=skip skips such pushes)")]
+                    }
+                    skippedNonFinite += 1
+                    logger.warning("skipped: \(what) from \(registry.name(m.header.sender)) (\(skippedNonFinite) skipped so far)")
+                    gradient = nil
+                }
+                trainingStarted = true
                 if setup.mode == .async {
+                    guard let gradient else { return [slice.answer(waiter, sender: senderID)] }
                     let answer = try AsyncApplier(optimizer: optimizer).push(gradient, request: m.header, from: peer, to: slice, sender: senderID)
                     if slice.spec.optimized { updateCount += 1 }
                     return [answer]
@@ -237,16 +280,27 @@ public final class KVServer {
         return [slice.answer(waiter, sender: senderID)]
     }
 
-    private func barrier(_ m: Message, _ peer: PeerID) -> [Outgoing] {
-        guard m.header.sender >= 0, m.header.sender < numWorkers else {
-            return [error(m, peer, "worker rank \(m.header.sender) out of range 0..<\(numWorkers)")]
+    private func barrier(_ m: Message, _ peer: PeerID, now: Double) -> [Outgoing] {
+        var b = barrierWaiters[m.header.round] ?? (now, [:])
+        b.arrived[m.header.sender] = Waiter(peer: peer, request: m.header, needsRound: 0)
+        guard b.arrived.count == numWorkers else {
+            barrierWaiters[m.header.round] = b
+            return []
         }
-        barrierWaiters[m.header.round, default: [:]][m.header.sender] = Waiter(peer: peer, request: m.header, needsRound: 0)
-        guard let arrived = barrierWaiters[m.header.round], arrived.count == numWorkers else { return [] }
         barrierWaiters[m.header.round] = nil
-        return arrived.sorted { $0.key < $1.key }.map { _, w in
+        return b.arrived.sorted { $0.key < $1.key }.map { _, w in
             Outgoing(peer: w.peer, message: Message(header: w.request.reply(sender: senderID)))
         }
+    }
+
+    /// Answers a heartbeat; its payload, when present, names the worker (`WorkerIdentity`).
+    private func heartbeat(_ m: Message, _ peer: PeerID) -> [Outgoing] {
+        if !m.payload.isEmpty {
+            do { registry.identify(m.header.sender, as: try m.json(WorkerIdentity.self)) } catch {
+                return [self.error(m, peer, "heartbeat payload is not a worker identity: \(error)")]
+            }
+        }
+        return [reply(to: m, peer)]
     }
 
     // MARK: - Helpers
@@ -255,9 +309,6 @@ public final class KVServer {
 
     private func lookup(_ m: Message, _ peer: PeerID) -> Lookup {
         let h = m.header
-        if h.sender < 0 || h.sender >= numWorkers {
-            return .failure(error(m, peer, "worker rank \(h.sender) out of range 0..<\(numWorkers)"))
-        }
         let id = SliceID(key: h.key, slice: h.slice)
         guard let slice = slices[id] else {
             return .failure(error(m, peer, "unknown \(id) (this is server \(rank); was the setup sent?)"))
@@ -269,9 +320,10 @@ public final class KVServer {
         Outgoing(peer: peer, message: Message(header: m.header.reply(sender: senderID)))
     }
 
-    /// The error reply to `m` (its command and request id, the error flag, `text`), logged.
-    private func error(_ m: Message, _ peer: PeerID, _ text: String) -> Outgoing {
-        logger.warning("rejected \(m) from \(peer): \(text)")
+    /// The error reply to `m` (its command and request id, the error flag, `text`), logged
+    /// naming the sender.
+    private func error(_ m: Message, _ peer: PeerID, _ text: String, address: String? = nil) -> Outgoing {
+        logger.warning("rejected \(m) from \(registry.name(of: peer, address: address)): \(text)")
         return Outgoing(peer: peer, message: Message(header: m.header.reply(sender: senderID, isError: true), text: text))
     }
 }

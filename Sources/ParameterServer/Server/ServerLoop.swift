@@ -49,9 +49,9 @@ public final class ServerLoop {
     private func handle(_ received: Received) -> Outcome? {
         switch received {
         case .message(let message, let peer):
-            send(server.handle(message, from: peer, now: transport.now()))
+            send(server.handle(message, from: peer, address: transport.address(of: peer), now: transport.now()))
         case .malformed(let error, let peer):
-            logger.warning("rejected a malformed message from \(peer): \(error)")
+            logger.warning("rejected a malformed message from \(server.registry.name(of: peer, address: transport.address(of: peer))): \(error)")
             send([Outgoing(peer: peer, message: Message(header: MessageHeader(command: .error, sender: server.senderID), text: "\(error)"))])
         }
         if server.shutdownRequested {
@@ -74,7 +74,7 @@ public final class ServerLoop {
                     try transport.send(headerFrame: frame, payload: payload, to: o.peer)
                 } catch {
                     // A peer that disconnected cannot be answered; that is not the server's failure.
-                    logger.info("could not answer \(o.peer) (\(o.message)): \(error)")
+                    logger.info("could not answer \(server.registry.name(of: o.peer, address: transport.address(of: o.peer))) (\(o.message)): \(error)")
                 }
             }
         }

@@ -28,6 +28,7 @@ public final class ServerRunner {
         }
         let server = KVServer(rank: roster.rank, numWorkers: roster.numWorkers,
                               timeouts: .init(heartbeat: config.heartbeatTimeout, round: config.roundTimeout), logger: logger)
+        server.nonFinite = config.nonFiniteGradients
         logger.info("server \(roster.rank) serving at \(advertised) for \(roster.numWorkers) worker(s)")
         return try ServerLoop(server: server, transport: transport, logger: logger).run(stopFlag: stopFlag)
     }

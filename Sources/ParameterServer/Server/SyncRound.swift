@@ -26,16 +26,19 @@ struct SyncRound {
         }
     }
 
-    /// Adds worker `rank`'s gradient for `round` (the slice is at round `current`).
-    mutating func add(_ gradient: UnsafeBufferPointer<Float>, from rank: Int32, round: UInt64, current: UInt64,
+    /// Adds worker `rank`'s gradient for `round` (the slice is at round `current`); a nil
+    /// gradient counts the push but adds nothing (a skipped non-finite gradient).
+    mutating func add(_ gradient: UnsafeBufferPointer<Float>?, from rank: Int32, round: UInt64, current: UInt64,
                       waiter: Waiter, now: Double) throws(Rejection) {
         guard round == current else { throw .wrongRound(pushed: round, current: current) }
         guard !pushed.contains(rank) else { throw .duplicate(rank: rank, round: current) }
-        precondition(gradient.count == sum.count, "the server checks the push size before adding it")
         if pushed.isEmpty { started = now }
         pushed.insert(rank)
-        sum.withUnsafeMutableBufferPointer { acc in
-            for i in 0..<acc.count { acc[i] += gradient[i] }
+        if let gradient {
+            precondition(gradient.count == sum.count, "the server checks the push size before adding it")
+            sum.withUnsafeMutableBufferPointer { acc in
+                for i in 0..<acc.count { acc[i] += gradient[i] }
+            }
         }
         waiters.append(waiter)
     }

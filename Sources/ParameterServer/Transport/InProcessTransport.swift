@@ -82,6 +82,9 @@ public final class InProcessTransport: Transport {
 
     public func now() -> Double { network.now }
 
+    /// In-process endpoints are named by their address.
+    public func address(of peer: PeerID) -> String? { "in-process \(peer)" }
+
     public func send(headerFrame: [UInt8], payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError) {
         network.deliver([headerFrame, [UInt8](payload)], from: address, to: peer)
     }

@@ -14,6 +14,9 @@ public protocol Transport: AnyObject {
     func receive(deadline: Double) throws(TransportError) -> Received?
     /// Seconds on this transport's clock (`MonotonicClock` for ZeroMQ, a virtual clock in-process).
     func now() -> Double
+    /// Where `peer` is, for people reading logs: the IP address it sends from, or its endpoint
+    /// (never a routing id); nil when unknown.
+    func address(of peer: PeerID) -> String?
 }
 
 extension Transport {

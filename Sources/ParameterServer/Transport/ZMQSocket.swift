@@ -109,11 +109,13 @@ final class ZMQSocket {
         }
     }
 
-    /// Receives one multipart message if one is waiting (non-blocking); nil otherwise.
+    /// Receives one multipart message if one is waiting (non-blocking); nil otherwise. With
+    /// the frames comes the sender's IP address as the kernel saw it (ZeroMQ's `Peer-Address`).
     /// At most `maxFrames` frames are kept; the rest are drained and dropped.
-    func receiveNow(maxFrames: Int = 8) throws(TransportError) -> [[UInt8]]? {
+    func receiveNow(maxFrames: Int = 8) throws(TransportError) -> (frames: [[UInt8]], address: String?)? {
         let h = try live()
         var frames: [[UInt8]] = []
+        var address: String?
         var more = true
         var first = true
         while more {
@@ -125,13 +127,14 @@ final class ZMQSocket {
                 if first && zmq_errno() == EAGAIN { return nil }
                 throw .socket(operation: "receive", endpoint: endpoint, reason: ZMQSocket.lastError())
             }
+            if first, let text = zmq_msg_gets(&msg, "Peer-Address") { address = String(cString: text) }
             first = false
             if frames.count < maxFrames {
                 frames.append([UInt8](UnsafeRawBufferPointer(start: zmq_msg_data(&msg), count: zmq_msg_size(&msg))))
             }
             more = zmq_msg_more(&msg) != 0
         }
-        return frames
+        return (frames, address)
     }
 
     /// Waits up to `seconds` until one of `sockets` has a message; returns the indices ready.

@@ -12,6 +12,8 @@ public final class ZeroMQTransport: Transport {
     private let peers: [PeerID]
     private let isRouter: Bool
     private var nextSocket = 0
+    /// ROUTER only: the IP address each peer last sent from.
+    private var addresses: [PeerID: String] = [:]
 
     private init(context: ZMQContext, sockets: [ZMQSocket], peers: [PeerID], bound: String?, codec: WireCodec) {
         self.context = context; self.sockets = sockets; self.peers = peers; self.boundEndpoint = bound; self.codec = codec
@@ -50,6 +52,11 @@ public final class ZeroMQTransport: Transport {
 
     public func now() -> Double { MonotonicClock.now() }
 
+    /// The IP address `peer` sends from (ROUTER), or the endpoint a DEALER reaches it at.
+    public func address(of peer: PeerID) -> String? {
+        isRouter ? addresses[peer] : peers.contains(peer) ? peer.description : nil
+    }
+
     public func send(headerFrame: [UInt8], payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError) {
         let sent: Result<Void, TransportError> = headerFrame.withUnsafeBytes { header in
             if isRouter {
@@ -66,7 +73,7 @@ public final class ZeroMQTransport: Transport {
         let all = isRouter ? [peer.bytes] + frames : frames
         let socket: ZMQSocket
         if isRouter { socket = sockets[0] } else if let i = peers.firstIndex(of: peer) { socket = sockets[i] } else { throw .peerUnreachable(peer) }
-        try withRawBuffers(all) { (raw) throws(TransportError) in try socket.send(raw) }
+        try withRawBuffers(all) { raw in Result { () throws(TransportError) in try socket.send(raw) } }.get()
     }
 
     public func receive(deadline: Double) throws(TransportError) -> Received? {
@@ -74,10 +81,11 @@ public final class ZeroMQTransport: Transport {
             // Round-robin over the sockets so one busy server cannot starve another's replies.
             for k in 0..<sockets.count {
                 let i = (nextSocket + k) % sockets.count
-                guard let frames = try sockets[i].receiveNow() else { continue }
+                guard let (frames, address) = try sockets[i].receiveNow() else { continue }
                 nextSocket = (i + 1) % sockets.count
                 if isRouter {
                     let peer = PeerID(frames.first ?? [])
+                    if let address { addresses[peer] = address }
                     return decode(Array(frames.dropFirst()), from: peer)
                 }
                 return decode(frames, from: peers[i])
@@ -98,16 +106,10 @@ public final class ZeroMQTransport: Transport {
 }
 
 /// Runs `body` with raw views of the arrays (kept alive for the call).
-func withRawBuffers<R>(_ arrays: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) throws(TransportError) -> R) throws(TransportError) -> R {
-    var views: [UnsafeRawBufferPointer] = []
-    var result: Result<R, TransportError>?
-    func go(_ i: Int) {
-        if i == arrays.count {
-            do throws(TransportError) { result = .success(try body(views)) } catch { result = .failure(error) }
-            return
-        }
-        arrays[i].withUnsafeBytes { views.append($0); go(i + 1) }
+func withRawBuffers<R>(_ arrays: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) -> R) -> R {
+    func go(_ i: Int, _ views: [UnsafeRawBufferPointer]) -> R {
+        if i == arrays.count { return body(views) }
+        return arrays[i].withUnsafeBytes { go(i + 1, views + [$0]) }
     }
-    go(0)
-    return try result!.get()
+    return go(0, [])
 }
