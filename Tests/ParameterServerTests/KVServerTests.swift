@@ -253,4 +253,22 @@ struct KVServerFailureTests {
         try client.wait()
         #expect(w == [0, 1])
     }
+
+    @Test("once configured, a payload larger than the largest slice is refused before it is decoded")
+    func payloadCap() throws {
+        let cluster = InProcessCluster()
+        let client = cluster.client()
+        try client.initialize(keys: [0: ([Float](repeating: 1, count: 20_000), .one, true)], mode: .sync,
+                              optimizer: OptimizerConfig(kind: .sgd, learningRate: 1))
+        #expect(cluster.transports[0].codec.maxPayloadBytes == 80_000)
+        let rogue = cluster.rawWorker(5)
+        let big = [Float](repeating: 0, count: 20_001)
+        try big.withUnsafeBufferPointer {
+            try rogue.send(MessageHeader(command: .push, sender: 0), payload: UnsafeRawBufferPointer($0), to: PeerID(cluster.endpoints[0]))
+        }
+        _ = try cluster.loops[0].serve(until: cluster.network.now)
+        guard case .message(let notice, _)? = try rogue.receive(deadline: cluster.network.now) else { Issue.record("no answer"); return }
+        #expect(notice.text.contains("exceeds the limit of 80000"))
+        #expect(client.transport.codec.maxPayloadBytes == 80_000)
+    }
 }

@@ -73,6 +73,8 @@ public final class KVClient {
         let layout = KeyLayout(counts: keys.mapValues(\.values.count), numServers: servers.count, bigArrayBound: bigArrayBound)
         self.layout = layout
         rounds = Dictionary(uniqueKeysWithValues: keys.keys.map { ($0, 0) })
+        // No reply may carry more than the largest slice (or a short error text).
+        transport.limitIncomingPayloads(toBytes: max(1 << 16, (layout.parts.values.joined().map(\.count).max() ?? 0) * MemoryLayout<Float>.stride))
         if rank == 0 {
             var specs = [[SliceSpec]](repeating: [], count: servers.count)
             for (key, spec) in keys {

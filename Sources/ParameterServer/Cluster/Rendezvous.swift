@@ -11,52 +11,57 @@ public enum Rendezvous {
         let transport = try ZeroMQTransport.bind("tcp://\(host):\(config.rootPort)", codec: WireCodec(maxPayloadBytes: 1 << 16))
         defer { transport.close() }
         logger.info("scheduler listening on \(transport.boundEndpoint ?? ""); waiting for \(config.numServers) server(s) and \(config.numWorkers) worker(s)")
-        var servers: [(peer: PeerID, reg: Registration, endpoint: String)] = []
-        var workers: [(peer: PeerID, reg: Registration)] = []
+        try schedule(over: transport, config: config, logger: logger, stopFlag: stopFlag)
+    }
+
+    /// The scheduler over any transport: collects registrations until every node joined (each
+    /// refusal answered and logged), then sends every node its roster.
+    static func schedule(over transport: Transport, config: ClusterConfig, logger: Logger, stopFlag: StopFlag) throws {
+        var joined = Registrations(expectedServers: config.numServers, expectedWorkers: config.numWorkers)
         let deadline = transport.now() + config.registrationTimeout
-        while servers.count < config.numServers || workers.count < config.numWorkers {
+        while !joined.isComplete {
             if stopFlag.isRaised { throw ClusterError.interrupted }
             guard transport.now() < deadline else {
-                throw ClusterError.clusterIncomplete(servers: servers.count, expectedServers: config.numServers, workers: workers.count,
-                                                     expectedWorkers: config.numWorkers, seconds: config.registrationTimeout)
+                throw ClusterError.clusterIncomplete(servers: joined.servers.count, expectedServers: config.numServers,
+                                                     workers: joined.workers.count, expectedWorkers: config.numWorkers,
+                                                     seconds: config.registrationTimeout)
             }
             guard let received = try transport.receive(deadline: min(deadline, transport.now() + 0.2)) else { continue }
-            let m: Message
-            switch received {
-            case .malformed(let error, let peer):
-                refuse(transport, peer, MessageHeader(command: .error), "malformed registration: \(error)", logger)
+            let peer = received.peer
+            let from = transport.address(of: peer).map { "a node at \($0)" } ?? "a node"
+            guard case .message(let m, _) = received else {
+                if case .malformed(let error, _) = received {
+                    refuse(transport, peer, MessageHeader(command: .error), "malformed registration from \(from): \(error)", logger)
+                }
                 continue
-            case .message(let message, _):
-                m = message
             }
             guard m.header.command == .register else {
-                refuse(transport, received.peer, m.header, "the scheduler only accepts register, not \(m.header.command)", logger)
+                refuse(transport, peer, m.header, "the scheduler only accepts register, not \(m.header.command) (from \(from))", logger)
                 continue
             }
             let reg: Registration
             do { reg = try m.json(Registration.self) } catch {
-                refuse(transport, received.peer, m.header, "registration payload is not a valid Registration: \(error)", logger)
+                refuse(transport, peer, m.header, "registration from \(from) is not a valid Registration: \(error)", logger)
                 continue
             }
-            switch (reg.role, reg.endpoint) {
-            case (.server, let endpoint?): servers.append((received.peer, reg, endpoint))
-            case (.worker, _): workers.append((received.peer, reg))
-            default:
-                refuse(transport, received.peer, m.header, "a \(reg.role.rawValue) cannot register (servers must give their endpoint)", logger)
+            do {
+                try joined.add(reg, from: peer, address: transport.address(of: peer))
+            } catch {
+                refuse(transport, peer, m.header, "\(error) (from \(from))", logger)
                 continue
             }
-            logger.info("registered \(reg.role.rawValue) \(reg.endpoint ?? "") (\(servers.count)/\(config.numServers) servers, \(workers.count)/\(config.numWorkers) workers)")
+            logger.info("registered \(reg.role.rawValue) \(reg.endpoint ?? from) (\(joined.servers.count)/\(config.numServers) servers, \(joined.workers.count)/\(config.numWorkers) workers)")
         }
-        let serverOrder = assignRanks(servers.map(\.reg.requestedRank))
-        let endpoints = serverOrder.map { servers[$0].endpoint }
+        let serverOrder = assignRanks(joined.servers.map(\.registration.requestedRank))
+        let endpoints = serverOrder.map { joined.servers[$0].registration.endpoint ?? "" }
         let reply = MessageHeader(command: .register, isReply: true)
         for (rank, index) in serverOrder.enumerated() {
             let roster = Roster(rank: rank, servers: endpoints, numWorkers: config.numWorkers)
-            try transport.send(try Message(header: reply, json: roster), to: servers[index].peer)
+            try transport.send(try Message(header: reply, json: roster), to: joined.servers[index].peer)
         }
-        for (rank, index) in assignRanks(workers.map(\.reg.requestedRank)).enumerated() {
+        for (rank, index) in assignRanks(joined.workers.map(\.registration.requestedRank)).enumerated() {
             let roster = Roster(rank: rank, servers: endpoints, numWorkers: config.numWorkers)
-            try transport.send(try Message(header: reply, json: roster), to: workers[index].peer)
+            try transport.send(try Message(header: reply, json: roster), to: joined.workers[index].peer)
         }
         logger.info("cluster complete: servers \(endpoints.joined(separator: ", ")); \(config.numWorkers) worker(s)")
     }
@@ -66,23 +71,29 @@ public enum Rendezvous {
         let scheduler = config.schedulerEndpoint
         let transport = try ZeroMQTransport.connect(to: [scheduler], codec: WireCodec(maxPayloadBytes: 1 << 20))
         defer { transport.close() }
-        try transport.send(try Message(header: MessageHeader(command: .register), json: registration), to: PeerID(scheduler))
-        let deadline = transport.now() + config.registrationTimeout
+        return try register(registration, over: transport, scheduler: PeerID(scheduler), timeout: config.registrationTimeout, stopFlag: stopFlag)
+    }
+
+    /// Registers over any transport with the scheduler reached as `scheduler`.
+    static func register(_ registration: Registration, over transport: Transport, scheduler: PeerID, timeout: Double,
+                         stopFlag: StopFlag) throws -> Roster {
+        try transport.send(try Message(header: MessageHeader(command: .register), json: registration), to: scheduler)
+        let deadline = transport.now() + timeout
         while transport.now() < deadline {
             if stopFlag.isRaised { throw ClusterError.interrupted }
             guard let received = try transport.receive(deadline: min(deadline, transport.now() + 0.2)) else { continue }
             switch received {
             case .malformed(let error, _):
-                throw ClusterError.registrationRejected(scheduler: scheduler, reason: "its answer is malformed: \(error)")
+                throw ClusterError.registrationRejected(scheduler: scheduler.description, reason: "its answer is malformed: \(error)")
             case .message(let m, _) where m.header.command == .error || m.header.isError:
-                throw ClusterError.registrationRejected(scheduler: scheduler, reason: m.text)
+                throw ClusterError.registrationRejected(scheduler: scheduler.description, reason: m.text)
             case .message(let m, _):
                 do { return try m.json(Roster.self) } catch {
-                    throw ClusterError.registrationRejected(scheduler: scheduler, reason: "its roster does not decode: \(error)")
+                    throw ClusterError.registrationRejected(scheduler: scheduler.description, reason: "its roster does not decode: \(error)")
                 }
             }
         }
-        throw ClusterError.registrationTimedOut(scheduler: scheduler, seconds: config.registrationTimeout)
+        throw ClusterError.registrationTimedOut(scheduler: scheduler.description, seconds: timeout)
     }
 
     /// Order of indices: requested ranks first in their place, the rest in arrival order.

@@ -17,6 +17,7 @@ public final class ServerLoop {
     /// Seconds between deadline checks.
     public var tickInterval = 0.1
     private var lastTick: Double
+    private var payloadsLimited = false
 
     /// A loop serving `server` over `transport`.
     public init(server: KVServer, transport: Transport, logger: Logger = Logger(label: "param-server")) {
@@ -50,6 +51,12 @@ public final class ServerLoop {
         switch received {
         case .message(let message, let peer):
             send(server.handle(message, from: peer, address: transport.address(of: peer), now: transport.now()))
+            if !payloadsLimited, let setup = server.setup {
+                // Once the key layout is known, no frame may exceed the largest slice.
+                payloadsLimited = true
+                transport.limitIncomingPayloads(toBytes: setup.largestPayloadBytes)
+                logger.info("incoming payloads limited to \(setup.largestPayloadBytes) bytes (the largest slice)")
+            }
         case .malformed(let error, let peer):
             logger.warning("rejected a malformed message from \(server.registry.name(of: peer, address: transport.address(of: peer))): \(error)")
             send([Outgoing(peer: peer, message: Message(header: MessageHeader(command: .error, sender: server.senderID), text: "\(error)"))])

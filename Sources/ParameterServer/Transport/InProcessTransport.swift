@@ -68,7 +68,7 @@ public final class InProcessNetwork: @unchecked Sendable {
 
 /// One endpoint of an `InProcessNetwork`.
 public final class InProcessTransport: Transport {
-    public let codec: WireCodec
+    public private(set) var codec: WireCodec
     /// This endpoint's name, as other endpoints see it in `Received.peer`.
     public let address: PeerID
     private let network: InProcessNetwork
@@ -88,6 +88,8 @@ public final class InProcessTransport: Transport {
     public func send(headerFrame: [UInt8], payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError) {
         network.deliver([headerFrame, [UInt8](payload)], from: address, to: peer)
     }
+
+    public func limitIncomingPayloads(toBytes bytes: Int) { codec.maxPayloadBytes = bytes }
 
     /// Raw frames to `peer`, bypassing the codec (tests of malformed input).
     public func sendRaw(_ frames: [[UInt8]], to peer: PeerID) {

@@ -17,6 +17,10 @@ public protocol Transport: AnyObject {
     /// Where `peer` is, for people reading logs: the IP address it sends from, or its endpoint
     /// (never a routing id); nil when unknown.
     func address(of peer: PeerID) -> String?
+    /// Refuses incoming payload frames larger than `bytes` from now on: the codec rejects them,
+    /// and ZeroMQ (`ZMQ_MAXMSGSIZE`) drops connections made later that send one, before
+    /// buffering it.
+    func limitIncomingPayloads(toBytes bytes: Int)
 }
 
 extension Transport {

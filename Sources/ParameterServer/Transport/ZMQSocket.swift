@@ -65,6 +65,15 @@ final class ZMQSocket {
         }
     }
 
+    /// Sets `ZMQ_MAXMSGSIZE`: a peer connecting later that sends a larger frame is dropped
+    /// before the frame is buffered. (Connections already open keep their limit; the codec's
+    /// check covers them.)
+    func limitMessageSize(to bytes: Int) {
+        guard let handle else { return }
+        var v = Int64(bytes)
+        zmq_setsockopt(handle, ZMQ_MAXMSGSIZE, &v, MemoryLayout<Int64>.size)
+    }
+
     static func lastError() -> String { String(cString: zmq_strerror(zmq_errno())) }
 
     /// Binds, e.g. `tcp://127.0.0.1:9000` or `tcp://*:0` for an ephemeral port; returns the

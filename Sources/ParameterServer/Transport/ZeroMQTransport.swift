@@ -3,7 +3,7 @@
 /// server by its endpoint. Every transport owns its ZeroMQ context, so `close()` can wait —
 /// at most `linger` seconds — until the last messages have left, instead of sleeping.
 public final class ZeroMQTransport: Transport {
-    public let codec: WireCodec
+    public private(set) var codec: WireCodec
     /// The endpoint bound (ROUTER) or nil (DEALERs).
     public let boundEndpoint: String?
     private let context: ZMQContext
@@ -66,6 +66,12 @@ public final class ZeroMQTransport: Transport {
             return Result { () throws(TransportError) in try sockets[i].send([header, payload]) }
         }
         try sent.get()
+    }
+
+    public func limitIncomingPayloads(toBytes bytes: Int) {
+        codec.maxPayloadBytes = bytes
+        // ZeroMQ checks each frame; the header frame is smaller than any payload limit we set.
+        for s in sockets { s.limitMessageSize(to: max(bytes, MessageHeader.byteCount)) }
     }
 
     /// Raw frames to `peer`, bypassing the codec (tests of malformed input only).
