@@ -12,9 +12,10 @@ struct ParamServerCommand: ParsableCommand {
         abstract: "Parameter server / scheduler of a distributed SSD training job.",
         discussion: """
             Environment (MXNet names): DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT, DMLC_NUM_SERVER, \
-            DMLC_NUM_WORKER, DMLC_NODE_HOST, DMLC_PORT, PS_HEARTBEAT_TIMEOUT, PS_ROUND_TIMEOUT; or SageMaker's \
-            SM_HOSTS / SM_CURRENT_HOST. Exit status: 0 after an orderly shutdown or signal, 1 when the job failed \
-            (dead worker, timed-out round), 2 for a configuration error.
+            DMLC_NUM_WORKER, DMLC_NODE_HOST, DMLC_PORT, PS_HEARTBEAT_TIMEOUT, PS_ROUND_TIMEOUT, \
+            PS_REGISTRATION_TIMEOUT, PS_NON_FINITE_GRADIENTS (reject | skip); or SageMaker's SM_HOSTS / \
+            SM_CURRENT_HOST. Exit status: 0 after an orderly shutdown or signal, 1 when the job failed (dead or \
+            stuck worker, timed-out round or barrier, incomplete cluster), 2 for a configuration error.
             """)
 
     @Option(help: "scheduler | server (DMLC_ROLE).") var role: String?
@@ -27,6 +28,7 @@ struct ParamServerCommand: ParsableCommand {
     @Option(help: "Seconds of silence before a worker is declared dead (PS_HEARTBEAT_TIMEOUT).") var heartbeatTimeout: String?
     @Option(help: "Seconds a sync round may wait for its last push (PS_ROUND_TIMEOUT).") var roundTimeout: String?
     @Option(help: "Seconds to wait for every node to register (PS_REGISTRATION_TIMEOUT).") var registrationTimeout: String?
+    @Option(help: "reject | skip a gradient holding NaN or Inf (PS_NON_FINITE_GRADIENTS).") var nonFiniteGradients: String?
     @Flag(help: "Also run the scheduler in this process (server 0 of a small cluster).") var withScheduler = false
 
     func run() throws {
@@ -37,6 +39,7 @@ struct ParamServerCommand: ParsableCommand {
         flags.role = role; flags.rootURI = rootURI; flags.rootPort = rootPort; flags.numServers = numServers
         flags.numWorkers = numWorkers; flags.host = host; flags.port = port; flags.heartbeatTimeout = heartbeatTimeout
         flags.roundTimeout = roundTimeout; flags.registrationTimeout = registrationTimeout
+        flags.nonFiniteGradients = nonFiniteGradients
         let config: ClusterConfig
         do {
             config = try ClusterConfig.resolve(environment: ProcessInfo.processInfo.environment, flags: flags.asEnvironment)

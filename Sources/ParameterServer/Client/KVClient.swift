@@ -36,9 +36,11 @@ public final class KVClient {
     private let beat: Message
 
     /// Registers with the scheduler, connects to every server over ZeroMQ and starts heartbeats.
-    public static func connect(config: ClusterConfig, logger: Logger) throws -> KVClient {
+    /// `profile` (benchmarks only) collects where the worker's time goes.
+    public static func connect(config: ClusterConfig, logger: Logger, profile: RoundProfile? = nil) throws -> KVClient {
         let roster = try Rendezvous.register(Registration(role: .worker, endpoint: nil, requestedRank: config.requestedRank), config: config)
         let transport = try ZeroMQTransport.connect(to: roster.servers, identity: { "w\(roster.rank)-s\($0)" })
+        transport.profile = profile
         let beats = try ZeroMQTransport.connect(to: roster.servers, identity: { "hb-w\(roster.rank)-s\($0)" },
                                                 codec: WireCodec(maxPayloadBytes: 1 << 16))
         let heartbeat = HeartbeatThread(transport: beats, servers: roster.servers.map(PeerID.init),
@@ -225,7 +227,7 @@ public final class KVClient {
             throw ClusterError.unexpectedReply(server: s, endpoint: servers[s],
                                                reply: "\(m.description) for a buffer of \(out.count) values")
         }
-        m.payload.withUnsafeBytes { UnsafeMutableRawBufferPointer(out).copyMemory(from: $0) }
+        transport.profile.measure(.receiveCopy) { m.payload.withUnsafeBytes { UnsafeMutableRawBufferPointer(out).copyMemory(from: $0) } }
     }
 
     private func partsOf(_ key: Int, count: Int) throws(KVClientError) -> [KeyLayout.Part] {

@@ -1,14 +1,6 @@
 import Logging
 import Optimizers
 
-/// A message to send: the reply or notification `message` for `peer`.
-public struct Outgoing: Sendable {
-    public var peer: PeerID
-    public var message: Message
-
-    public init(peer: PeerID, message: Message) { self.peer = peer; self.message = message }
-}
-
 /// The parameter server's semantics as a state machine over messages (ps-lite's request
 /// handle, made testable): `handle` takes one validated message and returns what to send;
 /// `tick` checks deadlines. Time is an input (`now`, seconds), so timeouts are unit tests.
@@ -67,6 +59,8 @@ public final class KVServer {
     public var timeouts: Timeouts
     /// What to do with a gradient holding NaN or ±Inf.
     public var nonFinite: NonFiniteGradients = .reject
+    /// Where sum and optimizer-update times go (nil: not measured).
+    public var profile: RoundProfile?
     /// Pushes skipped for non-finite values (with `nonFinite == .skip`).
     public private(set) var skippedNonFinite = 0
 
@@ -217,7 +211,7 @@ public final class KVServer {
         do {
             return try m.withFloats { pushed in
                 var gradient: UnsafeBufferPointer<Float>? = pushed
-                if let (index, value) = NonFiniteGradients.first(in: pushed) {
+                if let (index, value) = profile.measure(.finiteCheck, { NonFiniteGradients.first(in: pushed) }) {
                     let what = "push to \(slice.id) holds a non-finite value (\(value) at index \(index))"
                     guard nonFinite == .skip else {
                         return [error(m, peer, "\(what); the weights are unchanged (PS_NON_FINITE_GRADIENTS=skip skips such pushes)")]
@@ -229,11 +223,15 @@ public final class KVServer {
                 trainingStarted = true
                 if setup.mode == .async {
                     guard let gradient else { return [slice.answer(waiter, sender: senderID)] }
-                    let answer = try AsyncApplier(optimizer: optimizer).push(gradient, request: m.header, from: peer, to: slice, sender: senderID)
+                    let answer = try profile.measure(.update) {
+                        try AsyncApplier(optimizer: optimizer).push(gradient, request: m.header, from: peer, to: slice, sender: senderID)
+                    }
                     if slice.spec.optimized { updateCount += 1 }
                     return [answer]
                 }
-                try slice.sync.add(gradient, from: m.header.sender, round: m.header.round, current: slice.round, waiter: waiter, now: now)
+                try profile.measure(.sum) {
+                    try slice.sync.add(gradient, from: m.header.sender, round: m.header.round, current: slice.round, waiter: waiter, now: now)
+                }
                 return slice.sync.isComplete(workers: setup.numWorkers) ? completeRound(slice, optimizer) : []
             }
         } catch let rejection as SyncRound.Rejection {
@@ -249,8 +247,8 @@ public final class KVServer {
     /// waiting for it are answered (one weights payload shared by all). When the optimizer
     /// refuses the update, every worker of the round gets the error and the weights stay.
     private func completeRound(_ slice: StoredSlice, _ optimizer: Optimizer) -> [Outgoing] {
-        let applied: Result<Void, OptimizerError> = slice.sync.sum.withUnsafeBufferPointer { sum in
-            Result { () throws(OptimizerError) in try slice.apply(gradient: sum, optimizer: optimizer) }
+        let applied: Result<Void, OptimizerError> = profile.measure(.update) {
+            slice.sync.sum.withUnsafeBufferPointer { sum in Result { () throws(OptimizerError) in try slice.apply(gradient: sum, optimizer: optimizer) } }
         }
         let pushes = slice.sync.finish()
         if case .failure(let failed) = applied {

@@ -73,10 +73,12 @@ public final class ServerLoop {
         var hashed: (base: UnsafeRawPointer?, count: Int, hash: UInt64)?
         for o in outgoing {
             o.message.payload.withUnsafeBytes { payload in
-                if hashed == nil || hashed?.base != payload.baseAddress || hashed?.count != payload.count {
-                    hashed = (payload.baseAddress, payload.count, WireChecksum.payloadHash(payload))
+                let frame = transport.profile.measure(.checksum) {
+                    if hashed == nil || hashed?.base != payload.baseAddress || hashed?.count != payload.count {
+                        hashed = (payload.baseAddress, payload.count, WireChecksum.payloadHash(payload))
+                    }
+                    return transport.codec.headerFrame(for: o.message.header, payloadLength: payload.count, payloadHash: hashed?.hash ?? 0)
                 }
-                let frame = transport.codec.headerFrame(for: o.message.header, payloadLength: payload.count, payloadHash: hashed?.hash ?? 0)
                 do {
                     try transport.send(headerFrame: frame, payload: payload, to: o.peer)
                 } catch {

@@ -6,10 +6,12 @@ public final class ServerRunner {
     let config: ClusterConfig
     let logger: Logger
     let stopFlag: StopFlag
+    let profile: RoundProfile?
 
-    /// A runner for a server node; `stopFlag` is raised by signal handlers.
-    public init(config: ClusterConfig, logger: Logger, stopFlag: StopFlag = StopFlag()) {
-        self.config = config; self.logger = logger; self.stopFlag = stopFlag
+    /// A runner for a server node; `stopFlag` is raised by signal handlers; `profile`
+    /// (benchmarks only) collects where the server's time goes.
+    public init(config: ClusterConfig, logger: Logger, stopFlag: StopFlag = StopFlag(), profile: RoundProfile? = nil) {
+        self.config = config; self.logger = logger; self.stopFlag = stopFlag; self.profile = profile
     }
 
     /// Serves until the job ends; returns why. Returns only once the last replies and failure
@@ -17,6 +19,7 @@ public final class ServerRunner {
     public func run() throws -> ServerLoop.Outcome {
         let transport = try ZeroMQTransport.bind("tcp://\(Rendezvous.bindHost(config.nodeHost)):\(config.nodePort)")
         defer { transport.close() }
+        transport.profile = profile
         let port = transport.boundEndpoint?.split(separator: ":").last.map(String.init) ?? "\(config.nodePort)"
         let advertised = "tcp://\(config.nodeHost):\(port)"
         let roster: Roster
@@ -29,6 +32,7 @@ public final class ServerRunner {
         let server = KVServer(rank: roster.rank, numWorkers: roster.numWorkers,
                               timeouts: .init(heartbeat: config.heartbeatTimeout, round: config.roundTimeout), logger: logger)
         server.nonFinite = config.nonFiniteGradients
+        server.profile = profile
         logger.info("server \(roster.rank) serving at \(advertised) for \(roster.numWorkers) worker(s)")
         return try ServerLoop(server: server, transport: transport, logger: logger).run(stopFlag: stopFlag)
     }

@@ -69,6 +69,7 @@ public final class InProcessNetwork: @unchecked Sendable {
 /// One endpoint of an `InProcessNetwork`.
 public final class InProcessTransport: Transport {
     public private(set) var codec: WireCodec
+    public var profile: RoundProfile?
     /// This endpoint's name, as other endpoints see it in `Received.peer`.
     public let address: PeerID
     private let network: InProcessNetwork

@@ -21,12 +21,14 @@ public protocol Transport: AnyObject {
     /// and ZeroMQ (`ZMQ_MAXMSGSIZE`) drops connections made later that send one, before
     /// buffering it.
     func limitIncomingPayloads(toBytes bytes: Int)
+    /// Where send, receive and checksum times go (nil: not measured).
+    var profile: RoundProfile? { get }
 }
 
 extension Transport {
     /// Sends `message` to `peer`.
     public func send(_ message: Message, to peer: PeerID) throws(TransportError) {
-        let frame = codec.headerFrame(for: message)
+        let frame = profile.measure(.checksum) { codec.headerFrame(for: message) }
         let sent: Result<Void, TransportError> = message.payload.withUnsafeBytes { payload in
             Result { () throws(TransportError) in try send(headerFrame: frame, payload: payload, to: peer) }
         }
@@ -35,7 +37,8 @@ extension Transport {
 
     /// Sends `header` with a payload straight from the caller's memory (no copy into a `Message`).
     public func send(_ header: MessageHeader, payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError) {
-        try send(headerFrame: codec.headerFrame(for: header, payload: payload), payload: payload, to: peer)
+        let frame = profile.measure(.checksum) { codec.headerFrame(for: header, payload: payload) }
+        try send(headerFrame: frame, payload: payload, to: peer)
     }
 }
 

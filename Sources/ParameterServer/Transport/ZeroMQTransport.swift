@@ -4,6 +4,7 @@
 /// at most `linger` seconds — until the last messages have left, instead of sleeping.
 public final class ZeroMQTransport: Transport {
     public private(set) var codec: WireCodec
+    public var profile: RoundProfile?
     /// The endpoint bound (ROUTER) or nil (DEALERs).
     public let boundEndpoint: String?
     private let context: ZMQContext
@@ -60,10 +61,12 @@ public final class ZeroMQTransport: Transport {
     public func send(headerFrame: [UInt8], payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError) {
         let sent: Result<Void, TransportError> = headerFrame.withUnsafeBytes { header in
             if isRouter {
-                return peer.bytes.withUnsafeBytes { id in Result { () throws(TransportError) in try sockets[0].send([id, header, payload]) } }
+                return profile.measure(.reply) {
+                    peer.bytes.withUnsafeBytes { id in Result { () throws(TransportError) in try sockets[0].send([id, header, payload]) } }
+                }
             }
             guard let i = peers.firstIndex(of: peer) else { return .failure(.peerUnreachable(peer)) }
-            return Result { () throws(TransportError) in try sockets[i].send([header, payload]) }
+            return profile.measure(.send) { Result { () throws(TransportError) in try sockets[i].send([header, payload]) } }
         }
         try sent.get()
     }
@@ -87,7 +90,8 @@ public final class ZeroMQTransport: Transport {
             // Round-robin over the sockets so one busy server cannot starve another's replies.
             for k in 0..<sockets.count {
                 let i = (nextSocket + k) % sockets.count
-                guard let (frames, address) = try sockets[i].receiveNow() else { continue }
+                let got = try profile.measure(.receiveCopy) { () throws(TransportError) in try sockets[i].receiveNow() }
+                guard let (frames, address) = got else { continue }
                 nextSocket = (i + 1) % sockets.count
                 if isRouter {
                     let peer = PeerID(frames.first ?? [])
@@ -104,7 +108,8 @@ public final class ZeroMQTransport: Transport {
 
     private func decode(_ frames: [[UInt8]], from peer: PeerID) -> Received {
         do throws(WireError) {
-            return .message(try codec.decode(frames: frames), from: peer)
+            let decoded = profile.measure(.checksum) { Result { () throws(WireError) in try codec.decode(frames: frames) } }
+            return .message(try decoded.get(), from: peer)
         } catch {
             return .malformed(error, from: peer)
         }
