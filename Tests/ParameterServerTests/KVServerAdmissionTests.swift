@@ -89,3 +89,16 @@ struct KVServerAdmissionTests {
         #expect(attacked.server.updateCount == 3 && !attacked.server.shutdownRequested)
     }
 }
+
+@Suite("Non-finite gradient scan")
+struct NonFiniteScanTests {
+    @Test("finds the first NaN or Inf at any position, chunk edge or tail; none in finite data", arguments: [0, 15, 16, 4095, 4096, 9000, 10_006])
+    func scan(_ position: Int) {
+        var values = (0..<10_007).map { Float($0) * 1e30 }  // large but finite
+        #expect(values.withUnsafeBufferPointer { NonFiniteGradients.first(in: $0) } == nil)
+        values[position] = .nan
+        if position + 1 < values.count { values[position + 1] = .infinity }
+        let found = values.withUnsafeBufferPointer { NonFiniteGradients.first(in: $0) }
+        #expect(found?.index == position && found?.value.isNaN == true)
+    }
+}

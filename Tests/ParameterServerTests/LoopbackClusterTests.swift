@@ -109,7 +109,11 @@ struct LoopbackClusterTests {
             codec.encode(Message(header: MessageHeader(command: .push, key: 77, sender: 0), payload: [0, 0, 0, 0])),  // unknown key
             codec.encode(Message(header: MessageHeader(command: .push, key: 0, sender: 0, round: 999), payload: [0, 0, 0, 0])),  // wrong size / round
         ]
-        usleep(1_000_000)  // let the cluster form and training start
+        // Wait (bounded) until worker 0 has configured the server, so its connections hold rank 0
+        // and the probe's claims of rank 0 are refused as a second process's.
+        let formed = Date().addingTimeInterval(30)
+        while !cluster.errors("server0").contains("configured:"), Date() < formed { usleep(50_000) }
+        #expect(cluster.errors("server0").contains("configured:"), "\(cluster.errors("server0"))")
         var replies = 0
         for frames in cases {
             try probe.sendRaw(frames, to: PeerID(endpoint))
