@@ -12,9 +12,10 @@ struct ParamServerCommand: ParsableCommand {
         abstract: "Parameter server / scheduler of a distributed SSD training job.",
         discussion: """
             Environment (MXNet names): DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT, DMLC_NUM_SERVER, \
-            DMLC_NUM_WORKER, DMLC_NODE_HOST, DMLC_PORT, PS_HEARTBEAT_TIMEOUT, PS_ROUND_TIMEOUT; or SageMaker's \
-            SM_HOSTS / SM_CURRENT_HOST. Exit status: 0 after an orderly shutdown or signal, 1 when the job failed \
-            (dead worker, timed-out round), 2 for a configuration error.
+            DMLC_NUM_WORKER, DMLC_NODE_HOST, DMLC_PORT, PS_HEARTBEAT_TIMEOUT, PS_ROUND_TIMEOUT, \
+            PS_REGISTRATION_TIMEOUT, PS_NON_FINITE_GRADIENTS (reject | skip); or SageMaker's SM_HOSTS / \
+            SM_CURRENT_HOST. Exit status: 0 after an orderly shutdown or signal, 1 when the job failed (dead or \
+            stuck worker, timed-out round or barrier, incomplete cluster), 2 for a configuration error.
             """)
 
     @Option(help: "scheduler | server (DMLC_ROLE).") var role: String?
@@ -27,6 +28,7 @@ struct ParamServerCommand: ParsableCommand {
     @Option(help: "Seconds of silence before a worker is declared dead (PS_HEARTBEAT_TIMEOUT).") var heartbeatTimeout: String?
     @Option(help: "Seconds a sync round may wait for its last push (PS_ROUND_TIMEOUT).") var roundTimeout: String?
     @Option(help: "Seconds to wait for every node to register (PS_REGISTRATION_TIMEOUT).") var registrationTimeout: String?
+    @Option(help: "reject | skip a gradient holding NaN or Inf (PS_NON_FINITE_GRADIENTS).") var nonFiniteGradients: String?
     @Flag(help: "Also run the scheduler in this process (server 0 of a small cluster).") var withScheduler = false
 
     func run() throws {
@@ -37,6 +39,7 @@ struct ParamServerCommand: ParsableCommand {
         flags.role = role; flags.rootURI = rootURI; flags.rootPort = rootPort; flags.numServers = numServers
         flags.numWorkers = numWorkers; flags.host = host; flags.port = port; flags.heartbeatTimeout = heartbeatTimeout
         flags.roundTimeout = roundTimeout; flags.registrationTimeout = registrationTimeout
+        flags.nonFiniteGradients = nonFiniteGradients
         let config: ClusterConfig
         do {
             config = try ClusterConfig.resolve(environment: ProcessInfo.processInfo.environment, flags: flags.asEnvironment)
@@ -47,26 +50,25 @@ struct ParamServerCommand: ParsableCommand {
         let stop = StopFlag()
         let signals = stop.installSignalHandlers()
         defer { signals.forEach { $0.cancel() } }
-        let context = ZMQContext()
         do {
             switch config.role {
             case .scheduler:
                 do {
-                    try Rendezvous.runScheduler(config: config, context: context, logger: logger, stopFlag: stop)
-                } catch TransportError.interrupted {
+                    try Rendezvous.runScheduler(config: config, logger: logger, stopFlag: stop)
+                } catch ClusterError.interrupted {
                     logger.info("interrupted; stopped")
                 }
             case .server:
                 if withScheduler {
                     let schedulerLogger = Logger(label: "scheduler")
                     Thread.detachNewThread {
-                        do { try Rendezvous.runScheduler(config: config, context: context, logger: schedulerLogger, stopFlag: stop) } catch {
+                        do { try Rendezvous.runScheduler(config: config, logger: schedulerLogger, stopFlag: stop) } catch {
                             schedulerLogger.error("\(error)")
                             stop.raise()
                         }
                     }
                 }
-                switch try ServerRunner(config: config, logger: logger, stopFlag: stop, context: context).run() {
+                switch try ServerRunner(config: config, logger: logger, stopFlag: stop).run() {
                 case .shutdown: logger.info("shut down by worker 0")
                 case .interrupted: logger.info("interrupted; stopped")
                 case .failed(let reason):
@@ -77,7 +79,9 @@ struct ParamServerCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("param-server: DMLC_ROLE=worker; start the `worker` executable for workers\n".utf8))
                 throw ExitCode(2)
             }
-        } catch let error as TransportError {
+        } catch let error as ExitCode {
+            throw error
+        } catch {
             FileHandle.standardError.write(Data("param-server: \(error)\n".utf8))
             throw ExitCode(1)
         }

@@ -41,6 +41,9 @@ struct ClusterConfigTests {
                                                         "SM_CURRENT_HOST": "algo-2"])
         #expect(c.rootURI == "algo-1" && c.numServers == 3 && c.numWorkers == 3)
         #expect(c.requestedRank == 1 && c.nodeHost == "algo-2")
+        #expect {
+            _ = try ClusterConfig.resolve(environment: ["DMLC_ROLE": "worker", "SM_HOSTS": "algo-1,algo-2"])
+        } throws: { "\($0)".contains("SM_HOSTS=algo-1,algo-2 is invalid: expected a non-empty JSON list") }
     }
 
     @Test("key layout: small arrays whole on (key·9973) mod S, large ones split evenly")

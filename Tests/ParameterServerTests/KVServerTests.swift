@@ -3,7 +3,7 @@ import Optimizers
 import Testing
 
 /// Drives a KVServer directly with messages (no sockets, no sleeps).
-struct ServerHarness {
+final class ServerHarness {
     let server: KVServer
     let workers: Int
 
@@ -16,7 +16,7 @@ struct ServerHarness {
         }
         let setup = ServerSetup(mode: mode, numWorkers: workers, optimizer: optimizer, slices: specs)
         let out = send(try! Message(header: MessageHeader(command: .configure, sender: 0), json: setup), from: 0)
-        precondition(out.first?.message.header.command == .acknowledge)
+        precondition(out.first.map { $0.message.header.isReply && !$0.message.header.isError } == true)
         for (i, n) in counts.enumerated() {
             _ = send(floats: (0..<n).map { Float($0 + 1) }, .initialize, key: UInt32(i), from: 0)
         }
@@ -24,18 +24,20 @@ struct ServerHarness {
 
     func peer(_ rank: Int32) -> PeerID { PeerID("worker-\(rank)") }
 
+    /// Sends `m` as worker `rank` over its connection (or over `via`, another connection),
+    /// through the codec as on the wire; the connection's address is 10.0.0.<rank>.
     @discardableResult
-    func send(_ m: Message, from rank: Int32, now: Double = 0) -> [Outgoing] {
-        // Every message goes through the codec, as it would on the wire.
+    func send(_ m: Message, from rank: Int32, via connection: PeerID? = nil, now: Double = 0) -> [Outgoing] {
         let codec = WireCodec()
         let decoded = try! codec.decode(frames: codec.encode(m))
-        return server.handle(decoded, from: peer(rank), now: now)
+        return server.handle(decoded, from: connection ?? peer(rank), address: "10.0.0.\(rank)", now: now)
     }
 
     @discardableResult
-    func send(floats: [Float], _ command: Command, key: UInt32 = 0, round: UInt64 = 0, from rank: Int32, now: Double = 0) -> [Outgoing] {
+    func send(floats: [Float], _ command: Command, key: UInt32 = 0, round: UInt64 = 0, from rank: Int32, via connection: PeerID? = nil,
+              now: Double = 0) -> [Outgoing] {
         let h = MessageHeader(command: command, key: key, sender: rank, round: round)
-        return send(floats.withUnsafeBufferPointer { Message(header: h, floats: $0) }, from: rank, now: now)
+        return send(floats.withUnsafeBufferPointer { Message(header: h, floats: $0) }, from: rank, via: connection, now: now)
     }
 }
 
@@ -58,7 +60,8 @@ struct KVServerTests {
         // Round 1 continues from the new weights.
         h.send(floats: [0, 0, 2], .push, round: 1, from: 1)
         let acks = h.send(floats: [0, 0, 2], .push, round: 1, from: 0)
-        #expect(acks.map(\.message.header.command) == [.acknowledge, .acknowledge])
+        #expect(acks.map(\.message.header.command) == [.push, .push])
+        #expect(acks.allSatisfy { $0.message.header.isReply && !$0.message.header.isError && $0.message.payload.isEmpty })
         #expect(h.server.weights(SliceID(key: 0, slice: 0)) == [expected[0], expected[1], expected[2] - 2])
     }
 
@@ -87,7 +90,8 @@ struct KVServerTests {
         h.send(floats: [1, 1, 1], .push, from: 0)
         let out = h.send(floats: [Float](repeating: 9, count: count), .push, key: key, round: round, from: rank)
         #expect(out.count == 1, "\(name)")
-        #expect(out.first?.message.header.command == .error, "\(name)")
+        #expect(out.first?.message.header.isError == true, "\(name)")
+        #expect(out.first?.message.header.command == .push, "\(name): the error reply echoes the command")
         #expect(!(out.first?.message.text.isEmpty ?? true))
         #expect(h.server.weights(SliceID(key: 0, slice: 0)) == [1, 2, 3], "\(name)")
         #expect(h.server.updateCount == 0)
@@ -127,29 +131,54 @@ struct KVServerTests {
         #expect(h.server.weights(SliceID(key: 0, slice: 0)) == [4, 5, 6])
     }
 
-    @Test("a silent worker is declared dead by rank and peer after the heartbeat timeout")
-    func deadWorker() {
+    @Test("a silent worker is declared dead, named by rank, pid, host and address — never a routing id")
+    func deadWorker() throws {
         let h = ServerHarness(workers: 2)
         h.send(floats: [1, 1, 1], .push, from: 0, now: 0)
+        h.send(try Message(header: MessageHeader(command: .heartbeat, sender: 0), json: WorkerIdentity(host: "host-a", pid: 4242)), from: 0, now: 0)
         h.send(Message(header: MessageHeader(command: .heartbeat, sender: 1)), from: 1, now: 2)
         #expect(h.server.tick(now: 9).isEmpty)
         h.send(Message(header: MessageHeader(command: .heartbeat, sender: 1)), from: 1, now: 9)
         let out = h.server.tick(now: 11)
-        #expect(h.server.failure == .deadWorker(rank: 0, peer: "worker-0", silentFor: 11))
+        let name = "worker 0 (pid 4242 on host-a, from 10.0.0.0)"
+        #expect(h.server.failure == .deadWorker(rank: 0, name: name, silentFor: 11))
         #expect(out.count == 2 && out.allSatisfy { $0.message.header.command == .error })
-        #expect(out.first?.message.text.contains("worker 0 (worker-0)") == true)
+        #expect(out.first?.message.text.hasPrefix("\(name) sent nothing for 11 s") == true)
+        #expect(out.first?.message.text.contains("worker-0") == false)
     }
 
-    @Test("a sync round missing a push times out naming the missing ranks")
+    @Test("a sync round missing a push times out naming the missing worker as alive but stuck")
     func roundTimeout() {
         let h = ServerHarness(workers: 3)
         h.server.timeouts.heartbeat = 1000
         h.send(floats: [1, 1, 1], .push, from: 0, now: 5)
         h.send(floats: [1, 1, 1], .push, from: 2, now: 6)
+        h.send(Message(header: MessageHeader(command: .heartbeat, sender: 1)), from: 1, now: 50)
         #expect(h.server.tick(now: 60).isEmpty)
         _ = h.server.tick(now: 66)
-        #expect(h.server.failure == .roundTimedOut(slice: "key 0 slice 0", round: 0, missing: [1]))
-        #expect(h.server.failure?.description.contains("worker(s) 1") == true)
+        #expect(h.server.failure == .roundTimedOut(slice: "key 0 slice 0", round: 0, waited: 61,
+                                                   missing: ["worker 1 (from 10.0.0.1), which is alive (heartbeats arrive) but stuck"]))
+        #expect(h.server.failure?.description.contains("PS_ROUND_TIMEOUT") == true)
+    }
+
+    @Test("a barrier has a deadline too; a worker never heard from is told apart from a stuck one")
+    func barrierTimeout() {
+        let h = ServerHarness(workers: 3)
+        h.server.timeouts.heartbeat = 1000
+        h.send(Message(header: MessageHeader(command: .barrier, sender: 1, round: 4)), from: 1, now: 10)
+        h.send(Message(header: MessageHeader(command: .heartbeat, sender: 2)), from: 2, now: 20)
+        #expect(h.server.tick(now: 70).isEmpty)
+        _ = h.server.tick(now: 71)
+        guard case .barrierTimedOut(4, 61, let missing)? = h.server.failure else { Issue.record("\(String(describing: h.server.failure))"); return }
+        // Worker 0 configured the server at time 0: heard within the (long) heartbeat timeout.
+        #expect(missing == ["worker 0 (from 10.0.0.0), which is alive (heartbeats arrive) but stuck",
+                            "worker 2 (from 10.0.0.2), which is alive (heartbeats arrive) but stuck"])
+        let fresh = ServerHarness(workers: 2)
+        fresh.server.timeouts.heartbeat = 1e9
+        fresh.send(Message(header: MessageHeader(command: .barrier, sender: 0, round: 1)), from: 0, now: 0)
+        _ = fresh.server.tick(now: 601)
+        guard case .barrierTimedOut(1, _, let never)? = fresh.server.failure else { Issue.record("no barrier timeout"); return }
+        #expect(never == ["worker 1, which never reached this server"])
     }
 
     @Test("barrier releases everyone once all workers arrived")
@@ -170,16 +199,16 @@ struct KVServerTests {
     func unconfigured() throws {
         let server = KVServer(rank: 1, numWorkers: 2)
         let push = [Float](repeating: 1, count: 3).withUnsafeBufferPointer { Message(header: MessageHeader(command: .push, sender: 0), floats: $0) }
-        #expect(server.handle(push, from: PeerID("w"), now: 0).first?.message.header.command == .error)
+        #expect(server.handle(push, from: PeerID("w"), now: 0).first?.message.header.isError == true)
         let setup = ServerSetup(mode: .sync, numWorkers: 2, optimizer: .init(kind: .sgd, learningRate: 0.1), slices: [])
         let conf = try Message(header: MessageHeader(command: .configure, sender: 1), json: setup)
-        #expect(server.handle(conf, from: PeerID("w"), now: 0).first?.message.header.command == .error)
+        #expect(server.handle(conf, from: PeerID("w"), now: 0).first?.message.header.isError == true)
         var wrongSize = setup
         wrongSize.numWorkers = 3
         let conf3 = try Message(header: MessageHeader(command: .configure, sender: 0), json: wrongSize)
         #expect(server.handle(conf3, from: PeerID("w"), now: 0).first?.message.text.contains("cluster has 2") == true)
         let garbage = Message(header: MessageHeader(command: .configure, sender: 0), text: "not json")
-        #expect(server.handle(garbage, from: PeerID("w"), now: 0).first?.message.header.command == .error)
+        #expect(server.handle(garbage, from: PeerID("w"), now: 0).first?.message.header.isError == true)
         #expect(server.setup == nil)
     }
 }

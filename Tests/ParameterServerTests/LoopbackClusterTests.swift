@@ -94,9 +94,8 @@ struct LoopbackClusterTests {
         try cluster.start("server0", executable: "param-server", environment: ["DMLC_ROLE": "server", "DMLC_PORT": "\(serverPort)"])
         // The worker trains slowly while garbage arrives at the same server.
         try cluster.start("worker0", executable: "kv-probe", arguments: ["--rank", "0", "--steps", "40", "--step-delay", "0.1"])
-        let context = ZMQContext()
-        let probe = try ZMQSocket(context, kind: .dealer)
-        try probe.connect("tcp://127.0.0.1:\(serverPort)")
+        let endpoint = "tcp://127.0.0.1:\(serverPort)"
+        let probe = try ZeroMQTransport.connect(to: [endpoint])
         let codec = WireCodec()
         var badMagic = codec.encode(Message(header: MessageHeader(command: .push, sender: 0), payload: [0, 0, 128, 63]))
         badMagic[0][0] ^= 0xFF
@@ -110,18 +109,17 @@ struct LoopbackClusterTests {
             codec.encode(Message(header: MessageHeader(command: .push, key: 77, sender: 0), payload: [0, 0, 0, 0])),  // unknown key
             codec.encode(Message(header: MessageHeader(command: .push, key: 0, sender: 0, round: 999), payload: [0, 0, 0, 0])),  // wrong size / round
         ]
-        usleep(1_000_000)  // let the cluster form and training start
+        // Wait (bounded) until worker 0 has configured the server, so its connections hold rank 0
+        // and the probe's claims of rank 0 are refused as a second process's.
+        let formed = Date().addingTimeInterval(30)
+        while !cluster.errors("server0").contains("configured:"), Date() < formed { usleep(50_000) }
+        #expect(cluster.errors("server0").contains("configured:"), "\(cluster.errors("server0"))")
         var replies = 0
         for frames in cases {
-            try probe.send(frames)
-            let deadline = Date().addingTimeInterval(10)
-            while Date() < deadline {
-                if !ZMQSocket.poll([probe], seconds: 0.2).isEmpty, let reply = try probe.receiveNow() {
-                    let m = try codec.decode(frames: reply)
-                    #expect(m.header.command == .error && !m.text.isEmpty, "\(m)")
-                    replies += 1
-                    break
-                }
+            try probe.sendRaw(frames, to: PeerID(endpoint))
+            if case .message(let m, _)? = try probe.receive(deadline: probe.now() + 10) {
+                #expect((m.header.command == .error || m.header.isError) && !m.text.isEmpty, "\(m)")
+                replies += 1
             }
         }
         #expect(replies == cases.count)

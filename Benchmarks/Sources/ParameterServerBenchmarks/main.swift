@@ -37,6 +37,20 @@ func ssd300VGG16Shapes() -> [(name: String, count: Int)] {
 struct Row: Codable {
     var mode: String, servers: Int, workers: Int, rounds: Int
     var seconds: Double, roundsPerSecond: Double, gigabytesPerSecondPerWorker: Double
+    /// With --profile: milliseconds per round spent in each phase, summed over all threads.
+    var phases: [String: Double]?
+}
+
+/// One phase per line: milliseconds per round (all threads together), calls per round, share.
+func printProfile(_ phases: [String: Double], row: Row) {
+    let measured = phases.values.reduce(0, +)
+    print(String(format: "  where a round's time goes (%.1f ms wall per round; phases summed over the %d worker and %d server threads, which overlap):",
+                 1000 * row.seconds / Double(row.rounds), row.workers, row.servers))
+    for phase in RoundProfile.Phase.allCases {
+        let ms = phases[phase.rawValue] ?? 0
+        let name = phase.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)
+        print("    \(name)" + String(format: "%9.2f ms/round  %5.1f %%", ms, measured > 0 ? 100 * ms / measured : 0))
+    }
 }
 
 @main
@@ -48,6 +62,8 @@ struct ParameterServerBenchmarks: ParsableCommand {
     @Option(help: "Server counts to measure.") var servers: [Int] = [1, 2]
     @Option(help: "Workers.") var workers = 2
     @Option(help: "Write the results as JSON to this path.") var json: String?
+    @Flag(help: "Also print where a round's time goes: send, receive copy, checksum, non-finite check, sum, optimizer update, reply.")
+    var profile = false
 
     func run() throws {
         LoggingSystem.bootstrap { label in
@@ -67,6 +83,7 @@ struct ParameterServerBenchmarks: ParsableCommand {
                 rows.append(row)
                 print(String(format: "%-11@ %7d %7d %6d %9.2f %9.2f %12.2f", mode.rawValue as NSString, s, workers, rounds,
                              row.seconds, row.roundsPerSecond, row.gigabytesPerSecondPerWorker))
+                if let phases = row.phases { printProfile(phases, row: row) }
             }
         }
         print("reference (MXNet 1.9.1 ps-lite, same machine, 1 server + 2 workers): dist_sync with SGD on the server "
@@ -91,11 +108,12 @@ struct ParameterServerBenchmarks: ParsableCommand {
             group.enter()
             Thread.detachNewThread { body(); group.leave() }
         }
+        let phases: RoundProfile? = profile ? RoundProfile() : nil
         spawn { try? Rendezvous.runScheduler(config: base, logger: logger) }
         for _ in 0..<serverCount {
             spawn {
                 var c = base; c.role = .server
-                _ = try? ServerRunner(config: c, logger: logger).run()
+                _ = try? ServerRunner(config: c, logger: logger, profile: phases).run()
             }
         }
         let lock = NSLock()
@@ -106,7 +124,7 @@ struct ParameterServerBenchmarks: ParsableCommand {
             spawn {
                 do {
                     var c = base; c.role = .worker; c.requestedRank = rank
-                    let client = try KVClient.connect(config: c, logger: logger)
+                    let client = try KVClient.connect(config: c, logger: logger, profile: phases)
                     defer { client.close() }
                     var weights = shapes.map { [Float](repeating: 0.01, count: $0.count) }
                     let grads = shapes.map { [Float](repeating: 0.001, count: $0.count) }
@@ -117,7 +135,7 @@ struct ParameterServerBenchmarks: ParsableCommand {
                                                                      rescaleGrad: 1.0 / Double(8 * 2).asFloat))
                     var start = 0.0
                     for r in 0..<(warm + totalRounds) {
-                        if r == warm { try client.barrier(); start = MonotonicClock.now() }
+                        if r == warm { try client.barrier(); phases?.reset(); start = MonotonicClock.now() }
                         for i in shapes.indices {
                             try grads[i].withUnsafeBufferPointer { g in
                                 try weights[i].withUnsafeMutableBufferPointer { w in try client.pushPull(key: i, gradient: g, into: w) }
@@ -139,7 +157,10 @@ struct ParameterServerBenchmarks: ParsableCommand {
         }
         let bytes = Double(shapes.reduce(0) { $0 + $1.count } * 4)
         return Row(mode: mode.rawValue, servers: serverCount, workers: workers, rounds: rounds, seconds: seconds,
-                   roundsPerSecond: Double(rounds) / seconds, gigabytesPerSecondPerWorker: 2 * bytes * Double(rounds) / seconds / 1e9)
+                   roundsPerSecond: Double(rounds) / seconds, gigabytesPerSecondPerWorker: 2 * bytes * Double(rounds) / seconds / 1e9,
+                   phases: phases.map { p in
+                       Dictionary(uniqueKeysWithValues: p.totals.map { ($0.key.rawValue, 1000 * $0.value.seconds / Double(rounds)) })
+                   })
     }
 }
 

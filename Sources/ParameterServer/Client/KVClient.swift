@@ -6,8 +6,12 @@ import Optimizers
 ///
 /// Requests are sent at once and answered later: `pushPull` returns after sending, so the
 /// training loop can push a layer's gradient while backward continues; `wait` collects the
-/// replies (each with a deadline) and writes the new weights. At most `maxInFlight`
-/// requests are outstanding; more make `pushPull` drain replies first.
+/// replies and writes the new weights. At most `maxInFlight` requests are outstanding; more
+/// make `pushPull` drain replies first. Every request carries an id its reply echoes.
+///
+/// While waiting, the client pings each server it waits on every heartbeat interval: a server
+/// silent (no reply, no heartbeat) for the heartbeat timeout is dead; one that answers
+/// heartbeats but not a request for the request timeout is alive but stuck.
 public final class KVClient {
     /// This worker's rank and the cluster's size.
     public let rank: Int
@@ -17,41 +21,51 @@ public final class KVClient {
     public let config: ClusterConfig
     public var maxInFlight = 256
 
-    let context: ZMQContext
-    let sockets: [ZMQSocket]
-    let codec = WireCodec()
+    let transport: Transport
+    let serverPeers: [PeerID]
     let logger: Logger
-    let heartbeat: HeartbeatThread
+    private let heartbeat: HeartbeatThread?
     private(set) var layout: KeyLayout?
     /// Rounds completed per key (the round the next push carries).
     private(set) var rounds: [Int: UInt64] = [:]
-    /// Outstanding replies: (key, server) → destination of the weights (nil for acks).
-    private var pending: [PendingKey: UnsafeMutableBufferPointer<Float>?] = [:]
+    private var pending = PendingRequests()
     private var barrierRound: UInt64 = 0
+    /// While waiting: when each server was last heard from and last pinged.
+    private var lastHeard: [Double]
+    private var lastPing: [Double]
+    private let beat: Message
 
-    struct PendingKey: Hashable { var key: Int; var slice: UInt16; var command: Command }
-
-    /// Registers with the scheduler, connects to every server and starts heartbeats.
-    public static func connect(config: ClusterConfig, logger: Logger, context: ZMQContext = ZMQContext()) throws -> KVClient {
-        let roster = try Rendezvous.register(Registration(role: .worker, endpoint: nil, requestedRank: config.requestedRank),
-                                             config: config, context: context)
-        return try KVClient(config: config, roster: roster, logger: logger, context: context)
+    /// Registers with the scheduler, connects to every server over ZeroMQ and starts heartbeats.
+    /// `profile` (benchmarks only) collects where the worker's time goes.
+    public static func connect(config: ClusterConfig, logger: Logger, profile: RoundProfile? = nil) throws -> KVClient {
+        let roster = try Rendezvous.register(Registration(role: .worker, endpoint: nil, requestedRank: config.requestedRank), config: config)
+        let transport = try ZeroMQTransport.connect(to: roster.servers, identity: { "w\(roster.rank)-s\($0)" })
+        transport.profile = profile
+        let beats = try ZeroMQTransport.connect(to: roster.servers, identity: { "hb-w\(roster.rank)-s\($0)" },
+                                                codec: WireCodec(maxPayloadBytes: 1 << 16))
+        let heartbeat = HeartbeatThread(transport: beats, servers: roster.servers.map(PeerID.init),
+                                        beat: heartbeatMessage(rank: roster.rank, config: config), interval: config.heartbeatInterval)
+        return KVClient(roster: roster, config: config, transport: transport, heartbeat: heartbeat, logger: logger)
     }
 
-    init(config: ClusterConfig, roster: Roster, logger: Logger, context: ZMQContext) throws {
+    /// A client over `transport` that reaches server i as `PeerID(roster.servers[i])` — e.g. an
+    /// `InProcessTransport` in unit tests. Without a heartbeat thread the servers hear from this
+    /// worker only through its requests and the pings of `wait`.
+    public convenience init(roster: Roster, config: ClusterConfig, transport: Transport, logger: Logger = Logger(label: "kv-client")) {
+        self.init(roster: roster, config: config, transport: transport, heartbeat: nil, logger: logger)
+    }
+
+    private init(roster: Roster, config: ClusterConfig, transport: Transport, heartbeat: HeartbeatThread?, logger: Logger) {
         self.config = config; self.rank = roster.rank; self.numWorkers = roster.numWorkers
-        self.servers = roster.servers; self.logger = logger; self.context = context
-        sockets = try roster.servers.enumerated().map { i, endpoint in
-            let s = try ZMQSocket(context, kind: .dealer, identity: Array("w\(roster.rank)-s\(i)".utf8))
-            try s.connect(endpoint)
-            return s
-        }
-        heartbeat = try HeartbeatThread(context: context, servers: roster.servers, rank: roster.rank,
-                                        interval: config.heartbeatInterval, timeout: config.heartbeatTimeout)
+        self.servers = roster.servers; self.logger = logger; self.transport = transport; self.heartbeat = heartbeat
+        serverPeers = roster.servers.map(PeerID.init)
+        lastHeard = [Double](repeating: 0, count: roster.servers.count)
+        lastPing = lastHeard
+        beat = Self.heartbeatMessage(rank: roster.rank, config: config)
         logger.info("worker \(rank) of \(numWorkers) connected to \(servers.count) server(s): \(servers.joined(separator: ", "))")
     }
 
-    deinit { heartbeat.stop() }
+    deinit { heartbeat?.stop() }
 
     /// Declares the keys (element counts and optimizer multipliers) and, on worker 0, sends
     /// every server its part of the setup and the initial weights. Ends with a barrier, so no
@@ -61,26 +75,27 @@ public final class KVClient {
         let layout = KeyLayout(counts: keys.mapValues(\.values.count), numServers: servers.count, bigArrayBound: bigArrayBound)
         self.layout = layout
         rounds = Dictionary(uniqueKeysWithValues: keys.keys.map { ($0, 0) })
+        // No reply may carry more than the largest slice (or a short error text).
+        transport.limitIncomingPayloads(toBytes: max(1 << 16, (layout.parts.values.joined().map(\.count).max() ?? 0) * MemoryLayout<Float>.stride))
         if rank == 0 {
-            for server in servers.indices {
-                let slices = layout.parts.flatMap { key, parts in
-                    parts.filter { $0.server == server }.map {
-                        SliceSpec(key: UInt32(key), slice: $0.slice, sliceCount: $0.sliceCount, count: $0.count,
-                                  multipliers: keys[key]!.multipliers, optimized: keys[key]!.optimized)
-                    }
+            var specs = [[SliceSpec]](repeating: [], count: servers.count)
+            for (key, spec) in keys {
+                for part in layout.parts[key] ?? [] {
+                    specs[part.server].append(SliceSpec(key: UInt32(key), slice: part.slice, sliceCount: part.sliceCount, count: part.count,
+                                                        multipliers: spec.multipliers, optimized: spec.optimized))
                 }
+            }
+            for (server, slices) in specs.enumerated() {
                 let setup = ServerSetup(mode: mode, numWorkers: numWorkers, optimizer: optimizer, slices: slices)
-                try send(server, try Message(header: MessageHeader(command: .configure, sender: Int32(rank)), json: setup))
-                pending[PendingKey(key: -1 - server, slice: 0, command: .configure)] = .some(nil)
+                try request(try Message(header: MessageHeader(command: .configure, sender: Int32(rank)), json: setup), server: server)
             }
             try wait()
             for (key, spec) in keys {
                 try spec.values.withUnsafeBufferPointer { values in
-                    for part in layout.parts[key]! {
-                        let h = MessageHeader(command: .initialize, key: UInt32(key), slice: part.slice, sliceCount: part.sliceCount, sender: Int32(rank))
-                        try send(part.server, Message(header: h, floats: UnsafeBufferPointer(rebasing: values[part.offset..<(part.offset + part.count)])))
-                        pending[PendingKey(key: key, slice: part.slice, command: .initialize)] = .some(nil)
+                    for part in layout.parts[key] ?? [] {
                         if pending.count >= maxInFlight { try wait() }
+                        let h = MessageHeader(command: .initialize, key: UInt32(key), slice: part.slice, sliceCount: part.sliceCount, sender: Int32(rank))
+                        try request(h, payload: UnsafeBufferPointer(rebasing: values[part.offset..<(part.offset + part.count)]), server: part.server)
                     }
                 }
             }
@@ -93,16 +108,15 @@ public final class KVClient {
     /// `weights` by the next `wait()` (the buffer must stay valid until then).
     public func pushPull(key: Int, gradient: UnsafeBufferPointer<Float>, into weights: UnsafeMutableBufferPointer<Float>) throws {
         let parts = try partsOf(key, count: gradient.count)
-        let round = rounds[key]!
+        guard weights.count == gradient.count else { throw KVClientError.bufferSize(key: key, count: weights.count, expected: gradient.count) }
+        let round = rounds[key] ?? 0
         for part in parts {
             if pending.count >= maxInFlight { try wait() }
             let h = MessageHeader(command: .pushPull, key: UInt32(key), slice: part.slice, sliceCount: part.sliceCount,
                                   sender: Int32(rank), round: round)
-            // Straight from the caller's gradient: ZeroMQ's copy is the only one.
-            let payload = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: gradient[part.offset..<(part.offset + part.count)]))
-            try withRawBuffers([codec.headerFrame(for: h, payload: payload)]) { try sockets[part.server].send([$0[0], payload]) }
-            pending[PendingKey(key: key, slice: part.slice, command: .pushPull)] =
-                .some(UnsafeMutableBufferPointer(rebasing: weights[part.offset..<(part.offset + part.count)]))
+            // Straight from the caller's gradient: the transport's copy is the only one.
+            try request(h, payload: UnsafeBufferPointer(rebasing: gradient[part.offset..<(part.offset + part.count)]), server: part.server,
+                        into: UnsafeMutableBufferPointer(rebasing: weights[part.offset..<(part.offset + part.count)]))
         }
         rounds[key] = round + 1
     }
@@ -112,25 +126,27 @@ public final class KVClient {
         for part in try partsOf(key, count: weights.count) {
             if pending.count >= maxInFlight { try wait() }
             let h = MessageHeader(command: .pull, key: UInt32(key), slice: part.slice, sliceCount: part.sliceCount,
-                                  sender: Int32(rank), round: rounds[key]!)
-            try send(part.server, Message(header: h))
-            pending[PendingKey(key: key, slice: part.slice, command: .pull)] =
-                .some(UnsafeMutableBufferPointer(rebasing: weights[part.offset..<(part.offset + part.count)]))
+                                  sender: Int32(rank), round: rounds[key] ?? 0)
+            try request(Message(header: h), server: part.server,
+                        into: UnsafeMutableBufferPointer(rebasing: weights[part.offset..<(part.offset + part.count)]))
         }
     }
 
     /// Waits for every outstanding reply, writing pulled weights into their buffers. Fails
-    /// with the server's message on an error reply, or when a server stops answering.
+    /// with the server's message on an error reply, when a server stops answering (heartbeat
+    /// timeout) or when a living server leaves a request unanswered (request timeout).
     public func wait() throws {
+        let start = transport.now()
+        for s in servers.indices { lastHeard[s] = max(lastHeard[s], start) }
         while !pending.isEmpty {
-            if let dead = heartbeat.deadServer() {
-                throw TransportError.peerFailed("server \(dead) at \(servers[dead]) stopped answering for \(Int(config.heartbeatTimeout)) s")
+            let now = transport.now()
+            try checkLiveness(now: now)
+            for s in pending.servers where now - lastPing[s] >= config.heartbeatInterval {
+                lastPing[s] = now
+                try transport.send(beat, to: serverPeers[s])
             }
-            for i in ZMQSocket.poll(sockets, seconds: 0.1) {
-                while let frames = try sockets[i].receiveNow() {
-                    let m = try codec.decode(frames: frames)
-                    try accept(m, from: i)
-                }
+            if let received = try transport.receive(deadline: now + min(0.1, config.heartbeatInterval)) {
+                try accept(received)
             }
         }
     }
@@ -138,8 +154,7 @@ public final class KVClient {
     /// Blocks until every worker reached the same barrier (served by server 0).
     public func barrier() throws {
         barrierRound += 1
-        try send(0, Message(header: MessageHeader(command: .barrier, sender: Int32(rank), round: barrierRound)))
-        pending[PendingKey(key: -1, slice: 0, command: .barrier)] = .some(nil)
+        try request(Message(header: MessageHeader(command: .barrier, sender: Int32(rank), round: barrierRound)), server: 0)
         try wait()
     }
 
@@ -147,110 +162,78 @@ public final class KVClient {
     public func shutdownServers() throws {
         try barrier()
         guard rank == 0 else { return }
-        for s in servers.indices {
-            try send(s, Message(header: MessageHeader(command: .shutdown, sender: Int32(rank))))
-            pending[PendingKey(key: -1 - s, slice: 0, command: .shutdown)] = .some(nil)
-        }
+        for s in servers.indices { try request(Message(header: MessageHeader(command: .shutdown, sender: Int32(rank))), server: s) }
         try wait()
     }
 
     /// Stops the heartbeats (call before exiting).
-    public func close() { heartbeat.stop() }
+    public func close() { heartbeat?.stop() }
 
     // MARK: -
 
-    private func accept(_ m: Message, from server: Int) throws {
-        let h = m.header
-        if h.command == .error {
-            throw TransportError.peerFailed("server \(server) (\(servers[server])): \(m.text)")
+    /// A heartbeat naming this worker (host and process id) for the servers' logs.
+    static func heartbeatMessage(rank: Int, config: ClusterConfig) -> Message {
+        let identity = WorkerIdentity(host: config.nodeHost, pid: ProcessInfo.processInfo.processIdentifier)
+        let header = MessageHeader(command: .heartbeat, sender: Int32(rank))
+        // Encoding two plain fields cannot fail; a beat without identity would still keep it alive.
+        return (try? Message(header: header, json: identity)) ?? Message(header: header)
+    }
+
+    private func request(_ m: Message, server: Int, into destination: UnsafeMutableBufferPointer<Float>? = nil) throws {
+        var m = m
+        pending.add(&m.header, server: server, destination: destination, now: transport.now())
+        try transport.send(m, to: serverPeers[server])
+    }
+
+    private func request(_ header: MessageHeader, payload: UnsafeBufferPointer<Float>, server: Int,
+                         into destination: UnsafeMutableBufferPointer<Float>? = nil) throws {
+        var h = header
+        pending.add(&h, server: server, destination: destination, now: transport.now())
+        try transport.send(h, payload: UnsafeRawBufferPointer(payload), to: serverPeers[server])
+    }
+
+    private func checkLiveness(now: Double) throws {
+        for s in pending.servers.sorted() where now - lastHeard[s] > config.heartbeatTimeout {
+            throw ClusterError.serverSilent(server: s, endpoint: servers[s], seconds: now - lastHeard[s])
         }
-        let key: PendingKey
-        switch h.command {
-        case .acknowledge where h.key == 0 && h.slice == 0 && pending[PendingKey(key: -1 - server, slice: 0, command: .configure)] != nil:
-            key = PendingKey(key: -1 - server, slice: 0, command: .configure)
-        case .acknowledge where pending[PendingKey(key: -1 - server, slice: 0, command: .shutdown)] != nil:
-            key = PendingKey(key: -1 - server, slice: 0, command: .shutdown)
-        case .acknowledge:
-            key = PendingKey(key: Int(h.key), slice: h.slice, command: .initialize)
-        case .barrier:
-            key = PendingKey(key: -1, slice: 0, command: .barrier)
-        default:
-            key = PendingKey(key: Int(h.key), slice: h.slice, command: h.command)
+        if let oldest = pending.oldest, now - oldest.sentAt > config.requestTimeout {
+            throw ClusterError.requestTimedOut(server: oldest.server, endpoint: servers[oldest.server],
+                                               request: oldest.header.requestDescription, seconds: now - oldest.sentAt)
         }
-        guard let destination = pending.removeValue(forKey: key) else {
-            logger.warning("unexpected reply \(m) from server \(server)")
+    }
+
+    private func accept(_ received: Received) throws {
+        guard let s = serverPeers.firstIndex(of: received.peer) else {
+            logger.warning("ignored a message from \(received.peer), which is not one of this worker's servers")
             return
         }
-        if let out = destination {
-            try m.withFloats { values in
-                guard values.count == out.count else {
-                    throw TransportError.peerFailed("server \(server) answered \(m) with \(values.count) values, expected \(out.count)")
-                }
-                out.baseAddress!.update(from: values.baseAddress!, count: values.count)
-            }
+        lastHeard[s] = transport.now()
+        let m: Message
+        switch received {
+        case .malformed(let error, _): throw ClusterError.malformedReply(server: s, endpoint: servers[s], error: error)
+        case .message(let message, _): m = message
         }
+        let h = m.header
+        if h.command == .error { throw ClusterError.jobFailed(server: s, endpoint: servers[s], reason: m.text) }
+        if h.command == .heartbeat, h.isReply, h.requestID == 0 { return }  // a ping's answer: liveness only
+        guard let request = pending.match(h, from: s) else {
+            throw ClusterError.unexpectedReply(server: s, endpoint: servers[s], reply: m.description)
+        }
+        if h.isError {
+            throw ClusterError.requestFailed(server: s, endpoint: servers[s], request: request.header.requestDescription, reason: m.text)
+        }
+        guard let out = request.destination else { return }
+        guard m.payload.count == out.count * MemoryLayout<Float>.stride else {
+            throw ClusterError.unexpectedReply(server: s, endpoint: servers[s],
+                                               reply: "\(m.description) for a buffer of \(out.count) values")
+        }
+        transport.profile.measure(.receiveCopy) { m.payload.withUnsafeBytes { UnsafeMutableRawBufferPointer(out).copyMemory(from: $0) } }
     }
 
-    private func partsOf(_ key: Int, count: Int) throws -> [KeyLayout.Part] {
-        guard let parts = layout?.parts[key] else {
-            throw TransportError.peerFailed("key \(key) was not declared in initialize(keys:)")
-        }
-        precondition(parts.reduce(0) { $0 + $1.count } == count, "buffer of \(count) values for key \(key) of \(parts.map(\.count).reduce(0, +))")
+    private func partsOf(_ key: Int, count: Int) throws(KVClientError) -> [KeyLayout.Part] {
+        guard let parts = layout?.parts[key] else { throw .undeclaredKey(key) }
+        let expected = parts.reduce(0) { $0 + $1.count }
+        guard expected == count else { throw .bufferSize(key: key, count: count, expected: expected) }
         return parts
     }
-
-    private func send(_ server: Int, _ m: Message) throws {
-        try sockets[server].send(codec.encode(m))
-    }
-}
-
-/// Sends heartbeats to every server from its own sockets and thread (ZeroMQ sockets are not
-/// shared across threads), and records when each server last answered.
-final class HeartbeatThread: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lastHeard: [Double]
-    private var stopped = false
-    private let timeout: Double
-    private var thread: Thread?
-
-    init(context: ZMQContext, servers: [String], rank: Int, interval: Double, timeout: Double) throws {
-        self.timeout = timeout
-        lastHeard = [Double](repeating: MonotonicClock.now(), count: servers.count)
-        let sockets = try servers.enumerated().map { i, endpoint in
-            let s = try ZMQSocket(context, kind: .dealer, identity: Array("hb-w\(rank)-s\(i)".utf8))
-            try s.connect(endpoint)
-            return s
-        }
-        let codec = WireCodec(maxPayloadBytes: 1 << 16)
-        let beat = codec.encode(Message(header: MessageHeader(command: .heartbeat, sender: Int32(rank))))
-        let t = Thread { [weak self] in
-            var next = 0.0
-            while let self, !self.isStopped {
-                let now = MonotonicClock.now()
-                if now >= next {
-                    for s in sockets { try? s.send(beat) }
-                    next = now + interval
-                }
-                for i in ZMQSocket.poll(sockets, seconds: min(interval, 0.1)) {
-                    while (try? sockets[i].receiveNow()) ?? nil != nil { self.heard(i) }
-                }
-            }
-        }
-        t.name = "heartbeat"
-        thread = t
-        t.start()
-    }
-
-    private var isStopped: Bool { lock.lock(); defer { lock.unlock() }; return stopped }
-
-    private func heard(_ server: Int) { lock.lock(); lastHeard[server] = MonotonicClock.now(); lock.unlock() }
-
-    /// The first server silent for longer than the timeout, if any.
-    func deadServer() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        let now = MonotonicClock.now()
-        return lastHeard.firstIndex { now - $0 > timeout }
-    }
-
-    func stop() { lock.lock(); stopped = true; lock.unlock() }
 }

@@ -46,6 +46,11 @@ public struct ClusterConfig: Equatable, Sendable {
     public var registrationTimeout: Double
     /// Seconds a sync round may wait for its last push (default 600).
     public var roundTimeout: Double
+    /// Seconds a worker waits for the answer to one request (push, pull, barrier) from a server
+    /// that still answers heartbeats (`PS_REQUEST_TIMEOUT`, default 600).
+    public var requestTimeout: Double
+    /// What a server does with a NaN/Inf gradient (`PS_NON_FINITE_GRADIENTS`: reject | skip; default reject).
+    public var nonFiniteGradients: NonFiniteGradients
 
     /// Scheduler endpoint, e.g. `tcp://127.0.0.1:9091`.
     public var schedulerEndpoint: String { "tcp://\(rootURI):\(rootPort)" }
@@ -53,13 +58,15 @@ public struct ClusterConfig: Equatable, Sendable {
     /// Explicit configuration (tests and launchers).
     public init(role: Role, rootURI: String, rootPort: Int, numServers: Int, numWorkers: Int, nodeHost: String? = nil,
                 nodePort: Int = 0, requestedRank: Int? = nil, heartbeatInterval: Double = 1, heartbeatTimeout: Double = 30,
-                registrationTimeout: Double = 120, roundTimeout: Double = 600) {
+                registrationTimeout: Double = 120, roundTimeout: Double = 600, requestTimeout: Double = 600,
+                nonFiniteGradients: NonFiniteGradients = .reject) {
         self.role = role; self.rootURI = rootURI; self.rootPort = rootPort
         self.numServers = numServers; self.numWorkers = numWorkers
         self.nodeHost = nodeHost ?? ClusterConfig.defaultHost(rootURI: rootURI)
         self.nodePort = nodePort; self.requestedRank = requestedRank
         self.heartbeatInterval = heartbeatInterval; self.heartbeatTimeout = heartbeatTimeout
-        self.registrationTimeout = registrationTimeout; self.roundTimeout = roundTimeout
+        self.registrationTimeout = registrationTimeout; self.roundTimeout = roundTimeout; self.requestTimeout = requestTimeout
+        self.nonFiniteGradients = nonFiniteGradients
     }
 
     static func defaultHost(rootURI: String) -> String {
@@ -74,8 +81,11 @@ public struct ClusterConfig: Equatable, Sendable {
     public static func resolve(environment: [String: String], flags: [String: String] = [:]) throws(ClusterConfigError) -> ClusterConfig {
         var env = environment
         for (k, v) in flags { env[k] = v }
-        if let hostsJSON = env["SM_HOSTS"], let data = hostsJSON.data(using: .utf8),
-           let hosts = (try? JSONSerialization.jsonObject(with: data)) as? [String], !hosts.isEmpty {
+        if let hostsJSON = env["SM_HOSTS"] {
+            let parsed = try? JSONSerialization.jsonObject(with: Data(hostsJSON.utf8))
+            guard let hosts = parsed as? [String], !hosts.isEmpty else {
+                throw .invalid(name: "SM_HOSTS", value: hostsJSON, expected: "a non-empty JSON list of host names, e.g. [\"algo-1\",\"algo-2\"]")
+            }
             let sorted = hosts.sorted()
             env["DMLC_PS_ROOT_URI"] = env["DMLC_PS_ROOT_URI"] ?? sorted[0]
             env["DMLC_PS_ROOT_PORT"] = env["DMLC_PS_ROOT_PORT"] ?? "9091"
@@ -124,11 +134,19 @@ public struct ClusterConfig: Equatable, Sendable {
         }
         var heartbeatInterval = try seconds("PS_HEARTBEAT_INTERVAL", 1)
         if env["PS_HEARTBEAT_INTERVAL"] == "0" { heartbeatInterval = 1 }
+        var nonFinite = NonFiniteGradients.reject
+        if let v = env["PS_NON_FINITE_GRADIENTS"] {
+            guard let policy = NonFiniteGradients(rawValue: v) else {
+                throw .invalid(name: "PS_NON_FINITE_GRADIENTS", value: v, expected: "reject or skip")
+            }
+            nonFinite = policy
+        }
         return ClusterConfig(role: role, rootURI: root, rootPort: port, numServers: servers, numWorkers: workers,
                              nodeHost: env["DMLC_NODE_HOST"], nodePort: nodePort, requestedRank: requested,
                              heartbeatInterval: heartbeatInterval, heartbeatTimeout: try seconds("PS_HEARTBEAT_TIMEOUT", 30),
                              registrationTimeout: try seconds("PS_REGISTRATION_TIMEOUT", 120),
-                             roundTimeout: try seconds("PS_ROUND_TIMEOUT", 600))
+                             roundTimeout: try seconds("PS_ROUND_TIMEOUT", 600),
+                             requestTimeout: try seconds("PS_REQUEST_TIMEOUT", 600), nonFiniteGradients: nonFinite)
     }
 }
 
@@ -138,6 +156,16 @@ public struct Registration: Codable, Equatable, Sendable {
     /// For servers: the endpoint workers connect to.
     public var endpoint: String?
     public var requestedRank: Int?
+}
+
+/// What a worker tells the servers about itself in its heartbeats, so their logs name it by
+/// where a person finds it.
+public struct WorkerIdentity: Codable, Equatable, Sendable {
+    /// The host the worker runs on (`DMLC_NODE_HOST` or the machine's name).
+    public var host: String
+    public var pid: Int32
+
+    public init(host: String, pid: Int32) { self.host = host; self.pid = pid }
 }
 
 /// The scheduler's answer once every node has joined.

@@ -12,6 +12,8 @@ public struct ClusterFlags: Sendable {
     public var heartbeatTimeout: String?
     public var roundTimeout: String?
     public var registrationTimeout: String?
+    public var requestTimeout: String?
+    public var nonFiniteGradients: String?
 
     public init() {}
 
@@ -29,6 +31,8 @@ public struct ClusterFlags: Sendable {
         e["PS_HEARTBEAT_TIMEOUT"] = heartbeatTimeout
         e["PS_ROUND_TIMEOUT"] = roundTimeout
         e["PS_REGISTRATION_TIMEOUT"] = registrationTimeout
+        e["PS_REQUEST_TIMEOUT"] = requestTimeout
+        e["PS_NON_FINITE_GRADIENTS"] = nonFiniteGradients
         return e
     }
 }

@@ -5,74 +5,95 @@ import Logging
 /// `numServers` + `numWorkers` have joined, each gets its rank and the servers' endpoints.
 public enum Rendezvous {
     /// Runs the scheduler until every node has its roster (or the registration deadline passes).
-    public static func runScheduler(config: ClusterConfig, context: ZMQContext = ZMQContext(), logger: Logger,
-                                    stopFlag: StopFlag = StopFlag()) throws {
-        let socket = try ZMQSocket(context, kind: .router)
-        let bound = try socket.bind("tcp://\(config.rootURI == "localhost" ? "127.0.0.1" : bindHost(config.rootURI)):\(config.rootPort)")
-        logger.info("scheduler listening on \(bound); waiting for \(config.numServers) server(s) and \(config.numWorkers) worker(s)")
-        let codec = WireCodec(maxPayloadBytes: 1 << 16)
-        var servers: [(peer: [UInt8], reg: Registration)] = []
-        var workers: [(peer: [UInt8], reg: Registration)] = []
-        let deadline = MonotonicClock.now() + config.registrationTimeout
-        while servers.count < config.numServers || workers.count < config.numWorkers {
-            if stopFlag.isRaised { throw TransportError.interrupted }
-            let left = deadline - MonotonicClock.now()
-            guard left > 0 else {
-                throw TransportError.timedOut(
-                    waitingFor: "cluster registration: \(servers.count)/\(config.numServers) server(s) and "
-                        + "\(workers.count)/\(config.numWorkers) worker(s) joined", seconds: config.registrationTimeout)
+    /// Returns once the rosters have left (bounded by the transport's linger), never by a sleep.
+    public static func runScheduler(config: ClusterConfig, logger: Logger, stopFlag: StopFlag = StopFlag()) throws {
+        let host = config.rootURI == "localhost" ? "127.0.0.1" : bindHost(config.rootURI)
+        let transport = try ZeroMQTransport.bind("tcp://\(host):\(config.rootPort)", codec: WireCodec(maxPayloadBytes: 1 << 16))
+        defer { transport.close() }
+        logger.info("scheduler listening on \(transport.boundEndpoint ?? ""); waiting for \(config.numServers) server(s) and \(config.numWorkers) worker(s)")
+        try schedule(over: transport, config: config, logger: logger, stopFlag: stopFlag)
+    }
+
+    /// The scheduler over any transport: collects registrations until every node joined (each
+    /// refusal answered and logged), then sends every node its roster.
+    static func schedule(over transport: Transport, config: ClusterConfig, logger: Logger, stopFlag: StopFlag) throws {
+        var joined = Registrations(expectedServers: config.numServers, expectedWorkers: config.numWorkers)
+        let deadline = transport.now() + config.registrationTimeout
+        while !joined.isComplete {
+            if stopFlag.isRaised { throw ClusterError.interrupted }
+            guard transport.now() < deadline else {
+                throw ClusterError.clusterIncomplete(servers: joined.servers.count, expectedServers: config.numServers,
+                                                     workers: joined.workers.count, expectedWorkers: config.numWorkers,
+                                                     seconds: config.registrationTimeout)
             }
-            guard !ZMQSocket.poll([socket], seconds: min(left, 0.2)).isEmpty, let frames = try socket.receiveNow() else { continue }
-            guard frames.count == 3 else { continue }
-            let peer = frames[0]
-            do {
-                let m = try codec.decode(header: frames[1], payload: frames[2])
-                guard m.header.command == .register else { continue }
-                let reg = try m.json(Registration.self)
-                switch reg.role {
-                case .server where reg.endpoint != nil: servers.append((peer, reg))
-                case .worker: workers.append((peer, reg))
-                default:
-                    try reply(socket, codec, peer, Message(header: MessageHeader(command: .error, isReply: true), text: "bad registration \(m.text)"))
-                    continue
+            guard let received = try transport.receive(deadline: min(deadline, transport.now() + 0.2)) else { continue }
+            let peer = received.peer
+            let from = transport.address(of: peer).map { "a node at \($0)" } ?? "a node"
+            guard case .message(let m, _) = received else {
+                if case .malformed(let error, _) = received {
+                    refuse(transport, peer, MessageHeader(command: .error), "malformed registration from \(from): \(error)", logger)
                 }
-                logger.info("registered \(reg.role.rawValue) \(reg.endpoint ?? "") (\(servers.count)/\(config.numServers) servers, \(workers.count)/\(config.numWorkers) workers)")
-            } catch {
-                logger.warning("scheduler ignored a malformed registration: \(error)")
-                try? reply(socket, codec, peer, Message(header: MessageHeader(command: .error, isReply: true), text: "\(error)"))
+                continue
             }
+            guard m.header.command == .register else {
+                refuse(transport, peer, m.header, "the scheduler only accepts register, not \(m.header.command) (from \(from))", logger)
+                continue
+            }
+            let reg: Registration
+            do { reg = try m.json(Registration.self) } catch {
+                refuse(transport, peer, m.header, "registration from \(from) is not a valid Registration: \(error)", logger)
+                continue
+            }
+            do {
+                try joined.add(reg, from: peer, address: transport.address(of: peer))
+            } catch {
+                refuse(transport, peer, m.header, "\(error) (from \(from))", logger)
+                continue
+            }
+            logger.info("registered \(reg.role.rawValue) \(reg.endpoint ?? from) (\(joined.servers.count)/\(config.numServers) servers, \(joined.workers.count)/\(config.numWorkers) workers)")
         }
-        let serverOrder = assignRanks(servers.map(\.reg.requestedRank))
-        let endpoints = serverOrder.map { servers[$0].reg.endpoint! }
+        let serverOrder = assignRanks(joined.servers.map(\.registration.requestedRank))
+        let endpoints = serverOrder.map { joined.servers[$0].registration.endpoint ?? "" }
+        let reply = MessageHeader(command: .register, isReply: true)
         for (rank, index) in serverOrder.enumerated() {
             let roster = Roster(rank: rank, servers: endpoints, numWorkers: config.numWorkers)
-            try reply(socket, codec, servers[index].peer, try Message(header: MessageHeader(command: .register, isReply: true), json: roster))
+            try transport.send(try Message(header: reply, json: roster), to: joined.servers[index].peer)
         }
-        for (rank, index) in assignRanks(workers.map(\.reg.requestedRank)).enumerated() {
+        for (rank, index) in assignRanks(joined.workers.map(\.registration.requestedRank)).enumerated() {
             let roster = Roster(rank: rank, servers: endpoints, numWorkers: config.numWorkers)
-            try reply(socket, codec, workers[index].peer, try Message(header: MessageHeader(command: .register, isReply: true), json: roster))
+            try transport.send(try Message(header: reply, json: roster), to: joined.workers[index].peer)
         }
         logger.info("cluster complete: servers \(endpoints.joined(separator: ", ")); \(config.numWorkers) worker(s)")
-        // Give ZeroMQ a moment to flush the rosters before the socket closes (linger is 0).
-        Thread.sleep(forTimeInterval: 0.5)
     }
 
     /// Registers this node and waits for its roster.
-    public static func register(_ registration: Registration, config: ClusterConfig, context: ZMQContext,
-                                stopFlag: StopFlag = StopFlag()) throws -> Roster {
-        let socket = try ZMQSocket(context, kind: .dealer)
-        try socket.connect(config.schedulerEndpoint)
-        let codec = WireCodec(maxPayloadBytes: 1 << 20)
-        try socket.send(codec.encode(try Message(header: MessageHeader(command: .register), json: registration)))
-        let deadline = MonotonicClock.now() + config.registrationTimeout
-        while MonotonicClock.now() < deadline {
-            if stopFlag.isRaised { throw TransportError.interrupted }
-            guard !ZMQSocket.poll([socket], seconds: 0.2).isEmpty, let frames = try socket.receiveNow() else { continue }
-            let m = try codec.decode(frames: frames)
-            if m.header.command == .error { throw TransportError.peerFailed("scheduler rejected the registration: \(m.text)") }
-            return try m.json(Roster.self)
+    public static func register(_ registration: Registration, config: ClusterConfig, stopFlag: StopFlag = StopFlag()) throws -> Roster {
+        let scheduler = config.schedulerEndpoint
+        let transport = try ZeroMQTransport.connect(to: [scheduler], codec: WireCodec(maxPayloadBytes: 1 << 20))
+        defer { transport.close() }
+        return try register(registration, over: transport, scheduler: PeerID(scheduler), timeout: config.registrationTimeout, stopFlag: stopFlag)
+    }
+
+    /// Registers over any transport with the scheduler reached as `scheduler`.
+    static func register(_ registration: Registration, over transport: Transport, scheduler: PeerID, timeout: Double,
+                         stopFlag: StopFlag) throws -> Roster {
+        try transport.send(try Message(header: MessageHeader(command: .register), json: registration), to: scheduler)
+        let deadline = transport.now() + timeout
+        while transport.now() < deadline {
+            if stopFlag.isRaised { throw ClusterError.interrupted }
+            guard let received = try transport.receive(deadline: min(deadline, transport.now() + 0.2)) else { continue }
+            switch received {
+            case .malformed(let error, _):
+                throw ClusterError.registrationRejected(scheduler: scheduler.description, reason: "its answer is malformed: \(error)")
+            case .message(let m, _) where m.header.command == .error || m.header.isError:
+                throw ClusterError.registrationRejected(scheduler: scheduler.description, reason: m.text)
+            case .message(let m, _):
+                do { return try m.json(Roster.self) } catch {
+                    throw ClusterError.registrationRejected(scheduler: scheduler.description, reason: "its roster does not decode: \(error)")
+                }
+            }
         }
-        throw TransportError.timedOut(waitingFor: "the scheduler at \(config.schedulerEndpoint) to complete the cluster", seconds: config.registrationTimeout)
+        throw ClusterError.registrationTimedOut(scheduler: scheduler.description, seconds: timeout)
     }
 
     /// Order of indices: requested ranks first in their place, the rest in arrival order.
@@ -89,7 +110,14 @@ public enum Rendezvous {
     /// Binds on all interfaces unless the root URI is a loopback address.
     static func bindHost(_ uri: String) -> String { uri.hasPrefix("127.") ? uri : "*" }
 
-    private static func reply(_ socket: ZMQSocket, _ codec: WireCodec, _ peer: [UInt8], _ m: Message) throws {
-        try socket.send([peer] + codec.encode(m))
+    /// Answers a refused registration with an error reply and logs it; a peer that is already
+    /// gone cannot be answered, which is logged too.
+    private static func refuse(_ transport: Transport, _ peer: PeerID, _ request: MessageHeader, _ reason: String, _ logger: Logger) {
+        logger.warning("scheduler refused a message from \(peer): \(reason)")
+        do {
+            try transport.send(Message(header: request.reply(sender: -1, isError: true), text: reason), to: peer)
+        } catch {
+            logger.warning("could not tell \(peer) why: \(error)")
+        }
     }
 }

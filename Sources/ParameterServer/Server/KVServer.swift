@@ -1,23 +1,18 @@
 import Logging
 import Optimizers
 
-/// A message to send: the reply or notification `message` for `peer`.
-public struct Outgoing: Sendable {
-    public var peer: PeerID
-    public var message: Message
-
-    public init(peer: PeerID, message: Message) { self.peer = peer; self.message = message }
-}
-
 /// The parameter server's semantics as a state machine over messages (ps-lite's request
 /// handle, made testable): `handle` takes one validated message and returns what to send;
 /// `tick` checks deadlines. Time is an input (`now`, seconds), so timeouts are unit tests.
 ///
-/// - dist_sync: for every slice and round, waits for one push from each worker, sums them,
-///   applies one optimizer update with the configured `rescaleGrad`, then answers that round's
-///   pushes and pulls. A pull for round t never sees a partial sum.
-/// - dist_async: applies each push as it arrives; pulls return the latest weights.
-/// Every malformed or out-of-protocol request gets an `error` reply and changes nothing.
+/// - dist_sync: each slice's `SyncRound` waits for one push from every worker; the sum gets one
+///   optimizer update with the configured `rescaleGrad`, then that round's pushes and pulls
+///   are answered. A pull for round t never sees a partial sum.
+/// - dist_async: the `AsyncApplier` applies each push as it arrives; pulls return the latest weights.
+///
+/// Nothing fails silently: every malformed or out-of-protocol request, and every update the
+/// optimizer refuses, is answered with an error reply to the worker that sent it and logged;
+/// no weight changes then.
 public final class KVServer {
     /// Deadlines the server enforces.
     public struct Timeouts: Sendable {
@@ -29,17 +24,24 @@ public final class KVServer {
         public init(heartbeat: Double = 30, round: Double = 600) { self.heartbeat = heartbeat; self.round = round }
     }
 
-    /// Why the server stopped serving.
+    /// Why the server stopped serving. Workers are named as people find them (rank, pid,
+    /// host, address); a missing worker is said to be alive-but-stuck or silent.
     public enum Failure: Equatable, Sendable, CustomStringConvertible {
-        case deadWorker(rank: Int32, peer: String, silentFor: Double)
-        case roundTimedOut(slice: String, round: UInt64, missing: [Int32])
+        case deadWorker(rank: Int32, name: String, silentFor: Double)
+        case roundTimedOut(slice: String, round: UInt64, waited: Double, missing: [String])
+        case barrierTimedOut(barrier: UInt64, waited: Double, missing: [String])
 
         public var description: String {
             switch self {
-            case let .deadWorker(rank, peer, silent):
-                return "worker \(rank) (\(peer)) sent nothing for \(Int(silent)) s: it is presumed dead; stopping the job"
-            case let .roundTimedOut(slice, round, missing):
-                return "sync round \(round) of \(slice) timed out waiting for worker(s) \(missing.map(String.init).joined(separator: ", "))"
+            case let .deadWorker(_, name, silent):
+                return "\(name) sent nothing for \(Int(silent)) s: it is presumed dead; stopping the job "
+                    + "(check its log, then restart the job from the last checkpoint)"
+            case let .roundTimedOut(slice, round, waited, missing):
+                return "sync round \(round) of \(slice) waited \(Int(waited)) s for \(missing.joined(separator: "; ")); stopping the job "
+                    + "(raise PS_ROUND_TIMEOUT if such pauses are expected)"
+            case let .barrierTimedOut(barrier, waited, missing):
+                return "barrier \(barrier) waited \(Int(waited)) s for \(missing.joined(separator: "; ")); stopping the job "
+                    + "(raise PS_ROUND_TIMEOUT if such pauses are expected)"
             }
         }
     }
@@ -51,17 +53,24 @@ public final class KVServer {
     public private(set) var optimizer: Optimizer?
     /// Optimizer updates applied, all slices together.
     public private(set) var updateCount = 0
-    /// Set when the server must stop (dead worker, timed-out round, shutdown command).
+    /// Set when the server must stop (dead worker, timed-out round).
     public private(set) var failure: Failure?
     public private(set) var shutdownRequested = false
     public var timeouts: Timeouts
+    /// What to do with a gradient holding NaN or ±Inf.
+    public var nonFinite: NonFiniteGradients = .reject
+    /// Where sum and optimizer-update times go (nil: not measured).
+    public var profile: RoundProfile?
+    /// Pushes skipped for non-finite values (with `nonFinite == .skip`).
+    public private(set) var skippedNonFinite = 0
 
     var slices: [SliceID: StoredSlice] = [:]
-    /// When each worker rank was last heard from, and every socket it used (its request
-    /// socket and its heartbeat socket), so a failure notice reaches the thread that waits.
-    var lastSeen: [Int32: (peer: PeerID, time: Double)] = [:]
-    var peersOfRank: [Int32: Set<PeerID>] = [:]
-    var barrierWaiters: [UInt64: [Int32: PeerID]] = [:]
+    /// Which connections speak for which worker, when each was heard, how to name it.
+    var registry: WorkerRegistry
+    /// Barriers waiting for workers: who arrived, and when the first did.
+    var barrierWaiters: [UInt64: (started: Double, arrived: [Int32: Waiter])] = [:]
+    /// True from the first push on: later `initialize` requests are refused.
+    private(set) var trainingStarted = false
     let logger: Logger
 
     /// Server `rank` (its index among the servers) of a cluster with `numWorkers` workers.
@@ -70,57 +79,81 @@ public final class KVServer {
         self.numWorkers = numWorkers
         self.timeouts = timeouts
         self.logger = logger
+        registry = WorkerRegistry(numWorkers: numWorkers)
     }
 
-    /// The current weights of a slice (nil when unknown or not initialised).
-    public func weights(_ id: SliceID) -> [Float]? { slices[id]?.weights }
+    /// The `sender` this server writes into its messages.
+    var senderID: Int32 { MessageHeader.serverSender(rank: rank) }
 
-    /// Handles one message from `peer` at time `now` and returns the messages to send.
-    public func handle(_ message: Message, from peer: PeerID, now: Double) -> [Outgoing] {
+    /// The current weights of a slice (nil when unknown or not initialised).
+    public func weights(_ id: SliceID) -> [Float]? {
+        guard let s = slices[id], s.isInitialized else { return nil }
+        return s.weights
+    }
+
+    /// Handles one message from `peer` (sending from `address`, for logs) at time `now` and
+    /// returns the messages to send. Every command is first checked against the connection's
+    /// worker rank.
+    public func handle(_ message: Message, from peer: PeerID, address: String? = nil, now: Double) -> [Outgoing] {
         let h = message.header
-        if h.command != .register, h.sender >= 0, h.sender < Int32(numWorkers) {
-            lastSeen[h.sender] = (lastSeen[h.sender].map { h.command == .heartbeat ? $0.peer : peer } ?? peer, now)
-            peersOfRank[h.sender, default: []].insert(peer)
+        if h.isReply { return [error(message, peer, "a server does not accept replies (\(h.command) reply)")] }
+        if h.command == .register || h.command == .error {
+            return [error(message, peer, "a server does not accept \(h.command) messages")]
+        }
+        do {
+            try registry.admit(peer, as: h.sender, command: h.command, now: now, address: address)
+        } catch {
+            return [self.error(message, peer, "\(error)", address: address)]
         }
         switch h.command {
         case .configure: return configure(message, peer)
         case .initialize: return initialize(message, peer)
         case .push, .pushPull: return push(message, peer, now: now)
         case .pull: return pull(message, peer)
-        case .barrier: return barrier(message, peer)
-        case .heartbeat: return [reply(to: message, peer, .heartbeat)]
+        case .barrier: return barrier(message, peer, now: now)
+        case .heartbeat: return heartbeat(message, peer)
         case .shutdown:
+            guard h.sender == 0 else { return [error(message, peer, "only worker 0 may shut the servers down")] }
             shutdownRequested = true
-            return [reply(to: message, peer, .acknowledge)]
-        case .register, .error, .acknowledge:
-            return [error(message, peer, "a server does not accept \(h.command) messages")]
+            return [reply(to: message, peer)]
+        case .register, .error:
+            return []  // refused above
         }
     }
 
-    /// Checks heartbeats and sync-round deadlines; returns the error notifications to send
-    /// (every known worker learns which rank failed) and sets `failure`.
+    /// Checks heartbeats, sync-round and barrier deadlines; returns the error notices to send
+    /// (every known worker learns what failed) and sets `failure`.
     public func tick(now: Double) -> [Outgoing] {
-        guard failure == nil else { return [] }
-        var found: Failure?
-        for (rank, seen) in lastSeen.sorted(by: { $0.key < $1.key }) where now - seen.time > timeouts.heartbeat {
-            found = .deadWorker(rank: rank, peer: seen.peer.description, silentFor: now - seen.time)
-            break
-        }
-        if found == nil {
-            for (id, s) in slices.sorted(by: { ($0.key.key, $0.key.slice) < ($1.key.key, $1.key.slice) }) {
-                if let started = s.roundStarted, now - started > timeouts.round {
-                    let missing = (0..<Int32(numWorkers)).filter { !s.pushedRanks.contains($0) }
-                    found = .roundTimedOut(slice: id.description, round: s.round, missing: missing)
-                    break
-                }
-            }
-        }
-        guard let found else { return [] }
+        guard failure == nil, let found = overdue(now: now) else { return [] }
         failure = found
         logger.error("\(found)")
-        return peersOfRank.values.joined().sorted { $0.description < $1.description }.map { peer in
-            Outgoing(peer: peer, message: Message(header: MessageHeader(command: .error, isReply: true, sender: Int32(-1 - rank)), text: found.description))
+        let notice = Message(header: MessageHeader(command: .error, sender: senderID), text: found.description)
+        return registry.allPeers.map { Outgoing(peer: $0, message: notice) }
+    }
+
+    private func overdue(now: Double) -> Failure? {
+        if let (rank, silent) = registry.silent(longerThan: timeouts.heartbeat, now: now) {
+            return .deadWorker(rank: rank, name: registry.name(rank), silentFor: silent)
         }
+        for (id, s) in slices.sorted(by: { ($0.key.key, $0.key.slice) < ($1.key.key, $1.key.slice) }) {
+            if let started = s.sync.started, now - started > timeouts.round {
+                return .roundTimedOut(slice: id.description, round: s.round, waited: now - started,
+                                      missing: s.sync.missing(workers: numWorkers).map { verdict($0, now: now) })
+            }
+        }
+        for (number, b) in barrierWaiters.sorted(by: { $0.key < $1.key }) where now - b.started > timeouts.round {
+            let missing = (0..<Int32(numWorkers)).filter { b.arrived[$0] == nil }
+            return .barrierTimedOut(barrier: number, waited: now - b.started, missing: missing.map { verdict($0, now: now) })
+        }
+        return nil
+    }
+
+    /// A missing worker told apart: alive (heartbeats arrive) but stuck, or never heard.
+    private func verdict(_ rank: Int32, now: Double) -> String {
+        if registry.isAlive(rank, within: timeouts.heartbeat, now: now) {
+            return "\(registry.name(rank)), which is alive (heartbeats arrive) but stuck"
+        }
+        return "\(registry.name(rank)), which never reached this server"
     }
 
     // MARK: - Commands
@@ -142,161 +175,153 @@ public final class KVServer {
             optimizer = opt
             logger.info("configured: \(new.mode.rawValue), \(new.numWorkers) worker(s), \(new.slices.count) slice(s), optimizer \(new.optimizer.kind.rawValue)")
         }
-        return [reply(to: m, peer, .acknowledge)]
+        return [reply(to: m, peer)]
     }
 
     private func initialize(_ m: Message, _ peer: PeerID) -> [Outgoing] {
+        guard !trainingStarted else { return [error(m, peer, "initialize after training started: the weights are not replaced")] }
+        let slice: StoredSlice
         switch lookup(m, peer) {
         case .failure(let e): return [e]
-        case .success(let id):
-            // MXNet semantics: worker 0's initial value wins; the others' are acknowledged only.
-            if m.header.sender == 0 || slices[id]!.weights == nil {
-                guard let values = try? m.floats(), values.count == slices[id]!.spec.count else {
-                    return [error(m, peer, "init of \(id) has \(m.payload.count / 4) values, expected \(slices[id]!.spec.count)")]
-                }
-                if m.header.sender == 0 || slices[id]!.weights == nil { slices[id]!.weights = values }
-            }
-            return [reply(to: m, peer, .acknowledge)]
+        case .success(let found): slice = found
         }
+        guard m.payload.count == slice.spec.count * 4 else {
+            return [error(m, peer, "init of \(slice.id) has \(m.payload.count / 4) values, expected \(slice.spec.count)")]
+        }
+        // MXNet semantics: worker 0's initial value wins; the others' are acknowledged only.
+        if m.header.sender == 0 || !slice.isInitialized {
+            m.payload.withUnsafeBytes { values in slice.weights.withUnsafeMutableBytes { $0.copyMemory(from: values) } }
+            slice.isInitialized = true
+        }
+        return [reply(to: m, peer)]
     }
 
     private func push(_ m: Message, _ peer: PeerID, now: Double) -> [Outgoing] {
         guard let setup, let optimizer else { return [error(m, peer, "push before the servers were configured")] }
-        let id: SliceID
+        let slice: StoredSlice
         switch lookup(m, peer) {
         case .failure(let e): return [e]
-        case .success(let found): id = found
+        case .success(let found): slice = found
         }
-        guard slices[id]!.weights != nil else { return [error(m, peer, "push to \(id) before its initial value")] }
-        let count = slices[id]!.spec.count
-        guard m.payload.count == count * 4 else {
-            return [error(m, peer, "push to \(id) has \(m.payload.count / 4) values, expected \(count)")]
+        guard slice.isInitialized else { return [error(m, peer, "push to \(slice.id) before its initial value")] }
+        guard m.payload.count == slice.spec.count * 4 else {
+            return [error(m, peer, "push to \(slice.id) has \(m.payload.count / 4) values, expected \(slice.spec.count)")]
         }
-        let sender = m.header.sender
-        var s = slices[id]!
-        slices[id] = nil  // uniquely referenced weights, state and accumulator: updated in place
-        if setup.mode == .async {
-            // Sizes were checked above; the payload is whole floats.
-            try? m.withFloats { apply(&s, gradient: $0, optimizer: optimizer) }
-            slices[id] = s
-            return [answer(m, peer, id)]
+        let waiter = Waiter(peer: peer, request: m.header, needsRound: slice.round)
+        do {
+            return try m.withFloats { pushed in
+                var gradient: UnsafeBufferPointer<Float>? = pushed
+                if let (index, value) = profile.measure(.finiteCheck, { NonFiniteGradients.first(in: pushed) }) {
+                    let what = "push to \(slice.id) holds a non-finite value (\(value) at index \(index))"
+                    guard nonFinite == .skip else {
+                        return [error(m, peer, "\(what); the weights are unchanged (PS_NON_FINITE_GRADIENTS=skip skips such pushes)")]
+                    }
+                    skippedNonFinite += 1
+                    logger.warning("skipped: \(what) from \(registry.name(m.header.sender)) (\(skippedNonFinite) skipped so far)")
+                    gradient = nil
+                }
+                trainingStarted = true
+                if setup.mode == .async {
+                    guard let gradient else { return [slice.answer(waiter, sender: senderID)] }
+                    let answer = try profile.measure(.update) {
+                        try AsyncApplier(optimizer: optimizer).push(gradient, request: m.header, from: peer, to: slice, sender: senderID)
+                    }
+                    if slice.spec.optimized { updateCount += 1 }
+                    return [answer]
+                }
+                try profile.measure(.sum) {
+                    try slice.sync.add(gradient, from: m.header.sender, round: m.header.round, current: slice.round, waiter: waiter, now: now)
+                }
+                return slice.sync.isComplete(workers: setup.numWorkers) ? completeRound(slice, optimizer) : []
+            }
+        } catch let rejection as SyncRound.Rejection {
+            return [error(m, peer, "\(rejection) (\(slice.id))")]
+        } catch let failed as OptimizerError {
+            return [error(m, peer, "the optimizer refused the update of \(slice.id): \(failed); the weights are unchanged")]
+        } catch {
+            return [self.error(m, peer, "push to \(slice.id): \(error)")]
         }
-        guard m.header.round == s.round else {
-            slices[id] = s
-            return [error(m, peer, "push to \(id) for round \(m.header.round), but the server is at round \(s.round)")]
+    }
+
+    /// Every worker pushed: one update from the sum, then the round's pushes and the pulls
+    /// waiting for it are answered (one weights payload shared by all). When the optimizer
+    /// refuses the update, every worker of the round gets the error and the weights stay.
+    private func completeRound(_ slice: StoredSlice, _ optimizer: Optimizer) -> [Outgoing] {
+        let applied: Result<Void, OptimizerError> = profile.measure(.update) {
+            slice.sync.sum.withUnsafeBufferPointer { sum in Result { () throws(OptimizerError) in try slice.apply(gradient: sum, optimizer: optimizer) } }
         }
-        guard !s.pushedRanks.contains(sender) else {
-            slices[id] = s
-            return [error(m, peer, "duplicate push from worker \(sender) to \(id) in round \(s.round)")]
+        let pushes = slice.sync.finish()
+        if case .failure(let failed) = applied {
+            return pushes.map { error(Message(header: $0.request), $0.peer, "the optimizer refused round \(slice.round) of \(slice.id): \(failed); the weights are unchanged") }
         }
-        if s.pushedRanks.isEmpty { s.roundStarted = now }
-        s.pushedRanks.insert(sender)
-        try? m.withFloats { g in
-            s.accumulator.withUnsafeMutableBufferPointer { acc in for i in 0..<acc.count { acc[i] += g[i] } }
-        }
-        s.waiters.append(Waiter(peer: peer, command: m.header.command, sender: sender, needsRound: s.round))
-        guard s.pushedRanks.count == setup.numWorkers else {
-            slices[id] = s
-            return []
-        }
-        // Every worker pushed: one update from the sum, then answer the round's waiters.
-        var sum = s.accumulator
-        s.accumulator = []
-        sum.withUnsafeBufferPointer { apply(&s, gradient: $0, optimizer: optimizer) }
-        sum.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-        s.accumulator = sum
-        s.pushedRanks = []
-        s.roundStarted = nil
-        let ready = s.waiters.filter { $0.needsRound < s.round }
-        s.waiters.removeAll { $0.needsRound < s.round }
-        slices[id] = s
-        // One payload shared by every waiter that wants the weights (copied once, encoded once).
-        var shared: [Command: Message] = [:]
-        return ready.map { w in
-            let command = w.command == .push ? Command.acknowledge : w.command
-            if let m = shared[command] { return Outgoing(peer: w.peer, message: m) }
-            let h = MessageHeader(command: command, isReply: true, key: id.key, slice: id.slice,
-                                  sliceCount: s.spec.sliceCount, sender: Int32(-1 - rank), round: s.round)
-            let m = w.command == .push ? Message(header: h) : s.weights!.withUnsafeBufferPointer { Message(header: h, floats: $0) }
-            shared[command] = m
-            return Outgoing(peer: w.peer, message: m)
-        }
+        if slice.spec.optimized { updateCount += 1 }
+        let ready = pushes + slice.pullWaiters.filter { $0.needsRound < slice.round }
+        slice.pullWaiters.removeAll { $0.needsRound < slice.round }
+        let weights = slice.weightBytes
+        return ready.map { slice.answer($0, sender: senderID, weights: weights) }
     }
 
     private func pull(_ m: Message, _ peer: PeerID) -> [Outgoing] {
-        guard setup != nil else { return [error(m, peer, "pull before the servers were configured")] }
+        guard let setup else { return [error(m, peer, "pull before the servers were configured")] }
+        let slice: StoredSlice
         switch lookup(m, peer) {
         case .failure(let e): return [e]
-        case .success(let id):
-            guard slices[id]!.weights != nil else { return [error(m, peer, "pull of \(id) before its initial value")] }
-            // In sync mode a pull for round t waits until t updates have been applied.
-            if setup?.mode == .sync, m.header.round > slices[id]!.round {
-                slices[id]!.waiters.append(Waiter(peer: peer, command: .pull, sender: m.header.sender, needsRound: m.header.round - 1))
-                return []
-            }
-            return [answer(m, peer, id)]
+        case .success(let found): slice = found
+        }
+        guard slice.isInitialized else { return [error(m, peer, "pull of \(slice.id) before its initial value")] }
+        let waiter = Waiter(peer: peer, request: m.header, needsRound: m.header.round == 0 ? 0 : m.header.round - 1)
+        // In sync mode a pull for round t waits until t updates have been applied.
+        if setup.mode == .sync, m.header.round > slice.round {
+            slice.pullWaiters.append(waiter)
+            return []
+        }
+        return [slice.answer(waiter, sender: senderID)]
+    }
+
+    private func barrier(_ m: Message, _ peer: PeerID, now: Double) -> [Outgoing] {
+        var b = barrierWaiters[m.header.round] ?? (now, [:])
+        b.arrived[m.header.sender] = Waiter(peer: peer, request: m.header, needsRound: 0)
+        guard b.arrived.count == numWorkers else {
+            barrierWaiters[m.header.round] = b
+            return []
+        }
+        barrierWaiters[m.header.round] = nil
+        return b.arrived.sorted { $0.key < $1.key }.map { _, w in
+            Outgoing(peer: w.peer, message: Message(header: w.request.reply(sender: senderID)))
         }
     }
 
-    private func barrier(_ m: Message, _ peer: PeerID) -> [Outgoing] {
-        guard m.header.sender >= 0, m.header.sender < numWorkers else {
-            return [error(m, peer, "worker rank \(m.header.sender) out of range 0..<\(numWorkers)")]
+    /// Answers a heartbeat; its payload, when present, names the worker (`WorkerIdentity`).
+    private func heartbeat(_ m: Message, _ peer: PeerID) -> [Outgoing] {
+        if !m.payload.isEmpty {
+            do { registry.identify(m.header.sender, as: try m.json(WorkerIdentity.self)) } catch {
+                return [self.error(m, peer, "heartbeat payload is not a worker identity: \(error)")]
+            }
         }
-        barrierWaiters[m.header.round, default: [:]][m.header.sender] = peer
-        guard let arrived = barrierWaiters[m.header.round], arrived.count == numWorkers else { return [] }
-        barrierWaiters[m.header.round] = nil
-        return arrived.sorted { $0.key < $1.key }.map { rank, p in
-            Outgoing(peer: p, message: Message(header: MessageHeader(command: .barrier, isReply: true, sender: Int32(-1 - self.rank), round: m.header.round)))
-        }
+        return [reply(to: m, peer)]
     }
 
     // MARK: - Helpers
 
-    /// One optimizer update of `s` (taken out of `slices` by the caller, so it is updated in place).
-    private func apply(_ s: inout StoredSlice, gradient: UnsafeBufferPointer<Float>, optimizer: Optimizer) {
-        if s.spec.optimized {
-            s.weights!.withUnsafeMutableBufferPointer { wp in
-                // Sizes were validated on receipt; the state was created for this slice.
-                try? optimizer.update(weights: wp, gradient: gradient, state: &s.state, multipliers: s.spec.multipliers)
-            }
-            updateCount += 1
-        } else {
-            s.weights = Array(gradient)  // a summed-only key returns the round's sum
-        }
-        s.round += 1
-    }
-
-    private enum Lookup { case success(SliceID), failure(Outgoing) }
+    private enum Lookup { case success(StoredSlice), failure(Outgoing) }
 
     private func lookup(_ m: Message, _ peer: PeerID) -> Lookup {
         let h = m.header
-        if h.sender < 0 || h.sender >= numWorkers {
-            return .failure(error(m, peer, "worker rank \(h.sender) out of range 0..<\(numWorkers)"))
-        }
         let id = SliceID(key: h.key, slice: h.slice)
-        guard slices[id] != nil else {
+        guard let slice = slices[id] else {
             return .failure(error(m, peer, "unknown \(id) (this is server \(rank); was the setup sent?)"))
         }
-        return .success(id)
+        return .success(slice)
     }
 
-    private func answer(_ m: Message, _ peer: PeerID, _ id: SliceID) -> Outgoing {
-        let s = slices[id]!
-        let h = MessageHeader(command: m.header.command == .push ? .acknowledge : m.header.command, isReply: true,
-                              key: id.key, slice: id.slice, sliceCount: s.spec.sliceCount, sender: Int32(-1 - rank), round: s.round)
-        if m.header.command == .push { return Outgoing(peer: peer, message: Message(header: h)) }
-        return Outgoing(peer: peer, message: s.weights!.withUnsafeBufferPointer { Message(header: h, floats: $0) })
+    private func reply(to m: Message, _ peer: PeerID) -> Outgoing {
+        Outgoing(peer: peer, message: Message(header: m.header.reply(sender: senderID)))
     }
 
-    private func reply(to m: Message, _ peer: PeerID, _ command: Command) -> Outgoing {
-        Outgoing(peer: peer, message: Message(header: MessageHeader(command: command, isReply: true, key: m.header.key,
-                                                                    slice: m.header.slice, sender: Int32(-1 - rank), round: m.header.round)))
-    }
-
-    private func error(_ m: Message, _ peer: PeerID, _ text: String) -> Outgoing {
-        logger.warning("rejected \(m) from \(peer): \(text)")
-        return Outgoing(peer: peer, message: Message(header: MessageHeader(command: .error, isReply: true, key: m.header.key,
-                                                                           slice: m.header.slice, sender: Int32(-1 - rank), round: m.header.round), text: text))
+    /// The error reply to `m` (its command and request id, the error flag, `text`), logged
+    /// naming the sender.
+    private func error(_ m: Message, _ peer: PeerID, _ text: String, address: String? = nil) -> Outgoing {
+        logger.warning("rejected \(m) from \(registry.name(of: peer, address: address)): \(text)")
+        return Outgoing(peer: peer, message: Message(header: m.header.reply(sender: senderID, isError: true), text: text))
     }
 }
-

@@ -1,51 +1,65 @@
 import Optimizers
 
-/// The weights, optimizer state and sync-round bookkeeping of one slice on one server.
-struct StoredSlice {
+/// The weights, optimizer state and sync round of one slice on one server. A class, so the
+/// server updates its arrays in place (no take-out and put-back of dictionary values).
+final class StoredSlice {
     let spec: SliceSpec
-    /// Current weights (nil until worker 0's initial value arrives).
-    var weights: [Float]?
+    /// Current weights (meaningful once `isInitialized`).
+    var weights: [Float]
+    /// False until worker 0's (or, lacking it, the first) initial value arrives.
+    var isInitialized = false
     var state: OptimizerState
     /// Updates applied so far: the round a sync push must carry next.
     var round: UInt64 = 0
-    /// Sum of this round's pushes and which worker ranks contributed (sync mode).
-    var accumulator: [Float]
-    var pushedRanks: Set<Int32> = []
-    /// When the first push of the current round arrived (for the round timeout).
-    var roundStarted: Double?
-    /// Requests answered once the current round is applied: push/pushPull/pull waiters.
-    var waiters: [Waiter] = []
+    /// This round's pushes (dist_sync).
+    var sync: SyncRound
+    /// Pulls waiting for a round not yet applied (dist_sync).
+    var pullWaiters: [Waiter] = []
 
     init(spec: SliceSpec, optimizer: Optimizer) {
         self.spec = spec
-        self.state = optimizer.makeState(count: spec.optimized ? spec.count : 0)
-        self.accumulator = [Float](repeating: 0, count: spec.count)
+        weights = [Float](repeating: 0, count: spec.count)
+        state = optimizer.makeState(count: spec.optimized ? spec.count : 0)
+        sync = SyncRound(count: spec.count)
     }
+
+    var id: SliceID { SliceID(key: spec.key, slice: spec.slice) }
+
+    /// Applies one round's gradient: an optimizer update for an optimized slice, or the sum
+    /// itself for a summed-only key. Advances the round only when it succeeded; on an error
+    /// the weights are unchanged (the optimizer checks sizes before writing).
+    func apply(gradient: UnsafeBufferPointer<Float>, optimizer: Optimizer) throws(OptimizerError) {
+        if spec.optimized {
+            try weights.withUnsafeMutableBufferPointer { (w) throws(OptimizerError) in
+                try optimizer.update(weights: w, gradient: gradient, state: &state, multipliers: spec.multipliers)
+            }
+        } else {
+            weights = Array(gradient)  // a summed-only key returns the round's sum
+        }
+        round += 1
+    }
+
+    /// The weights as a payload (one array, shared by every reply of a round).
+    var weightBytes: [UInt8] { weights.withUnsafeBytes { [UInt8]($0) } }
 }
 
-/// A request waiting for a round to complete.
+/// A request answered later: a sync push waiting for its round, or a pull for a future round.
 struct Waiter {
     var peer: PeerID
-    var command: Command
-    var sender: Int32
+    /// The request's header; the reply echoes its command and request id.
+    var request: MessageHeader
     /// The round whose result the waiter needs (answered when `round > needsRound`).
     var needsRound: UInt64
 }
 
-/// A transport-level identity of a connected peer (ZeroMQ ROUTER identity bytes).
-public struct PeerID: Hashable, Sendable, CustomStringConvertible {
-    public var bytes: [UInt8]
-
-    /// A peer identity from raw bytes.
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    /// A peer identity from a string (tests and in-process transports).
-    public init(_ name: String) { self.bytes = Array(name.utf8) }
-
-    public var description: String {
-        if let s = String(bytes: bytes, encoding: .utf8), s.allSatisfy({ $0.isASCII && !$0.isNewline }) { return s }
-        return bytes.map { String(format: "%02x", $0) }.joined()
+extension StoredSlice {
+    /// The reply to a waiter once its round is applied: an empty reply to a push, the weights
+    /// for a pull or pushPull. Pass `weights` (from `weightBytes`) to share one payload between
+    /// the replies of a round.
+    func answer(_ waiter: Waiter, sender: Int32, weights: [UInt8]? = nil) -> Outgoing {
+        var h = waiter.request.reply(sender: sender)
+        h.round = round
+        let payload = waiter.request.command == .push ? [] : (weights ?? weightBytes)
+        return Outgoing(peer: waiter.peer, message: Message(header: h, payload: payload))
     }
 }
-
-import Foundation

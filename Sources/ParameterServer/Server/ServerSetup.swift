@@ -37,6 +37,12 @@ public struct ServerSetup: Codable, Equatable, Sendable {
     public var optimizer: OptimizerConfig
     public var slices: [SliceSpec]
 
+    /// The largest payload a worker may send after this setup: the largest slice's floats, or
+    /// 64 KiB for control messages (heartbeats, a repeated configure is refused by then).
+    public var largestPayloadBytes: Int {
+        max(1 << 16, (slices.map(\.count).max() ?? 0) * MemoryLayout<Float>.stride)
+    }
+
     /// A setup.
     public init(mode: SyncMode, numWorkers: Int, optimizer: OptimizerConfig, slices: [SliceSpec]) {
         self.mode = mode; self.numWorkers = numWorkers; self.optimizer = optimizer; self.slices = slices

@@ -1,4 +1,6 @@
-/// What a message asks for. Values are part of the wire format: never renumber.
+/// What a message asks for. Values are part of the wire format: never renumber. A reply
+/// carries the command of the request it answers (with the reply flag, and the error flag
+/// when the request failed), so replies need no commands of their own.
 public enum Command: UInt8, CaseIterable, Sendable {
     /// Worker/server → scheduler: join the cluster (payload: JSON `Registration`).
     /// Reply: the roster (payload: JSON `Roster`).
@@ -11,16 +13,17 @@ public enum Command: UInt8, CaseIterable, Sendable {
     case pull = 4
     /// Worker → server: push, then reply with the weights once the round is applied.
     case pushPull = 5
-    /// Any → scheduler (or server): wait until every member has arrived.
+    /// Worker → server 0: wait until every worker has arrived.
     case barrier = 6
     /// Any → scheduler/server: still alive.
     case heartbeat = 7
-    /// Orderly stop of the receiving process.
+    /// Worker 0 → server: orderly stop of the server.
     case shutdown = 8
-    /// Reply: the request failed (payload: UTF-8 message).
+    /// A failure tied to no request the receiver can name: the job failed (a server tells every
+    /// worker), or a frame could not be decoded. Payload: UTF-8 text. (A failed request is
+    /// answered with the request's own command and the error flag instead.)
     case error = 9
     /// Worker 0 → server: the optimizer and key layout (payload: JSON `ServerSetup`).
     case configure = 10
-    /// Reply: the request succeeded and carries no data.
-    case acknowledge = 11
+    // 11 was `acknowledge` in protocol version 1; version 2 replies echo the request's command.
 }

@@ -56,13 +56,15 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
         try JSONDecoder().decode(T.self, from: Data(payload))
     }
 
-    /// One line for logs, e.g. `push key=12 slice=0/2 from W[1] round=40 bytes=1048576`.
+    /// One line for logs, e.g. `push key=12 slice=0/2 from W[1] round=40 req=7 bytes=1048576`.
     public var description: String {
         let h = header
-        var s = "\(h.command)\(h.isReply ? " reply" : "") key=\(h.key) slice=\(h.slice)/\(h.sliceCount)"
-        s += h.sender >= 0 ? " from [\(h.sender)]" : " from [?]"
-        s += " round=\(h.round) bytes=\(payload.count)"
-        if h.command == .error { s += " \"\(text)\"" }
+        var s = "\(h.command)\(h.isReply ? " reply" : "")\(h.isError ? " error" : "") key=\(h.key) slice=\(h.slice)/\(h.sliceCount)"
+        if h.sender >= 0 { s += " from W[\(h.sender)]" } else if h.isReply { s += " from S[\(-1 - Int(h.sender))]" } else { s += " from [?]" }
+        s += " round=\(h.round)"
+        if h.requestID != 0 { s += " req=\(h.requestID)" }
+        s += " bytes=\(payload.count)"
+        if h.command == .error || h.isError { s += " \"\(text)\"" }
         return s
     }
 }

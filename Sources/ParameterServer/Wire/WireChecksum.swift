@@ -1,16 +1,22 @@
-/// A fast 32-bit checksum of a header prefix and a payload: FNV-1a over the header bytes, then
-/// a multiply-xor fold over the payload's 64-bit words (several GB/s, so a 100 MB gradient push
-/// costs milliseconds). It detects corruption and truncation in transit; it is not a MAC —
-/// authentication is CURVE's job.
+/// A fast 32-bit checksum of a header prefix and a payload: a multiply-xor fold over the
+/// payload's 64-bit words (several GB/s, so a 100 MB gradient push costs milliseconds), then
+/// FNV-1a over the header bytes folded with that payload hash. The two halves are separate so a
+/// payload sent to several peers under different headers (a sync round's replies, each with its
+/// own request id) is hashed once. It detects corruption and truncation in transit; it is not a
+/// MAC — authentication is CURVE's job.
 public enum WireChecksum {
-    /// Checksum of `header` (bytes 0..<32 of the encoded header) followed by `payload`.
+    /// Checksum of `header` (bytes 0..<36 of the encoded header) followed by `payload`.
     public static func compute(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) -> UInt32 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
-        for b in header { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        combine(header: header, payloadHash: payloadHash(payload))
+    }
+
+    /// The 64-bit hash of a payload, to be combined with each header it is sent under.
+    public static func payloadHash(_ payload: UnsafeRawBufferPointer) -> UInt64 {
         // Four independent multiply-xor lanes over 32-byte blocks keep the multiplier busy
         // (one lane is latency-bound at a quarter of the speed).
         let words = payload.count / 8
-        var l0 = h, l1: UInt64 = 0x9E37_79B9_7F4A_7C15, l2: UInt64 = 0xC2B2_AE3D_27D4_EB4F, l3: UInt64 = 0x1656_67B1_9E37_79F9
+        var l0: UInt64 = 0xCBF2_9CE4_8422_2325, l1: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var l2: UInt64 = 0xC2B2_AE3D_27D4_EB4F, l3: UInt64 = 0x1656_67B1_9E37_79F9
         var i = 0
         if let base = payload.baseAddress {
             while i + 4 <= words {
@@ -29,7 +35,14 @@ public enum WireChecksum {
         let a = l0 ^ (l2 &* 0x9E37_79B9_7F4A_7C15)
         var b = l1 ^ (l3 &* 0xC2B2_AE3D_27D4_EB4F)
         for j in (words * 8)..<payload.count { b = (b ^ UInt64(payload[j])) &* 0x0000_0100_0000_01B3 }
-        var x = a ^ (b &* 31) ^ UInt64(payload.count)
+        return a ^ (b &* 31) ^ UInt64(payload.count)
+    }
+
+    /// The checksum of `header` (bytes 0..<36) with a payload whose hash is `payloadHash`.
+    public static func combine(header: UnsafeRawBufferPointer, payloadHash: UInt64) -> UInt32 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in header { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        var x = h ^ (payloadHash &* 0xFF51_AFD7_ED55_8CCD)
         x ^= x >> 33; x = x &* 0xFF51_AFD7_ED55_8CCD; x ^= x >> 33
         return UInt32(truncatingIfNeeded: x ^ (x >> 32))
     }

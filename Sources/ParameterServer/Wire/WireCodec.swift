@@ -15,14 +15,22 @@ public struct WireCodec: Sendable {
     /// The header frame for `header` followed by `payload` taken straight from the caller's
     /// memory, so a gradient can be sent without first copying it into a `Message`.
     public func headerFrame(for header: MessageHeader, payload: UnsafeRawBufferPointer) -> [UInt8] {
+        headerFrame(for: header, payloadLength: payload.count, payloadHash: WireChecksum.payloadHash(payload))
+    }
+
+    /// The header frame for a payload of `payloadLength` bytes already hashed with
+    /// `WireChecksum.payloadHash` (one payload sent under several headers is hashed once).
+    public func headerFrame(for header: MessageHeader, payloadLength: Int, payloadHash: UInt64) -> [UInt8] {
         var h = header
-        h.payloadLength = UInt32(payload.count)
+        h.payloadLength = UInt32(payloadLength)
         h.checksum = 0
-        let sum = h.bytes.withUnsafeBytes { hb in
-            WireChecksum.compute(header: UnsafeRawBufferPointer(rebasing: hb[0..<32]), payload: payload)
+        var bytes = h.bytes
+        let sum = bytes.withUnsafeBytes { hb in
+            WireChecksum.combine(header: UnsafeRawBufferPointer(rebasing: hb[0..<MessageHeader.checksummedByteCount]),
+                                 payloadHash: payloadHash)
         }
-        h.checksum = sum
-        return h.bytes
+        bytes.withUnsafeMutableBytes { $0.storeBytes(of: sum.littleEndian, toByteOffset: MessageHeader.checksummedByteCount, as: UInt32.self) }
+        return bytes
     }
 
     /// Both frames: header, payload.
@@ -47,9 +55,12 @@ public struct WireCodec: Sendable {
         guard declared <= maxPayloadBytes else { throw .payloadTooLarge(bytes: declared, limit: maxPayloadBytes) }
         guard declared == payload.count else { throw .payloadLengthMismatch(declared: declared, actual: payload.count) }
         let computed = headerBytes.withUnsafeBytes { hb in
-            payload.withUnsafeBytes { WireChecksum.compute(header: UnsafeRawBufferPointer(rebasing: hb[0..<32]), payload: $0) }
+            payload.withUnsafeBytes {
+                WireChecksum.compute(header: UnsafeRawBufferPointer(rebasing: hb[0..<MessageHeader.checksummedByteCount]), payload: $0)
+            }
         }
         guard computed == header.checksum else { throw .checksumMismatch(expected: header.checksum, computed: computed) }
+        if header.isError { return Message(header: header, payload: payload) }
         switch header.command {
         case .initialize, .push, .pushPull:
             if payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }

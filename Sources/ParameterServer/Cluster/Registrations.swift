@@ -1,0 +1,61 @@
+/// The nodes that joined the scheduler so far, with the checks a registration must pass: no
+/// more servers or workers than expected, a server gives its endpoint, a worker's requested
+/// rank is in range and not asked for by another worker, a connection registers once.
+struct Registrations {
+    struct Node {
+        var peer: PeerID
+        var registration: Registration
+        var address: String?
+    }
+
+    /// Why a registration was refused.
+    enum Refusal: Error, CustomStringConvertible {
+        case full(role: Role, expected: Int)
+        case missingEndpoint
+        case notANode(Role)
+        case rankOutOfRange(rank: Int, workers: Int)
+        case rankTaken(rank: Int, by: String)
+        case alreadyRegistered
+
+        var description: String {
+            switch self {
+            case let .full(role, n): return "the cluster already has its \(n) \(role.rawValue)(s) (DMLC_NUM_\(role == .server ? "SERVER" : "WORKER")=\(n)); this one is one too many"
+            case .missingEndpoint: return "a server must register with the endpoint workers connect to"
+            case let .notANode(role): return "a \(role.rawValue) does not register with the scheduler"
+            case let .rankOutOfRange(r, n): return "worker rank \(r) asked for is out of range 0..<\(n) (DMLC_WORKER_ID)"
+            case let .rankTaken(r, by): return "worker rank \(r) is already taken by the worker \(by); give each worker its own DMLC_WORKER_ID"
+            case .alreadyRegistered: return "this connection has already registered"
+            }
+        }
+    }
+
+    let expectedServers: Int
+    let expectedWorkers: Int
+    private(set) var servers: [Node] = []
+    private(set) var workers: [Node] = []
+
+    var isComplete: Bool { servers.count == expectedServers && workers.count == expectedWorkers }
+
+    /// Adds a node or says why not.
+    mutating func add(_ registration: Registration, from peer: PeerID, address: String?) throws(Refusal) {
+        guard !(servers + workers).contains(where: { $0.peer == peer }) else { throw .alreadyRegistered }
+        let node = Node(peer: peer, registration: registration, address: address)
+        switch registration.role {
+        case .server:
+            guard registration.endpoint != nil else { throw .missingEndpoint }
+            guard servers.count < expectedServers else { throw .full(role: .server, expected: expectedServers) }
+            servers.append(node)
+        case .worker:
+            guard workers.count < expectedWorkers else { throw .full(role: .worker, expected: expectedWorkers) }
+            if let rank = registration.requestedRank {
+                guard rank >= 0, rank < expectedWorkers else { throw .rankOutOfRange(rank: rank, workers: expectedWorkers) }
+                if let other = workers.first(where: { $0.registration.requestedRank == rank }) {
+                    throw .rankTaken(rank: rank, by: other.address.map { "at \($0)" } ?? "registered first")
+                }
+            }
+            workers.append(node)
+        case .scheduler:
+            throw .notANode(.scheduler)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+import Optimizers
+
+/// dist_async: every push is applied to the slice the moment it arrives — no rounds, no waiting
+/// for other workers — and answered at once (a pushPull with the weights after this update).
+struct AsyncApplier {
+    let optimizer: Optimizer
+
+    /// Applies `gradient` to `slice` and returns the answer to `request`; throws (leaving the
+    /// weights unchanged) when the optimizer refuses the update.
+    func push(_ gradient: UnsafeBufferPointer<Float>, request: MessageHeader, from peer: PeerID, to slice: StoredSlice,
+              sender: Int32) throws(OptimizerError) -> Outgoing {
+        try slice.apply(gradient: gradient, optimizer: optimizer)
+        return slice.answer(Waiter(peer: peer, request: request, needsRound: slice.round - 1), sender: sender)
+    }
+}

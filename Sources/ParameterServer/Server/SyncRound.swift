@@ -1,0 +1,62 @@
+/// One dist_sync round of one slice: which workers pushed, the sum of their gradients, and who
+/// waits for the result. The round completes when every worker pushed exactly once; the server
+/// then applies one update from `sum` and answers `waiters`.
+struct SyncRound {
+    /// Sum of this round's pushes.
+    private(set) var sum: [Float]
+    /// Ranks that pushed this round.
+    private(set) var pushed: Set<Int32> = []
+    /// When the first push of the round arrived (for the round timeout).
+    private(set) var started: Double?
+    /// The pushes (and pushPulls) of this round, answered when it completes.
+    private(set) var waiters: [Waiter] = []
+
+    init(count: Int) { sum = [Float](repeating: 0, count: count) }
+
+    /// Why a push cannot join the round.
+    enum Rejection: Error, CustomStringConvertible {
+        case wrongRound(pushed: UInt64, current: UInt64)
+        case duplicate(rank: Int32, round: UInt64)
+
+        var description: String {
+            switch self {
+            case let .wrongRound(p, c): return "push for round \(p), but the server is at round \(c)"
+            case let .duplicate(r, round): return "duplicate push from worker \(r) in round \(round)"
+            }
+        }
+    }
+
+    /// Adds worker `rank`'s gradient for `round` (the slice is at round `current`); a nil
+    /// gradient counts the push but adds nothing (a skipped non-finite gradient).
+    mutating func add(_ gradient: UnsafeBufferPointer<Float>?, from rank: Int32, round: UInt64, current: UInt64,
+                      waiter: Waiter, now: Double) throws(Rejection) {
+        guard round == current else { throw .wrongRound(pushed: round, current: current) }
+        guard !pushed.contains(rank) else { throw .duplicate(rank: rank, round: current) }
+        if pushed.isEmpty { started = now }
+        pushed.insert(rank)
+        if let gradient {
+            precondition(gradient.count == sum.count, "the server checks the push size before adding it")
+            sum.withUnsafeMutableBufferPointer { acc in
+                for i in 0..<acc.count { acc[i] += gradient[i] }
+            }
+        }
+        waiters.append(waiter)
+    }
+
+    /// True once every one of `workers` pushed.
+    func isComplete(workers: Int) -> Bool { pushed.count == workers }
+
+    /// Ranks of `workers` that have not pushed yet.
+    func missing(workers: Int) -> [Int32] { (0..<Int32(workers)).filter { !pushed.contains($0) } }
+
+    /// Ends the round: returns its waiters and clears the sum for the next round (the caller
+    /// has applied `sum` first).
+    mutating func finish() -> [Waiter] {
+        let done = waiters
+        waiters = []
+        pushed = []
+        started = nil
+        sum.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        return done
+    }
+}

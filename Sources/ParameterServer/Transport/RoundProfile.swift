@@ -1,0 +1,57 @@
+import Foundation
+
+/// Seconds spent in each phase of parameter-server rounds, summed over every thread that
+/// reports to it (`ParameterServerBenchmarks --profile`). Off unless a profile is passed in;
+/// thread-safe (one lock per measured call, a few hundred per round).
+public final class RoundProfile: @unchecked Sendable {
+    /// The phases a round's time is split into. Each is a leaf (they never nest).
+    public enum Phase: String, CaseIterable, Sendable {
+        /// A worker copying a push into ZeroMQ.
+        case send
+        /// Receiving frames out of ZeroMQ into arrays, and a worker copying replied weights.
+        case receiveCopy = "receive copy"
+        /// Hashing payloads and headers, on sending and on receipt.
+        case checksum
+        /// A server scanning a push for NaN/Inf.
+        case finiteCheck = "non-finite check"
+        /// A server adding a push into its round's sum.
+        case sum
+        /// A server's optimizer update of a slice.
+        case update = "optimizer update"
+        /// A server copying its replies into ZeroMQ.
+        case reply
+    }
+
+    private let lock = NSLock()
+    private var seconds = [Phase: Double]()
+    private var calls = [Phase: Int]()
+
+    public init() {}
+
+    /// Runs `body`, adding its duration to `phase`.
+    public func measure<R, E: Error>(_ phase: Phase, _ body: () throws(E) -> R) throws(E) -> R {
+        let start = MonotonicClock.now()
+        defer {
+            let elapsed = MonotonicClock.now() - start
+            lock.lock(); seconds[phase, default: 0] += elapsed; calls[phase, default: 0] += 1; lock.unlock()
+        }
+        return try body()
+    }
+
+    /// Forgets what was measured (e.g. after warm-up rounds).
+    public func reset() { lock.lock(); seconds = [:]; calls = [:]; lock.unlock() }
+
+    /// Seconds and calls per phase so far.
+    public var totals: [Phase: (seconds: Double, calls: Int)] {
+        lock.lock(); defer { lock.unlock() }
+        return Dictionary(uniqueKeysWithValues: Phase.allCases.map { ($0, (seconds[$0] ?? 0, calls[$0] ?? 0)) })
+    }
+}
+
+extension Optional where Wrapped == RoundProfile {
+    /// Runs `body`, measured when a profile is present.
+    func measure<R, E: Error>(_ phase: RoundProfile.Phase, _ body: () throws(E) -> R) throws(E) -> R {
+        guard let profile = self else { return try body() }
+        return try profile.measure(phase, body)
+    }
+}

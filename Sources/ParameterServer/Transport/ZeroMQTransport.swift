@@ -1,0 +1,126 @@
+/// The ZeroMQ transport (ps-lite's `zmq_van`): a server or scheduler binds one ROUTER and
+/// names its peers by their routing ids; a worker holds one DEALER per server and names each
+/// server by its endpoint. Every transport owns its ZeroMQ context, so `close()` can wait —
+/// at most `linger` seconds — until the last messages have left, instead of sleeping.
+public final class ZeroMQTransport: Transport {
+    public private(set) var codec: WireCodec
+    public var profile: RoundProfile?
+    /// The endpoint bound (ROUTER) or nil (DEALERs).
+    public let boundEndpoint: String?
+    private let context: ZMQContext
+    private let sockets: [ZMQSocket]
+    /// DEALERs only: the peer each socket reaches.
+    private let peers: [PeerID]
+    private let isRouter: Bool
+    private var nextSocket = 0
+    /// ROUTER only: the IP address each peer last sent from.
+    private var addresses: [PeerID: String] = [:]
+
+    private init(context: ZMQContext, sockets: [ZMQSocket], peers: [PeerID], bound: String?, codec: WireCodec) {
+        self.context = context; self.sockets = sockets; self.peers = peers; self.boundEndpoint = bound; self.codec = codec
+        isRouter = bound != nil
+    }
+
+    /// A ROUTER bound to `endpoint` (`tcp://host:0` picks a free port; see `boundEndpoint`).
+    public static func bind(_ endpoint: String, codec: WireCodec = WireCodec(), linger: Double = 1) throws(TransportError) -> ZeroMQTransport {
+        let context = ZMQContext()
+        let socket = try ZMQSocket(context, kind: .router, linger: linger)
+        let bound = try socket.bind(endpoint)
+        return ZeroMQTransport(context: context, sockets: [socket], peers: [], bound: bound, codec: codec)
+    }
+
+    /// One DEALER per endpoint; peer `PeerID(endpoint)` is reached through its own socket.
+    /// `identity(i)` names this process to endpoint i's ROUTER (nil: ZeroMQ picks one).
+    public static func connect(to endpoints: [String], identity: ((Int) -> String)? = nil, codec: WireCodec = WireCodec(),
+                               linger: Double = 1) throws(TransportError) -> ZeroMQTransport {
+        let context = ZMQContext()
+        var sockets: [ZMQSocket] = []
+        for (i, endpoint) in endpoints.enumerated() {
+            let s = try ZMQSocket(context, kind: .dealer, linger: linger, identity: identity.map { Array($0(i).utf8) })
+            try s.connect(endpoint)
+            sockets.append(s)
+        }
+        return ZeroMQTransport(context: context, sockets: sockets, peers: endpoints.map(PeerID.init), bound: nil, codec: codec)
+    }
+
+    deinit { close() }
+
+    /// Closes the sockets and waits until their queued messages have left (at most the linger bound).
+    public func close() {
+        for s in sockets { s.close() }
+        context.terminate()
+    }
+
+    public func now() -> Double { MonotonicClock.now() }
+
+    /// The IP address `peer` sends from (ROUTER), or the endpoint a DEALER reaches it at.
+    public func address(of peer: PeerID) -> String? {
+        isRouter ? addresses[peer] : peers.contains(peer) ? peer.description : nil
+    }
+
+    public func send(headerFrame: [UInt8], payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError) {
+        let sent: Result<Void, TransportError> = headerFrame.withUnsafeBytes { header in
+            if isRouter {
+                return profile.measure(.reply) {
+                    peer.bytes.withUnsafeBytes { id in Result { () throws(TransportError) in try sockets[0].send([id, header, payload]) } }
+                }
+            }
+            guard let i = peers.firstIndex(of: peer) else { return .failure(.peerUnreachable(peer)) }
+            return profile.measure(.send) { Result { () throws(TransportError) in try sockets[i].send([header, payload]) } }
+        }
+        try sent.get()
+    }
+
+    public func limitIncomingPayloads(toBytes bytes: Int) {
+        codec.maxPayloadBytes = bytes
+        // ZeroMQ checks each frame; the header frame is smaller than any payload limit we set.
+        for s in sockets { s.limitMessageSize(to: max(bytes, MessageHeader.byteCount)) }
+    }
+
+    /// Raw frames to `peer`, bypassing the codec (tests of malformed input only).
+    public func sendRaw(_ frames: [[UInt8]], to peer: PeerID) throws(TransportError) {
+        let all = isRouter ? [peer.bytes] + frames : frames
+        let socket: ZMQSocket
+        if isRouter { socket = sockets[0] } else if let i = peers.firstIndex(of: peer) { socket = sockets[i] } else { throw .peerUnreachable(peer) }
+        try withRawBuffers(all) { raw in Result { () throws(TransportError) in try socket.send(raw) } }.get()
+    }
+
+    public func receive(deadline: Double) throws(TransportError) -> Received? {
+        while true {
+            // Round-robin over the sockets so one busy server cannot starve another's replies.
+            for k in 0..<sockets.count {
+                let i = (nextSocket + k) % sockets.count
+                let got = try profile.measure(.receiveCopy) { () throws(TransportError) in try sockets[i].receiveNow() }
+                guard let (frames, address) = got else { continue }
+                nextSocket = (i + 1) % sockets.count
+                if isRouter {
+                    let peer = PeerID(frames.first ?? [])
+                    if let address { addresses[peer] = address }
+                    return decode(Array(frames.dropFirst()), from: peer)
+                }
+                return decode(frames, from: peers[i])
+            }
+            let left = deadline - now()
+            if left <= 0 { return nil }
+            _ = ZMQSocket.poll(sockets, seconds: left)
+        }
+    }
+
+    private func decode(_ frames: [[UInt8]], from peer: PeerID) -> Received {
+        do throws(WireError) {
+            let decoded = profile.measure(.checksum) { Result { () throws(WireError) in try codec.decode(frames: frames) } }
+            return .message(try decoded.get(), from: peer)
+        } catch {
+            return .malformed(error, from: peer)
+        }
+    }
+}
+
+/// Runs `body` with raw views of the arrays (kept alive for the call).
+func withRawBuffers<R>(_ arrays: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) -> R) -> R {
+    func go(_ i: Int, _ views: [UnsafeRawBufferPointer]) -> R {
+        if i == arrays.count { return body(views) }
+        return arrays[i].withUnsafeBytes { go(i + 1, views + [$0]) }
+    }
+    return go(0, [])
+}
