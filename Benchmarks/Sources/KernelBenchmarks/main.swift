@@ -61,7 +61,9 @@ struct KernelBenchmarks: ParsableCommand {
     var winogradWeightGradientChannels = 512
 
     func run() throws {
+        let kernels = BLASKernelChoice.adoptAtStartup()
         BLAS.configureThreads()
+        print(kernels)
         let threading = Threading(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(threading.threads)")
         let selected = layers.map { Set($0.split(separator: ",").map(String.init)) }
