@@ -66,7 +66,7 @@ enum Winograd {
             let n = min(chunk, tiles - t0)
             transformInput(batch: batch, x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, threading: threading)
             // M[ξ] = U[ξ] · V[ξ].
-            for xi in 0..<16 {
+            threading.forEachJob(16) { xi, _ in
                 Gemm.sgemm(m: k, n: n, k: c, a: u + xi * k * c, lda: c, b: v + xi * c * n, ldb: n, beta: 0, c: m + xi * k * n, ldc: n)
             }
             // y = Aᵀ M A per tile, cut at the map's edge.
@@ -150,7 +150,7 @@ enum Winograd {
                     }
                 }
             }
-            for xi in 0..<16 {
+            threading.forEachJob(16) { xi, _ in
                 Gemm.sgemm(transB: true, m: k, n: c, k: n, a: dm + xi * k * n, lda: n, b: v + xi * c * n, ldb: n, beta: 1,
                            c: du + xi * k * c, ldc: c)
             }
