@@ -87,14 +87,16 @@ public enum Conv2D {
         /// channels run as Winograd F(2×2, 3×3) (forward and input gradient); nil: always im2col.
         public var winogradMinimumChannels: Int?
         /// The weight gradient of a Winograd layer runs as Winograd too from this many input and
-        /// output channels (nil: always im2col). Measured: faster only from 512 channels (conv4_2
-        /// backward ×1.29 → ×1.4 against im2col); below, its extra transforms cost more than they save.
+        /// output channels (nil: always im2col). With the output-gradient transform eight tiles
+        /// wide it pays from 64 channels (KernelBenchmarks, batch 8, backward against im2col, two
+        /// paired runs: conv1_2 ×1.11/×1.99 vs ×0.98/×1.13 with im2col weight gradients, conv2_2
+        /// ×1.56/×1.64 vs ×1.31/×1.09, conv4_1 ×1.36/×1.60 vs ×0.85/×0.97).
         public var winogradWeightGradientMinimumChannels: Int?
 
         /// An empty workspace. On this project's 2-core machines Winograd beats im2col + OpenBLAS
         /// from 64 channels (KernelBenchmarks times both per layer); with 3 input channels
         /// (conv1_1) the transforms cost more than the multiplies they save.
-        public init(winogradMinimumChannels: Int? = 64, winogradWeightGradientMinimumChannels: Int? = 512) {
+        public init(winogradMinimumChannels: Int? = 64, winogradWeightGradientMinimumChannels: Int? = 64) {
             self.winogradMinimumChannels = winogradMinimumChannels
             self.winogradWeightGradientMinimumChannels = winogradWeightGradientMinimumChannels
             capacity = []
