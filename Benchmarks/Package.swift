@@ -21,6 +21,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
+            name: "InferenceBenchmarks",
+            dependencies: [
+                .product(name: "Detection", package: "SSDTrainer"),
+                .product(name: "Tensor", package: "SSDTrainer"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
             name: "LoaderBenchmarks",
             dependencies: [
                 .product(name: "DetectionData", package: "SSDTrainer"),

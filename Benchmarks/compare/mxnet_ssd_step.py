@@ -1,19 +1,31 @@
 #!/usr/bin/env python3
-"""MXNet 1.9.1's SSD300-VGG16 training step vs this project's, same machine, same batch.
+"""SSD training step and inference: this project vs MXNet's example Module vs GluonCV, one machine.
 
-MXNet side: the training symbol of example/ssd (VGG16-reduced, extra layers, heads, anchors,
-MultiBoxTarget with 3:1 hard negative mining, SoftmaxOutput over C+1 classes with 'valid'
-normalization, smooth L1 on the positives) rebuilt with mx.sym (scripts/fixtures/make_ssd_params.py
-has the network), bound in a Module with SGD (lr 0.004, momentum 0.9, wd 5e-4), fed random
-images and one box per image. Each timed step is forward + backward + update, then waitall.
-OMP_NUM_THREADS is set to the machine's cores unless given (MXNet otherwise uses half).
+Every figure and every ratio comes from this one run, each side in its own child process (so
+each gets its own peak resident memory, read from the kernel's rusage) with the same batch and
+thread count. Three sides:
 
-Our side: Benchmarks/.build/release/TrainingBenchmarks with the same batch (forward, targets,
-loss, backward; the update is not in its timing, which favours us by well under 1%).
+* ours: Benchmarks/.build/release/TrainingBenchmarks (forward, MultiBoxTarget, loss, backward)
+  and InferenceBenchmarks (forward, softmax, decode, NMS), `--threads T`. They print the
+  OpenBLAS kernel family they ran; it is repeated here.
+* MXNet 1.9.1's example/ssd training symbol (VGG16-reduced, extra layers, heads, anchors,
+  MultiBoxTarget with 3:1 hard negative mining, SoftmaxOutput 'valid', smooth L1) rebuilt with
+  mx.sym (scripts/fixtures/make_ssd_params.py has the network), bound in a Module with SGD
+  (lr 0.004, momentum 0.9, wd 5e-4): forward + backward + update, then waitall. SSD300-VGG16 only.
+* GluonCV 0.10.5's model zoo SSD (`ssd_300_vgg16_atrous_voc`, `ssd_512_vgg16_atrous_voc`,
+  `ssd_512_resnet50_v1_voc`; pretrained=False, pretrained_base=False: nothing is downloaded),
+  hybridized (static_alloc, static_shape): SSDTargetGenerator on the anchors (what its data
+  loader does per image), forward under autograd, SSDMultiBoxLoss (3:1 hard negatives),
+  backward, Trainer.step (SGD as above). Inference: the hybridized net in predict mode (softmax,
+  decode, NMS 0.45, top 100 per image). GluonCV has no SSD300-ResNet-50: the 512 model is fed
+  300×300 images for that row.
+
+MXNet and GluonCV use OMP_NUM_THREADS=T (MXNet otherwise uses half the cores).
 
 Usage (from the repository root, after `cd Benchmarks && swift build -c release`):
-    python3 Benchmarks/compare/mxnet_ssd_step.py [--batch 8] [--steps 3] [--classes 20]
-Needs `pip install mxnet==1.9.1 numpy==1.23.5` (scripts/fixtures/requirements.txt).
+    python3 Benchmarks/compare/mxnet_ssd_step.py [--batch 8] [--steps 2] [--threads T]
+        [--models vgg16-300,resnet50-300,vgg16-512] [--inference-batches 1,8] [--no-training]
+Needs mxnet==1.9.1, gluoncv==0.10.5, numpy==1.23.5 (scripts/fixtures/requirements.txt).
 """
 import argparse
 import json
@@ -23,7 +35,17 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+def _threads_from_argv():
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+
+
+# MXNet reads OMP_NUM_THREADS when it loads: set it before the import.
+os.environ["OMP_NUM_THREADS"] = _threads_from_argv()
 
 import mxnet as mx  # noqa: E402
 import numpy as np  # noqa: E402
@@ -88,29 +110,165 @@ def mxnet_images_per_second(batch, steps, classes):
     return batch * steps / (time.time() - start)
 
 
-def ours_images_per_second(batch, steps):
-    binary = os.path.join(ROOT, "Benchmarks", ".build", "release", "TrainingBenchmarks")
+GLUONCV_MODELS = {  # row -> (model zoo name, image size fed)
+    "vgg16-300": ("ssd_300_vgg16_atrous_voc", 300),
+    "resnet50-300": ("ssd_512_resnet50_v1_voc", 300),
+    "vgg16-512": ("ssd_512_vgg16_atrous_voc", 512),
+}
+OURS_MODELS = {"vgg16-300": ("vgg-16", 300), "resnet50-300": ("resnet-50", 300), "vgg16-512": ("vgg-16", 512)}
+
+
+def gluoncv_net(row):
+    from gluoncv import model_zoo
+    name, size = GLUONCV_MODELS[row]
+    net = model_zoo.get_model(name, pretrained=False, pretrained_base=False)
+    net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="out", magnitude=2))
+    net.hybridize(static_alloc=True, static_shape=True)
+    return net, size
+
+
+def gluoncv_training_images_per_second(row, batch, steps):
+    from gluoncv.loss import SSDMultiBoxLoss
+    from gluoncv.model_zoo.ssd.target import SSDTargetGenerator
+    net, size = gluoncv_net(row)
+    rng = np.random.default_rng(1)
+    images = mx.nd.array(rng.uniform(-120, 130, (batch, 3, size, size)).astype(np.float32))
+    boxes = mx.nd.array(np.tile(np.array([[[0.2, 0.2, 0.6, 0.7]]], np.float32) * size, (batch, 1, 1)))
+    ids = mx.nd.array(np.arange(batch, dtype=np.float32).reshape(batch, 1, 1) % 20)
+    with mx.autograd.train_mode():
+        _, _, anchors = net(images)
+    generator = SSDTargetGenerator(iou_thresh=0.5, stds=(0.1, 0.1, 0.2, 0.2), negative_mining_ratio=-1)
+    loss = SSDMultiBoxLoss()
+    trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.004, "momentum": 0.9, "wd": 5e-4})
+
+    def step():
+        cls_targets, box_targets, _ = generator(anchors, None, boxes, ids)
+        with mx.autograd.record():
+            cls_preds, box_preds, _ = net(images)
+            total, _, _ = loss(cls_preds, box_preds, cls_targets, box_targets)
+            mx.autograd.backward(total)
+        trainer.step(1)
+        mx.nd.waitall()
+
+    step()  # warm-up
+    start = time.time()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.time() - start)
+
+
+def gluoncv_inference_images_per_second(row, batch, steps):
+    net, size = gluoncv_net(row)
+    rng = np.random.default_rng(1)
+    images = mx.nd.array(rng.uniform(-120, 130, (batch, 3, size, size)).astype(np.float32))
+
+    def step():
+        ids, scores, bboxes = net(images)
+        mx.nd.waitall()
+
+    step()
+    start = time.time()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.time() - start)
+
+
+def ours(kind, row, batch, steps, threads):
+    """(images/s, kernel line) from our release benchmark binary."""
+    binary = os.path.join(ROOT, "Benchmarks", ".build", "release", "TrainingBenchmarks" if kind == "training" else "InferenceBenchmarks")
     if not os.path.exists(binary):
         sys.exit("build the benchmarks first: cd Benchmarks && swift build -c release")
+    network, size = OURS_MODELS[row]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "rows.json")
-        subprocess.run([binary, "--batch", str(batch), "--steps", str(steps), "--json", out], check=True, stdout=subprocess.DEVNULL)
+        run = subprocess.run([binary, "--batch", str(batch), "--steps", str(steps), "--threads", str(threads),
+                              "--network", network, "--image-shape", str(size), "--json", out],
+                             check=True, stdout=subprocess.PIPE, text=True)
+        kernels = next((l for l in run.stdout.splitlines() if l.startswith("machine:")), "")
         with open(out) as f:
-            return json.load(f)[0]["imagesPerSecond"]
+            return json.load(f)[0]["imagesPerSecond"], kernels
+
+
+def measure_in_child(args):
+    """Runs `--child ...` of this script in a process of its own: (images/s, peak RSS GiB, note)."""
+    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--child"] + args, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        return None, None, "failed (exit status %d)" % (status >> 8)
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["images_per_second"], usage.ru_maxrss / 1024 / 1024, result.get("note", "")
+
+
+def child(argv):
+    side, kind, row, batch, steps, threads = argv[0], argv[1], argv[2], int(argv[3]), int(argv[4]), int(argv[5])
+    note = ""
+    if side == "ours":
+        ips, note = ours(kind, row, batch, steps, threads)
+    elif side == "module":
+        ips = mxnet_images_per_second(batch, steps, 20)
+    else:
+        ips = (gluoncv_training_images_per_second if kind == "training" else gluoncv_inference_images_per_second)(row, batch, steps)
+    print(json.dumps({"images_per_second": ips, "note": note}))
 
 
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--classes", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--models", default="vgg16-300", help="comma-separated: " + ", ".join(GLUONCV_MODELS))
+    parser.add_argument("--inference-batches", default="1,8", help="comma-separated; empty for none")
+    parser.add_argument("--no-training", action="store_true")
     args = parser.parse_args()
-    print("machine: %d cores, OMP_NUM_THREADS=%s" % (os.cpu_count(), os.environ["OMP_NUM_THREADS"]))
-    theirs = mxnet_images_per_second(args.batch, args.steps, args.classes)
-    print("MXNet %s SSD300-VGG16 training step, batch %d: %.2f images/s" % (mx.__version__, args.batch, theirs))
-    ours = ours_images_per_second(args.batch, args.steps)
-    print("this project, same batch: %.2f images/s" % ours)
-    print("ratio (ours / MXNet): %.2f" % (ours / theirs))
+    rows = args.models.split(",")
+    print("machine: %d cores (%s); %d threads each side; MXNet %s, OMP_NUM_THREADS=%s" % (
+        os.cpu_count(), cpu_model(), args.threads, mx.__version__, os.environ["OMP_NUM_THREADS"]))
+    common = [str(args.steps), str(args.threads)]
+    if not args.no_training:
+        print("\ntraining step, batch %d (images/s, peak RSS GiB)" % args.batch)
+        for row in rows:
+            results = {}
+            for side in ["ours", "module", "gluoncv"]:
+                if side == "module" and row != "vgg16-300":
+                    continue
+                ips, rss, note = measure_in_child([side, "training", row, str(args.batch)] + common)
+                results[side] = (ips, rss)
+                print("  %-13s %-8s %s" % (row, side, "%.2f images/s, %.2f GiB %s" % (ips, rss, note) if ips else note))
+            report_ratios(results)
+    for b in [int(x) for x in args.inference_batches.split(",") if x]:
+        print("\ninference (forward, softmax, decode, NMS), batch %d (images/s, peak RSS GiB)" % b)
+        for row in rows:
+            results = {}
+            for side in ["ours", "gluoncv"]:
+                ips, rss, note = measure_in_child([side, "inference", row, str(b)] + common)
+                results[side] = (ips, rss)
+                print("  %-13s %-8s %s" % (row, side, "%.2f images/s, %.2f GiB %s" % (ips, rss, note) if ips else note))
+            report_ratios(results)
+
+
+def report_ratios(results):
+    ours_ips, ours_rss = results.get("ours", (None, None))
+    theirs = {k: v for k, v in results.items() if k != "ours" and v[0]}
+    if not ours_ips or not theirs:
+        return
+    best = max(theirs, key=lambda k: theirs[k][0])
+    print("  ratio ours / fastest other (%s): speed %.2f, peak memory %.2f" % (
+        best, ours_ips / theirs[best][0], ours_rss / theirs[best][1]))
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ParameterServer
+import Tensor
 
 /// `ssd train`: the one command for one machine — a single worker process, or with
 /// `--workers N --servers M` a whole local cluster of real `param-server` and `worker`
@@ -27,11 +28,8 @@ struct Train: ParsableCommand {
     func run() throws {
         let bin = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
         var env = ProcessInfo.processInfo.environment
-        // OpenBLAS reads OPENBLAS_CORETYPE when it loads: never start children on a weaker core than the CPU has.
-        if let forced = env["OPENBLAS_CORETYPE"], ["haswell", "sandybridge", "zen"].contains(forced.lowercased()),
-           (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains("avx512f") == true {
-            env["OPENBLAS_CORETYPE"] = "SkylakeX"
-        }
+        // Each worker chooses its OpenBLAS kernels at start-up (BLASKernelChoice); pass on any decision made here.
+        env = BLASKernelChoice.environment(for: env)
         env["OPENBLAS_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] ?? String(max(1, ProcessInfo.processInfo.activeProcessorCount / workers))
         var args = workerArguments
         let group = LocalCluster(bin: bin)

@@ -83,7 +83,7 @@ struct WorkerCommand: ParsableCommand {
         }
         BLAS.configureThreads(requested: blasThreads)
         HeapPolicy.keepFreedMemoryForReuse()
-        if let warning = BLAS.coreWarning() { logger.warning("\(warning)") }
+        if let warning = BLASKernelChoice.adoptAtStartup().warning { logger.warning("\(warning)") }
         var options = TrainingOptions(hyperparameters: h,
                                       dataRoot: dataRoot ?? "/opt/ml/input/data",
                                       modelDir: modelDir ?? (FileManager.default.fileExists(atPath: "/opt/ml") ? "/opt/ml/model" : "model"))

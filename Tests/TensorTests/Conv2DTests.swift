@@ -32,12 +32,12 @@ func convForward(_ g: Conv2D.Geometry, _ x: [Float], _ w: [Float], _ b: [Float]?
     return y
 }
 
-func convBackward(_ g: Conv2D.Geometry, _ x: [Float], _ w: [Float], _ dy: [Float]) throws -> (dx: [Float], dw: [Float], db: [Float]) {
+func convBackward(_ g: Conv2D.Geometry, _ x: [Float], _ w: [Float], _ dy: [Float], threading: Threading = .serial) throws -> (dx: [Float], dw: [Float], db: [Float]) {
     var dx = [Float](repeating: 0, count: x.count), dw = [Float](repeating: 0, count: w.count)
     var db = [Float](repeating: 0, count: g.outChannels)
     try x.withUnsafeBufferPointer { xp in try w.withUnsafeBufferPointer { wp in try dy.withUnsafeBufferPointer { dyp in
         try dx.withUnsafeMutableBufferPointer { dxp in try dw.withUnsafeMutableBufferPointer { dwp in try db.withUnsafeMutableBufferPointer { dbp in
-            try Conv2D.backward(g, input: xp, weight: wp, gradOutput: dyp, gradInput: dxp, gradWeight: dwp, gradBias: dbp)
+            try Conv2D.backward(g, input: xp, weight: wp, gradOutput: dyp, gradInput: dxp, gradWeight: dwp, gradBias: dbp, threading: threading)
         } } }
     } } }
     return (dx, dw, db)
@@ -92,6 +92,37 @@ struct Conv2DTests {
         #expect(rx.passed, "gradInput \(g): \(rx)")
         #expect(rw.passed, "gradWeight \(g): \(rw)")
         #expect(rb.passed, "gradBias \(g): \(rb)")
+    }
+
+    /// Batches of at least as many images as threads: each thread its own images and GEMMs.
+    static let batchParallelGeometries: [Conv2D.Geometry] = [
+        .init(batch: 5, inChannels: 3, height: 7, width: 9, outChannels: 4, kernel: 3, stride: 1, pad: 1),
+        .init(batch: 3, inChannels: 4, height: 6, width: 5, outChannels: 3, kernel: 1),
+        .init(batch: 4, inChannels: 2, height: 9, width: 9, outChannels: 3, kernel: 3, stride: 2, pad: 6, dilation: 6),
+    ]
+
+    @Test("images in parallel: forward equals the direct convolution, backward equals one thread and finite differences",
+          arguments: batchParallelGeometries)
+    func imagesInParallel(_ g: Conv2D.Geometry) throws {
+        let threads = Threading(threads: 3)
+        var x = randomValues(g.inputShape.reduce(1, *), seed: 11), w = randomValues(g.weightShape.reduce(1, *), seed: 12)
+        let b = randomValues(g.outChannels, seed: 13), r = randomValues(g.outputShape.reduce(1, *), seed: 14)
+        let y = closeness(try convForward(g, x, w, b, threading: threads), naiveConv(g, x, w, b), rtol: 1e-5, atol: 1e-5)
+        #expect(y.passed, "\(g) forward: \(y)")
+        let parallel = try convBackward(g, x, w, r, threading: threads), serial = try convBackward(g, x, w, r)
+        for (label, a, s) in [("gradInput", parallel.dx, serial.dx), ("gradWeight", parallel.dw, serial.dw), ("gradBias", parallel.db, serial.db)] {
+            let c = closeness(a, s, rtol: 1e-5, atol: 1e-5)
+            #expect(c.passed, "\(g) \(label): \(c)")
+        }
+        let (ww, xx) = (w, x)
+        let rx = try GradientCheck.check(point: &x, analytic: parallel.dx, eps: 0.05, atol: 2e-3, rtol: 1e-3) {
+            GradientCheck.weightedSum(try convForward(g, $0, ww, b, threading: threads), r)
+        }
+        let rw = try GradientCheck.check(point: &w, analytic: parallel.dw, eps: 0.05, atol: 2e-3, rtol: 1e-3) {
+            GradientCheck.weightedSum(try convForward(g, xx, $0, b, threading: threads), r)
+        }
+        #expect(rx.passed, "gradInput \(g): \(rx)")
+        #expect(rw.passed, "gradWeight \(g): \(rw)")
     }
 
     @Test("forward and gradients equal MXNet's Convolution")

@@ -107,14 +107,17 @@ struct LayoutTests {
         #expect(report.passed, "\(report)")
     }
 
-    @Test("BLAS reports its core and warns about a weaker forced core on AVX-512")
+    @Test("BLAS reports its kernels and warns when they are weaker than the CPU")
     func blasReport() {
         #expect(!BLAS.coreName.isEmpty)
+        #expect(BLAS.config.contains("OpenBLAS"))
         #expect(BLAS.threads >= 1)
-        let warning = BLAS.coreWarning(environment: ["OPENBLAS_CORETYPE": "Haswell"], cpuFlags: ["avx2", "avx512f"])
+        let bf16CPU: Set<String> = ["avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16"]
+        let warning = BLAS.coreWarning(environment: ["OPENBLAS_CORETYPE": "Haswell"], loadedCore: "Haswell", cpuFlags: bf16CPU)
         #expect(warning?.contains("Haswell") == true)
-        #expect(BLAS.coreWarning(environment: ["OPENBLAS_CORETYPE": "SkylakeX"], cpuFlags: ["avx512f"]) == nil)
-        #expect(BLAS.coreWarning(environment: ["OPENBLAS_CORETYPE": "Haswell"], cpuFlags: ["avx2"]) == nil)
-        #expect(BLAS.coreWarning(environment: [:], cpuFlags: ["avx512f"]) == nil)
+        #expect(BLAS.coreWarning(environment: [:], loadedCore: "Cooperlake", cpuFlags: bf16CPU) == nil)
+        #expect(BLAS.coreWarning(environment: [:], loadedCore: "Haswell", cpuFlags: ["avx", "avx2", "fma"]) == nil)
+        #expect(BLAS.coreWarning(environment: [BLASKernelChoice.decisionVariable: "checked:Cooperlake"],
+                                 loadedCore: "Cooperlake", cpuFlags: bf16CPU) == nil)
     }
 }

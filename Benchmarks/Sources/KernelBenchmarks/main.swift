@@ -58,10 +58,12 @@ struct KernelBenchmarks: ParsableCommand {
     @Option(help: "Only these layers (comma-separated names).") var layers: String?
     @Option(help: "Write the results as JSON to this path.") var json: String?
     @Option(help: "Winograd path: smallest channel count whose weight gradient is Winograd too (0 = never).")
-    var winogradWeightGradientChannels = 512
+    var winogradWeightGradientChannels = 64
 
     func run() throws {
+        let kernels = BLASKernelChoice.adoptAtStartup()
         BLAS.configureThreads()
+        print(kernels)
         let threading = Threading(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(threading.threads)")
         let selected = layers.map { Set($0.split(separator: ",").map(String.init)) }

@@ -1,7 +1,8 @@
 // SSD training-step throughput: images/s and GFLOP/s of a full forward + backward (targets,
 // loss, every gradient) for SSD300/512 with the VGG16-reduced or ResNet-50 base, per batch
-// size, with the process's peak resident memory; `--profile` adds the per-layer time table. MXNet's figures for the same machine are printed beside
-// (shared/reference/machine-performance.md); Benchmarks/compare/mxnet_ssd_step.py measures them.
+// size, with the process's peak resident memory; `--profile` adds the per-layer time table.
+// Every ratio comes from one run: Benchmarks/compare/mxnet_ssd_step.py runs this and MXNet /
+// GluonCV side by side on the same machine and prints the ratios.
 import ArgumentParser
 import Detection
 import Foundation
@@ -19,16 +20,20 @@ struct TrainingBenchmarks: ParsableCommand {
     @Option(help: "Smallest channel count for Winograd 3×3 convolutions; 0 = never (im2col only).") var winogradChannels = 64
     @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
+    @Option(help: "Threads (OpenBLAS and the kernels' own loops); default: OPENBLAS_NUM_THREADS, else all cores.") var threads: Int?
     @Option(help: "Write the results as JSON to this path.") var json: String?
 
     struct Row: Codable { var network: String; var batch: Int; var imagesPerSecond: Double; var gflopsPerSecond: Double; var peakRSSMiB: Double; var secondsPerStep: Double }
 
     func run() throws {
-        BLAS.configureThreads()
+        let kernels = BLASKernelChoice.adoptAtStartup()
+        BLAS.configureThreads(requested: threads)
         if keepHeap { HeapPolicy.keepFreedMemoryForReuse() }
         let model = try SSDModel(config: try .forBaseNetwork(network, imageShape: imageShape, numClasses: 20))
         model.workspace.winogradMinimumChannels = winogradChannels > 0 ? winogradChannels : nil
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary())")
+        model.threading = Threading(threads: BLAS.threads)
+        print(kernels)
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(model.threading.threads)")
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).
         let gflopPerImage = 3 * 2 * Double(model.forwardMultiplyAdds) / 1e9
@@ -55,15 +60,6 @@ struct TrainingBenchmarks: ParsableCommand {
                 print("per-layer time over \(steps) step(s) at batch \(b) (layers: \(String(format: "%.2f", layers.total)) s of \(String(format: "%.2f", perStep * Double(steps))) s):")
                 print(layers.report(top: 60))
             }
-        }
-        if network == "vgg-16" {
-            print("SSD300-VGG16, MXNet 1.9.1 + GluonCV on this machine (OMP_NUM_THREADS=2): 1.90 images/s at batch 8, 2.00 at 32; "
-                  + "torchvision ssd300_vgg16: 1.51 at batch 8 (Benchmarks/compare/mxnet_ssd_step.py measures MXNet here)")
-        } else {
-            print("GluonCV ssd_512_resnet50_v1 (ResNet-50 v1, OMP_NUM_THREADS=2, batch 8): 2.12 images/s at 512, 5.88 fed 300×300")
-        }
-        if network == "vgg-16", imageShape == 300, let last = rows.last {
-            print(String(format: "ratio to MXNet's 1.90 images/s (batch 8): %.2f", last.imagesPerSecond / 1.90))
         }
         if let json {
             let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]

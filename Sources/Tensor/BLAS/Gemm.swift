@@ -36,7 +36,7 @@ public enum Gemm {
 /// OpenBLAS's process-wide settings: thread count and the CPU core its kernels were built for.
 ///
 /// OpenBLAS reads `OPENBLAS_NUM_THREADS` and `OPENBLAS_CORETYPE` when it loads. This type reports
-/// both and lets a process that shares the machine with other workers run single-threaded.
+/// both and sets the thread count; which kernels run is `BLASKernelChoice`'s decision.
 public enum BLAS {
     /// The core name OpenBLAS selected ("SkylakeX", "Cooperlake", "Haswell", …).
     public static var coreName: String {
@@ -53,6 +53,17 @@ public enum BLAS {
         openblas_set_num_threads(Int32(max(1, count)))
     }
 
+    /// Runs `body` with OpenBLAS limited to `count` threads, then restores the previous count.
+    /// OpenBLAS's thread count is process-wide: only the thread that drives the kernels calls
+    /// this (`Threading.forEachJob`), never two at once.
+    static func withThreads<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        let saved = threads
+        if saved == count { return try body() }
+        setThreads(count)
+        defer { setThreads(saved) }
+        return try body()
+    }
+
     /// Applies the thread policy: `OPENBLAS_NUM_THREADS` when set (OpenBLAS already honoured
     /// it), otherwise `requested`, otherwise every core of the machine.
     public static func configureThreads(requested: Int? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -63,26 +74,43 @@ public enum BLAS {
         }
     }
 
-    /// One line for logs and benchmark headers: core, threads, and a warning when the core
-    /// was forced weaker than the CPU supports.
+    /// OpenBLAS's build line: version, build options and the kernel family it runs
+    /// (`openblas_get_config`, e.g. "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64").
+    public static var config: String {
+        guard let text = openblas_get_config() else { return "unknown" }
+        return String(cString: text)
+    }
+
+    /// The library's version ("0.3.21"), from `config`.
+    public static var version: String {
+        let words = config.split(separator: " ")
+        return words.count > 1 && words[0] == "OpenBLAS" ? String(words[1]) : "unknown"
+    }
+
+    /// One line for logs and benchmark headers: kernel family, threads, the build line, and a
+    /// warning when the kernels are weaker than the CPU (see `BLASKernelChoice`).
     public static func summary(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        var line = "OpenBLAS core \(coreName), \(threads) thread(s)"
+        var line = "OpenBLAS kernels \(coreName), \(threads) thread(s) [\(config)]"
         if let warning = coreWarning(environment: environment) { line += "; WARNING: \(warning)" }
         return line
     }
 
-    /// A warning when `OPENBLAS_CORETYPE` forces AVX2-or-older kernels on an AVX-512 CPU,
-    /// which halves sgemm speed; nil when there is nothing to say.
+    /// A warning when this process runs kernels weaker than the CPU supports and no start-up
+    /// check chose better ones (`BLASKernelChoice`'s rule); nil when there is nothing to say.
     public static func coreWarning(
         environment: [String: String] = ProcessInfo.processInfo.environment,
+        loadedCore: String = BLAS.coreName,
         cpuFlags: Set<String> = CPUFeatures.flags()
     ) -> String? {
-        guard let forced = environment["OPENBLAS_CORETYPE"], cpuFlags.contains("avx512f") else { return nil }
-        let avx512Cores: Set<String> = ["skylakex", "cooperlake", "sapphirerapids", "zen4", "zen5"]
-        if avx512Cores.contains(forced.lowercased()) { return nil }
-        return "OPENBLAS_CORETYPE=\(forced) forces kernels weaker than this AVX-512 CPU (about half the "
-            + "sgemm speed); start the process with OPENBLAS_CORETYPE=SkylakeX or unset it "
-            + "(scripts/blas-env.sh does this)"
+        switch BLASKernelChoice.plan(environment: environment, loadedCore: loadedCore, cpuFlags: cpuFlags) {
+        case .keep(let warning): return warning
+        case .tryCore(let core):
+            return "OpenBLAS runs \(loadedCore) kernels, weaker than this CPU's \(core) (sgemm at a fraction of the "
+                + "speed); executables switch at start-up (BLASKernelChoice.adoptAtStartup) after a self-check"
+        case .checked(let core):
+            return loadedCore.lowercased() == core.lowercased() ? nil : "OpenBLAS loaded \(loadedCore), not the checked \(core)"
+        case .runSelfCheck: return nil
+        }
     }
 }
 

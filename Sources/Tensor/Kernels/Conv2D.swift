@@ -87,25 +87,32 @@ public enum Conv2D {
         /// channels run as Winograd F(2×2, 3×3) (forward and input gradient); nil: always im2col.
         public var winogradMinimumChannels: Int?
         /// The weight gradient of a Winograd layer runs as Winograd too from this many input and
-        /// output channels (nil: always im2col). Measured: faster only from 512 channels (conv4_2
-        /// backward ×1.29 → ×1.4 against im2col); below, its extra transforms cost more than they save.
+        /// output channels (nil: always im2col). With the output-gradient transform eight tiles
+        /// wide it pays from 64 channels (KernelBenchmarks, batch 8, backward against im2col, two
+        /// paired runs: conv1_2 ×1.11/×1.99 vs ×0.98/×1.13 with im2col weight gradients, conv2_2
+        /// ×1.56/×1.64 vs ×1.31/×1.09, conv4_1 ×1.36/×1.60 vs ×0.85/×0.97).
         public var winogradWeightGradientMinimumChannels: Int?
 
         /// An empty workspace. On this project's 2-core machines Winograd beats im2col + OpenBLAS
         /// from 64 channels (KernelBenchmarks times both per layer); with 3 input channels
         /// (conv1_1) the transforms cost more than the multiplies they save.
-        public init(winogradMinimumChannels: Int? = 64, winogradWeightGradientMinimumChannels: Int? = 512) {
+        public init(winogradMinimumChannels: Int? = 64, winogradWeightGradientMinimumChannels: Int? = 64) {
             self.winogradMinimumChannels = winogradMinimumChannels
             self.winogradWeightGradientMinimumChannels = winogradWeightGradientMinimumChannels
-            capacity = [0, 0, 0]
-            storage = (0..<3).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: 1) }
+            capacity = []
+            storage = []
         }
 
         deinit { storage.forEach { $0.deallocate() } }
 
-        /// A buffer of at least `count` floats (contents undefined); `slot` 0, 1 or 2 are
-        /// independent buffers.
+        /// A buffer of at least `count` floats (contents undefined); each `slot` is an
+        /// independent buffer: 0 the column tile, 1 and 2 Winograd's, then `threadSlot`s.
+        /// Not thread-safe: take every buffer before a parallel region.
         func buffer(_ count: Int, slot: Int = 0) -> UnsafeMutablePointer<Float> {
+            while storage.count <= slot {
+                storage.append(UnsafeMutablePointer<Float>.allocate(capacity: 1))
+                capacity.append(0)
+            }
             if count > capacity[slot] {
                 storage[slot].deallocate()
                 storage[slot] = UnsafeMutablePointer<Float>.allocate(capacity: count)
@@ -113,6 +120,9 @@ public enum Conv2D {
             }
             return storage[slot]
         }
+
+        /// Slot of thread `thread`'s own buffer `kind` (0: column tile, 1: weight-gradient partial).
+        static func threadSlot(_ thread: Int, _ kind: Int) -> Int { 3 + 2 * thread + kind }
 
         /// Whether `g` runs as Winograd.
         func usesWinograd(_ g: Geometry) -> Bool {
@@ -152,27 +162,48 @@ public enum Conv2D {
                               output: y, accumulate: false, workspace: workspace, threading: threading)
             return
         }
+        let t = g.tileLength
+        if imagesInParallel(g, threading) {
+            // Each thread its own images, column tile and single-threaded GEMMs.
+            let cols = (0..<min(threading.threads, g.batch)).map { workspace.buffer(g.isPointwise ? 1 : crs * t, slot: Workspace.threadSlot($0, 0)) }
+            threading.forEachJob(g.batch) { n, thread in
+                forwardImage(g, x + n * imageIn, w, bias?.baseAddress, y + n * imageOut, col: cols[thread], threading: .serial)
+            }
+            return
+        }
+        let col = workspace.buffer(g.isPointwise ? 1 : crs * t)
         for n in 0..<g.batch {
-            let yn = y + n * imageOut
-            if let b = bias?.baseAddress {
-                for k in 0..<g.outChannels { (yn + k * pixels).update(repeating: b[k], count: pixels) }
-            }
-            let beta: Float = bias == nil ? 0 : 1
-            if g.isPointwise {
-                Gemm.sgemm(m: g.outChannels, n: pixels, k: crs, a: w, lda: crs,
-                           b: x + n * imageIn, ldb: pixels, beta: beta, c: yn, ldc: pixels)
-                continue
-            }
-            let t = g.tileLength
-            let col = workspace.buffer(crs * t)
-            var p0 = 0
-            while p0 < pixels {
-                let len = min(t, pixels - p0)
-                Im2Col.unfold(g, image: x + n * imageIn, firstPixel: p0, tile: len, col: col, threading: threading)
-                Gemm.sgemm(m: g.outChannels, n: len, k: crs, a: w, lda: crs,
-                           b: col, ldb: len, beta: beta, c: yn + p0, ldc: pixels)
-                p0 += len
-            }
+            forwardImage(g, x + n * imageIn, w, bias?.baseAddress, y + n * imageOut, col: col, threading: threading)
+        }
+    }
+
+    /// Whether the images of a batch run on separate threads (else one at a time, each GEMM
+    /// threaded by OpenBLAS): when there are at least as many images as threads.
+    static func imagesInParallel(_ g: Geometry, _ threading: Threading) -> Bool {
+        threading.threads > 1 && g.batch >= threading.threads
+    }
+
+    /// One image of `forward`: `yn = conv(xn, w) + bias`, tile by tile through `col`.
+    static func forwardImage(
+        _ g: Geometry, _ xn: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+        _ yn: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>, threading: Threading
+    ) {
+        let pixels = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
+        if let b = bias {
+            for k in 0..<g.outChannels { (yn + k * pixels).update(repeating: b[k], count: pixels) }
+        }
+        let beta: Float = bias == nil ? 0 : 1
+        if g.isPointwise {
+            Gemm.sgemm(m: g.outChannels, n: pixels, k: crs, a: w, lda: crs, b: xn, ldb: pixels, beta: beta, c: yn, ldc: pixels)
+            return
+        }
+        let t = g.tileLength
+        var p0 = 0
+        while p0 < pixels {
+            let len = min(t, pixels - p0)
+            Im2Col.unfold(g, image: xn, firstPixel: p0, tile: len, col: col, threading: threading)
+            Gemm.sgemm(m: g.outChannels, n: len, k: crs, a: w, lda: crs, b: col, ldb: len, beta: beta, c: yn + p0, ldc: pixels)
+            p0 += len
         }
     }
 
@@ -214,46 +245,87 @@ public enum Conv2D {
                                     gradOutput: dy, outChannels: g.outChannels, gradWeight: dw, workspace: workspace, threading: threading)
             gradWeight = nil
         }
+        if let db = gradBias?.baseAddress {
+            threading.forEachChunk(g.outChannels, minimumPerChunk: 16) { outs in
+                for k in outs {
+                    for n in 0..<g.batch {
+                        let row = dy + n * imageOut + k * pixels
+                        var s: Float = 0
+                        for p in 0..<pixels { s += row[p] }
+                        db[k] += s
+                    }
+                }
+            }
+        }
+        if gradInput == nil && gradWeight == nil { return }   // only the bias was asked for, or Winograd did the rest
+        let t = g.tileLength
+        if imagesInParallel(g, threading) {
+            // Each thread a fixed share of the images with its own column tile, single-threaded
+            // GEMMs and weight-gradient partial (thread 0 adds into gradWeight itself); the
+            // partials are then added in thread order, so the sum depends only on the thread count.
+            let workers = min(threading.threads, g.batch), weights = g.outChannels * crs
+            let cols = (0..<workers).map { workspace.buffer(g.isPointwise ? 1 : crs * t, slot: Workspace.threadSlot($0, 0)) }
+            let partials: [UnsafeMutablePointer<Float>?] = (0..<workers).map { thread in
+                guard let dw = gradWeight?.baseAddress else { return nil }
+                if thread == 0 { return dw }
+                let partial = workspace.buffer(weights, slot: Workspace.threadSlot(thread, 1))
+                partial.update(repeating: 0, count: weights)
+                return partial
+            }
+            let dx = gradInput?.baseAddress
+            threading.forEachShare(g.batch) { images, thread in
+                for n in images {
+                    backwardImage(g, x + n * imageIn, w, dy + n * imageOut, gradInput: dx.map { $0 + n * imageIn },
+                                  gradWeight: partials[thread], col: cols[thread], threading: .serial)
+                }
+            }
+            if let dw = gradWeight?.baseAddress {
+                threading.forEachChunk(weights, minimumPerChunk: 1 << 14) { range in
+                    for thread in 1..<workers {
+                        let partial = partials[thread]!
+                        for i in range { dw[i] += partial[i] }
+                    }
+                }
+            }
+            return
+        }
+        let col = workspace.buffer(g.isPointwise ? 1 : crs * t)
         for n in 0..<g.batch {
-            let dyn = dy + n * imageOut
-            if let db = gradBias?.baseAddress {
-                for k in 0..<g.outChannels {
-                    let row = dyn + k * pixels
-                    var s: Float = 0
-                    for p in 0..<pixels { s += row[p] }
-                    db[k] += s
-                }
+            backwardImage(g, x + n * imageIn, w, dy + n * imageOut, gradInput: gradInput.map { $0.baseAddress! + n * imageIn },
+                          gradWeight: gradWeight?.baseAddress, col: col, threading: threading)
+        }
+    }
+
+    /// One image of `backward` (without the bias): ACCUMULATES into `gradInput` (this image's)
+    /// and `gradWeight`, tile by tile through `col`.
+    static func backwardImage(
+        _ g: Geometry, _ xn: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dyn: UnsafePointer<Float>,
+        gradInput dxn: UnsafeMutablePointer<Float>?, gradWeight dw: UnsafeMutablePointer<Float>?,
+        col: UnsafeMutablePointer<Float>, threading: Threading
+    ) {
+        let pixels = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
+        if g.isPointwise {
+            if let dw {
+                Gemm.sgemm(transB: true, m: g.outChannels, n: crs, k: pixels, a: dyn, lda: pixels, b: xn, ldb: pixels, beta: 1, c: dw, ldc: crs)
             }
-            if g.isPointwise {
-                let xn = x + n * imageIn
-                if let dw = gradWeight?.baseAddress {
-                    Gemm.sgemm(transB: true, m: g.outChannels, n: crs, k: pixels, a: dyn, lda: pixels,
-                               b: xn, ldb: pixels, beta: 1, c: dw, ldc: crs)
-                }
-                if let dx = gradInput?.baseAddress {
-                    Gemm.sgemm(transA: true, m: crs, n: pixels, k: g.outChannels, a: w, lda: crs,
-                               b: dyn, ldb: pixels, beta: 1, c: dx + n * imageIn, ldc: pixels)
-                }
-                continue
+            if let dxn {
+                Gemm.sgemm(transA: true, m: crs, n: pixels, k: g.outChannels, a: w, lda: crs, b: dyn, ldb: pixels, beta: 1, c: dxn, ldc: pixels)
             }
-            if gradInput == nil && gradWeight == nil { continue }   // only the bias was left (Winograd did the rest)
-            let t = g.tileLength
-            let col = workspace.buffer(crs * t)
-            var p0 = 0
-            while p0 < pixels {
-                let len = min(t, pixels - p0)
-                if let dw = gradWeight?.baseAddress {
-                    Im2Col.unfold(g, image: x + n * imageIn, firstPixel: p0, tile: len, col: col, threading: threading)
-                    Gemm.sgemm(transB: true, m: g.outChannels, n: crs, k: len, a: dyn + p0, lda: pixels,
-                               b: col, ldb: len, beta: 1, c: dw, ldc: crs)
-                }
-                if let dx = gradInput?.baseAddress {
-                    Gemm.sgemm(transA: true, m: crs, n: len, k: g.outChannels, a: w, lda: crs,
-                               b: dyn + p0, ldb: pixels, beta: 0, c: col, ldc: len)
-                    Im2Col.fold(g, col: col, firstPixel: p0, tile: len, gradImage: dx + n * imageIn, threading: threading)
-                }
-                p0 += len
+            return
+        }
+        let t = g.tileLength
+        var p0 = 0
+        while p0 < pixels {
+            let len = min(t, pixels - p0)
+            if let dw {
+                Im2Col.unfold(g, image: xn, firstPixel: p0, tile: len, col: col, threading: threading)
+                Gemm.sgemm(transB: true, m: g.outChannels, n: crs, k: len, a: dyn + p0, lda: pixels, b: col, ldb: len, beta: 1, c: dw, ldc: crs)
             }
+            if let dxn {
+                Gemm.sgemm(transA: true, m: crs, n: len, k: g.outChannels, a: w, lda: crs, b: dyn + p0, ldb: pixels, beta: 0, c: col, ldc: len)
+                Im2Col.fold(g, col: col, firstPixel: p0, tile: len, gradImage: dxn, threading: threading)
+            }
+            p0 += len
         }
     }
 }

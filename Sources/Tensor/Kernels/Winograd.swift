@@ -66,7 +66,7 @@ enum Winograd {
             let n = min(chunk, tiles - t0)
             transformInput(batch: batch, x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, threading: threading)
             // M[ξ] = U[ξ] · V[ξ].
-            for xi in 0..<16 {
+            threading.forEachJob(16) { xi, _ in
                 Gemm.sgemm(m: k, n: n, k: c, a: u + xi * k * c, lda: c, b: v + xi * c * n, ldb: n, beta: 0, c: m + xi * k * n, ldc: n)
             }
             // y = Aᵀ M A per tile, cut at the map's edge.
@@ -131,10 +131,17 @@ enum Winograd {
             // dM[ξ][k][t] = A dY Aᵀ of each 2×2 output-gradient tile (zero beyond the map).
             threading.forEachChunk(k, minimumPerChunk: 8) { outs in
                 for ko in outs {
-                    for t in 0..<n {
+                    var t = 0
+                    while t < n {
                         let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
                         let plane = dy + (image * k + ko) * h * w
-                        let oy = (tile / tilesX) * 2, ox = (tile % tilesX) * 2
+                        let tx = tile % tilesX, oy = (tile / tilesX) * 2, ox = tx * 2
+                        // Eight tiles of one row inside the map at once (they read columns ox … ox + 15).
+                        if t + 8 <= n && tx + 8 <= tilesX && oy + 1 < h && ox + 15 < w {
+                            gradientTransformEightTiles(plane + oy * w + ox, rowStride: w, into: dm + ko * n + t, planeStride: k * n)
+                            t += 8
+                            continue
+                        }
                         let right = ox + 1 < w, below = oy + 1 < h
                         let a = plane[oy * w + ox], b = right ? plane[oy * w + ox + 1] : 0
                         let cc = below ? plane[(oy + 1) * w + ox] : 0, d = right && below ? plane[(oy + 1) * w + ox + 1] : 0
@@ -147,10 +154,11 @@ enum Winograd {
                             dm[(i * 4 + 3) * step + at] = -q
                         }
                         put(0, a, b); put(1, a + cc, b + d); put(2, a - cc, b - d); put(3, -cc, -d)
+                        t += 1
                     }
                 }
             }
-            for xi in 0..<16 {
+            threading.forEachJob(16) { xi, _ in
                 Gemm.sgemm(transB: true, m: k, n: c, k: n, a: dm + xi * k * n, lda: n, b: v + xi * c * n, ldb: n, beta: 1,
                            c: du + xi * k * c, ldc: c)
             }
@@ -257,6 +265,23 @@ enum Winograd {
         store(1, (d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3))
         store(2, (d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3))
         store(3, (d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3))
+    }
+
+    /// A dY Aᵀ of eight horizontally adjacent 2×2 output-gradient tiles (`dy` is the first one's
+    /// top-left; tile q starts 2q columns later), written to the 16 planes of dM at `dm`,
+    /// `dm + planeStride`, … — the scalar loop of `weightGradient`, eight lanes wide.
+    @inline(__always)
+    static func gradientTransformEightTiles(_ dy: UnsafePointer<Float>, rowStride: Int,
+                                            into dm: UnsafeMutablePointer<Float>, planeStride: Int) {
+        typealias V8 = SIMD8<Float>
+        let top = UnsafeRawPointer(dy).loadUnaligned(as: SIMD16<Float>.self)
+        let bottom = UnsafeRawPointer(dy + rowStride).loadUnaligned(as: SIMD16<Float>.self)
+        let a = top.evenHalf, b = top.oddHalf, c = bottom.evenHalf, d = bottom.oddHalf
+        func put(_ i: Int, _ p: V8, _ q: V8) {
+            func store(_ j: Int, _ value: V8) { UnsafeMutableRawPointer(dm + (i * 4 + j) * planeStride).storeBytes(of: value, as: V8.self) }
+            store(0, p); store(1, p + q); store(2, p - q); store(3, -q)
+        }
+        put(0, a, b); put(1, a + c, b + d); put(2, a - c, b - d); put(3, -c, -d)
     }
 
     /// Aᵀ M A of eight horizontally adjacent tiles (M's 16 planes at `m`, `m + planeStride`, …),
