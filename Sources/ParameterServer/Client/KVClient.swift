@@ -62,7 +62,10 @@ public final class KVClient {
         lastHeard = [Double](repeating: 0, count: roster.servers.count)
         lastPing = lastHeard
         beat = Self.heartbeatMessage(rank: roster.rank, config: config)
-        logger.info("worker \(rank) of \(numWorkers) connected to \(servers.count) server(s): \(servers.joined(separator: ", "))")
+        logger.info("""
+            worker \(rank) of \(numWorkers) connected to \(servers.count) server(s): \(servers.joined(separator: ", ")); \
+            a server is dead after \(config.heartbeatTimeout) s of silence, a request stuck after \(config.requestTimeout) s
+            """)
     }
 
     deinit { heartbeat?.stop() }
