@@ -93,7 +93,8 @@ struct Convert: ParsableCommand {
                   + "\(output)/\(c.channel), \(output)/\(c.channel)_annotation, \(output)/\(c.channel).lst")
         }
         let longest = channels.map(\.longestLabel).max() ?? 2
-        print("  num_classes=\(classes.count); label_width ≥ \(longest) for the .lst/.rec (2 + 6 per object)")
+        let samples = channels.first { $0.channel == "train" }.map { ", num_training_samples=\($0.images)" } ?? ""
+        print("  num_classes=\(classes.count)\(samples); label_width ≥ \(longest) for the .lst/.rec (2 + 6 per object)")
         for c in channels {
             print("  RecordIO: mkdir -p \(output)/recordio/\(c.channel) && ssd im2rec --list \(output)/\(c.channel).lst --output \(output)/recordio/\(c.channel)/\(c.channel)")
         }

@@ -110,6 +110,15 @@ struct ConversionVOCTests {
         #expect(try Self.deterministicBatch(rec).difficult[0..<2] == [false, true])
     }
 
+    @Test("mirror, expand and crop keep an object's difficult flag")
+    func augmentationKeepsDifficult() {
+        let objects = [DetectionObject(classId: 1, xmin: 0.2, ymin: 0.2, xmax: 0.6, ymax: 0.6, difficult: true),
+                       DetectionObject(classId: 0, xmin: 0.3, ymin: 0.1, xmax: 0.5, ymax: 0.4)]
+        #expect(Augmenter.mirror(objects).map(\.difficult) == [true, false])
+        #expect(Expand.apply(SampleWindow(x0: -0.5, y0: -0.5, x1: 1, y1: 1), to: objects).map(\.difficult) == [true, false])
+        #expect(RandomCrop.apply(SampleWindow(x0: 0, y0: 0, x1: 0.8, y1: 0.8), to: objects).map(\.difficult) == [true, false])
+    }
+
     @Test("--classes fixes the ids; unknown classes fail naming file and field, or are dropped on request")
     func explicitClasses() throws {
         let dir = try TestFiles.scratch("voc-classes")
@@ -163,6 +172,12 @@ struct ConversionVOCTests {
             guard case let .missingFile(path, reason) = error as? ConversionError else { return false }
             return path == root + "/ImageSets/Main/val.txt" && reason == "no such image set; available: test, trainval"
         })
+        // A second conversion into the same channels is refused before anything is read.
+        _ = try VOCConverter(root: root, splits: [("train", "test")]).convert(to: dir + "/once")
+        #expect(throws: ConversionError.channelExists(path: dir + "/once/train")) {
+            try VOCConverter(root: root, splits: [("validation", "trainval"), ("train", "test")]).convert(to: dir + "/once")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/once/validation"))
         try TestFiles.write(VOCFixture.xml("000002", []), to: xml)
         try FileManager.default.removeItem(atPath: root + "/JPEGImages/000002.jpg")
         #expect(throws: ConversionError.missingFile(path: root + "/JPEGImages/000002.jpg", reason: "image of \(xml) does not exist")) { try convert() }

@@ -106,6 +106,7 @@ public struct COCOConverter: Sendable {
     /// Checks every image and annotation, then writes the channel(s), `.lst` and `classes.txt`.
     public func convert(to output: String) throws -> Result {
         let file = annotationFile
+        try ChannelWriter.checkFree(channels: validationFraction > 0 ? [channel, "validation"] : [channel], root: output)
         let coco = try COCOInstances.read(path: file)
         let categories = coco.categories.sorted { $0.id < $1.id }
         let names = classes ?? categories.map(\.name)

@@ -44,6 +44,18 @@ public struct ChannelSummary: Equatable, Sendable {
 /// as `example/ssd/tools/prepare_dataset.py` writes it), image paths relative to `<root>`, ready
 /// for `ssd im2rec --list`.
 public enum ChannelWriter {
+    /// Fails if a folder of these channels exists and is not empty: call before reading
+    /// anything, so a conversion writes all of its channels or none.
+    public static func checkFree(channels: [String], root: String) throws {
+        for channel in channels {
+            for dir in [channel, channel + "_annotation"].map({ (root as NSString).appendingPathComponent($0) }) {
+                if let files = try? FileManager.default.contentsOfDirectory(atPath: dir), !files.isEmpty {
+                    throw ConversionError.channelExists(path: dir)
+                }
+            }
+        }
+    }
+
     /// Writes `images` as `channel` under `root`; `categories` are the class names by id.
     public static func write(_ images: [ConvertedImage], channel: String, categories: [String], to root: String) throws -> ChannelSummary {
         guard !images.isEmpty else { throw ConversionError.emptySplit(source: root, channel: channel) }

@@ -21,6 +21,8 @@ public enum ConversionError: Error, CustomStringConvertible, Equatable, Sendable
     case duplicateImage(name: String, first: String, second: String)
     /// A split with no images.
     case emptySplit(source: String, channel: String)
+    /// A channel folder that already holds files (a stale annotation would be read as data).
+    case channelExists(path: String)
 
     public var description: String {
         switch self {
@@ -42,6 +44,8 @@ public enum ConversionError: Error, CustomStringConvertible, Equatable, Sendable
             return "both \(first) and \(second) would be written as \(name) in one channel. Rename one of them."
         case let .emptySplit(source, channel):
             return "\(source): the \(channel) split has no images. Choose another image set or split."
+        case let .channelExists(path):
+            return "\(path) already holds files; files left from an earlier conversion would be read as data. Remove it or choose another --output."
         }
     }
 }

@@ -34,6 +34,7 @@ public struct VOCConverter: Sendable {
     /// Reads every split's annotations (all are checked before anything is written) and writes
     /// the channels, their `.lst` files and `classes.txt` under `output`.
     public func convert(to output: String) throws -> Result {
+        try ChannelWriter.checkFree(channels: splits.map(\.channel), root: output)
         let read = try splits.map { split in (split, try annotations(imageSet: split.imageSet)) }
         let names = classes ?? Array(Set(read.flatMap { $0.1.flatMap { $0.annotation.objects.map(\.name) } })).sorted()
         let index = Dictionary(names.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { first, _ in first })
