@@ -28,8 +28,9 @@ public struct SageMakerAnnotation: Codable, Equatable, Sendable {
         public var width: Double
         /// Height in pixels.
         public var height: Double
-        /// VOC's `difficult` flag — not in SageMaker's schema: `ssd convert voc` writes it only on
-        /// difficult boxes, so the VOC mAP can ignore them (absent = not difficult).
+        /// VOC's `difficult` flag — not in SageMaker's schema: `ssd convert voc` writes it on every
+        /// box, so the VOC mAP can ignore difficult ones and every label packs with object width 6
+        /// (absent = not difficult).
         public var difficult: Bool?
         /// Creates a box.
         public init(class_id: Int, left: Double, top: Double, width: Double, height: Double, difficult: Bool? = nil) {

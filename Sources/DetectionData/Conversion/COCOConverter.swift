@@ -142,7 +142,7 @@ public struct COCOConverter: Sendable {
             }
             let image = coco.images[k]
             boxes[k].append(try .checked(classId: classId, left: a.bbox[0], top: a.bbox[1], width: a.bbox[2], height: a.bbox[3],
-                                         difficult: isCrowd && crowd == .difficult, imageWidth: image.width, imageHeight: image.height,
+                                         difficult: crowd == .difficult ? isCrowd : nil, imageWidth: image.width, imageHeight: image.height,
                                          file: file, field: at + ".bbox"))
         }
         let order = coco.images.indices.sorted { coco.images[$0].id < coco.images[$1].id }

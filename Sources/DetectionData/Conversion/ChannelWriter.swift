@@ -128,7 +128,8 @@ public enum ChannelWriter {
 extension SageMakerAnnotation.Box {
     /// Checks a pixel box against its image: positive size, inside it with 0.5 px of slack
     /// (the same rule `SageMakerAnnotation.objects` applies when the channel is read).
-    static func checked(classId: Int, left: Double, top: Double, width: Double, height: Double, difficult: Bool,
+    /// `difficult` nil leaves the key out of the JSON (a data set without the notion).
+    static func checked(classId: Int, left: Double, top: Double, width: Double, height: Double, difficult: Bool?,
                         imageWidth: Int, imageHeight: Int, file: String, field: String) throws -> SageMakerAnnotation.Box {
         let box = [left, top, left + width, top + height]
         guard box.allSatisfy(\.isFinite), width > 0, height > 0 else {
@@ -137,6 +138,6 @@ extension SageMakerAnnotation.Box {
         guard left >= -0.5, top >= -0.5, left + width <= Double(imageWidth) + 0.5, top + height <= Double(imageHeight) + 0.5 else {
             throw ConversionError.badBox(file: file, field: field, box: box, width: imageWidth, height: imageHeight, reason: "lies outside the image")
         }
-        return SageMakerAnnotation.Box(class_id: classId, left: left, top: top, width: width, height: height, difficult: difficult ? true : nil)
+        return SageMakerAnnotation.Box(class_id: classId, left: left, top: top, width: width, height: height, difficult: difficult)
     }
 }

@@ -4,7 +4,8 @@ import Foundation
 /// `JPEGImages/<id>.jpg`) to SageMaker image channels, the way MXNet's
 /// `example/ssd/tools/prepare_dataset.py` + `dataset/pascal_voc.py` read it: one channel per
 /// image set, boxes normalized by the `<size>` of the XML without shifting VOC's 1-based
-/// corners, `difficult` kept (6th label column in the `.lst`, `"difficult": true` in the JSON).
+/// corners, `difficult` kept (6th label column in the `.lst`, `"difficult"` on every box of
+/// the JSON, as every VOC `<object>` has it, so each image's label has object width 6).
 public struct VOCConverter: Sendable {
     /// The year folder (holds `Annotations`, `ImageSets/Main`, `JPEGImages`).
     public var root: String
