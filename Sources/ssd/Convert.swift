@@ -29,6 +29,8 @@ struct Convert: ParsableCommand {
             if FileManager.default.fileExists(atPath: classes, isDirectory: &isDirectory), !isDirectory.boolValue {
                 guard let data = FileManager.default.contents(atPath: classes) else { throw ValidationError("--classes \(classes): cannot be read") }
                 names = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            } else if classes.contains("/") || classes.hasSuffix(".txt") {
+                throw ValidationError("--classes \(classes): no such file (give a file with one name per line, or a comma-separated list)")
             } else {
                 names = classes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             }

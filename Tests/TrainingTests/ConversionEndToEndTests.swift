@@ -43,6 +43,14 @@ struct ConversionEndToEndTests {
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
         #expect(run.stdout.contains("validation: 1 images (0 without boxes), 2 boxes, 1 difficult"))
         #expect(run.stdout.contains("ssd im2rec --list \(dir)/data/validation.lst"))
+        // --classes FILE fixes the ids (here: one name per line, as classes.txt is written), a missing file is a usage error.
+        try Data("person\ndog\n".utf8).write(to: URL(fileURLWithPath: dir + "/names.txt"))
+        let named = try runProcess(Self.products.appendingPathComponent("ssd"),
+                                   ["convert", "voc", root, "--output", dir + "/named", "--classes", dir + "/names.txt"], timeout: 60)
+        #expect(named.status == 0 && (try? String(contentsOfFile: dir + "/named/classes.txt", encoding: .utf8)) == "person\ndog\n", "\(named.stderr)")
+        let missing = try runProcess(Self.products.appendingPathComponent("ssd"),
+                                     ["convert", "voc", root, "--output", dir + "/none", "--classes", dir + "/nofile.txt"], timeout: 60)
+        #expect(missing.status != 0 && missing.stderr.contains("nofile.txt: no such file"), "\(missing.stderr)")
 
         // Both forms of the channel: SageMaker's JSON, and the .lst packed by `ssd im2rec` into RecordIO.
         try FileManager.default.createDirectory(atPath: dir + "/rec/validation", withIntermediateDirectories: true)
