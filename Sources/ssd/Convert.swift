@@ -45,17 +45,26 @@ struct Convert: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "voc", abstract: "Pascal VOC year folder (Annotations/, ImageSets/Main/, JPEGImages/) to SageMaker channels.")
 
-        @Argument(help: "The VOC year folder, e.g. VOCdevkit/VOC2007.") var directory: String
+        @Argument(help: "VOC year folders, e.g. VOCdevkit/VOC2007 VOCdevkit/VOC2012 (a set is read from every folder that has it).")
+        var directories: [String]
         @Option(help: "Image set (ImageSets/Main/NAME.txt) of the train channel.") var trainSet = "trainval"
         @Option(help: "Image set of the validation channel; `none` for no validation channel.") var validationSet = "test"
         @OptionGroup var common: Common
 
+        func validate() throws {
+            guard !directories.isEmpty else { throw ValidationError("give at least one VOC year folder") }
+        }
+
         func run() throws {
             var splits = [(channel: "train", imageSet: trainSet)]
             if validationSet != "none" { splits.append((channel: "validation", imageSet: validationSet)) }
-            let converter = VOCConverter(root: directory, splits: splits, classes: try common.classNames(), skipUnknownClasses: common.skipUnknownClasses)
+            let converter = VOCConverter(roots: directories, splits: splits, classes: try common.classNames(), skipUnknownClasses: common.skipUnknownClasses)
             let result = try converter.convert(to: common.output)
             report(result.channels, classes: result.classes, output: common.output)
+            for (channel, set) in splits {
+                let parts = (result.sources[channel] ?? []).map { "\($0.root) (\($0.images))" }
+                print("  \(channel) = \(set) of " + parts.joined(separator: " + "))
+            }
             if result.skippedObjects > 0 { print("  dropped \(result.skippedObjects) object(s) of classes outside --classes") }
         }
     }

@@ -111,6 +111,36 @@ struct ConversionVOCTests {
         #expect(try Self.deterministicBatch(rec).difficult[0..<2] == [false, true])
     }
 
+    @Test("VOC2007 + VOC2012 as one: each set from every folder that has it; the same image id twice is an error")
+    func severalYears() throws {
+        let dir = try TestFiles.scratch("voc-0712")
+        defer { TestFiles.remove(dir) }
+        let voc07 = try VOCFixture.make(in: dir + "/a")
+        // A "VOC2012": the same tree with other ids (2012_00000N) and no test set, as the real one.
+        let voc12 = try VOCFixture.make(in: dir + "/b")
+        let fm = FileManager.default
+        for id in ["000001", "000002", "000003"] {
+            try fm.moveItem(atPath: "\(voc12)/Annotations/\(id).xml", toPath: "\(voc12)/Annotations/2012_\(id).xml")
+            try fm.moveItem(atPath: "\(voc12)/JPEGImages/\(id).jpg", toPath: "\(voc12)/JPEGImages/2012_\(id).jpg")
+        }
+        try TestFiles.write("2012_000001\n2012_000002\n2012_000003\n", to: voc12 + "/ImageSets/Main/trainval.txt")
+        try fm.removeItem(atPath: voc12 + "/ImageSets/Main/test.txt")
+        let r = try VOCConverter(roots: [voc07, voc12], splits: [("train", "trainval"), ("validation", "test")]).convert(to: dir + "/out")
+        #expect(r.channels.map(\.images) == [5, 1])
+        #expect(r.sources["train"]?.map(\.images) == [2, 3] && r.sources["validation"]?.map(\.root) == [voc07])
+        #expect(try ListFile.read(path: dir + "/out/train.lst").map(\.path).suffix(1) == ["train/2012_000003.jpg"])
+        // The same folder twice: 000001 would be written twice into one channel.
+        #expect(throws: ConversionError.duplicateImage(name: "000001", first: voc07 + "/Annotations/000001.xml", second: voc07 + "/Annotations/000001.xml")) {
+            try VOCConverter(roots: [voc07, voc07], splits: [("train", "trainval")]).convert(to: dir + "/twice")
+        }
+        #expect(performing: {
+            try VOCConverter(roots: [voc07, voc12], splits: [("validation", "val")]).convert(to: dir + "/none")
+        }, throws: { error in
+            guard case let .missingFile(_, reason) = error as? ConversionError else { return false }
+            return reason == "no such image set in any of the 2 folders; available: test, trainval"
+        })
+    }
+
     @Test("mirror, expand and crop keep an object's difficult flag")
     func augmentationKeepsDifficult() {
         let objects = [DetectionObject(classId: 1, xmin: 0.2, ymin: 0.2, xmax: 0.6, ymax: 0.6, difficult: true),
