@@ -3,7 +3,7 @@
 # Idempotent and quiet when everything is present. Needs root (or sudo) only to install.
 set -euo pipefail
 
-packages=(libzmq3-dev libopenblas-dev libturbojpeg0-dev libpng-dev pkg-config)
+packages=(libzmq3-dev libopenblas-dev libturbojpeg0-dev libpng-dev libxml2 pkg-config)  # libxml2: FoundationXML (VOC reader)
 # iproute2 gives `ip netns` for the multi-host tests; optional, installed when missing.
 optional=(iproute2)
 

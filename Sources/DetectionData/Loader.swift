@@ -59,14 +59,18 @@ public final class Loader: @unchecked Sendable {
         let s = options.imageShape
         var image = [Float](repeating: 0, count: 3 * s * s)
         var rows = [Float](repeating: 0, count: 5 * options.maxObjects)
+        var difficult = [Bool](repeating: false, count: options.maxObjects)
         let objs = try image.withUnsafeMutableBufferPointer { img in
-            try rows.withUnsafeMutableBufferPointer { try render(index: index, epoch: epoch, image: img, labels: $0) }
+            try rows.withUnsafeMutableBufferPointer { lab in
+                try difficult.withUnsafeMutableBufferPointer { try render(index: index, epoch: epoch, image: img, labels: lab, difficult: $0) }
+            }
         }
         return (image, objs)
     }
 
     @discardableResult
-    func render(index: Int, epoch: Int, image: UnsafeMutableBufferPointer<Float>, labels: UnsafeMutableBufferPointer<Float>) throws -> [DetectionObject] {
+    func render(index: Int, epoch: Int, image: UnsafeMutableBufferPointer<Float>, labels: UnsafeMutableBufferPointer<Float>,
+                difficult: UnsafeMutableBufferPointer<Bool>) throws -> [DetectionObject] {
         let sample = try dataset.sample(at: index)
         guard sample.labelLength <= options.labelWidth else {
             throw DetectionDataError.labelTooWide(source: dataset.name, record: sample.source, width: sample.labelLength, labelWidth: options.labelWidth)
@@ -83,7 +87,7 @@ public final class Loader: @unchecked Sendable {
         ColorJitter.apply(plan.color, to: image, pixels: plane)
         let m = options.mean
         for i in 0..<plane { image[i] -= m.0; image[plane + i] -= m.1; image[2 * plane + i] -= m.2 }
-        DetectionLabel.fillRows(plan.objects, maxObjects: options.maxObjects, into: labels)
+        DetectionLabel.fillRows(plan.objects, maxObjects: options.maxObjects, into: labels, difficult: difficult)
         return plan.objects
     }
 
@@ -93,16 +97,21 @@ public final class Loader: @unchecked Sendable {
         let n = indices.count, s = options.imageShape, per = 3 * s * s, rows = 5 * options.maxObjects
         var images = [Float](repeating: 0, count: n * per)
         var labels = [Float](repeating: -1, count: n * rows)
+        let m = options.maxObjects
+        var difficult = [Bool](repeating: false, count: n * m)
         var bad: [(slot: Int, skipped: SkippedSample, error: Error)] = []
         images.withUnsafeMutableBufferPointer { img in
             labels.withUnsafeMutableBufferPointer { lab in
-                for (slot, idx) in indices.enumerated() {
-                    do {
-                        try render(index: idx, epoch: epoch,
-                                   image: UnsafeMutableBufferPointer(rebasing: img[(slot * per)..<((slot + 1) * per)]),
-                                   labels: UnsafeMutableBufferPointer(rebasing: lab[(slot * rows)..<((slot + 1) * rows)]))
-                    } catch {
-                        bad.append((slot, SkippedSample(index: idx, reason: "\(error)"), error))
+                difficult.withUnsafeMutableBufferPointer { dif in
+                    for (slot, idx) in indices.enumerated() {
+                        do {
+                            try render(index: idx, epoch: epoch,
+                                       image: UnsafeMutableBufferPointer(rebasing: img[(slot * per)..<((slot + 1) * per)]),
+                                       labels: UnsafeMutableBufferPointer(rebasing: lab[(slot * rows)..<((slot + 1) * rows)]),
+                                       difficult: UnsafeMutableBufferPointer(rebasing: dif[(slot * m)..<((slot + 1) * m)]))
+                        } catch {
+                            bad.append((slot, SkippedSample(index: idx, reason: "\(error)"), error))
+                        }
                     }
                 }
             }
@@ -116,9 +125,10 @@ public final class Loader: @unchecked Sendable {
             for (slot, _, _) in bad {
                 for i in 0..<per { images[slot * per + i] = images[good * per + i] }
                 for i in 0..<rows { labels[slot * rows + i] = labels[good * rows + i] }
+                for i in 0..<m { difficult[slot * m + i] = difficult[good * m + i] }
             }
         }
-        return Batch(step: step, images: images, labels: labels, count: n, imageShape: s, maxObjects: options.maxObjects,
+        return Batch(step: step, images: images, labels: labels, difficult: difficult, count: n, imageShape: s, maxObjects: options.maxObjects,
                      pad: pad, indices: indices, skipped: bad.map(\.skipped))
     }
 }

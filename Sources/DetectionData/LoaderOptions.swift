@@ -52,6 +52,9 @@ public struct Batch: Sendable {
     public var images: [Float]
     /// Labels, N × maxObjects × 5.
     public var labels: [Float]
+    /// VOC's `difficult` flag of each label row, N × maxObjects (false for padding rows); the
+    /// VOC mAP ignores detections of difficult boxes and does not count them as positives.
+    public var difficult: [Bool]
     /// Samples in the batch (= batch size).
     public var count: Int
     /// Side S of the images.

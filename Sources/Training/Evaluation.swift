@@ -30,15 +30,22 @@ public enum Evaluation {
             let out = try model.detect(images: batch.images, batch: batch.count, nmsThreshold: nmsThreshold)
             for n in 0..<(batch.count - batch.pad) where !seen.contains(batch.indices[n]) {
                 seen.insert(batch.indices[n])
-                var gts: [VOCMeanAveragePrecision.GroundTruth] = []
-                for m in 0..<batch.maxObjects {
-                    let o = (n * batch.maxObjects + m) * 5
-                    if batch.labels[o] < 0 { break }
-                    gts.append(.init(classId: Int(batch.labels[o]), box: Array(batch.labels[(o + 1)..<(o + 5)])))
-                }
-                metric.update(detections: MultiBoxDetection.detections(out, image: n, anchors: model.anchorCount), groundTruth: gts)
+                metric.update(detections: MultiBoxDetection.detections(out, image: n, anchors: model.anchorCount), groundTruth: groundTruth(of: batch, image: n))
             }
         }
         return metric
+    }
+
+    /// The ground truth of image `n` of `batch` as the VOC metric takes it: its label rows up to
+    /// the first −1, each with its `difficult` flag.
+    public static func groundTruth(of batch: Batch, image n: Int) -> [VOCMeanAveragePrecision.GroundTruth] {
+        var gts: [VOCMeanAveragePrecision.GroundTruth] = []
+        for m in 0..<batch.maxObjects {
+            let o = (n * batch.maxObjects + m) * 5
+            if batch.labels[o] < 0 { break }
+            gts.append(.init(classId: Int(batch.labels[o]), box: Array(batch.labels[(o + 1)..<(o + 5)]),
+                             difficult: batch.difficult[n * batch.maxObjects + m]))
+        }
+        return gts
     }
 }

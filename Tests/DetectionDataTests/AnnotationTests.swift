@@ -63,12 +63,12 @@ struct AnnotationTests {
     @Test("raw labels parse with object width 5 and 6, and malformed ones are rejected")
     func parseLabels() throws {
         let voc = try DetectionLabel.parse([2, 6, 4, 0.2, 0.1, 0.6, 0.9, 1], source: "s", record: "r")
-        #expect(voc == [DetectionObject(classId: 4, xmin: 0.2, ymin: 0.1, xmax: 0.6, ymax: 0.9)])
+        #expect(voc == [DetectionObject(classId: 4, xmin: 0.2, ymin: 0.1, xmax: 0.6, ymax: 0.9, difficult: true)])  // VOC's 6th column
         let padded = try DetectionLabel.parse([2, 5, 1, 0.1, 0.1, 0.2, 0.2, -1, -1, -1, -1, -1], source: "s", record: "r")
         #expect(padded.count == 1)
         #expect(throws: DetectionDataError.self) { try DetectionLabel.parse([2, 5, 1, 0.1, 0.1], source: "s", record: "r") }
         #expect(throws: DetectionDataError.self) { try DetectionLabel.parse([2, 3, 1, 0.1, 0.1], source: "s", record: "r") }
-        #expect(DetectionLabel.pack(voc) == [2, 5, 4, 0.2, 0.1, 0.6, 0.9])
+        #expect(DetectionLabel.pack(voc) == [2, 6, 4, 0.2, 0.1, 0.6, 0.9, 1])  // the difficult flag round-trips
         for raw: [Float] in [[.nan, 5, 1, 0, 0, 1, 1], [2, .infinity, 1, 0, 0, 1, 1], [2, 5, .nan, 0, 0, 1, 1], [2, 5, 1e20, 0, 0, 1, 1], [2, 5, 1.5, 0, 0, 1, 1]] {
             #expect(throws: DetectionDataError.self) { try DetectionLabel.parse(raw, source: "s", record: "r") }
         }

@@ -8,6 +8,7 @@ extension SSDModel {
     @discardableResult
     public func loadPretrained(path: String) throws -> [String] {
         guard FileManager.default.fileExists(atPath: path) else { throw ModelError.pretrainedWeightsMissing(expected: path) }
+        try PretrainedChecksum.verify(path: path)
         let loaded = try parameters.load(try MXNetParams.read(path: path), path: path)
         guard !loaded.isEmpty else {
             throw ModelError.shapeMismatch(path: path, name: "(none of its arrays)", expected: [], found: [])

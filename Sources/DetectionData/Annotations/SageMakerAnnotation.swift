@@ -28,9 +28,13 @@ public struct SageMakerAnnotation: Codable, Equatable, Sendable {
         public var width: Double
         /// Height in pixels.
         public var height: Double
+        /// VOC's `difficult` flag — not in SageMaker's schema: `ssd convert voc` writes it on every
+        /// box, so the VOC mAP can ignore difficult ones and every label packs with object width 6
+        /// (absent = not difficult).
+        public var difficult: Bool?
         /// Creates a box.
-        public init(class_id: Int, left: Double, top: Double, width: Double, height: Double) {
-            self.class_id = class_id; self.left = left; self.top = top; self.width = width; self.height = height
+        public init(class_id: Int, left: Double, top: Double, width: Double, height: Double, difficult: Bool? = nil) {
+            self.class_id = class_id; self.left = left; self.top = top; self.width = width; self.height = height; self.difficult = difficult
         }
     }
     /// A category name.
@@ -95,7 +99,7 @@ public struct SageMakerAnnotation: Codable, Equatable, Sendable {
             out.append(DetectionObject(
                 classId: b.class_id,
                 xmin: Float(max(0, b.left / w)), ymin: Float(max(0, b.top / h)),
-                xmax: Float(min(1, (b.left + b.width) / w)), ymax: Float(min(1, (b.top + b.height) / h))))
+                xmax: Float(min(1, (b.left + b.width) / w)), ymax: Float(min(1, (b.top + b.height) / h)), difficult: b.difficult ?? false))
         }
         return out
     }

@@ -40,7 +40,7 @@ public struct Augmenter: Sendable {
 
     /// Mirrors objects left-right.
     public static func mirror(_ objects: [DetectionObject]) -> [DetectionObject] {
-        objects.map { DetectionObject(classId: $0.classId, xmin: 1 - $0.xmax, ymin: $0.ymin, xmax: 1 - $0.xmin, ymax: $0.ymax) }
+        objects.map { DetectionObject(classId: $0.classId, xmin: 1 - $0.xmax, ymin: $0.ymin, xmax: 1 - $0.xmin, ymax: $0.ymax, difficult: $0.difficult) }
     }
 
     /// Draws a plan for a sample with `objects`.

@@ -25,7 +25,7 @@ public struct Expand: Sendable {
         let w = canvas.x1 - canvas.x0, h = canvas.y1 - canvas.y0
         return objects.map { o in
             DetectionObject(classId: o.classId, xmin: (o.xmin - canvas.x0) / w, ymin: (o.ymin - canvas.y0) / h,
-                            xmax: (o.xmax - canvas.x0) / w, ymax: (o.ymax - canvas.y0) / h)
+                            xmax: (o.xmax - canvas.x0) / w, ymax: (o.ymax - canvas.y0) / h, difficult: o.difficult)
         }
     }
 }

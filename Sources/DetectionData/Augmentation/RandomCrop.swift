@@ -38,7 +38,7 @@ public struct RandomCrop: Sendable {
             let n = DetectionObject(
                 classId: o.classId,
                 xmin: max(0, (o.xmin - crop.x0) / w), ymin: max(0, (o.ymin - crop.y0) / h),
-                xmax: min(1, (o.xmax - crop.x0) / w), ymax: min(1, (o.ymax - crop.y0) / h))
+                xmax: min(1, (o.xmax - crop.x0) / w), ymax: min(1, (o.ymax - crop.y0) / h), difficult: o.difficult)
             if n.xmax > n.xmin && n.ymax > n.ymin { out.append(n) }
         }
         return out

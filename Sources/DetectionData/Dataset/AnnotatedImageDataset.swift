@@ -49,6 +49,8 @@ public final class AnnotatedImageDataset: DetectionDataset, @unchecked Sendable 
         let objects = try ann.objects(source: jsonPath)
         let imagePath = Self.imagePath(for: ann, annotationPath: jsonPath, imageRoot: imageRoot)
         let bytes = try readFileBytes(imagePath, referencedBy: jsonPath)
-        return EncodedSample(imageBytes: bytes, objects: objects, rawLabel: DetectionLabel.pack(objects), id: UInt64(index), source: "\(jsonPath) (image \(imagePath))")
+        // Annotations with a `difficult` key pack as MXNet's VOC labels (object width 6) on every image, not only where one is set.
+        let label = DetectionLabel.pack(objects, withDifficult: ann.annotations.contains { $0.difficult != nil })
+        return EncodedSample(imageBytes: bytes, objects: objects, rawLabel: label, id: UInt64(index), source: "\(jsonPath) (image \(imagePath))")
     }
 }
