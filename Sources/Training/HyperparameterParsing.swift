@@ -25,11 +25,14 @@ extension Hyperparameters {
         // skip them instead of failing a real tuning job.
         let values = values.filter { !($0.key == "_tuning_objective_metric" || $0.key.hasPrefix("sagemaker_")) }
         for (n, name) in values.keys.sorted().filter({ !known.contains($0) }).enumerated() {
-            // One distance per known name, for the first 20 unknown names and none longer than
-            // 64 bytes (each distance costs length × length: a file of a thousand long keys
-            // must not stall parsing).
-            let guess = n >= 20 || name.utf8.count > 64 ? nil : definitions.map { ($0.name, editDistance(name, $0.name)) }.min { $0.1 < $1.1 }
-            if let guess, guess.1 <= max(2, name.count / 3) {
+            // A suggestion must be within `limit` edits, and the distance is at least the length
+            // difference, so only names of about the right length are compared (each comparison
+            // costs length × length: a file of a thousand long keys must not stall parsing), and
+            // only for the first 20 unknown names.
+            let limit = max(2, name.count / 3)
+            let candidates = n >= 20 ? [] : definitions.filter { abs($0.name.utf8.count - name.utf8.count) <= limit }
+            let guess = candidates.map { ($0.name, editDistance(name, $0.name)) }.min { $0.1 < $1.1 }
+            if let guess, guess.1 <= limit {
                 problems.append("\(name): unknown hyperparameter; did you mean \(guess.0)?")
             } else {
                 problems.append("\(name.prefix(100)): unknown hyperparameter (known: \(definitions.map(\.name).joined(separator: ", ")))")
