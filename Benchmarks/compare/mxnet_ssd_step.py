@@ -237,7 +237,9 @@ def main():
                     continue
                 ips, rss, note = measure_in_child([side, "training", row, str(args.batch)] + common)
                 results[side] = (ips, rss)
-                print("  %-13s %-8s %s" % (row, side, "%.2f images/s, %.2f GiB %s" % (ips, rss, note) if ips else note))
+                print("  %-13s %-8s %s" % (row, side, "%.2f images/s, %.2f GiB" % (ips, rss) if ips else note))
+                if ips and note:
+                    print("      (%s)" % note)
             report_ratios(results)
     for b in [int(x) for x in args.inference_batches.split(",") if x]:
         print("\ninference (forward, softmax, decode, NMS), batch %d (images/s, peak RSS GiB)" % b)
@@ -246,7 +248,9 @@ def main():
             for side in ["ours", "gluoncv"]:
                 ips, rss, note = measure_in_child([side, "inference", row, str(b)] + common)
                 results[side] = (ips, rss)
-                print("  %-13s %-8s %s" % (row, side, "%.2f images/s, %.2f GiB %s" % (ips, rss, note) if ips else note))
+                print("  %-13s %-8s %s" % (row, side, "%.2f images/s, %.2f GiB" % (ips, rss) if ips else note))
+                if ips and note:
+                    print("      (%s)" % note)
             report_ratios(results)
 
 

@@ -6,15 +6,24 @@ import Foundation
 ///
 /// Loops split their outermost independent axis over `threads` workers with
 /// `DispatchQueue.concurrentPerform`, in contiguous, fixed chunks so results do not depend on
-/// scheduling. Independent GEMMs run as `forEachJob`/`forEachShare`: each thread calls its own
-/// single-threaded sgemm, which on a few cores beats one GEMM split by OpenBLAS (no barrier per
-/// call, each thread's panels stay in its own cache) — OpenBLAS's threads serve the rest.
+/// scheduling. Independent GEMMs (`forEachJob`/`forEachShare`) run one per thread only when
+/// `gemmsOnOwnThreads` says the caller has made OpenBLAS single-threaded
+/// (`BLAS.setThreads(1)`); otherwise one at a time, each threaded by OpenBLAS. Nothing here
+/// changes OpenBLAS's process-wide thread count: with some kernels (Prescott) sgemm's result
+/// depends on it, so a kernel that changed it would change other threads' results.
 public struct Threading: Sendable {
     /// Number of parallel chunks a loop may use (1 = run inline).
     public var threads: Int
+    /// Whether independent GEMMs run one per thread. Set it only where OpenBLAS runs
+    /// single-threaded (`BLAS.setThreads(1)`): two threads each driving a multi-threaded
+    /// OpenBLAS GEMM would oversubscribe the cores.
+    public var gemmsOnOwnThreads: Bool
 
     /// A policy with the given thread count (at least 1).
-    public init(threads: Int) { self.threads = max(1, threads) }
+    public init(threads: Int, gemmsOnOwnThreads: Bool = false) {
+        self.threads = max(1, threads)
+        self.gemmsOnOwnThreads = gemmsOnOwnThreads
+    }
 
     /// Runs inline: no threads.
     public static let serial = Threading(threads: 1)
@@ -35,37 +44,36 @@ public struct Threading: Sendable {
         }
     }
 
-    /// Runs `body(job, thread)` for every job in `0..<count`, `threads` threads taking the next
-    /// job as they finish one, with OpenBLAS single-threaded meanwhile (each thread runs its own
-    /// GEMMs). `thread` (0..<threads) names per-thread scratch. Jobs must write disjoint memory:
-    /// which thread runs which job varies, the results do not.
+    /// Threads that independent GEMMs run on: `threads` when `gemmsOnOwnThreads`, else 1.
+    public var gemmThreads: Int { gemmsOnOwnThreads ? threads : 1 }
+
+    /// Runs `body(job, thread)` for every job in `0..<count` on `gemmThreads` threads, each
+    /// taking the next job as it finishes one (each thread runs its own GEMMs). `thread`
+    /// (0..<gemmThreads) names per-thread scratch. Jobs must write disjoint memory: which
+    /// thread runs which job varies, the results do not.
     public func forEachJob(_ count: Int, _ body: (_ job: Int, _ thread: Int) -> Void) {
-        let workers = min(threads, count)
+        let workers = min(gemmThreads, count)
         if workers <= 1 {
             for job in 0..<count { body(job, 0) }
             return
         }
         let next = JobCounter()
-        BLAS.withThreads(1) {
-            DispatchQueue.concurrentPerform(iterations: workers) { thread in
-                while let job = next.take(below: count) { body(job, thread) }
-            }
+        DispatchQueue.concurrentPerform(iterations: workers) { thread in
+            while let job = next.take(below: count) { body(job, thread) }
         }
     }
 
-    /// Runs `body(range, thread)` over `0..<count` split into `threads` fixed contiguous shares
-    /// (share t to thread t), with OpenBLAS single-threaded meanwhile. For work that sums into
-    /// per-thread partials: the split, and so the summation order, depends only on `threads`.
+    /// Runs `body(range, thread)` over `0..<count` split into `gemmThreads` fixed contiguous
+    /// shares (share t to thread t). For work that sums into per-thread partials: the split, and
+    /// so the summation order, depends only on the thread count.
     public func forEachShare(_ count: Int, _ body: (_ range: Range<Int>, _ thread: Int) -> Void) {
-        let workers = min(threads, count)
+        let workers = min(gemmThreads, count)
         if workers <= 1 {
             body(0..<count, 0)
             return
         }
-        BLAS.withThreads(1) {
-            DispatchQueue.concurrentPerform(iterations: workers) { t in
-                body((count * t / workers)..<(count * (t + 1) / workers), t)
-            }
+        DispatchQueue.concurrentPerform(iterations: workers) { t in
+            body((count * t / workers)..<(count * (t + 1) / workers), t)
         }
     }
 }

@@ -104,7 +104,7 @@ struct Conv2DTests {
     @Test("images in parallel: forward equals the direct convolution, backward equals one thread and finite differences",
           arguments: batchParallelGeometries)
     func imagesInParallel(_ g: Conv2D.Geometry) throws {
-        let threads = Threading(threads: 3)
+        let threads = Threading(threads: 3, gemmsOnOwnThreads: true)
         var x = randomValues(g.inputShape.reduce(1, *), seed: 11), w = randomValues(g.weightShape.reduce(1, *), seed: 12)
         let b = randomValues(g.outChannels, seed: 13), r = randomValues(g.outputShape.reduce(1, *), seed: 14)
         let y = closeness(try convForward(g, x, w, b, threading: threads), naiveConv(g, x, w, b), rtol: 1e-5, atol: 1e-5)

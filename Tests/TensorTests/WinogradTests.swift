@@ -36,7 +36,7 @@ struct WinogradTests {
         let dy = (0..<(batch * k * h * w)).map { _ in rng.uniform(-1, 1) }
         let dxStart = (0..<x.count).map { _ in rng.uniform(-1, 1) }   // backward accumulates into it
         let winograd = try run(g, x, weights, b, dy, dxStart, workspace: Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1),
-                             threading: Threading(threads: 2))
+                             threading: Threading(threads: 2, gemmsOnOwnThreads: true))
         let im2col = try run(g, x, weights, b, dy, dxStart, workspace: Conv2D.Workspace(winogradMinimumChannels: nil), threading: .serial)
         let direct = naiveConv(g, x, weights, b)
         // Winograd's transforms add a few roundings per output; scale the bound with the sum's length.

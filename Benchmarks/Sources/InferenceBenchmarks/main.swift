@@ -15,6 +15,8 @@ struct InferenceBenchmarks: ParsableCommand {
     @Option(help: "Base network: vgg-16 or resnet-50.") var network = "vgg-16"
     @Option(help: "Timed batches per batch size (after one warm-up batch).") var steps = 3
     @Option(help: "Threads (OpenBLAS and the kernels' own loops); default: OPENBLAS_NUM_THREADS, else all cores.") var threads: Int?
+    @Flag(help: "Run OpenBLAS single-threaded and independent GEMMs (images of a batch, Winograd's 16 products) one per thread.")
+    var gemmsOnOwnThreads = false
     @Option(help: "Write the results as JSON to this path.") var json: String?
 
     struct Row: Codable { var network: String; var imageShape: Int; var batch: Int; var imagesPerSecond: Double; var peakRSSMiB: Double; var secondsPerBatch: Double }
@@ -24,9 +26,11 @@ struct InferenceBenchmarks: ParsableCommand {
         BLAS.configureThreads(requested: threads)
         HeapPolicy.keepFreedMemoryForReuse()
         let model = try SSDModel(config: try .forBaseNetwork(network, imageShape: imageShape, numClasses: 20))
-        model.threading = Threading(threads: BLAS.threads)
+        let threadCount = BLAS.threads
+        if gemmsOnOwnThreads { BLAS.setThreads(1) }
+        model.threading = Threading(threads: threadCount, gemmsOnOwnThreads: gemmsOnOwnThreads)
         print(kernels)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(model.threading.threads)")
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(model.threading.threads), GEMMs on own threads: \(gemmsOnOwnThreads)")
         print("SSD\(imageShape) \(network) inference (forward, softmax, decode, NMS 0.45)")
         print("batch  s/batch  images/s  peak RSS MiB")
         var rows: [Row] = []

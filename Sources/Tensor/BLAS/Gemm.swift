@@ -53,17 +53,6 @@ public enum BLAS {
         openblas_set_num_threads(Int32(max(1, count)))
     }
 
-    /// Runs `body` with OpenBLAS limited to `count` threads, then restores the previous count.
-    /// OpenBLAS's thread count is process-wide: only the thread that drives the kernels calls
-    /// this (`Threading.forEachJob`), never two at once.
-    static func withThreads<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
-        let saved = threads
-        if saved == count { return try body() }
-        setThreads(count)
-        defer { setThreads(saved) }
-        return try body()
-    }
-
     /// Applies the thread policy: `OPENBLAS_NUM_THREADS` when set (OpenBLAS already honoured
     /// it), otherwise `requested`, otherwise every core of the machine.
     public static func configureThreads(requested: Int? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {

@@ -165,7 +165,7 @@ public enum Conv2D {
         let t = g.tileLength
         if imagesInParallel(g, threading) {
             // Each thread its own images, column tile and single-threaded GEMMs.
-            let cols = (0..<min(threading.threads, g.batch)).map { workspace.buffer(g.isPointwise ? 1 : crs * t, slot: Workspace.threadSlot($0, 0)) }
+            let cols = (0..<min(threading.gemmThreads, g.batch)).map { workspace.buffer(g.isPointwise ? 1 : crs * t, slot: Workspace.threadSlot($0, 0)) }
             threading.forEachJob(g.batch) { n, thread in
                 forwardImage(g, x + n * imageIn, w, bias?.baseAddress, y + n * imageOut, col: cols[thread], threading: .serial)
             }
@@ -178,9 +178,10 @@ public enum Conv2D {
     }
 
     /// Whether the images of a batch run on separate threads (else one at a time, each GEMM
-    /// threaded by OpenBLAS): when there are at least as many images as threads.
+    /// threaded by OpenBLAS): when GEMMs run on the kernels' own threads and there are at
+    /// least as many images as threads.
     static func imagesInParallel(_ g: Geometry, _ threading: Threading) -> Bool {
-        threading.threads > 1 && g.batch >= threading.threads
+        threading.gemmThreads > 1 && g.batch >= threading.gemmThreads
     }
 
     /// One image of `forward`: `yn = conv(xn, w) + bias`, tile by tile through `col`.
@@ -263,7 +264,7 @@ public enum Conv2D {
             // Each thread a fixed share of the images with its own column tile, single-threaded
             // GEMMs and weight-gradient partial (thread 0 adds into gradWeight itself); the
             // partials are then added in thread order, so the sum depends only on the thread count.
-            let workers = min(threading.threads, g.batch), weights = g.outChannels * crs
+            let workers = min(threading.gemmThreads, g.batch), weights = g.outChannels * crs
             let cols = (0..<workers).map { workspace.buffer(g.isPointwise ? 1 : crs * t, slot: Workspace.threadSlot($0, 0)) }
             let partials: [UnsafeMutablePointer<Float>?] = (0..<workers).map { thread in
                 guard let dw = gradWeight?.baseAddress else { return nil }
