@@ -3,7 +3,9 @@
 # Idempotent and quiet when everything is present. Needs root (or sudo) only to install.
 set -euo pipefail
 
-packages=(libzmq3-dev libopenblas-dev libturbojpeg0-dev libpng-dev pkg-config)
+packages=(libzmq3-dev libopenblas-dev libturbojpeg0-dev libpng-dev pkg-config
+          # FreeType and DejaVu Sans draw the class names and scores on boxes (ssd predict, ssd serve).
+          libfreetype-dev fonts-dejavu-core)
 # iproute2 gives `ip netns` for the multi-host tests; optional, installed when missing.
 optional=(iproute2)
 
