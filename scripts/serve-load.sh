@@ -25,11 +25,17 @@ done
 rss() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$server/status"; }
 echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); serve args: ${SERVE_ARGS:-defaults}"
 echo "warm-up"; IMAGE=$image wrk -t1 -c4 -d3s -s scripts/wrk-invoke.lua "http://127.0.0.1:$port" | grep RESULT
+rate=1
 for c in 1 4 16; do
-    echo -n "concurrency $c: "
-    IMAGE=$image wrk -t1 -c$c -d${seconds}s --timeout 30s -s scripts/wrk-invoke.lua "http://127.0.0.1:$port" | grep RESULT
+    result=$(IMAGE=$image wrk -t1 -c$c -d${seconds}s --timeout 30s -s scripts/wrk-invoke.lua "http://127.0.0.1:$port" | grep RESULT)
+    echo "concurrency $c: $result"
+    rate=$(echo "$result" | sed 's/.*requests_per_s=\([0-9.]*\).*/\1/')
 done
+# wrk has no request count: LIMIT stops the thread after that many answers, and the duration
+# (from the rate just measured, with room to spare) only has to be long enough.
+duration=$(awk -v n="$requests" -v r="$rate" 'BEGIN { print int(n / (r > 0 ? r : 1) * 1.5) + 10 }')
 echo "RSS before $requests requests: $(rss)"
-IMAGE=$image LIMIT=$requests wrk -t1 -c16 -d3600s --timeout 30s -s scripts/wrk-invoke.lua "http://127.0.0.1:$port" | grep RESULT
+IMAGE=$image LIMIT=$requests wrk -t1 -c16 -d${duration}s --timeout 30s -s scripts/wrk-invoke.lua "http://127.0.0.1:$port" \
+    | grep RESULT | sed 's/ seconds=.*//'
 echo "RSS after $requests requests: $(rss)"
 curl -fs "http://127.0.0.1:$port/metrics" | grep -E '^ssd_(batch_size_(sum|count)|requests_total|request_errors_total)'
