@@ -8,18 +8,19 @@
 # Uses the release build (.build/release/ssd, built when missing) on 127.0.0.1:${PORT:-18080};
 # serve options come from SERVE_ARGS (e.g. "--max-batch 8 --max-wait-ms 5").
 set -euo pipefail
+model=$(realpath "${1:?model directory}"); image=$(realpath "${2:?JPEG image}"); seconds=${3:-20}; requests=${4:-10000}
 cd "$(dirname "$0")/.."
-model=${1:?model directory}; image=${2:?JPEG image}; seconds=${3:-20}; requests=${4:-10000}
 port=${PORT:-18080}
 command -v wrk >/dev/null || { echo "serve-load: needs wrk (apt-get install wrk)" >&2; exit 1; }
 [ -x .build/release/ssd ] || swift build -c release --product ssd
 eval "$(scripts/blas-env.sh)"
-.build/release/ssd serve --model-dir "$model" --host 127.0.0.1 --port "$port" ${SERVE_ARGS:-} 2>serve-load.log &
+log=$(mktemp -t serve-load.XXXXXX)
+.build/release/ssd serve --model-dir "$model" --host 127.0.0.1 --port "$port" ${SERVE_ARGS:-} 2>"$log" &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do
     curl -fs "http://127.0.0.1:$port/ping" >/dev/null && break
-    kill -0 $server 2>/dev/null || { echo "serve-load: the server stopped, see serve-load.log" >&2; exit 1; }
+    kill -0 $server 2>/dev/null || { echo "serve-load: the server stopped, see $log" >&2; exit 1; }
     sleep 0.1
 done
 rss() { awk '/VmRSS/ {print $2 " kB"}' "/proc/$server/status"; }
