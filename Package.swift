@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "DetectionData", targets: ["DetectionData"]),
         .library(name: "ParameterServer", targets: ["ParameterServer"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Serving", targets: ["Serving"]),
         .executable(name: "param-server", targets: ["param-server"]),
         .executable(name: "worker", targets: ["worker"]),
         .executable(name: "ssd", targets: ["ssd"]),
@@ -26,6 +27,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // `ssd serve`: the HTTP server (default traits off: no swift-configuration) and /metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // System libraries
@@ -38,12 +43,15 @@ let package = Package(
         .systemLibrary(
             name: "CImageCodecs", pkgConfig: "libturbojpeg",
             providers: [.apt(["libturbojpeg0-dev", "libpng-dev"])]),
+        .systemLibrary(
+            name: "CFreeType", pkgConfig: "freetype2",
+            providers: [.apt(["libfreetype-dev"])]),
 
         // Libraries
         .target(name: "Tensor", dependencies: ["CBLAS"]),
         .target(name: "Optimizers"),
         .target(name: "Detection", dependencies: ["Tensor"]),
-        .target(name: "DetectionData", dependencies: ["Tensor", "CImageCodecs"]),
+        .target(name: "DetectionData", dependencies: ["Tensor", "CImageCodecs", "CFreeType"]),
         .target(
             name: "ParameterServer",
             dependencies: ["Optimizers", "CZeroMQ", .product(name: "Logging", package: "swift-log")]),
@@ -51,6 +59,15 @@ let package = Package(
             name: "Training",
             dependencies: [
                 "Detection", "DetectionData", "ParameterServer", "Optimizers", "Tensor",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "Serving",
+            dependencies: [
+                "Detection", "DetectionData",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -77,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "ssd",
             dependencies: [
-                "Training", "Detection", "DetectionData", "ParameterServer",
+                "Training", "Detection", "DetectionData", "ParameterServer", "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -117,6 +134,8 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Yams", package: "Yams"),
             ]),
+        .testTarget(
+            name: "ServingTests", dependencies: ["Serving", "Detection", "DetectionData", "TestSupport"]),
     ],
     // Kernels and the prefetching loader share raw buffers across threads on purpose; the
     // Swift 5 language mode keeps strict-concurrency findings as warnings for those places.

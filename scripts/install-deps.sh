@@ -3,7 +3,11 @@
 # Idempotent and quiet when everything is present. Needs root (or sudo) only to install.
 set -euo pipefail
 
-packages=(libzmq3-dev libopenblas-dev libturbojpeg0-dev libpng-dev libxml2 pkg-config)  # libxml2: FoundationXML (VOC reader)
+packages=(libzmq3-dev libopenblas-dev libturbojpeg0-dev libpng-dev pkg-config
+          # libxml2: FoundationXML (the VOC reader of ssd convert).
+          libxml2
+          # FreeType and DejaVu Sans draw the class names and scores on boxes (ssd predict, ssd serve).
+          libfreetype-dev fonts-dejavu-core)
 # iproute2 gives `ip netns` for the multi-host tests; optional, installed when missing.
 optional=(iproute2)
 

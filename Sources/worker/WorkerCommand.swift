@@ -32,6 +32,8 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "Turn training augmentation off (deterministic runs).") var noAugment = false
     @Flag(help: "Skip and count unreadable samples instead of failing.") var skipBadSamples = false
     @Option(help: "Continue from the newest checkpoint of this model directory.") var resume: String?
+    @Option(help: "Class names for the model artifacts (JSON array or one per line; default: the train annotations' categories).")
+    var classNames: String?
     @Flag(help: "Print the hyperparameter table and exit.") var helpHyperparameters = false
     @Flag(help: .hidden) var tinyNetwork = false
 
@@ -98,6 +100,10 @@ struct WorkerCommand: ParsableCommand {
         do {
             let trainer = try Trainer(options: options, cluster: cluster, logger: logger)
             let summary = try trainer.run()
+            if summary.rank == 0 {
+                let written = try trainer.writeModelArtifacts(classNamesFile: classNames)
+                logger.info("final model: \(written.joined(separator: ", "))")
+            }
             logger.info("done: loss \(String(format: "%.4f", summary.firstLoss)) → \(String(format: "%.4f", summary.lastLoss)), \(String(format: "%.2f", summary.imagesPerSecond)) images/s (\(String(format: "%.0f", 100 * summary.waitingFraction))% waiting on the servers)\(summary.validationMAP.map { String(format: ", validation mAP %.4f", $0) } ?? "")\(summary.checkpoint.map { ", checkpoint \($0)" } ?? "")")
             print(String(format: "{\"rank\": %d, \"workers\": %d, \"effective_batch\": %d, \"first_loss\": %.6f, \"last_loss\": %.6f, \"images_per_sec\": %.4f, \"waiting_fraction\": %.4f, \"mAP\": %@, \"learning_rates\": [%@], \"checkpoint\": \"%@\"}",
                          summary.rank, summary.workers, summary.effectiveBatch,

@@ -104,3 +104,50 @@ public struct SageMakerAnnotation: Codable, Equatable, Sendable {
         return out
     }
 }
+
+/// Class names by 0-based class id, for the model artifacts, `ssd predict` and `ssd serve`.
+public enum ClassNames {
+    /// A class-names file: a JSON array of strings, or one name per line (blank lines ignored).
+    /// It must name exactly `numClasses` classes when that is given.
+    public static func read(file: String, numClasses: Int? = nil) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw DetectionDataError.io(path: file, reason: "cannot read the class-names file")
+        }
+        let names: [String]
+        if let array = (try? JSONSerialization.jsonObject(with: data)) as? [Any] {
+            names = try array.enumerated().map { i, v in
+                guard let s = v as? String else {
+                    throw DetectionDataError.badAnnotation(file: file, reason: "entry \(i) of the JSON array is not a string")
+                }
+                return s
+            }
+        } else {
+            names = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline)
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let numClasses, names.count != numClasses {
+            throw DetectionDataError.badAnnotation(file: file, reason: "names \(names.count) classes, num_classes is \(numClasses); give one name per class, in class-id order")
+        }
+        return names
+    }
+
+    /// Names from the `categories` of the SageMaker annotation files in `directory` (sorted),
+    /// read until every class id in 0..<numClasses has a name (usually the first file names
+    /// them all). Nil when the annotations leave some class unnamed. Two different names for
+    /// one class id are an error naming both files.
+    public static func fromAnnotations(directory: String, numClasses: Int) throws -> [String]? {
+        guard let files = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
+        var names = [String?](repeating: nil, count: numClasses), from = [String](repeating: "", count: numClasses)
+        for file in files.filter({ $0.hasSuffix(".json") }).sorted() {
+            let path = (directory as NSString).appendingPathComponent(file)
+            for c in try SageMakerAnnotation.read(path: path).categories ?? [] where (0..<numClasses).contains(c.class_id) {
+                if let known = names[c.class_id], known != c.name {
+                    throw DetectionDataError.badAnnotation(file: path, reason: "names class \(c.class_id) '\(c.name)', \(from[c.class_id]) named it '\(known)'")
+                }
+                names[c.class_id] = c.name; from[c.class_id] = path
+            }
+            if names.allSatisfy({ $0 != nil }) { return names.map { $0! } }
+        }
+        return nil
+    }
+}

@@ -31,6 +31,27 @@ public enum Drawing {
         }
     }
 
+    /// Draws a box with a label (e.g. "dog 0.87") on a filled tab of the box's color at its
+    /// top-left corner (inside the image), the text in black or white, whichever reads better.
+    public static func drawLabelledBox(
+        on image: inout RGBImage, box: [Float], label: String, color: (UInt8, UInt8, UInt8), font: LabelFont
+    ) {
+        guard box.count == 4, image.width > 0, image.height > 0 else { return }
+        let thickness = max(2, min(image.width, image.height) / 150)
+        drawBox(on: &image, xmin: box[0], ymin: box[1], xmax: box[2], ymax: box[3], color: color, thickness: thickness)
+        let pixelSize = max(10, min(image.width, image.height) / 28), margin = max(2, pixelSize / 5)
+        let size = font.measure(label, pixelSize: pixelSize)
+        let tabWidth = size.width + 2 * margin, tabHeight = size.height + margin
+        var x0 = max(0, min(image.width - 1, Int((box[0] * Float(image.width)).rounded(.down))))
+        var y0 = Int((box[1] * Float(image.height)).rounded(.down)) - tabHeight
+        if y0 < 0 { y0 = max(0, min(image.height - 1, y0 + tabHeight)) }   // no room above: inside the box
+        x0 = max(0, min(x0, image.width - tabWidth))
+        for y in y0..<min(image.height, y0 + tabHeight) { for x in x0..<min(image.width, x0 + tabWidth) { image[x, y] = color } }
+        let luminance = 0.299 * Double(color.0) + 0.587 * Double(color.1) + 0.114 * Double(color.2)
+        font.draw(label, on: &image, x: x0 + margin, y: y0 + margin / 2, pixelSize: pixelSize,
+                  color: luminance > 140 ? (0, 0, 0) : (255, 255, 255))
+    }
+
     /// Draws every object's box in its class color.
     public static func drawObjects(_ objects: [DetectionObject], on image: inout RGBImage, thickness: Int = 2) {
         for o in objects {
