@@ -27,6 +27,9 @@ for t in $TARGETS; do
         done_line=$(grep -E '^Done [0-9]+ runs' "$log" | tail -1)
         cov=$(grep -E 'cov: [0-9]+' -o "$log" | tail -1)
         echo "fuzz $t: ${done_line#Done }, $cov, 0 crashes (log $log)"
+    elif ! compgen -G ".build-fuzz/crashes/$t-*" >/dev/null; then
+        status=1
+        echo "fuzz $t: stopped before $RUNS inputs without a crash: $(grep -E 'number_of_executed_units' "$log" || true) (log $log)"
     else
         status=1
         echo "fuzz $t: CRASH — see $log and .build-fuzz/crashes/$t-*"
