@@ -16,15 +16,17 @@ let package = Package(
         .library(name: "DetectionData", targets: ["DetectionData"]),
         .library(name: "ParameterServer", targets: ["ParameterServer"]),
         .library(name: "Training", targets: ["Training"]),
+        .library(name: "Launcher", targets: ["Launcher"]),
         .executable(name: "param-server", targets: ["param-server"]),
         .executable(name: "worker", targets: ["worker"]),
         .executable(name: "ssd", targets: ["ssd"]),
-        .executable(name: "kv-probe", targets: ["kv-probe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // FilePath for swift-subprocess's executable paths (already one of its dependencies).
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
@@ -53,19 +55,19 @@ let package = Package(
                 "Detection", "DetectionData", "ParameterServer", "Optimizers", "Tensor",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Starts and supervises processes (ssd train's local cluster, tests, benchmarks).
+        .target(
+            name: "Launcher",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
 
         // Executables
         .executableTarget(
             name: "param-server",
             dependencies: [
                 "ParameterServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]),
-        .executableTarget(
-            name: "kv-probe",
-            dependencies: [
-                "ParameterServer", "Optimizers",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
@@ -77,14 +79,13 @@ let package = Package(
         .executableTarget(
             name: "ssd",
             dependencies: [
-                "Training", "Detection", "DetectionData", "ParameterServer",
+                "Training", "Detection", "DetectionData", "ParameterServer", "Optimizers", "Launcher",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
             ]),
 
         // Test support
-        .target(name: "TestSupport", dependencies: ["Tensor"], path: "Sources/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Tensor", "Launcher"], path: "Sources/TestSupport"),
 
         // Tests
         .testTarget(
@@ -100,12 +101,12 @@ let package = Package(
             name: "DetectionDataTests", dependencies: ["DetectionData", "Tensor", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "ParameterServerTests", dependencies: ["ParameterServer", "Optimizers", "TestSupport"]),
+            name: "ParameterServerTests", dependencies: ["ParameterServer", "Optimizers", "Launcher", "TestSupport"]),
+        .testTarget(name: "LauncherTests", dependencies: ["Launcher"]),
         .testTarget(
             name: "TrainingTests",
             dependencies: [
-                "Training", "Detection", "ParameterServer", "TestSupport",
-                .product(name: "Subprocess", package: "swift-subprocess"),
+                "Training", "Detection", "ParameterServer", "Launcher", "TestSupport",
                 .product(name: "Yams", package: "Yams"),
             ]),
     ],
