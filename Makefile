@@ -19,12 +19,13 @@ release: deps
 test: deps
 	@$(BLAS_ENV) $(SWIFT) build --build-tests && $(SWIFT) test --skip-build
 
-# The main job: synthetic data, then SSD300 trained by 1 param-server + 2 workers (dist_sync).
+# The main job: synthetic data, SSD300 trained by 1 param-server + 2 workers (dist_sync), then the
+# validation mAP per epoch, the loss/mAP curve (PYTHON with matplotlib) and predicted boxes.
 demo: deps
 	$(SWIFT) build -c release --product param-server
 	$(SWIFT) build -c release --product worker
 	$(SWIFT) build -c release --product ssd
-	@$(BLAS_ENV) scripts/demo.sh
+	@$(BLAS_ENV) PYTHON=$(PYTHON) scripts/demo.sh
 
 bench: deps
 	@$(BLAS_ENV) cd Benchmarks && $(SWIFT) run -c release KernelBenchmarks --json results/kernels.json

@@ -6,7 +6,7 @@ import Foundation
 /// `DMLC_NUM_SERVER`, `DMLC_NUM_WORKER`, and `DMLC_WORKER_ID` for workers).
 /// Process names: `scheduler`, `server 0`…, `worker 0`….
 public struct LocalCluster: Sendable {
-    /// Where `param-server` (and by default `worker`) are.
+    /// Where `param-server` and `worker` are.
     public var binDirectory: URL
     public var servers: Int
     public var workers: Int
@@ -14,6 +14,9 @@ public struct LocalCluster: Sendable {
     public var port: Int
     /// Variables every process gets (on top of the launcher's environment).
     public var environment: [String: String] = [:]
+    /// The scheduler's and servers' executable (default: `param-server` in `binDirectory`; the
+    /// `worker` runs those roles too, by `DMLC_ROLE`, as MXNet's trackers expect).
+    public var serverExecutable: String
     /// The worker executable (default: `worker` in `binDirectory`).
     public var workerExecutable: String
     /// Arguments of every worker.
@@ -30,6 +33,7 @@ public struct LocalCluster: Sendable {
         self.servers = servers
         self.workers = workers
         if let port { self.port = port } else { self.port = try freeLoopbackPort() }
+        serverExecutable = binDirectory.appendingPathComponent("param-server").path
         workerExecutable = binDirectory.appendingPathComponent("worker").path
     }
 
@@ -41,7 +45,7 @@ public struct LocalCluster: Sendable {
     /// The scheduler, the servers and the workers, in the order they should start.
     public var processes: [ProcessSpec] {
         let common = environment.merging(clusterEnvironment) { $1 }
-        let server = binDirectory.appendingPathComponent("param-server").path
+        let server = serverExecutable
         var specs = [ProcessSpec(name: "scheduler", executable: server, environment: common.merging(["DMLC_ROLE": "scheduler"]) { $1 },
                                  part: .service)]
         for s in 0..<servers {

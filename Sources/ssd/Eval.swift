@@ -23,6 +23,7 @@ struct Eval: ParsableCommand {
                                                       nmsThreshold: nmsThreshold, interpolation: area ? .area : .elevenPoint)
         print(String(format: "ssd eval: %@ on %@/%@ (%d images): mAP %.4f", try Checkpoint.paramsPath(in: modelDir, epoch: epoch),
                      dataRoot, channel, dataset.count, mAP))
-        print(String(format: "{\"mAP\": %.6f, \"images\": %d}", mAP, dataset.count))
+        struct Result: Encodable { var mAP: Double; var images: Int }
+        print(String(decoding: try JSONEncoder().encode(Result(mAP: mAP, images: dataset.count)), as: UTF8.self))
     }
 }
