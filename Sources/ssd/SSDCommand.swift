@@ -17,7 +17,7 @@ struct SSDCommand: AsyncParsableCommand {
             environment, a model that does not fit), 64 usage error (unknown option, malformed argument), 130 \
             interrupted; a child process stopped by signal N is reported as 128+N.
             """,
-        subcommands: [Train.self, Synth.self, Im2Rec.self, Eval.self, Predict.self, KVProbe.self])
+        subcommands: [Train.self, Synth.self, Im2Rec.self, Eval.self, Predict.self, KVProbe.self, SageMakerTrain.self])
 
     /// Parses (a malformed command line exits 64 with the usage), runs the subcommand, and maps
     /// what it throws to the exit-status policy above — so no subcommand's runtime error is

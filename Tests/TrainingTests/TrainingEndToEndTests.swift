@@ -245,7 +245,7 @@ struct TrainingEndToEndTests {
             .appendingPathComponent("deploy/sagemaker/train").path
         let r = try await runScript(script, [], environment: ["SM_ROOT": root.path, "SSD_BIN": Self.products.path,
                                                             "SSD_WORKER_ARGS": "--tiny-network"], timeout: 120)
-        let log = r.stderr
+        let log = r.stdout + r.stderr  // the launcher echoes the worker's log on its standard output
         #expect(r.status == 0, "\(log)")
         #expect(log.contains("kv_store is ignored on a single machine"))
         for file in ["model_algo_1-0001.params", "model_algo_1-model.json", "hyperparams.json"] {
