@@ -39,9 +39,9 @@ public var productsDirectory: URL {
 }
 
 /// Pids of this package's `worker`, `param-server` and `ssd` processes whose environment holds
-/// `SSD_TEST_TAG=tag` (and `alsoHaving`, when given): a test tags what it launches, since other
+/// `variable=tag` (and `alsoHaving`, when given): a test tags what it launches, since other
 /// suites run their own clusters from the same folder at the same time.
-public func taggedProcesses(tag: String, alsoHaving: String? = nil) -> [pid_t] {
+public func taggedProcesses(tag: String, variable: String = "SSD_TEST_TAG", alsoHaving: String? = nil) -> [pid_t] {
     let procs = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return procs.compactMap { Int32($0) }.filter { pid in
         guard let env = FileManager.default.contents(atPath: "/proc/\(pid)/environ"),
@@ -49,13 +49,15 @@ public func taggedProcesses(tag: String, alsoHaving: String? = nil) -> [pid_t] {
         let exe = String(decoding: cmd.prefix { $0 != 0 }, as: UTF8.self)
         let vars = Set(env.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
         return (exe.hasSuffix("/worker") || exe.hasSuffix("/param-server") || exe.hasSuffix("/ssd"))
-            && vars.contains("SSD_TEST_TAG=\(tag)") && alsoHaving.map { vars.contains($0) } ?? true
+            && vars.contains("\(variable)=\(tag)") && alsoHaving.map { vars.contains($0) } ?? true
     }
 }
 
 /// Whether every tagged process (see `taggedProcesses`) is gone within eight seconds.
-public func noProcessLeft(tag: String) async -> Bool {
+public func noProcessLeft(tag: String, variable: String = "SSD_TEST_TAG") async -> Bool {
     let deadline = ContinuousClock.now + .seconds(8)
-    while !taggedProcesses(tag: tag).isEmpty && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(100)) }
-    return taggedProcesses(tag: tag).isEmpty
+    while !taggedProcesses(tag: tag, variable: variable).isEmpty && ContinuousClock.now < deadline {
+        try? await Task.sleep(for: .milliseconds(100))
+    }
+    return taggedProcesses(tag: tag, variable: variable).isEmpty
 }
