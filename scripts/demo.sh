@@ -13,12 +13,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${DEMO_DIR:-demo}
 network=${DEMO_NETWORK:-resnet-50}
-classes=${DEMO_CLASSES:-3}
-train=${DEMO_TRAIN:-96}
-validation=${DEMO_VALIDATION:-24}
-epochs=${DEMO_EPOCHS:-8}
-batch=${DEMO_BATCH:-4}           # per worker; the effective batch is 2 × this
-optimizer=${DEMO_OPTIMIZER:-adam}
+classes=${DEMO_CLASSES:-2}
+train=${DEMO_TRAIN:-64}
+validation=${DEMO_VALIDATION:-16}
+epochs=${DEMO_EPOCHS:-10}
+batch=${DEMO_BATCH:-2}           # per worker; the effective batch is 2 × this
+optimizer=${DEMO_OPTIMIZER:-sgd}
 lr=${DEMO_LR:-0.001}
 image_size=300                   # image_shape's smallest valid value
 bin=.build/release

@@ -194,14 +194,19 @@ struct TrainingEndToEndTests {
         #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("ok/model_algo_1-0001.params").path))
         // Ctrl-C in the middle of a long run: everything stops.
         let long = try await launch(["--epochs", "500", "--mini_batch_size", "2"], model: "int")
-        try await Task.sleep(for: .seconds(2))
-        #expect(taggedProcesses(tag: tag).count == 4, "2 servers and 2 workers should be running (the scheduler exits once the cluster formed)")
+        // Wait (bounded) until the cluster formed: 2 servers and 2 workers (the scheduler exits then).
+        func formed() async throws -> Bool {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while taggedProcesses(tag: tag).count != 4 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+            return taggedProcesses(tag: tag).count == 4
+        }
+        #expect(try await formed(), "2 servers and 2 workers should be running (the scheduler exits once the cluster formed)")
         long.send(SIGINT, to: "local.sh")
         #expect(await long.result(of: "local.sh", timeout: .seconds(20))?.termination == .exited(130))
         #expect(await noProcessLeft(tag: tag), "processes left after the interrupt")
         // A worker killed: the job stops with a non-zero status naming it, nothing left.
         let victim = try await launch(["--epochs", "500", "--mini_batch_size", "2"], model: "kill")
-        try await Task.sleep(for: .seconds(2))
+        #expect(try await formed())
         for p in taggedProcesses(tag: tag, alsoHaving: "DMLC_WORKER_ID=1") { kill(p, SIGKILL) }
         let end = await victim.result(of: "local.sh", timeout: .seconds(30))
         #expect(end != nil && end?.termination != .exited(0))
