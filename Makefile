@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BLAS_ENV = eval "$$(scripts/blas-env.sh)";
 
-.PHONY: deps build release test demo bench fixtures clean
+.PHONY: deps build release test demo bench fixtures clean slurm-check
 
 deps:
 	@scripts/install-deps.sh
@@ -26,6 +26,14 @@ demo: deps
 	$(SWIFT) build -c release --product worker
 	$(SWIFT) build -c release --product ssd
 	@$(BLAS_ENV) PYTHON=$(PYTHON) scripts/demo.sh
+
+# deploy/slurm.sbatch on a single-node Slurm (slurm-wlm + munge) made and removed by the script.
+slurm-check: deps
+	@scripts/install-deps.sh slurm
+	$(SWIFT) build -c release --product param-server
+	$(SWIFT) build -c release --product worker
+	$(SWIFT) build -c release --product ssd
+	@scripts/slurm-check.sh .build/release
 
 bench: deps
 	@$(BLAS_ENV) cd Benchmarks && $(SWIFT) run -c release KernelBenchmarks --json results/kernels.json

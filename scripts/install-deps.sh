@@ -10,6 +10,9 @@ packages=(libzmq3-dev libopenblas-dev libturbojpeg0-dev libpng-dev pkg-config)
 #   openssh-server, openssh-client   the deploy/ssh.sh test's "hosts" (network namespaces running sshd)
 optional=(iproute2 python3-matplotlib openssh-server openssh-client)
 
+# `install-deps.sh slurm` adds Slurm for `make slurm-check` (as optional packages).
+[ "${1:-}" = slurm ] && optional+=(slurm-wlm munge)
+
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=(); missing_optional=()
 for p in "${packages[@]}"; do installed "$p" || missing+=("$p"); done
