@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# "Hosts" for trying deploy/ssh.sh on one machine: N network namespaces on a bridge, each
-# running Debian's openssh-server on its own address, with a host key and a client key made
-# here, and this machine reachable from them at the bridge's first address (for the scheduler).
+# "Hosts" for trying deploy/ssh.sh (or SageMaker's multi-host layout) on one machine: N network
+# namespaces on a bridge, each running Debian's openssh-server on its own address, with a host
+# key and a client key made here, and this machine reachable from them at the bridge's first
+# address (for the scheduler). Inside the namespaces the hosts are also called algo-1 … algo-N
+# (SageMaker's names; `ip netns exec` mounts /etc/netns/NS/hosts over /etc/hosts).
 #
 # Usage: deploy/ssh-hosts-netns.sh up DIR N    → DIR/hosts (for ssh.sh -H), DIR/ssh_config (-F),
-#                                                 DIR/root_uri (this machine's address, for -r)
+#                                                 DIR/root_uri (this machine's address, for -r),
+#                                                 DIR/namespaces (one per line, host k on line k)
 #        deploy/ssh-hosts-netns.sh down DIR    → stops every process in the namespaces, removes them
 # Exit 77 (skip) without root, iproute2's ip, or openssh-server/-client (scripts/install-deps.sh).
 set -u
@@ -15,6 +18,7 @@ down() {
     while read -r ns; do
         ip netns pids "$ns" 2>/dev/null | xargs -r kill -KILL 2>/dev/null
         ip netns del "$ns" 2>/dev/null
+        rm -rf "/etc/netns/$ns"
     done < "$dir/namespaces"
     [ -f "$dir/bridge" ] && ip link del "$(cat "$dir/bridge")" 2>/dev/null
     rm -f "$dir/namespaces" "$dir/bridge"
@@ -58,9 +62,12 @@ Host *
     LogLevel ERROR
 CONF
 : > "$dir/hosts"; : > "$dir/known_hosts"; : > "$dir/namespaces"
+names="127.0.0.1 localhost"$'\n'
+for i in $(seq 0 $((count - 1))); do names+="$subnet.$((10 + i)) algo-$((i + 1))"$'\n'; done
 for i in $(seq 0 $((count - 1))); do
     ns="$tag-h$i"; addr="$subnet.$((10 + i))"
     ip netns add "$ns" && echo "$ns" >> "$dir/namespaces"
+    mkdir -p "/etc/netns/$ns" && printf '%s' "$names" > "/etc/netns/$ns/hosts"
     ip link add "v$i-$tag" type veth peer name eth0 netns "$ns"
     ip link set "v$i-$tag" master "$bridge" up
     ip -n "$ns" addr add "$addr/24" dev eth0
