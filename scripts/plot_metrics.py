@@ -88,13 +88,16 @@ def main():
         values = [validation[e] for e in epochs]
         map_ax.plot([e + 1 for e in epochs], values, "s-", color="tab:green", label="validation mAP (VOC07 11-point)")
         best = max(range(len(values)), key=values.__getitem__)
-        map_ax.annotate(f"{values[best]:.3f}", (epochs[best] + 1, values[best]), textcoords="offset points", xytext=(0, 6), ha="center")
-        map_ax.legend(loc="lower right")
+        map_ax.annotate(f"best {values[best]:.3f}", (epochs[best] + 1, values[best]), textcoords="offset points", xytext=(0, 6), ha="center")
+        map_ax.legend(loc="upper left")
+        # The whole 0–1 range hides a small mAP; zoom in, but say so on the axis.
+        top = min(1.0, max(0.1, 1.3 * max(values)))
+        map_ax.set_ylim(0, top)
     else:
         map_ax.text(0.5, 0.5, "no validation records (validation runs on rank 0)", ha="center", va="center", transform=map_ax.transAxes)
-    map_ax.set_ylim(0, 1)
-    map_ax.set_ylabel("validation mAP")
-    map_ax.set_xlabel("epoch")
+        map_ax.set_ylim(0, 1)
+    map_ax.set_ylabel("validation mAP" + ("" if map_ax.get_ylim()[1] >= 1 else f" (axis 0–{map_ax.get_ylim()[1]:.2g} of 1)"))
+    map_ax.set_xlabel("epoch (a batch sits between its epoch's start and end)")
     map_ax.grid(True, alpha=0.3)
     from matplotlib.ticker import MaxNLocator
     map_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
