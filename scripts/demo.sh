@@ -19,7 +19,8 @@ validation=${DEMO_VALIDATION:-16}
 epochs=${DEMO_EPOCHS:-10}
 batch=${DEMO_BATCH:-2}           # per worker; the effective batch is 2 × this
 optimizer=${DEMO_OPTIMIZER:-sgd}
-lr=${DEMO_LR:-0.001}
+lr=${DEMO_LR:-0.002}
+augment=${DEMO_AUGMENT:-0}       # 1: SageMaker's random crop/expand/mirror/jitter (slower to learn in 10 minutes)
 image_size=300                   # image_shape's smallest valid value
 bin=.build/release
 started=$(date +%s)
@@ -31,14 +32,16 @@ if [ ! -f "$data/validation.rec" ]; then
 fi
 rm -rf "$out/worker0" "$out/worker1" "$out/logs" "$out/predictions"
 echo "demo: SSD300 base_network=$network from scratch, $classes classes, $train training + $validation validation images,"
-echo "demo: 1 param-server + 2 workers (dist_sync), mini_batch_size $batch per worker (effective $((2 * batch))), $epochs epochs, $optimizer learning_rate $lr"
+echo "demo: 1 param-server + 2 workers (dist_sync), mini_batch_size $batch per worker (effective $((2 * batch))), $epochs epochs, $optimizer learning_rate $lr, augmentation $([ "$augment" = 1 ] && echo on || echo off)"
+worker_flags=(--log-every 4)
+[ "$augment" = 1 ] || worker_flags+=(--no-augment)
 # Each worker gets its own model directory (worker 0 writes the checkpoints; both write metrics).
 deploy/local.sh -s 1 -n 2 -l "$out/logs" -- \
     bash -c 'exec "$0" --model-dir "'"$out"'/worker$DMLC_WORKER_ID" "$@"' "$bin/worker" \
     --data-root "$data" --num_classes "$classes" --num_training_samples "$train" \
     --base_network "$network" --use_pretrained_model 0 --image_shape "$image_size" \
     --epochs "$epochs" --mini_batch_size "$batch" --optimizer "$optimizer" --learning_rate "$lr" \
-    --kv_store dist_sync --log-every 4
+    --kv_store dist_sync "${worker_flags[@]}"
 
 model="$out/worker0"
 metrics="$model/metrics.jsonl"
