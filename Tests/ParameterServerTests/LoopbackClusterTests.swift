@@ -61,7 +61,7 @@ struct LoopbackClusterTests {
         let cluster = try ProcessCluster(servers: 1, workers: 3)
         cluster.extraEnvironment = ["PS_HEARTBEAT_TIMEOUT": "2"]
         try await cluster.startAll(probeArguments: ["--steps", "200", "--step-delay", "0.05"])
-        try await Task.sleep(for: .milliseconds(1500))
+        #expect(await cluster.waitUntilFormed(), "the cluster did not form")
         #expect(cluster.isRunning("worker 1"))
         cluster.send(SIGKILL, to: "worker 1")
         for name in ["worker 0", "worker 2", "server 0"] {
@@ -76,7 +76,7 @@ struct LoopbackClusterTests {
         let cluster = try ProcessCluster(servers: 1, workers: 2)
         cluster.extraEnvironment = ["PS_HEARTBEAT_TIMEOUT": "2"]
         try await cluster.startAll(probeArguments: ["--steps", "200", "--step-delay", "0.05", "--heartbeat-timeout", "2"])
-        try await Task.sleep(for: .milliseconds(1500))
+        #expect(await cluster.waitUntilFormed(), "the cluster did not form")
         cluster.send(SIGKILL, to: "server 0")
         for name in ["worker 0", "worker 1"] {
             let s = await cluster.wait(name, seconds: 20)
@@ -110,7 +110,7 @@ struct LoopbackClusterTests {
             codec.encode(Message(header: MessageHeader(command: .push, key: 77, sender: 0), payload: [0, 0, 0, 0])),  // unknown key
             codec.encode(Message(header: MessageHeader(command: .push, key: 0, sender: 0, round: 999), payload: [0, 0, 0, 0])),  // wrong size / round
         ]
-        try await Task.sleep(for: .seconds(1))  // let the cluster form and training start
+        #expect(await cluster.waitUntilFormed(), "the cluster did not form")  // and training starts
         var replies = 0
         for frames in cases {
             try probe.send(frames)
@@ -138,7 +138,8 @@ struct LoopbackClusterTests {
         let cluster = try ProcessCluster(servers: 1, workers: 1)
         try await cluster.start("scheduler", executable: "param-server", environment: ["DMLC_ROLE": "scheduler"])
         try await cluster.start("server 0", executable: "param-server", environment: ["DMLC_ROLE": "server"])
-        try await Task.sleep(for: .milliseconds(700))  // both are up and waiting for the worker that never comes
+        // Both are up (the server registered) and wait for the worker that never comes.
+        #expect(await cluster.waitUntil("scheduler", logs: "registered server"))
         cluster.send(sig, to: "server 0")
         cluster.send(sig, to: "scheduler")
         #expect(await cluster.wait("server 0", seconds: 10) == 0, "\(cluster.errors("server 0"))")

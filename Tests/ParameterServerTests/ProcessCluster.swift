@@ -52,6 +52,19 @@ final class ProcessCluster: @unchecked Sendable {
 
     var names: [String] { (["scheduler"] + (0..<cluster.servers).map { "server \($0)" } + (0..<cluster.workers).map { "worker \($0)" }) }
 
+    /// Waits (at most `seconds`) until `name`'s standard error contains `text`; whether it did.
+    func waitUntil(_ name: String, logs text: String, seconds: Double = 30) async -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while !errors(name).contains(text) && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        return errors(name).contains(text)
+    }
+
+    /// Waits until every worker has joined the cluster (its client logs "connected").
+    func waitUntilFormed(seconds: Double = 30) async -> Bool {
+        for w in 0..<cluster.workers where !(await waitUntil("worker \(w)", logs: "connected to", seconds: seconds)) { return false }
+        return true
+    }
+
     func isRunning(_ name: String) -> Bool { launcher.isRunning(name) }
     func send(_ signal: Int32, to name: String) { launcher.send(signal, to: name) }
     func output(_ name: String) -> String { launcher.output(of: name).stdout }
