@@ -39,6 +39,8 @@ struct SSDCommand: AsyncParsableCommand {
             exit(withError: error)
         } catch let error as CleanExit {
             exit(withError: error)
+        } catch let error where !(error is ValidationError) && String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            exit(withError: error)  // `ssd help …` and other requests the parser answers itself
         } catch {
             let name = type(of: command)._commandName
             FileHandle.standardError.write(Data("ssd \(name): \(error)\n".utf8))

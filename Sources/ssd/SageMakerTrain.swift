@@ -17,6 +17,11 @@ struct SageMakerTrain: AsyncParsableCommand {
     @Option(help: "Directory with param-server and worker (default: next to this executable).") var bin: String?
     @Argument(parsing: .captureForPassthrough, help: "Extra arguments for the worker.") var workerArguments: [String] = []
 
+    func validate() throws {
+        // The passthrough arguments would swallow --help: answer it here rather than start training.
+        if workerArguments.contains(where: { $0 == "--help" || $0 == "-h" }) { throw CleanExit.helpRequest(self) }
+    }
+
     /// `resourceconfig.json` as SageMaker writes it (other fields are ignored).
     struct ResourceConfig: Decodable {
         var current_host: String

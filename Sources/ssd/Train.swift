@@ -20,6 +20,8 @@ struct Train: AsyncParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "Arguments for every worker.") var workerArguments: [String] = []
 
     func validate() throws {
+        // The passthrough arguments would swallow --help: answer it here rather than start a cluster.
+        if workerArguments.contains(where: { $0 == "--help" || $0 == "-h" }) { throw CleanExit.helpRequest(self) }
         guard workers >= 1, servers >= 0 else { throw ValidationError("--workers must be >= 1 and --servers >= 0") }
         guard servers > 0 || workers == 1 else { throw ValidationError("several workers need --servers >= 1") }
     }

@@ -20,6 +20,14 @@ struct ExitStatusTests {
         }
     }
 
+    @Test("help exits 0 and starts nothing, also for the commands that pass their arguments on to workers")
+    func help() async throws {
+        for args in [["--help"], ["help", "predict"], ["train", "--help"], ["sagemaker-train", "--help"]] {
+            let r = try await run("ssd", args)
+            #expect(r.status == 0 && r.stdout.hasPrefix("OVERVIEW:") && !r.stdout.contains("[worker"), "\(args): \(r.stdout) \(r.stderr)")
+        }
+    }
+
     @Test("configuration errors exit 2: hyperparameters, cluster environment, and through ssd train")
     func configuration() async throws {
         let worker = try await run("worker", ["--num_classes", "0", "--num_training_samples", "1"])
