@@ -46,8 +46,9 @@ deploy/local.sh -s 1 -n 2 -l "$out/logs" -- \
 model="$out/worker0"
 metrics="$model/metrics.jsonl"
 # Validation mAP per epoch (worker 0 validates); the figures the plot shows.
-maps=$(grep -o '"validation:mAP":[0-9.e-]*' "$metrics" | cut -d: -f3 | tr '\n' ' ')
+maps=$(grep -o '"validation:mAP":[0-9.e-]*' "$metrics" | cut -d: -f3 | awk '{printf "%.3f ", $1}')
 final=$(echo "$maps" | awk '{print $NF}')
+best=$(echo "$maps" | tr ' ' '\n' | sort -g | tail -1)
 
 # The plot needs a Python with matplotlib: $PYTHON, else python3, else Debian's (where
 # scripts/install-deps.sh installs python3-matplotlib).
@@ -69,7 +70,7 @@ mapfile -t images < <(ls "$data/validation/"*.jpg | head -4)
 echo
 echo "demo: finished in $(( $(date +%s) - started )) s"
 echo "demo: validation mAP per epoch (VOC07 11-point, $validation held-out images): $maps"
-echo "demo: final validation mAP $final (an untrained detector scores about 0)"
+echo "demo: final validation mAP $final, best $best (random boxes score about 0)"
 echo "demo: loss/mAP curve:      $curve"
 echo "demo: predicted boxes:     $out/predictions/*.png (and .json), for ${images[*]##*/}"
 echo "demo: checkpoints:         $model (model_algo_1-*.params, model_algo_1-model.json, hyperparams.json)"
