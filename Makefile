@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BLAS_ENV = eval "$$(scripts/blas-env.sh)";
 
-.PHONY: deps build release test demo bench fixtures fuzz clean
+.PHONY: deps build release test demo bench fixtures fuzz clean slurm-check
 
 deps:
 	@scripts/install-deps.sh
@@ -20,12 +20,21 @@ release: deps
 test: deps
 	$(SWIFT) build --build-tests && $(SWIFT) test --skip-build
 
-# The main job: synthetic data, then SSD300 trained by 1 param-server + 2 workers (dist_sync).
+# The main job: synthetic data, SSD300 trained by 1 param-server + 2 workers (dist_sync), then the
+# validation mAP per epoch, the loss/mAP curve (PYTHON with matplotlib) and predicted boxes.
 demo: deps
 	$(SWIFT) build -c release --product param-server
 	$(SWIFT) build -c release --product worker
 	$(SWIFT) build -c release --product ssd
-	@$(BLAS_ENV) scripts/demo.sh
+	@$(BLAS_ENV) PYTHON=$(PYTHON) scripts/demo.sh
+
+# deploy/slurm.sbatch on a single-node Slurm (slurm-wlm + munge) made and removed by the script.
+slurm-check: deps
+	@scripts/install-deps.sh slurm
+	$(SWIFT) build -c release --product param-server
+	$(SWIFT) build -c release --product worker
+	$(SWIFT) build -c release --product ssd
+	@scripts/slurm-check.sh .build/release
 
 bench: deps
 	cd Benchmarks && $(SWIFT) run -c release KernelBenchmarks --json results/kernels.json

@@ -17,15 +17,17 @@ let package = Package(
         .library(name: "ParameterServer", targets: ["ParameterServer"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Serving", targets: ["Serving"]),
+        .library(name: "Launcher", targets: ["Launcher"]),
         .executable(name: "param-server", targets: ["param-server"]),
         .executable(name: "worker", targets: ["worker"]),
         .executable(name: "ssd", targets: ["ssd"]),
-        .executable(name: "kv-probe", targets: ["kv-probe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // FilePath for swift-subprocess's executable paths (already one of its dependencies).
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         // `ssd serve`: the HTTP server (default traits off: no swift-configuration) and /metrics.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
@@ -70,19 +72,19 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Starts and supervises processes (ssd train's local cluster, tests, benchmarks).
+        .target(
+            name: "Launcher",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
 
         // Executables
         .executableTarget(
             name: "param-server",
             dependencies: [
                 "ParameterServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ]),
-        .executableTarget(
-            name: "kv-probe",
-            dependencies: [
-                "ParameterServer", "Optimizers",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
@@ -94,14 +96,13 @@ let package = Package(
         .executableTarget(
             name: "ssd",
             dependencies: [
-                "Training", "Detection", "DetectionData", "ParameterServer", "Serving",
+                "Training", "Detection", "DetectionData", "ParameterServer", "Optimizers", "Launcher", "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
             ]),
 
         // Test support
-        .target(name: "TestSupport", dependencies: ["Tensor"], path: "Sources/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Tensor", "Launcher"], path: "Sources/TestSupport"),
 
         // Fuzzing: one entry point per decoder of untrusted bytes, a seeded mutation loop, and
         // `ssd-fuzz` (the loop, or libFuzzer when built by `make fuzz` with -DLIBFUZZER).
@@ -124,14 +125,14 @@ let package = Package(
             name: "DetectionDataTests", dependencies: ["DetectionData", "Tensor", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "ParameterServerTests", dependencies: ["ParameterServer", "Optimizers", "TestSupport"]),
+            name: "ParameterServerTests", dependencies: ["ParameterServer", "Optimizers", "Launcher", "TestSupport"]),
+        .testTarget(name: "LauncherTests", dependencies: ["Launcher"]),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets"]),
         .testTarget(
             name: "TrainingTests",
             dependencies: [
-                "Training", "Detection", "ParameterServer", "TestSupport",
+                "Training", "Detection", "ParameterServer", "Launcher", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),  // ProgressLog's lines, captured by LogFormatTests
-                .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "Yams", package: "Yams"),
             ]),
         .testTarget(

@@ -45,7 +45,7 @@ let package = Package(
             name: "ScalingBenchmarks",
             dependencies: [
                 .product(name: "Detection", package: "SSDTrainer"),
-                .product(name: "DetectionData", package: "SSDTrainer"),
+                .product(name: "Launcher", package: "SSDTrainer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

@@ -7,7 +7,7 @@
 # Usage: deploy/local.sh [-s SERVERS] [-n WORKERS] [-p PORT] [-l LOG_DIR] [-b BIN_DIR] -- WORKER_COMMAND [ARGS…]
 #   WORKER_COMMAND runs once per worker with DMLC_ROLE=worker and DMLC_WORKER_ID set, e.g.
 #   deploy/local.sh -s 2 -n 2 -- .build/release/worker --hyperparameters hp.json …
-#   deploy/local.sh -n 2 -- .build/release/kv-probe --steps 20
+#   deploy/local.sh -n 2 -- .build/release/ssd kv-probe --steps 20
 set -u
 servers=1; workers=2; port=""; logdir=""; bindir=""
 while getopts "s:n:p:l:b:h" opt; do

@@ -5,7 +5,7 @@
 # every link with tc (delay, rate), and removes everything afterwards, even on failure.
 #
 # Usage: deploy/netns.sh [-n WORKERS] [-d DELAY] [-r RATE] [-b BIN_DIR] -- WORKER_COMMAND [ARGS…]
-#   e.g. deploy/netns.sh -n 3 -d 0.5ms -r 1gbit -- .build/release/kv-probe --steps 10
+#   e.g. deploy/netns.sh -n 3 -d 0.5ms -r 1gbit -- .build/release/ssd kv-probe --steps 10
 # Exit: the first failing process's status; 77 when this machine does not allow namespaces
 # (not root, or no `ip`), so callers can skip cleanly.
 set -u

@@ -1,71 +1,123 @@
 #!/usr/bin/env bash
-# Starts a cluster over ssh, the way MXNet's launch.py --launcher ssh does: the scheduler on
-# this machine, one server per host (or -s SERVERS spread round-robin), and the workers
-# spread over the hosts' slots. Every remote process gets the DMLC_* environment; logs stream
-# back with a "[host role rank]" prefix; Ctrl-C or any failure tears everything down.
+# Starts a cluster over ssh, the way MXNet's launch.py --launcher ssh -H HOSTFILE does: the
+# scheduler on this machine, one server per host (or -s SERVERS spread round-robin), and the
+# workers spread over the hosts' slots. Every remote process gets the DMLC_* environment and a
+# launch tag (SSD_LAUNCH=<id>); logs stream back with a "[host role rank]" prefix. Ctrl-C,
+# SIGTERM or any process failing tears everything down on every host: the tagged processes get
+# SIGTERM, then SIGKILL 3 s later. Exit: 0 when every worker succeeded, the first failure's
+# status otherwise, 130 when interrupted.
 #
-# Usage: deploy/ssh.sh -H HOSTFILE [-n WORKERS] [-s SERVERS] [-p PORT] [-d REMOTE_DIR] -- WORKER_COMMAND [ARGS…]
-#   HOSTFILE: one host per line, optionally "host slots=N"; '#' starts a comment.
-#   REMOTE_DIR: where the repository (with .build/release) lives on every host (default: this path).
-#   The scheduler address is this machine's name as the hosts see it (DMLC_PS_ROOT_URI, or -r).
+# Usage: deploy/ssh.sh -H HOSTFILE [-n WORKERS] [-s SERVERS] [-p PORT] [-r ROOT_URI] [-d REMOTE_DIR]
+#                      [-b BIN_DIR] [-F SSH_CONFIG] -- WORKER_COMMAND [ARGS…]
+#   HOSTFILE: one host per line, "host[:sshport] [slots=N]"; '#' starts a comment.
+#   ROOT_URI: this machine's address as the hosts see it (default: DMLC_PS_ROOT_URI, else hostname -f).
+#   REMOTE_DIR: where the repository lives on every host (default: this path); BIN_DIR: the
+#   binaries, relative to REMOTE_DIR or absolute (default: .build/release).
 set -u
 hostfile=""; workers=""; servers=""; port=9091; remote_dir=$(cd "$(dirname "$0")/.." && pwd); root_uri=""
-while getopts "H:n:s:p:d:r:h" opt; do
+bindir=".build/release"; ssh_config=""
+while getopts "H:n:s:p:d:r:b:F:h" opt; do
     case $opt in
         H) hostfile=$OPTARG ;; n) workers=$OPTARG ;; s) servers=$OPTARG ;; p) port=$OPTARG ;;
-        d) remote_dir=$OPTARG ;; r) root_uri=$OPTARG ;; h|*) sed -n '2,12p' "$0"; exit 2 ;;
+        d) remote_dir=$OPTARG ;; r) root_uri=$OPTARG ;; b) bindir=$OPTARG ;; F) ssh_config=$OPTARG ;;
+        h|*) sed -n '2,16p' "$0"; exit 64 ;;
     esac
 done
 shift $((OPTIND - 1)); [ "${1:-}" = "--" ] && shift
-[ -n "$hostfile" ] && [ -f "$hostfile" ] || { echo "deploy/ssh.sh: give a host file with -H" >&2; exit 2; }
-[ $# -ge 1 ] || { echo "deploy/ssh.sh: give the worker command after --" >&2; exit 2; }
-hosts=(); slots=()
+[ -n "$hostfile" ] && [ -f "$hostfile" ] || { echo "deploy/ssh.sh: give a host file with -H" >&2; exit 64; }
+[ $# -ge 1 ] || { echo "deploy/ssh.sh: give the worker command after --" >&2; exit 64; }
+hosts=(); sshports=(); slots=()
 while read -r h rest; do
     h=${h%%#*}; [ -z "$h" ] && continue
     n=1
     case "$rest" in *slots=*) n=${rest#*slots=}; n=${n%%[!0-9]*} ;; esac
+    case "$h" in *:*) sshports+=("${h##*:}"); h=${h%:*} ;; *) sshports+=(22) ;; esac
     hosts+=("$h"); slots+=("${n:-1}")
 done < "$hostfile"
-[ ${#hosts[@]} -ge 1 ] || { echo "deploy/ssh.sh: $hostfile lists no host" >&2; exit 2; }
+[ ${#hosts[@]} -ge 1 ] || { echo "deploy/ssh.sh: $hostfile lists no host" >&2; exit 64; }
 total_slots=0; for s in "${slots[@]}"; do total_slots=$((total_slots + s)); done
 workers=${workers:-$total_slots}; servers=${servers:-${#hosts[@]}}
 root_uri=${root_uri:-${DMLC_PS_ROOT_URI:-$(hostname -f 2>/dev/null || hostname)}}
-env_common="DMLC_PS_ROOT_URI=$root_uri DMLC_PS_ROOT_PORT=$port DMLC_NUM_SERVER=$servers DMLC_NUM_WORKER=$workers"
+case "$bindir" in /*) ;; *) bindir="$remote_dir/$bindir" ;; esac
+launch="ssh-$(date +%s)-$$-$RANDOM"
+ssh_opts=(-n -o BatchMode=yes -o ConnectTimeout=10)
+[ -n "$ssh_config" ] && ssh_opts=(-F "$ssh_config" "${ssh_opts[@]}")
+common=(SSD_LAUNCH="$launch" DMLC_PS_ROOT_URI="$root_uri" DMLC_PS_ROOT_PORT="$port" DMLC_NUM_SERVER="$servers" DMLC_NUM_WORKER="$workers")
 worker_cmd=$(printf '%q ' "$@")
-pids=()
+pids=(); names=(); worker_pids=()
 prefix() { while IFS= read -r l; do printf '[%s] %s\n' "$1" "$l"; done; }
-remote() {  # remote HOST TAG COMMAND
-    ( set -o pipefail; ssh -o BatchMode=yes -o ConnectTimeout=10 "$1" \
-        "cd $(printf %q "$remote_dir") && eval \"\$(scripts/blas-env.sh)\" && exec env $3" 2>&1 | prefix "$2" ) &
-    pids+=($!)
+on_host() {  # on_host INDEX COMMAND: runs a shell command on host INDEX
+    ssh "${ssh_opts[@]}" -p "${sshports[$1]}" "${hosts[$1]}" "$2"
+}
+remote() {  # remote INDEX NAME ENV_AND_COMMAND
+    ( set -o pipefail
+      on_host "$1" "cd $(printf %q "$remote_dir") && eval \"\$(scripts/blas-env.sh)\" && exec env $3" 2>&1 | prefix "$2" ) &
+    pids+=($!); names+=("$2")
+}
+# Signals every process of this launch on this machine and on every host (found by its tag in
+# /proc/PID/environ, which survives exec — no path or command-line pattern to get wrong).
+kill_tagged='for e in /proc/[0-9]*/environ; do p=${e#/proc/}; p=${p%/environ}; [ "$p" = $$ ] && continue;
+  tr "\0" "\n" < "$e" 2>/dev/null | grep -qx "SSD_LAUNCH='"$launch"'" && kill -SIG "$p" 2>/dev/null; done; true'
+signal_all() {  # signal_all SIGNAL
+    local i signallers=()
+    for i in "${!hosts[@]}"; do on_host "$i" "${kill_tagged//-SIG/-$1}" </dev/null >/dev/null 2>&1 & signallers+=($!); done
+    bash -c "${kill_tagged//-SIG/-$1}"
+    wait "${signallers[@]}" 2>/dev/null
 }
 teardown() {
-    trap - INT TERM EXIT
-    for p in "${pids[@]}"; do pkill -TERM -P "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
-    for h in "${hosts[@]}"; do ssh -o BatchMode=yes "$h" "pkill -u \$(id -u) -f 'DMLC_PS_ROOT_PORT=$port' ; pkill -u \$(id -u) -f '$remote_dir/.build/release/param-server'" 2>/dev/null & done
+    trap - INT TERM
+    signal_all TERM
+    sleep 3
+    signal_all KILL
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
 }
 trap 'echo "deploy/ssh.sh: interrupted; tearing down" >&2; teardown; exit 130' INT TERM
-echo "deploy/ssh.sh: scheduler $root_uri:$port, $servers server(s), $workers worker(s) on ${#hosts[@]} host(s)"
-( set -o pipefail; env DMLC_ROLE=scheduler $env_common "$remote_dir/.build/release/param-server" 2>&1 | prefix "local scheduler" ) &
-pids+=($!)
+echo "deploy/ssh.sh: scheduler $root_uri:$port, $servers server(s), $workers worker(s) on ${#hosts[@]} host(s); launch $launch"
+( set -o pipefail; env DMLC_ROLE=scheduler "${common[@]}" "$bindir/param-server" 2>&1 | prefix "local scheduler" ) &
+pids+=($!); names+=("scheduler")
 for i in $(seq 0 $((servers - 1))); do
-    h=${hosts[$((i % ${#hosts[@]}))]}
-    remote "$h" "$h server $i" "DMLC_ROLE=server DMLC_NODE_HOST=$h $env_common .build/release/param-server"
+    h=$((i % ${#hosts[@]}))
+    remote "$h" "${hosts[$h]} server $i" "DMLC_ROLE=server DMLC_NODE_HOST=${hosts[$h]} ${common[*]} $(printf %q "$bindir/param-server")"
 done
 rank=0
 while [ $rank -lt "$workers" ]; do
     for i in "${!hosts[@]}"; do
         for _ in $(seq 1 "${slots[$i]}"); do
             [ $rank -ge "$workers" ] && break
-            remote "${hosts[$i]}" "${hosts[$i]} worker $rank" "DMLC_ROLE=worker DMLC_WORKER_ID=$rank $env_common $worker_cmd"
+            remote "$i" "${hosts[$i]} worker $rank" "DMLC_ROLE=worker DMLC_WORKER_ID=$rank ${common[*]} $worker_cmd"
+            worker_pids+=($!)
             rank=$((rank + 1))
         done
     done
 done
-status=0
-for p in "${pids[@]}"; do
-    wait "$p"; rc=$?
-    if [ $rc -ne 0 ] && [ $status -eq 0 ]; then status=$rc; echo "deploy/ssh.sh: a process failed ($rc); tearing down" >&2; teardown; break; fi
+
+# Wait: every worker done → success (servers stop on worker 0's shutdown; stragglers are torn
+# down after 10 s); any process failing → tear everything down.
+status=0; workers_done_at=""
+while :; do
+    running=0; workers_running=0
+    for i in "${!pids[@]}"; do
+        pid=${pids[$i]}
+        [ -z "$pid" ] && continue
+        if kill -0 "$pid" 2>/dev/null; then
+            running=$((running + 1))
+            [[ " ${worker_pids[*]} " == *" $pid "* ]] && workers_running=$((workers_running + 1))
+            continue
+        fi
+        wait "$pid"; rc=$?
+        pids[$i]=""
+        if [ $rc -ne 0 ] && [ $status -eq 0 ]; then
+            status=$rc
+            echo "deploy/ssh.sh: ${names[$i]} exited with status $rc; tearing down" >&2
+        fi
+    done
+    [ $status -ne 0 ] && { teardown; break; }
+    [ $running -eq 0 ] && break
+    if [ $workers_running -eq 0 ]; then
+        workers_done_at=${workers_done_at:-$SECONDS}
+        [ $((SECONDS - workers_done_at)) -ge 10 ] && { teardown; break; }
+    fi
+    sleep 0.2
 done
 exit $status

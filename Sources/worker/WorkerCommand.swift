@@ -8,7 +8,8 @@ import Training
 
 /// `worker`: trains SSD on its shard. Alone (no kv_store) it is the single-machine trainer;
 /// with kv_store=dist_sync/dist_async and MXNet's DMLC_* environment (or SageMaker's) it
-/// exchanges gradients with the parameter servers.
+/// exchanges gradients with the parameter servers. With `DMLC_ROLE=scheduler|server` it runs
+/// that role instead (MXNet's one-command-for-every-role convention; `ServiceRole`).
 @main
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,6 +56,11 @@ struct WorkerCommand: ParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "worker")
         let env = ProcessInfo.processInfo.environment
+        if env["DMLC_ROLE"] == "scheduler" || env["DMLC_ROLE"] == "server" {
+            let status = ServiceRole.run(environment: env, logger: Logger(label: env["DMLC_ROLE"] ?? "server"))
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         var values: [String: String] = [:]
         let file = hyperparameters ?? (FileManager.default.fileExists(atPath: "/opt/ml/input/config/hyperparameters.json")
                                        ? "/opt/ml/input/config/hyperparameters.json" : nil)
@@ -105,11 +111,7 @@ struct WorkerCommand: ParsableCommand {
                 logger.info("final model: \(written.joined(separator: ", "))")
             }
             logger.info("done: loss \(String(format: "%.4f", summary.firstLoss)) → \(String(format: "%.4f", summary.lastLoss)), \(String(format: "%.2f", summary.imagesPerSecond)) images/s (\(String(format: "%.0f", 100 * summary.waitingFraction))% waiting on the servers)\(summary.validationMAP.map { String(format: ", validation mAP %.4f", $0) } ?? "")\(summary.checkpoint.map { ", checkpoint \($0)" } ?? "")")
-            print(String(format: "{\"rank\": %d, \"workers\": %d, \"effective_batch\": %d, \"first_loss\": %.6f, \"last_loss\": %.6f, \"images_per_sec\": %.4f, \"waiting_fraction\": %.4f, \"mAP\": %@, \"learning_rates\": [%@], \"checkpoint\": \"%@\"}",
-                         summary.rank, summary.workers, summary.effectiveBatch,
-                         summary.firstLoss, summary.lastLoss, summary.imagesPerSecond, summary.waitingFraction,
-                         summary.validationMAP.flatMap { $0.isNaN ? nil : String($0) } ?? "null",  // NaN: no ground truth in validation
-                         summary.learningRates.map { "\($0)" }.joined(separator: ","), summary.checkpoint ?? ""))
+            print(try WorkerSummary(summary).jsonLine())
         } catch let error as ModelError {
             FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(2)
         } catch let error as HyperparameterProblems {
@@ -117,5 +119,46 @@ struct WorkerCommand: ParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(1)
         }
+    }
+}
+
+/// The worker's last line on standard output: its summary as one JSON object (scripts and
+/// tests read it; `checkpoint` is "" on ranks that write none).
+struct WorkerSummary: Encodable {
+    var rank: Int
+    var workers: Int
+    var effective_batch: Int
+    var first_loss: Double
+    var last_loss: Double
+    var images_per_sec: Double
+    var waiting_fraction: Double
+    var mAP: Double?
+    var learning_rates: [Float]
+    var checkpoint: String
+
+    init(_ s: TrainingSummary) {
+        rank = s.rank; workers = s.workers; effective_batch = s.effectiveBatch; first_loss = s.firstLoss; last_loss = s.lastLoss
+        images_per_sec = s.imagesPerSecond; waiting_fraction = s.waitingFraction
+        mAP = s.validationMAP.flatMap { $0.isNaN ? nil : $0 }  // NaN: no ground truth in the validation channel
+        learning_rates = s.learningRates; checkpoint = s.checkpoint ?? ""
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rank, workers, effective_batch, first_loss, last_loss, images_per_sec, waiting_fraction, mAP, learning_rates, checkpoint
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(rank, forKey: .rank); try c.encode(workers, forKey: .workers); try c.encode(effective_batch, forKey: .effective_batch)
+        try c.encode(first_loss, forKey: .first_loss); try c.encode(last_loss, forKey: .last_loss)
+        try c.encode(images_per_sec, forKey: .images_per_sec); try c.encode(waiting_fraction, forKey: .waiting_fraction)
+        try c.encode(mAP, forKey: .mAP)  // null without a validation channel or without ground truth in it
+        try c.encode(learning_rates, forKey: .learning_rates); try c.encode(checkpoint, forKey: .checkpoint)
+    }
+
+    func jsonLine() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 }

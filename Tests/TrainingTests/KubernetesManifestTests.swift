@@ -33,15 +33,24 @@ struct KubernetesManifestTests {
         }
     }
 
-    @Test("cluster sizes agree: servers = StatefulSet replicas, workers = indexed Job completions")
+    @Test("cluster sizes agree: servers and workers = their indexed Jobs' completions")
     func consistency() throws {
         let config = try documents("config.yaml").first { path($0, "metadata", "name") as? String == "ssd-cluster" }
         let env = try #require(config?["data"] as? [String: Any])
-        let servers = try #require(try documents("servers.yaml").first { $0["kind"] as? String == "StatefulSet" })
+        let servers = try #require(try documents("servers.yaml").first { $0["kind"] as? String == "Job" })
         let workers = try #require(try documents("workers.yaml").first { $0["kind"] as? String == "Job" })
-        #expect(Int(env["DMLC_NUM_SERVER"] as? String ?? "") == path(servers, "spec", "replicas") as? Int)
-        #expect(Int(env["DMLC_NUM_WORKER"] as? String ?? "") == path(workers, "spec", "completions") as? Int)
-        #expect(path(workers, "spec", "completionMode") as? String == "Indexed")
+        for (job, count) in [(servers, "DMLC_NUM_SERVER"), (workers, "DMLC_NUM_WORKER")] {
+            #expect(Int(env[count] as? String ?? "") == path(job, "spec", "completions") as? Int, "\(count)")
+            #expect(path(job, "spec", "completions") as? Int == path(job, "spec", "parallelism") as? Int, "\(count)")
+            #expect(path(job, "spec", "completionMode") as? String == "Indexed", "\(count)")
+        }
+        // Servers advertise ssd-server-<index>.ssd-server: the pods' subdomain is the headless Service.
+        let serverService = try documents("servers.yaml").first { $0["kind"] as? String == "Service" }
+        #expect(path(serverService, "spec", "clusterIP") as? String == "None")
+        #expect(path(servers, "spec", "template", "spec", "subdomain") as? String == path(serverService, "metadata", "name") as? String)
+        let serverEnv = path(servers, "spec", "template", "spec", "containers", "0", "env") as? [[String: Any]] ?? []
+        let host = serverEnv.first { $0["name"] as? String == "DMLC_NODE_HOST" }?["value"] as? String ?? ""
+        #expect(host.hasPrefix("\(path(servers, "metadata", "name") as? String ?? "?")-$(") && host.contains(".ssd-server."), "\(host)")
         #expect(env["DMLC_PS_ROOT_URI"] as? String == "ssd-scheduler")
         let schedulerService = try documents("scheduler.yaml").first { $0["kind"] as? String == "Service" }
         #expect(path(schedulerService, "metadata", "name") as? String == "ssd-scheduler")
@@ -53,12 +62,27 @@ struct KubernetesManifestTests {
         let package = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
         for (file, role, executable) in [("scheduler.yaml", "scheduler", "param-server"), ("servers.yaml", "server", "param-server"),
                                          ("workers.yaml", "worker", "worker")] {
-            let workload = try #require(try documents(file).first { ["Job", "StatefulSet"].contains($0["kind"] as? String ?? "") })
+            let workload = try #require(try documents(file).first { $0["kind"] as? String == "Job" })
             let container = path(workload, "spec", "template", "spec", "containers", "0")
             #expect((path(container, "args", "0") as? String) == executable, "\(file)")
             #expect(package.contains(".executable(name: \"\(executable)\""), "\(executable) is a product")
             let env = path(container, "env") as? [[String: Any]] ?? []
             #expect(env.contains { $0["name"] as? String == "DMLC_ROLE" && $0["value"] as? String == role }, "\(file)")
+        }
+    }
+
+    @Test("no role is ever restarted: every workload is a Job with restartPolicy Never and backoffLimit 0")
+    func restartPolicies() throws {
+        // The scheduler exits once the cluster formed and servers exit 0 after worker 0's shutdown:
+        // a restarted node could not rejoin, so a restart (StatefulSet, Deployment, OnFailure) only crash-loops.
+        for file in ["scheduler.yaml", "servers.yaml", "workers.yaml"] {
+            let workloads = try documents(file).filter { $0["kind"] as? String != "Service" }
+            #expect(!workloads.isEmpty, "\(file)")
+            for w in workloads {
+                #expect(w["kind"] as? String == "Job", "\(file): \(w["kind"] ?? "?") restarts its pods; use a Job")
+                #expect(path(w, "spec", "backoffLimit") as? Int == 0, "\(file)")
+                #expect(path(w, "spec", "template", "spec", "restartPolicy") as? String == "Never", "\(file)")
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 import Detection
 import Foundation
 import Glibc
+import Launcher
 import ParameterServer
 import TestSupport
 import Testing
@@ -9,18 +10,14 @@ import Testing
 /// `--tiny-network`, 64×64 inputs) and a small synthetic data set; servers on 127.0.0.1.
 @Suite("Training end to end (real processes)", .serialized)
 struct TrainingEndToEndTests {
-    static var products: URL {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        if dir.lastPathComponent.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
-        return dir
-    }
+    static var products: URL { productsDirectory }
 
     typealias Run = ScriptRun
 
     /// Runs one of this package's executables (see `runProcess`).
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) throws -> Run {
-        try runProcess(products.appendingPathComponent(executable), arguments, environment: environment, timeout: timeout)
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 120) async throws -> Run {
+        try await runProcess(products.appendingPathComponent(executable), arguments, environment: environment, timeout: timeout)
     }
 
     struct Summary: Decodable { var first_loss: Double; var last_loss: Double; var checkpoint: String; var learning_rates: [Float] }
@@ -31,10 +28,10 @@ struct TrainingEndToEndTests {
     }
 
     let work: URL
-    init() throws {
+    init() async throws {
         work = FileManager.default.temporaryDirectory.appendingPathComponent("train-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        let synth = try Self.run("ssd", ["synth", "--output", work.appendingPathComponent("data").path, "--num-classes", "2",
+        let synth = try await Self.run("ssd", ["synth", "--output", work.appendingPathComponent("data").path, "--num-classes", "2",
                                          "--train", "16", "--validation", "4", "--image-size", "64"])
         precondition(synth.status == 0, synth.stderr)
     }
@@ -45,32 +42,21 @@ struct TrainingEndToEndTests {
          "--blas-threads", "1"]
     }
 
-    /// Scheduler + one server + workers for a distributed run; returns each worker's result.
-    func cluster(workers: Int, arguments: [String]) throws -> [Run] {
-        let port = try freeLoopbackPort()
-        let env = ["DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "\(port)", "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "\(workers)"]
-        let group = DispatchGroup()
-        let lock = NSLock()
-        let results = Box([Run?](repeating: nil, count: workers))
-        for role in ["scheduler", "server"] {
-            Thread.detachNewThread { _ = try? Self.run("param-server", [], environment: env.merging(["DMLC_ROLE": role]) { $1 }) }
-        }
-        for w in 0..<workers {
-            group.enter()
-            Thread.detachNewThread {
-                let r = try? Self.run("worker", arguments, environment: env.merging(["DMLC_ROLE": "worker", "DMLC_WORKER_ID": "\(w)"]) { $1 })
-                lock.lock(); results.value[w] = r; lock.unlock()
-                group.leave()
-            }
-        }
-        group.wait()
-        return results.value.compactMap { $0 }
+    /// Scheduler + one server + workers for a distributed run through the `ClusterLauncher`
+    /// (as `ssd train` starts them); returns each worker's result.
+    func cluster(workers: Int, arguments: [String]) async throws -> [Run] {
+        var cluster = try LocalCluster(binDirectory: Self.products, servers: 1, workers: workers)
+        cluster.workerArguments = arguments
+        let launcher = ClusterLauncher()
+        try await launcher.start(cluster.processes)
+        let outcome = await launcher.wait(timeout: .seconds(120))
+        return outcome.results.filter { $0.part == .worker }.map { Run(status: $0.status, stdout: $0.stdout, stderr: $0.stderr) }
     }
 
     @Test("single machine trains: the loss falls and a checkpoint MXNet can load is written")
-    func singleMachine() throws {
+    func singleMachine() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
-        let r = try Self.run("worker", common("single") + ["--epochs", "3", "--mini_batch_size", "4"])
+        let r = try await Self.run("worker", common("single") + ["--epochs", "3", "--mini_batch_size", "4"])
         #expect(r.status == 0, "\(r.stderr)")
         let s = try Self.summary(r)
         #expect(s.last_loss < s.first_loss)
@@ -80,12 +66,12 @@ struct TrainingEndToEndTests {
         #expect(r.stderr.contains("train cross_entropy <loss>=") && r.stderr.contains("train smooth_l1 <loss>=") && r.stderr.contains("Train-CrossEntropy="))
         // ssd eval and ssd predict work on the checkpoint it leaves.
         let model = work.appendingPathComponent("single").path
-        let eval = try Self.run("ssd", ["eval", "--model-dir", model, "--data-root", work.appendingPathComponent("data").path, "--json"])
+        let eval = try await Self.run("ssd", ["eval", "--model-dir", model, "--data-root", work.appendingPathComponent("data").path, "--json"])
         #expect(eval.status == 0 && eval.stdout.contains("\"mAP\"") && eval.stdout.contains("\"classes\""), "\(eval.stderr)")
         let image = work.appendingPathComponent("data/validation").path
         let first = try #require(try FileManager.default.contentsOfDirectory(atPath: image).sorted().first)
         let out = work.appendingPathComponent("pred").path
-        let predict = try Self.run("ssd", ["predict", "--model-dir", model, "--output", out, "\(image)/\(first)"])
+        let predict = try await Self.run("ssd", ["predict", "--model-dir", model, "--output", out, "\(image)/\(first)"])
         #expect(predict.status == 0, "\(predict.stderr)")
         let base = (first as NSString).deletingPathExtension
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/\(base).json"))) as? [String: Any]
@@ -94,9 +80,9 @@ struct TrainingEndToEndTests {
     }
 
     @Test("base_network=resnet-50 (small ResNet) trains in dist_sync with 2 workers; the checkpoint keeps the BatchNorm statistics as aux:")
-    func resnetCluster() throws {
+    func resnetCluster() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
-        let runs = try cluster(workers: 2, arguments: common("resnet") + ["--base_network", "resnet-50", "--epochs", "6",
+        let runs = try await cluster(workers: 2, arguments: common("resnet") + ["--base_network", "resnet-50", "--epochs", "6",
                                                                           "--mini_batch_size", "2", "--kv_store", "dist_sync"])
         #expect(runs.count == 2 && runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.stderr))")
         let s = try Self.summary(try #require(runs.first { $0.stdout.contains("model_algo_1-") }))
@@ -107,10 +93,10 @@ struct TrainingEndToEndTests {
     }
 
     @Test("multi-host: the small SSD trains in dist_sync with 1 server and 2 workers in separate network namespaces (deploy/netns.sh)")
-    func networkNamespaces() throws {
+    func networkNamespaces() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let r = try runScript(root.appendingPathComponent("deploy/netns.sh").path,
+        let r = try await runScript(root.appendingPathComponent("deploy/netns.sh").path,
                               ["-n", "2", "-r", "1gbit", "-d", "0.5ms", "-b", Self.products.path, "--", Self.products.appendingPathComponent("worker").path]
                                   + common("netns") + ["--epochs", "1", "--mini_batch_size", "2", "--kv_store", "dist_sync"], timeout: 120)
         if r.status == 77 {
@@ -127,11 +113,11 @@ struct TrainingEndToEndTests {
     }
 
     @Test("dist_sync with 2 workers × batch 2 gives the weights of 1 worker × batch 4 (real SSD code path)")
-    func distSyncEqualsSingleMachine() throws {
+    func distSyncEqualsSingleMachine() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
-        let single = try Self.run("worker", common("one") + ["--epochs", "1", "--mini_batch_size", "4", "--no-augment"])
+        let single = try await Self.run("worker", common("one") + ["--epochs", "1", "--mini_batch_size", "4", "--no-augment"])
         #expect(single.status == 0, "\(single.stderr)")
-        let runs = try cluster(workers: 2, arguments: common("two") + ["--epochs", "1", "--mini_batch_size", "2", "--no-augment",
+        let runs = try await cluster(workers: 2, arguments: common("two") + ["--epochs", "1", "--mini_batch_size", "2", "--no-augment",
                                                                       "--kv_store", "dist_sync"])
         #expect(runs.count == 2 && runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.stderr))")
         #expect(runs.contains { $0.stderr.contains("effective batch 4 (dist_sync)") })
@@ -145,94 +131,100 @@ struct TrainingEndToEndTests {
     }
 
     @Test("ssd train --workers 2 --servers 1 runs a local dist_sync cluster with prefixed logs; a failing worker stops it")
-    func ssdTrain() throws {
+    func ssdTrain() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
-        let r = try Self.run("ssd", ["train", "--workers", "2", "--servers", "1"] + common("ssd-train") + ["--epochs", "1", "--mini_batch_size", "2"])
+        let r = try await Self.run("ssd", ["train", "--workers", "2", "--servers", "1"] + common("ssd-train") + ["--epochs", "1", "--mini_batch_size", "2"])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.contains("[worker 0]") && r.stdout.contains("[worker 1]") && r.stdout.contains("[server 0]"))
         #expect(r.stdout.contains("effective batch 4 (dist_sync)"))
         // A worker that cannot start (bad data root) fails the whole job, naming it, with nothing left running.
-        let bad = try Self.run("ssd", ["train", "--workers", "2", "--servers", "1", "--data-root", "/nonexistent"]
+        let bad = try await Self.run("ssd", ["train", "--workers", "2", "--servers", "1", "--data-root", "/nonexistent"]
                                + Array(common("x").dropFirst(2)) + ["--epochs", "1"], timeout: 60)
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("exited with status"), "\(bad.stderr)")
     }
 
+    @Test("ssd train --workers 2 interrupted (SIGINT): workers and servers stop on SIGTERM, not SIGKILL; exit 130; nothing left")
+    func ssdTrainInterrupted() async throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        let tag = UUID().uuidString
+        let launcher = ClusterLauncher()
+        try await launcher.start(ProcessSpec(name: "ssd", executable: Self.products.appendingPathComponent("ssd").path,
+                                             arguments: ["train", "--workers", "2", "--servers", "1"] + common("ssd-int")
+                                                 + ["--epochs", "500", "--mini_batch_size", "2", "--log-every", "1"],
+                                             environment: ["SSD_TEST_TAG": tag]))
+        // Wait until both workers train (a progress line each), at most 60 s.
+        let deadline = ContinuousClock.now + .seconds(60)
+        func training(_ w: Int) -> Bool { launcher.output(of: "ssd").stdout.contains("[worker \(w)] ") &&
+            launcher.output(of: "ssd").stdout.split(separator: "\n").contains { $0.hasPrefix("[worker \(w)]") && $0.contains("Batch[") } }
+        while !(training(0) && training(1)) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(training(0) && training(1), "\(launcher.output(of: "ssd"))")
+        launcher.send(SIGINT, to: "ssd")
+        let r = try #require(await launcher.result(of: "ssd", timeout: .seconds(20)))
+        #expect(r.termination == .exited(130), "\(r.stderr)")
+        #expect(r.stderr.contains("ssd train: interrupted"), "\(r.stderr)")
+        for w in ["worker 0", "worker 1", "server 0"] {
+            #expect(!r.stderr.contains("\(w) was stopped by SIGKILL"), "\(r.stderr)")
+        }
+        #expect(r.stderr.contains("worker 0 was stopped by SIGTERM") && r.stderr.contains("worker 1 was stopped by SIGTERM"), "\(r.stderr)")
+        #expect(r.stderr.contains("server 0 exited with status 0"), "\(r.stderr)")
+        #expect(await noProcessLeft(tag: tag), "processes left after the interrupt")
+    }
+
     @Test("deploy/local.sh: 2 servers × 2 workers train in dist_sync; Ctrl-C and a killed worker leave no process behind")
-    func deployLocal() throws {
+    func deployLocal() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("deploy/local.sh").path
         let tag = UUID().uuidString
-        func launch(_ extra: [String], model: String) throws -> Process {
-            let p = Process()
-            // The test runner ignores or blocks SIGINT/SIGTERM and children inherit that, and a shell
-            // cannot trap a signal ignored on entry: restore the defaults before exec'ing the launcher.
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
-            p.arguments = ["-MPOSIX", "-e", "sigprocmask(SIG_SETMASK, POSIX::SigSet->new); $SIG{INT}='DEFAULT'; $SIG{TERM}='DEFAULT'; exec @ARGV",
-                           "/bin/bash", script, "-s", "2", "-n", "2", "-b", Self.products.path, "-l", work.appendingPathComponent("logs-\(model)").path, "--",
-                           Self.products.appendingPathComponent("worker").path] + common(model) + ["--kv_store", "dist_sync"] + extra
-            p.environment = ProcessInfo.processInfo.environment.merging(["PS_HEARTBEAT_TIMEOUT": "3", "SSD_TEST_TAG": tag]) { $1 }
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            return p
+        // The launcher starts local.sh with default signal dispositions, so its INT/TERM trap works
+        // even though the test runner blocks those signals.
+        func launch(_ extra: [String], model: String) async throws -> ClusterLauncher {
+            let launcher = ClusterLauncher()
+            try await launcher.start(ProcessSpec(
+                name: "local.sh", executable: "/bin/bash",
+                arguments: [script, "-s", "2", "-n", "2", "-b", Self.products.path, "-l", work.appendingPathComponent("logs-\(model)").path, "--",
+                            Self.products.appendingPathComponent("worker").path] + common(model) + ["--kv_store", "dist_sync"] + extra,
+                environment: ["PS_HEARTBEAT_TIMEOUT": "3", "SSD_TEST_TAG": tag]))
+            return launcher
         }
-        // Processes of this launch: every child inherits the tag in its environment (other suites
-        // run their own clusters from the same folder at the same time).
-        func ours() -> Int {
-            let procs = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-            return procs.filter { Int($0) != nil }.filter { pid in
-                guard let env = FileManager.default.contents(atPath: "/proc/\(pid)/environ"),
-                      let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
-                let exe = String(decoding: cmd.prefix { $0 != 0 }, as: UTF8.self)
-                return (exe.hasSuffix("/worker") || exe.hasSuffix("/param-server"))
-                    && env.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "SSD_TEST_TAG=\(tag)" }
-            }.count
-        }
-        func noneLeft() -> Bool {
-            let d = Date().addingTimeInterval(8)
-            while ours() > 0 && Date() < d { usleep(100_000) }
-            return ours() == 0
-        }
-        func wait(_ p: Process, _ seconds: Double) { let d = Date().addingTimeInterval(seconds); while p.isRunning && Date() < d { usleep(50_000) } }
         // A full run succeeds.
-        let ok = try launch(["--epochs", "1", "--mini_batch_size", "2"], model: "ok")
-        wait(ok, 90)
-        #expect(!ok.isRunning && ok.terminationStatus == 0)
+        let ok = try await launch(["--epochs", "1", "--mini_batch_size", "2"], model: "ok")
+        #expect(await ok.result(of: "local.sh", timeout: .seconds(90))?.termination == .exited(0))
         #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("ok/model_algo_1-0001.params").path))
         // Ctrl-C in the middle of a long run: everything stops.
-        let long = try launch(["--epochs", "500", "--mini_batch_size", "2"], model: "int")
-        usleep(2_000_000)
-        #expect(ours() == 4, "2 servers and 2 workers should be running (the scheduler exits once the cluster formed)")
-        kill(long.processIdentifier, SIGINT)
-        wait(long, 20)
-        #expect(!long.isRunning && long.terminationStatus == 130)
-        #expect(noneLeft(), "processes left after the interrupt")
+        let long = try await launch(["--epochs", "500", "--mini_batch_size", "2"], model: "int")
+        // Wait (bounded) until the cluster formed: 2 servers and 2 workers (the scheduler exits then).
+        func formed() async throws -> Bool {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while taggedProcesses(tag: tag).count != 4 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
+            return taggedProcesses(tag: tag).count == 4
+        }
+        #expect(try await formed(), "2 servers and 2 workers should be running (the scheduler exits once the cluster formed)")
+        long.send(SIGINT, to: "local.sh")
+        #expect(await long.result(of: "local.sh", timeout: .seconds(20))?.termination == .exited(130))
+        #expect(await noProcessLeft(tag: tag), "processes left after the interrupt")
         // A worker killed: the job stops with a non-zero status naming it, nothing left.
-        let victim = try launch(["--epochs", "500", "--mini_batch_size", "2"], model: "kill")
-        usleep(2_000_000)
-        let killWorker = Process()
-        killWorker.executableURL = URL(fileURLWithPath: "/bin/bash")
-        killWorker.arguments = ["-c", "for p in $(pgrep -f '\(Self.products.path)/worker'); do tr '\\0' '\\n' < /proc/$p/environ | grep -qx DMLC_WORKER_ID=1 && kill -9 $p; done"]
-        try killWorker.run(); killWorker.waitUntilExit()
-        wait(victim, 30)
-        #expect(!victim.isRunning && victim.terminationStatus != 0)
+        let victim = try await launch(["--epochs", "500", "--mini_batch_size", "2"], model: "kill")
+        #expect(try await formed())
+        for p in taggedProcesses(tag: tag, alsoHaving: "DMLC_WORKER_ID=1") { kill(p, SIGKILL) }
+        let end = await victim.result(of: "local.sh", timeout: .seconds(30))
+        #expect(end != nil && end?.termination != .exited(0))
         let log = (try? String(contentsOf: work.appendingPathComponent("logs-kill/worker1.log"), encoding: .utf8)) ?? ""
         #expect(!log.isEmpty)
-        #expect(noneLeft(), "processes left after a worker died")
+        #expect(await noProcessLeft(tag: tag), "processes left after a worker died")
     }
 
     @Test("resume: interrupted after epoch 1 and resumed gives the weights of an uninterrupted run")
-    func resume() throws {
+    func resume() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
         let args = ["--mini_batch_size", "4", "--no-augment", "--lr_scheduler_step", "2", "--lr_scheduler_factor", "0.5"]
-        let full = try Self.run("worker", common("full") + args + ["--epochs", "3"])
+        let full = try await Self.run("worker", common("full") + args + ["--epochs", "3"])
         #expect(full.status == 0, "\(full.stderr)")
-        let first = try Self.run("worker", common("part") + args + ["--epochs", "1"])
+        let first = try await Self.run("worker", common("part") + args + ["--epochs", "1"])
         #expect(first.status == 0, "\(first.stderr)")
         let part = work.appendingPathComponent("part").path
-        let second = try Self.run("worker", common("part") + args + ["--epochs", "3", "--resume", part])
+        let second = try await Self.run("worker", common("part") + args + ["--epochs", "3", "--resume", part])
         #expect(second.status == 0 && second.stderr.contains("resumed from"), "\(second.stderr)")
         let a = try MXNetParams.read(path: try Self.summary(full).checkpoint).flatMap(\.values)
         let b = try MXNetParams.read(path: try Self.summary(second).checkpoint).flatMap(\.values)
@@ -241,7 +233,7 @@ struct TrainingEndToEndTests {
     }
 
     @Test("deploy/sagemaker/train: SageMaker's /opt/ml layout on one host trains and leaves the model artifacts")
-    func sageMakerLayout() throws {
+    func sageMakerLayout() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
         let root = work.appendingPathComponent("opt-ml")
         let fm = FileManager.default
@@ -256,18 +248,10 @@ struct TrainingEndToEndTests {
             .write(to: root.appendingPathComponent("input/config/resourceconfig.json"), atomically: true, encoding: .utf8)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("deploy/sagemaker/train").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [script]
-        p.environment = ProcessInfo.processInfo.environment.merging(["SM_ROOT": root.path, "SSD_BIN": Self.products.path,
-                                                                     "SSD_WORKER_ARGS": "--tiny-network"]) { $1 }
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(log)")
+        let r = try await runScript(script, [], environment: ["SM_ROOT": root.path, "SSD_BIN": Self.products.path,
+                                                            "SSD_WORKER_ARGS": "--tiny-network"], timeout: 120)
+        let log = r.stdout + r.stderr  // the launcher echoes the worker's log on its standard output
+        #expect(r.status == 0, "\(log)")
         #expect(log.contains("kv_store is ignored on a single machine"))
         for file in ["model_algo_1-0001.params", "model_algo_1-model.json", "hyperparams.json"] {
             #expect(fm.fileExists(atPath: root.appendingPathComponent("model/\(file)").path), "\(file)")
@@ -275,66 +259,61 @@ struct TrainingEndToEndTests {
     }
 
     @Test("dist_async with 2 workers trains and checkpoints")
-    func distAsync() throws {
+    func distAsync() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
-        let runs = try cluster(workers: 2, arguments: common("async") + ["--epochs", "2", "--mini_batch_size", "2", "--kv_store", "dist_async"])
+        let runs = try await cluster(workers: 2, arguments: common("async") + ["--epochs", "2", "--mini_batch_size", "2", "--kv_store", "dist_async"])
         #expect(runs.count == 2 && runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.stderr))")
         let s = try runs.map { try Self.summary($0) }
         #expect(s.allSatisfy { $0.last_loss < $0.first_loss })
     }
 
     @Test("early stopping: rank 0's decision stops every dist_sync and dist_async worker after the same epoch, as on one machine")
-    func earlyStopping() throws {
+    func earlyStopping() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
         // A learning rate too small to move the validation mAP: no epoch improves it.
         let stopping = ["--epochs", "6", "--learning_rate", "0.000001", "--early_stopping", "True", "--early_stopping_patience", "1",
                         "--early_stopping_min_epochs", "2", "--early_stopping_tolerance", "0.5"]
-        let single = try Self.run("worker", common("es1") + stopping + ["--mini_batch_size", "4"])
+        let single = try await Self.run("worker", common("es1") + stopping + ["--mini_batch_size", "4"])
         #expect(single.status == 0, "\(single.stderr)")
         #expect(try Self.summary(single).learning_rates.count == 2 && single.stderr.contains("early stopping after epoch 1"))
-        let runs = try cluster(workers: 2, arguments: common("es2") + stopping + ["--mini_batch_size", "2", "--kv_store", "dist_sync"])
+        let runs = try await cluster(workers: 2, arguments: common("es2") + stopping + ["--mini_batch_size", "2", "--kv_store", "dist_sync"])
         #expect(runs.count == 2 && runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.stderr))")
         for run in runs {
             #expect(try Self.summary(run).learning_rates.count == 2)
             #expect(run.stderr.contains("early stopping after epoch 1"), "\(run.stderr)")
         }
         // dist_async: the others read rank 0's decision after a barrier at the end of each epoch.
-        let async = try cluster(workers: 2, arguments: common("es3") + stopping + ["--mini_batch_size", "2", "--kv_store", "dist_async"])
+        let async = try await cluster(workers: 2, arguments: common("es3") + stopping + ["--mini_batch_size", "2", "--kv_store", "dist_async"])
         #expect(async.count == 2 && async.allSatisfy { $0.status == 0 }, "\(async.map(\.stderr))")
         #expect(try async.map { try Self.summary($0).learning_rates.count } == [2, 2])
     }
 
     @Test("the learning rate of each epoch follows lr_scheduler_step 2,4 with factor 0.5, for 1 and 2 workers")
-    func schedule() throws {
+    func schedule() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
-        let r = try Self.run("worker", common("sched") + ["--epochs", "5", "--mini_batch_size", "8", "--lr_scheduler_step", "2,4",
+        let r = try await Self.run("worker", common("sched") + ["--epochs", "5", "--mini_batch_size", "8", "--lr_scheduler_step", "2,4",
                                                             "--lr_scheduler_factor", "0.5"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try Self.summary(r).learning_rates == [0.003, 0.003, 0.0015, 0.0015, 0.00075])
         // The same schedule with 2 dist_sync workers: epochs of the effective batch, same rates.
-        let runs = try cluster(workers: 2, arguments: common("sched2") + ["--epochs", "5", "--mini_batch_size", "4", "--kv_store", "dist_sync",
+        let runs = try await cluster(workers: 2, arguments: common("sched2") + ["--epochs", "5", "--mini_batch_size", "4", "--kv_store", "dist_sync",
                                                                          "--lr_scheduler_step", "2,4", "--lr_scheduler_factor", "0.5"])
         #expect(runs.count == 2 && runs.allSatisfy { $0.status == 0 }, "\(runs.map(\.stderr))")
         for run in runs { #expect(try Self.summary(run).learning_rates == [0.003, 0.003, 0.0015, 0.0015, 0.00075]) }
     }
 
     @Test("invalid hyperparameters exit 2 before any data is read, one message per problem")
-    func invalid() throws {
+    func invalid() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
-        let r = try Self.run("worker", ["--data-root", "/nonexistent", "--num_classes", "0", "--learning_rate", "0", "--optimizer", "adamw",
+        let r = try await Self.run("worker", ["--data-root", "/nonexistent", "--num_classes", "0", "--learning_rate", "0", "--optimizer", "adamw",
                                         "--image_shape", "299", "--kv_store", "dist_sync"])
         #expect(r.status == 2)
         for text in ["num_classes=0", "learning_rate=0: must be a float in (0, 1]", "optimizer=adamw", "image_shape=299",
                      "num_training_samples: required", "kv_store=dist_sync: needs a cluster"] {
             #expect(r.stderr.contains(text), "\(text) in \(r.stderr)")
         }
-        let pretrained = try Self.run("worker", ["--data-root", work.appendingPathComponent("data").path, "--num_classes", "2",
+        let pretrained = try await Self.run("worker", ["--data-root", work.appendingPathComponent("data").path, "--num_classes", "2",
                                                  "--num_training_samples", "16", "--tiny-network"])
         #expect(pretrained.status == 2 && pretrained.stderr.contains("use_pretrained_model=0"), "\(pretrained.stderr)")
     }
-}
-
-final class Box<T>: @unchecked Sendable {
-    var value: T
-    init(_ value: T) { self.value = value }
 }

@@ -1,16 +1,17 @@
 // Scaling report: SSD training with 1, 2, 3… workers in dist_sync and dist_async through real
-// `param-server`/`worker` processes started by deploy/local.sh (one BLAS thread per worker when
-// workers ≥ cores): effective batch, total and per-worker images/s, scaling efficiency against
+// `param-server`/`worker` processes started by the project's ClusterLauncher on loopback (as
+// `ssd train` starts them; cores / workers BLAS threads per worker), or by deploy/netns.sh in
+// network namespaces: effective batch, total and per-worker images/s, scaling efficiency against
 // one worker, fraction of step time waiting on the servers, bytes exchanged per step.
-// Prints a table, writes JSON and draws a PNG (images/s and efficiency against workers).
+// Prints a table and writes JSON; scripts/plot_scaling.py draws the PNG from that JSON.
 // Needs the main package built in release: `swift build -c release` in the repository root.
 import ArgumentParser
 import Detection
-import DetectionData
 import Foundation
+import Launcher
 
 @main
-struct ScalingBenchmarks: ParsableCommand {
+struct ScalingBenchmarks: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Training throughput against the number of workers (dist_sync, dist_async).")
 
     @Option(help: "Worker counts.") var workers: [Int] = [1, 2, 3]
@@ -20,13 +21,12 @@ struct ScalingBenchmarks: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "First run one worker alone (single machine, no server, every core) as the reference row.")
     var single = true
     @Flag(help: "Use the small test network (64×64) instead of SSD300, for a quick check.") var tiny = false
-    @Option(help: "Launcher: 'local' (deploy/local.sh, loopback) or 'netns' (deploy/netns.sh: every process in its own network namespace, needs root).")
+    @Option(help: "Launcher: 'local' (ClusterLauncher, loopback) or 'netns' (deploy/netns.sh: every process in its own network namespace, needs root).")
     var launcher = "local"
     @Option(help: "netns only: one-way delay added to every link (tc netem), e.g. 0.5ms.") var delay: String?
     @Option(help: "netns only: rate limit of every link (tc), e.g. 1gbit.") var rate: String?
     @Option(help: "Release products of the main package.") var bin = "../.build/release"
-    @Option(help: "Write the rows as JSON here.") var json: String?
-    @Option(help: "Draw the plot as PNG here.") var png: String?
+    @Option(help: "Write the rows as JSON here (plot it with scripts/plot_scaling.py).") var json: String?
 
     struct Row: Codable {
         var mode: String, launcher: String, link: String, workers: Int, effectiveBatch: Int
@@ -36,7 +36,7 @@ struct ScalingBenchmarks: ParsableCommand {
         var ratioToSingle: Double?
     }
 
-    func run() throws {
+    func run() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         let binURL = URL(fileURLWithPath: bin.hasPrefix("/") ? bin
@@ -45,7 +45,7 @@ struct ScalingBenchmarks: ParsableCommand {
         defer { try? FileManager.default.removeItem(at: work) }
         let size = tiny ? 64 : 300
         let images = (workers.max() ?? 1) * batch * steps
-        try shell(binURL.appendingPathComponent("ssd").path, ["synth", "--output", work.appendingPathComponent("data").path, "--num-classes", "4",
+        try await shell(binURL.appendingPathComponent("ssd").path, ["synth", "--output", work.appendingPathComponent("data").path, "--num-classes", "4",
                                                               "--train", "\(images)", "--validation", "0", "--image-size", "\(size)"])
         let config: SSDConfig = tiny ? .tiny(numClasses: 4) : try .vgg16Reduced(imageShape: 300, numClasses: 4)
         let parameters = try SSDModel(config: config).parameters.count
@@ -68,7 +68,7 @@ struct ScalingBenchmarks: ParsableCommand {
             // One process, no server, OpenBLAS on every core: what a user gets without a cluster.
             let worker = binURL.appendingPathComponent("worker").path
             let script = "eval \"$(\"$0\"/scripts/blas-env.sh)\"; exec \"$@\""
-            let out = try shell("/bin/bash", ["-c", script, root.path, worker] + common("m-single", samples: batch * steps))
+            let out = try await shell("/bin/bash", ["-c", script, root.path, worker] + common("m-single", samples: batch * steps))
             guard let (ips, _) = summaries(out).first else { throw ValidationError("no summary from the single-machine run:\n\(out.suffix(2000))") }
             singleRate = ips
             let row = Row(mode: "single", launcher: "none", link: "none", workers: 1, effectiveBatch: batch, totalImagesPerSecond: ips,
@@ -80,11 +80,26 @@ struct ScalingBenchmarks: ParsableCommand {
             var base: Double?
             for n in workers {
                 let samples = n * batch * steps
-                var args = launcher == "local" ? ["-s", "1"] : (delay.map { ["-d", $0] } ?? []) + (rate.map { ["-r", $0] } ?? [])
-                args += ["-n", "\(n)", "-b", binURL.path, "--", binURL.appendingPathComponent("worker").path]
-                    + common("m-\(mode)-\(n)", samples: samples) + ["--kv_store", mode]
+                let args = common("m-\(mode)-\(n)", samples: samples) + ["--kv_store", mode]
                 // Every worker reads the whole (small) data set; limit the epoch by the sample count.
-                let out = try shell(root.appendingPathComponent("deploy/\(launcher).sh").path, args)
+                let out: String
+                if launcher == "local" {
+                    var cluster = try LocalCluster(binDirectory: binURL, servers: 1, workers: n)
+                    cluster.environment = try await blasEnvironment
+                    cluster.workerArguments = args
+                    cluster.workerEnvironment = ["OPENBLAS_NUM_THREADS": "\(max(1, ProcessInfo.processInfo.activeProcessorCount / n))"]
+                    let clusterLauncher = ClusterLauncher()
+                    try await clusterLauncher.start(cluster.processes)
+                    let outcome = await clusterLauncher.wait(timeout: .seconds(3600))
+                    guard outcome.reason == .completed else {
+                        throw ValidationError("the cluster did not complete: \(outcome)\n\(outcome.results.map(\.stderr).joined().suffix(2000))")
+                    }
+                    out = outcome.results.map(\.stdout).joined()
+                } else {
+                    let shaping = (delay.map { ["-d", $0] } ?? []) + (rate.map { ["-r", $0] } ?? [])
+                    out = try await shell(root.appendingPathComponent("deploy/netns.sh").path,
+                                          shaping + ["-n", "\(n)", "-b", binURL.path, "--", binURL.appendingPathComponent("worker").path] + args)
+                }
                 let found = summaries(out)
                 guard found.count == n else { throw ValidationError("expected \(n) worker summaries, got \(found.count):\n\(out.suffix(2000))") }
                 let total = found.map(\.0).reduce(0, +)
@@ -104,7 +119,6 @@ struct ScalingBenchmarks: ParsableCommand {
             let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
             try e.encode(rows).write(to: URL(fileURLWithPath: json))
         }
-        if let png { try plot(rows).write(to: URL(fileURLWithPath: png)); print("wrote \(png)") }
     }
 
     /// (images/s, waiting fraction) of every worker summary line (the JSON the worker prints last).
@@ -117,38 +131,31 @@ struct ScalingBenchmarks: ParsableCommand {
         }
     }
 
-    /// Total images/s (solid squares) and efficiency (hollow squares) against workers; one color per mode.
-    func plot(_ rows: [Row]) throws -> Data {
-        var image = RGBImage(width: 480, height: 320, pixels: [UInt8](repeating: 255, count: 480 * 320 * 3))
-        let maxWorkers = Float(rows.map(\.workers).max() ?? 1), maxRate = Float(rows.map(\.totalImagesPerSecond).max() ?? 1)
-        func x(_ w: Int) -> Float { 0.1 + 0.8 * Float(w) / max(1, maxWorkers) }
-        Drawing.drawBox(on: &image, xmin: 0.08, ymin: 0.08, xmax: 0.95, ymax: 0.92, color: (0, 0, 0), thickness: 1)
-        for (k, mode) in Set(rows.map(\.mode)).sorted().enumerated() {
-            let color = Drawing.color(forClass: k)
-            for r in rows where r.mode == mode {
-                let cx = x(r.workers)
-                let rateY = 0.9 - 0.8 * Float(r.totalImagesPerSecond) / max(maxRate, 1e-9)
-                Drawing.drawBox(on: &image, xmin: cx - 0.012, ymin: rateY - 0.018, xmax: cx + 0.012, ymax: rateY + 0.018, color: color, thickness: 6)
-                let effY = 0.9 - 0.8 * Float(min(r.efficiency, 1.2)) / 1.2
-                Drawing.drawBox(on: &image, xmin: cx - 0.012, ymin: effY - 0.018, xmax: cx + 0.012, ymax: effY + 0.018, color: color, thickness: 2)
+    /// OpenBLAS's environment for this CPU (scripts/blas-env.sh's `export` lines), set up once.
+    var blasEnvironment: [String: String] {
+        get async throws {
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent()
+            let lines = try await shell(root.appendingPathComponent("scripts/blas-env.sh").path, [])
+            var env: [String: String] = [:]
+            for line in lines.split(separator: "\n") where line.hasPrefix("export ") {
+                let pair = line.dropFirst("export ".count).split(separator: "=", maxSplits: 1)
+                if pair.count == 2 { env[String(pair[0])] = String(pair[1]) }
             }
+            return env
         }
-        return Data(try ImageCodec.encodePNG(image))
     }
 
+    /// Runs `executable` (a `.sh` through bash) through the ClusterLauncher; its output (stdout
+    /// then stderr), or an error with the tail of it when it fails.
     @discardableResult
-    func shell(_ executable: String, _ arguments: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable.hasSuffix(".sh") ? "/bin/bash" : executable)
-        p.arguments = executable.hasSuffix(".sh") ? [executable] + arguments : arguments
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard p.terminationStatus == 0 else { throw ValidationError("\(executable) failed (\(p.terminationStatus)):\n\(text.suffix(2000))") }
+    func shell(_ executable: String, _ arguments: [String]) async throws -> String {
+        let spec = executable.hasSuffix(".sh") ? ProcessSpec(name: "script", executable: "/bin/bash", arguments: [executable] + arguments)
+            : ProcessSpec(name: "command", executable: executable, arguments: arguments)
+        let outcome = try await ClusterLauncher.run(spec, timeout: .seconds(3600))
+        let result = outcome.results[0]
+        let text = result.stdout + result.stderr
+        guard outcome.reason == .completed else { throw ValidationError("\(executable) \(result.termination):\n\(text.suffix(2000))") }
         return text
     }
 }

@@ -4,14 +4,14 @@ import Logging
 import Optimizers
 import ParameterServer
 
-/// `kv-probe`: a worker that trains logistic regression through the parameter servers (or
-/// alone with `--local`), used by the tests and benchmarks to prove dist_sync ≡ one machine
-/// with the effective batch, async convergence, key slicing and failure handling with real
-/// processes. Prints the final weights as JSON.
-@main
+/// `ssd kv-probe`: a worker that trains logistic regression through the parameter servers (or
+/// alone with `--local`) in a second — to check that a launcher (deploy/*.sh, Slurm,
+/// Kubernetes) forms a working cluster before a long SSD run, and used by the tests to prove
+/// dist_sync ≡ one machine with the effective batch, async convergence, key slicing and
+/// failure handling with real processes. Prints the final weights as JSON.
 struct KVProbe: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "kv-probe",
-        abstract: "Logistic-regression worker for testing the parameter server.")
+        abstract: "Check a cluster: a logistic-regression worker that trains through the parameter servers.")
 
     @Flag(help: "Train alone with a local optimizer (no servers).") var local = false
     @Option(help: "dist_sync or dist_async.") var mode = "dist_sync"
@@ -110,7 +110,7 @@ struct KVProbe: ParsableCommand {
             try client.shutdownServers()
             try emit(Result(rank: client.rank, workers: n, weights: weights, bias: bias[0], losses: losses, bigKeyRoundTrip: roundTrip))
         } catch let error as TransportError {
-            FileHandle.standardError.write(Data("kv-probe: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("ssd kv-probe: \(error)\n".utf8))
             throw ExitCode(1)
         }
     }
