@@ -49,7 +49,7 @@ enum ServiceRole {
             case .worker:
                 preconditionFailure("ServiceRole.run is called for the scheduler and servers only")
             }
-        } catch TransportError.interrupted {
+        } catch ClusterError.interrupted {
             logger.info("interrupted; stopped")
         } catch {
             FileHandle.standardError.write(Data("worker: \(error)\n".utf8))

@@ -35,26 +35,26 @@ struct ConversionEndToEndTests {
     }
 
     @Test("ssd convert voc: the difficult box reaches the validation metric as difficult (mAP 1, not 6/11)")
-    func difficultReachesTheMetric() throws {
+    func difficultReachesTheMetric() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("convert-e2e-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let root = try Self.vocTree(in: dir)
-        let run = try runProcess(Self.products.appendingPathComponent("ssd"), ["convert", "voc", root, "--output", dir + "/data"], timeout: 60)
+        let run = try await runProcess(Self.products.appendingPathComponent("ssd"), ["convert", "voc", root, "--output", dir + "/data"], timeout: 60)
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
         #expect(run.stdout.contains("validation: 1 images (0 without boxes), 2 boxes, 1 difficult"))
         #expect(run.stdout.contains("ssd im2rec --list \(dir)/data/validation.lst"))
         // --classes FILE fixes the ids (here: one name per line, as classes.txt is written), a missing file is a usage error.
         try Data("person\ndog\n".utf8).write(to: URL(fileURLWithPath: dir + "/names.txt"))
-        let named = try runProcess(Self.products.appendingPathComponent("ssd"),
+        let named = try await runProcess(Self.products.appendingPathComponent("ssd"),
                                    ["convert", "voc", root, "--output", dir + "/named", "--classes", dir + "/names.txt"], timeout: 60)
         #expect(named.status == 0 && (try? String(contentsOfFile: dir + "/named/classes.txt", encoding: .utf8)) == "person\ndog\n", "\(named.stderr)")
-        let missing = try runProcess(Self.products.appendingPathComponent("ssd"),
+        let missing = try await runProcess(Self.products.appendingPathComponent("ssd"),
                                      ["convert", "voc", root, "--output", dir + "/none", "--classes", dir + "/nofile.txt"], timeout: 60)
         #expect(missing.status != 0 && missing.stderr.contains("nofile.txt: no such file"), "\(missing.stderr)")
 
         // Both forms of the channel: SageMaker's JSON, and the .lst packed by `ssd im2rec` into RecordIO.
         try FileManager.default.createDirectory(atPath: dir + "/rec/validation", withIntermediateDirectories: true)
-        let pack = try runProcess(Self.products.appendingPathComponent("ssd"),
+        let pack = try await runProcess(Self.products.appendingPathComponent("ssd"),
                                   ["im2rec", "--list", dir + "/data/validation.lst", "--output", dir + "/rec/validation/validation"], timeout: 60)
         #expect(pack.status == 0, "\(pack.stdout) \(pack.stderr)")
         for dataRoot in [dir + "/data", dir + "/rec"] {
@@ -75,13 +75,13 @@ struct ConversionEndToEndTests {
     }
 
     @Test("ssd convert coco: a malformed file exits non-zero with the file and field in the message")
-    func cocoErrorsAreReported() throws {
+    func cocoErrorsAreReported() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("convert-coco-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let json = #"{"images": [{"id": 1, "file_name": "a.jpg", "width": 64}], "annotations": [], "categories": [{"id": 1, "name": "a"}]}"#
         try Data(json.utf8).write(to: URL(fileURLWithPath: dir + "/instances.json"))
-        let run = try runProcess(Self.products.appendingPathComponent("ssd"),
+        let run = try await runProcess(Self.products.appendingPathComponent("ssd"),
                                  ["convert", "coco", dir + "/instances.json", "--images", dir, "--output", dir + "/out"], timeout: 60)
         #expect(run.status != 0)
         #expect(run.stderr.contains("\(dir)/instances.json: images[0].height is missing"), "\(run.stderr)")
