@@ -7,5 +7,5 @@ struct SSDCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssd",
         abstract: "SSD object detection: data tools, training, evaluation, prediction.",
-        subcommands: [Train.self, Synth.self, Im2Rec.self, Eval.self, Predict.self])
+        subcommands: [Train.self, Synth.self, Im2Rec.self, Eval.self, Predict.self, Keys.self])
 }

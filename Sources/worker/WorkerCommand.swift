@@ -32,6 +32,7 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "Turn training augmentation off (deterministic runs).") var noAugment = false
     @Flag(help: "Skip and count unreadable samples instead of failing.") var skipBadSamples = false
     @Option(help: "Continue from the newest checkpoint of this model directory.") var resume: String?
+    @Option(help: "Cluster only: CURVE keys directory made by `ssd keys` (PS_SECURE_DIR).") var secure: String?
     @Flag(help: "Print the hyperparameter table and exit.") var helpHyperparameters = false
     @Flag(help: .hidden) var tinyNetwork = false
 
@@ -74,6 +75,7 @@ struct WorkerCommand: ParsableCommand {
             do {
                 var e = env
                 e["DMLC_ROLE"] = e["DMLC_ROLE"] ?? "worker"
+                if let secure { e["PS_SECURE_DIR"] = secure }
                 cluster = try ClusterConfig.resolve(environment: e)
             } catch {
                 FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(2)
