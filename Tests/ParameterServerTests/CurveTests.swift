@@ -145,5 +145,8 @@ struct CurveTests {
         #expect(r.weights.count == local.weights.count)
         for (x, y) in zip(r.weights, local.weights) { #expect(abs(x - y) <= 1e-5 + 1e-5 * abs(y), "\(r.weights) vs \(local.weights)") }
         #expect(cluster.errors("server0").contains("secure: CURVE"), "\(cluster.errors("server0"))")
+        for name in ["scheduler", "server0"] {
+            #expect(cluster.errors(name).contains("refused a CURVE client at 127.0.0.1"), "\(name): \(cluster.errors(name))")
+        }
     }
 }

@@ -3,6 +3,7 @@
 // context's binding sockets. Admits a client whose public key is in the authorised list.
 import CZeroMQ
 import Foundation
+import Logging
 
 final class ZAPHandler: @unchecked Sendable {
     private let socket: UnsafeMutableRawPointer
@@ -10,6 +11,7 @@ final class ZAPHandler: @unchecked Sendable {
     private let lock = NSLock()
     private var refusedCount = 0
     private let finished = DispatchSemaphore(value: 0)
+    private let logger = Logger(label: "zap")
 
     /// Binds the handler in `context` (before any CURVE socket there binds) and starts its
     /// thread, which ends when the context shuts down.
@@ -29,7 +31,8 @@ final class ZAPHandler: @unchecked Sendable {
         Thread.detachNewThread { [self] in serve() }
     }
 
-    /// Connections refused so far (a key not in the list, or a mechanism other than CURVE).
+    /// CURVE handshakes refused so far (a client key not in the list). A client without CURVE
+    /// never reaches the handler: its handshake fails on the mechanism.
     var refused: Int { lock.withLock { refusedCount } }
 
     /// Waits until the thread has closed its socket (after `zmq_ctx_shutdown`).
@@ -44,7 +47,11 @@ final class ZAPHandler: @unchecked Sendable {
             let mechanism = request.count > 5 ? String(decoding: request[5], as: UTF8.self) : ""
             let key = request.count > 6 ? CurveKeys.z85(request[6]) : nil
             let admitted = version == "1.0" && mechanism == "CURVE" && key.map(authorized.contains) == true
-            if !admitted { lock.withLock { refusedCount += 1 } }
+            if !admitted {
+                lock.withLock { refusedCount += 1 }
+                let address = request.count > 3 ? String(decoding: request[3], as: UTF8.self) : "?"
+                logger.warning("refused a CURVE client at \(address): its key \(key ?? "?") is not in authorized_keys")
+            }
             let status = admitted ? "200" : "400"
             let text = admitted ? "OK" : "client key not authorised"
             // Reply: version, request id, status code, status text, user id, metadata.
