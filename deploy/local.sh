@@ -8,12 +8,13 @@
 #   WORKER_COMMAND runs once per worker with DMLC_ROLE=worker and DMLC_WORKER_ID set, e.g.
 #   deploy/local.sh -s 2 -n 2 -- .build/release/worker --hyperparameters hp.json …
 #   deploy/local.sh -n 2 -- .build/release/ssd kv-probe --steps 20
+#   With PS_SECURE_DIR=DIR (keys from `ssd keys --output DIR`) every process uses ZeroMQ CURVE.
 set -u
 servers=1; workers=2; port=""; logdir=""; bindir=""
 while getopts "s:n:p:l:b:h" opt; do
     case $opt in
         s) servers=$OPTARG ;; n) workers=$OPTARG ;; p) port=$OPTARG ;; l) logdir=$OPTARG ;; b) bindir=$OPTARG ;;
-        h|*) sed -n '2,12p' "$0"; exit 2 ;;
+        h|*) sed -n '2,13p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -31,6 +32,11 @@ eval "$("$here/scripts/blas-env.sh")"
 cores=$(nproc 2>/dev/null || echo 1)
 blas_threads=$(( cores / workers )); [ "$blas_threads" -ge 1 ] || blas_threads=1
 
+if [ -n "${PS_SECURE_DIR:-}" ]; then
+    [ -d "$PS_SECURE_DIR" ] || { echo "deploy/local.sh: PS_SECURE_DIR=$PS_SECURE_DIR is not a directory; run 'ssd keys --output DIR'" >&2; exit 2; }
+    export PS_SECURE_DIR=$(cd "$PS_SECURE_DIR" && pwd)
+    echo "deploy/local.sh: secure cluster (CURVE) with the keys of $PS_SECURE_DIR"
+fi
 export DMLC_PS_ROOT_URI=127.0.0.1 DMLC_PS_ROOT_PORT=$port DMLC_NUM_SERVER=$servers DMLC_NUM_WORKER=$workers
 pids=(); names=()
 start() {  # start NAME COMMAND… : runs it with a log prefix, remembers its pid

@@ -13,7 +13,8 @@ struct ParamServerCommand: ParsableCommand {
         discussion: """
             Environment (MXNet names): DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT, DMLC_NUM_SERVER, \
             DMLC_NUM_WORKER, DMLC_NODE_HOST, DMLC_PORT, PS_HEARTBEAT_TIMEOUT, PS_ROUND_TIMEOUT, \
-            PS_REGISTRATION_TIMEOUT, PS_NON_FINITE_GRADIENTS (reject | skip); or SageMaker's SM_HOSTS / \
+            PS_REGISTRATION_TIMEOUT, PS_NON_FINITE_GRADIENTS (reject | skip), PS_SECURE_DIR (CURVE keys from \
+            `ssd keys`); or SageMaker's SM_HOSTS / \
             SM_CURRENT_HOST. Exit status: 0 after an orderly shutdown or signal, 1 when the job failed (dead or \
             stuck worker, timed-out round or barrier, incomplete cluster), 2 for a configuration error.
             """)
@@ -29,6 +30,8 @@ struct ParamServerCommand: ParsableCommand {
     @Option(help: "Seconds a sync round may wait for its last push (PS_ROUND_TIMEOUT).") var roundTimeout: String?
     @Option(help: "Seconds to wait for every node to register (PS_REGISTRATION_TIMEOUT).") var registrationTimeout: String?
     @Option(help: "reject | skip a gradient holding NaN or Inf (PS_NON_FINITE_GRADIENTS).") var nonFiniteGradients: String?
+    @Option(help: "Authenticate and encrypt every connection with the CURVE keys of this directory, made by `ssd keys` (PS_SECURE_DIR).")
+    var secure: String?
     @Flag(help: "Also run the scheduler in this process (server 0 of a small cluster).") var withScheduler = false
 
     func run() throws {
@@ -39,7 +42,7 @@ struct ParamServerCommand: ParsableCommand {
         flags.role = role; flags.rootURI = rootURI; flags.rootPort = rootPort; flags.numServers = numServers
         flags.numWorkers = numWorkers; flags.host = host; flags.port = port; flags.heartbeatTimeout = heartbeatTimeout
         flags.roundTimeout = roundTimeout; flags.registrationTimeout = registrationTimeout
-        flags.nonFiniteGradients = nonFiniteGradients
+        flags.nonFiniteGradients = nonFiniteGradients; flags.secure = secure
         let config: ClusterConfig
         do {
             config = try ClusterConfig.resolve(environment: ProcessInfo.processInfo.environment, flags: flags.asEnvironment)
@@ -47,6 +50,7 @@ struct ParamServerCommand: ParsableCommand {
             FileHandle.standardError.write(Data("param-server: \(error)\n".utf8))
             throw ExitCode(2)
         }
+        if let keys = config.security { logger.info("secure: CURVE with the keys of \(keys.directory) (\(keys.authorized.count) authorised client key(s))") }
         let stop = StopFlag()
         let signals = stop.installSignalHandlers()
         defer { signals.forEach { $0.cancel() } }

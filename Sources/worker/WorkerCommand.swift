@@ -35,6 +35,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Continue from the newest checkpoint of this model directory.") var resume: String?
     @Option(help: "Class names for the model artifacts (JSON array or one per line; default: the train annotations' categories).")
     var classNames: String?
+    @Option(help: "Cluster only: CURVE keys directory made by `ssd keys` (PS_SECURE_DIR).") var secure: String?
     @Flag(help: "Print the hyperparameter table and exit.") var helpHyperparameters = false
     @Flag(help: .hidden) var tinyNetwork = false
 
@@ -82,6 +83,7 @@ struct WorkerCommand: ParsableCommand {
             do {
                 var e = env
                 e["DMLC_ROLE"] = e["DMLC_ROLE"] ?? "worker"
+                if let secure { e["PS_SECURE_DIR"] = secure }
                 cluster = try ClusterConfig.resolve(environment: e)
             } catch {
                 FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(2)

@@ -62,7 +62,7 @@ struct SSHLauncherTests {
     func waitForTraining(_ launcher: ClusterLauncher) async throws -> Bool {
         let deadline = ContinuousClock.now + .seconds(60)
         func training(_ w: Int) -> Bool {
-            launcher.output(of: "ssh.sh").stdout.split(separator: "\n").contains { $0.contains("worker \(w)]") && $0.contains("Batch[") }
+            launcher.output(of: "ssh.sh").stdout.split(separator: "\n").contains { $0.contains("worker \(w)]") && $0.contains("Batch [") }
         }
         while !(training(0) && training(1)) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
         return training(0) && training(1)

@@ -156,7 +156,7 @@ struct TrainingEndToEndTests {
         // Wait until both workers train (a progress line each), at most 60 s.
         let deadline = ContinuousClock.now + .seconds(60)
         func training(_ w: Int) -> Bool { launcher.output(of: "ssd").stdout.contains("[worker \(w)] ") &&
-            launcher.output(of: "ssd").stdout.split(separator: "\n").contains { $0.hasPrefix("[worker \(w)]") && $0.contains("Batch[") } }
+            launcher.output(of: "ssd").stdout.split(separator: "\n").contains { $0.hasPrefix("[worker \(w)]") && $0.contains("Batch [") } }
         while !(training(0) && training(1)) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
         #expect(training(0) && training(1), "\(launcher.output(of: "ssd"))")
         launcher.send(SIGINT, to: "ssd")

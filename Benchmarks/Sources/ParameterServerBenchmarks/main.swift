@@ -36,6 +36,8 @@ func ssd300VGG16Shapes() -> [(name: String, count: Int)] {
 
 struct Row: Codable {
     var mode: String, servers: Int, workers: Int, rounds: Int
+    /// Every socket authenticated and encrypted with ZeroMQ CURVE (`--secure`).
+    var curve: Bool
     var seconds: Double, roundsPerSecond: Double, gigabytesPerSecondPerWorker: Double
     /// With --profile: milliseconds per round spent in each phase, summed over all threads.
     var phases: [String: Double]?
@@ -64,6 +66,8 @@ struct ParameterServerBenchmarks: ParsableCommand {
     @Option(help: "Write the results as JSON to this path.") var json: String?
     @Flag(help: "Also print where a round's time goes: send, receive copy, checksum, non-finite check, sum, optimizer update, reply.")
     var profile = false
+    @Flag(help: "Run every socket with ZeroMQ CURVE (keys generated into a temporary directory), as `--secure` clusters do.")
+    var secure = false
 
     func run() throws {
         LoggingSystem.bootstrap { label in
@@ -75,11 +79,19 @@ struct ParameterServerBenchmarks: ParsableCommand {
         let floats = shapes.reduce(0) { $0 + $1.count }
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; SSD300-VGG16: \(shapes.count) arrays, "
               + String(format: "%.2f M floats (%.1f MB per push)", Double(floats) / 1e6, Double(floats) * 4 / 1e6))
+        var keys: CurveKeys?
+        if secure {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ps-bench-keys-\(getpid())").path
+            try CurveKeys.generate(into: dir)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            keys = try CurveKeys.load(directory: dir)
+        }
+        print("ZeroMQ security: \(secure ? "CURVE (authenticated and encrypted)" : "NULL (none)")")
         print("mode        servers workers rounds   seconds  rounds/s  GB/s/worker (push+pull)")
         var rows: [Row] = []
         for mode in [SyncMode.sync, .async] {
             for s in servers {
-                let row = try measure(mode: mode, servers: s, shapes: shapes)
+                let row = try measure(mode: mode, servers: s, shapes: shapes, security: keys)
                 rows.append(row)
                 print(String(format: "%-11@ %7d %7d %6d %9.2f %9.2f %12.2f", mode.rawValue as NSString, s, workers, rounds,
                              row.seconds, row.roundsPerSecond, row.gigabytesPerSecondPerWorker))
@@ -98,10 +110,10 @@ struct ParameterServerBenchmarks: ParsableCommand {
         }
     }
 
-    func measure(mode: SyncMode, servers serverCount: Int, shapes: [(name: String, count: Int)]) throws -> Row {
+    func measure(mode: SyncMode, servers serverCount: Int, shapes: [(name: String, count: Int)], security: CurveKeys?) throws -> Row {
         let port = 20000 + Int(getpid() % 20000) + serverCount * 7 + (mode == .sync ? 0 : 3)
         let base = ClusterConfig(role: .scheduler, rootURI: "127.0.0.1", rootPort: port, numServers: serverCount,
-                                 numWorkers: workers, heartbeatTimeout: 60)
+                                 numWorkers: workers, heartbeatTimeout: 60, security: security)
         let logger = Logger(label: "bench")
         let group = DispatchGroup()
         func spawn(_ body: @escaping () -> Void) {
@@ -156,7 +168,7 @@ struct ParameterServerBenchmarks: ParsableCommand {
             throw ValidationError("benchmark run failed: \(failures.joined(separator: "; "))")
         }
         let bytes = Double(shapes.reduce(0) { $0 + $1.count } * 4)
-        return Row(mode: mode.rawValue, servers: serverCount, workers: workers, rounds: rounds, seconds: seconds,
+        return Row(mode: mode.rawValue, servers: serverCount, workers: workers, rounds: rounds, curve: security != nil, seconds: seconds,
                    roundsPerSecond: Double(rounds) / seconds, gigabytesPerSecondPerWorker: 2 * bytes * Double(rounds) / seconds / 1e9,
                    phases: phases.map { p in
                        Dictionary(uniqueKeysWithValues: p.totals.map { ($0.key.rawValue, 1000 * $0.value.seconds / Double(rounds)) })

@@ -39,10 +39,10 @@ public final class KVClient {
     /// `profile` (benchmarks only) collects where the worker's time goes.
     public static func connect(config: ClusterConfig, logger: Logger, profile: RoundProfile? = nil) throws -> KVClient {
         let roster = try Rendezvous.register(Registration(role: .worker, endpoint: nil, requestedRank: config.requestedRank), config: config)
-        let transport = try ZeroMQTransport.connect(to: roster.servers, identity: { "w\(roster.rank)-s\($0)" })
+        let transport = try ZeroMQTransport.connect(to: roster.servers, identity: { "w\(roster.rank)-s\($0)" }, security: config.security)
         transport.profile = profile
         let beats = try ZeroMQTransport.connect(to: roster.servers, identity: { "hb-w\(roster.rank)-s\($0)" },
-                                                codec: WireCodec(maxPayloadBytes: 1 << 16))
+                                                codec: WireCodec(maxPayloadBytes: 1 << 16), security: config.security)
         let heartbeat = HeartbeatThread(transport: beats, servers: roster.servers.map(PeerID.init),
                                         beat: heartbeatMessage(rank: roster.rank, config: config), interval: config.heartbeatInterval)
         return KVClient(roster: roster, config: config, transport: transport, heartbeat: heartbeat, logger: logger)

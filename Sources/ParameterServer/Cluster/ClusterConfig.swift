@@ -9,6 +9,8 @@ public enum Role: String, Codable, Sendable, CaseIterable {
 public enum ClusterConfigError: Error, CustomStringConvertible, Equatable {
     case missing(name: String, flag: String)
     case invalid(name: String, value: String, expected: String)
+    /// `PS_SECURE_DIR` / `--secure` names keys that cannot be used.
+    case keys(SecurityError)
 
     public var description: String {
         switch self {
@@ -16,6 +18,8 @@ public enum ClusterConfigError: Error, CustomStringConvertible, Equatable {
             return "\(name) is not set: set the environment variable \(name) or pass \(flag)"
         case let .invalid(name, value, expected):
             return "\(name)=\(value) is invalid: expected \(expected)"
+        case .keys(let error):
+            return "PS_SECURE_DIR / --secure: \(error)"
         }
     }
 }
@@ -51,6 +55,9 @@ public struct ClusterConfig: Equatable, Sendable {
     public var requestTimeout: Double
     /// What a server does with a NaN/Inf gradient (`PS_NON_FINITE_GRADIENTS`: reject | skip; default reject).
     public var nonFiniteGradients: NonFiniteGradients
+    /// The cluster's CURVE keys (`PS_SECURE_DIR` or `--secure DIR`): every socket then
+    /// authenticates and encrypts; nil = ZeroMQ's NULL mechanism (no security).
+    public var security: CurveKeys?
 
     /// Scheduler endpoint, e.g. `tcp://127.0.0.1:9091`.
     public var schedulerEndpoint: String { "tcp://\(rootURI):\(rootPort)" }
@@ -59,7 +66,7 @@ public struct ClusterConfig: Equatable, Sendable {
     public init(role: Role, rootURI: String, rootPort: Int, numServers: Int, numWorkers: Int, nodeHost: String? = nil,
                 nodePort: Int = 0, requestedRank: Int? = nil, heartbeatInterval: Double = 1, heartbeatTimeout: Double = 30,
                 registrationTimeout: Double = 120, roundTimeout: Double = 600, requestTimeout: Double = 600,
-                nonFiniteGradients: NonFiniteGradients = .reject) {
+                nonFiniteGradients: NonFiniteGradients = .reject, security: CurveKeys? = nil) {
         self.role = role; self.rootURI = rootURI; self.rootPort = rootPort
         self.numServers = numServers; self.numWorkers = numWorkers
         self.nodeHost = nodeHost ?? ClusterConfig.defaultHost(rootURI: rootURI)
@@ -67,6 +74,7 @@ public struct ClusterConfig: Equatable, Sendable {
         self.heartbeatInterval = heartbeatInterval; self.heartbeatTimeout = heartbeatTimeout
         self.registrationTimeout = registrationTimeout; self.roundTimeout = roundTimeout; self.requestTimeout = requestTimeout
         self.nonFiniteGradients = nonFiniteGradients
+        self.security = security
     }
 
     static func defaultHost(rootURI: String) -> String {
@@ -141,12 +149,17 @@ public struct ClusterConfig: Equatable, Sendable {
             }
             nonFinite = policy
         }
+        var security: CurveKeys?
+        if let dir = env["PS_SECURE_DIR"], !dir.isEmpty {
+            do { security = try CurveKeys.load(directory: dir) } catch { throw .keys(error) }
+        }
         return ClusterConfig(role: role, rootURI: root, rootPort: port, numServers: servers, numWorkers: workers,
                              nodeHost: env["DMLC_NODE_HOST"], nodePort: nodePort, requestedRank: requested,
                              heartbeatInterval: heartbeatInterval, heartbeatTimeout: try seconds("PS_HEARTBEAT_TIMEOUT", 30),
                              registrationTimeout: try seconds("PS_REGISTRATION_TIMEOUT", 120),
                              roundTimeout: try seconds("PS_ROUND_TIMEOUT", 600),
-                             requestTimeout: try seconds("PS_REQUEST_TIMEOUT", 600), nonFiniteGradients: nonFinite)
+                             requestTimeout: try seconds("PS_REQUEST_TIMEOUT", 600), nonFiniteGradients: nonFinite,
+                             security: security)
     }
 }
 

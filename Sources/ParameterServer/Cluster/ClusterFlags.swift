@@ -14,6 +14,8 @@ public struct ClusterFlags: Sendable {
     public var registrationTimeout: String?
     public var requestTimeout: String?
     public var nonFiniteGradients: String?
+    /// Directory of the cluster's CURVE keys (`--secure DIR`).
+    public var secure: String?
 
     public init() {}
 
@@ -33,6 +35,7 @@ public struct ClusterFlags: Sendable {
         e["PS_REGISTRATION_TIMEOUT"] = registrationTimeout
         e["PS_REQUEST_TIMEOUT"] = requestTimeout
         e["PS_NON_FINITE_GRADIENTS"] = nonFiniteGradients
+        e["PS_SECURE_DIR"] = secure
         return e
     }
 }

@@ -8,7 +8,8 @@ public enum Rendezvous {
     /// Returns once the rosters have left (bounded by the transport's linger), never by a sleep.
     public static func runScheduler(config: ClusterConfig, logger: Logger, stopFlag: StopFlag = StopFlag()) throws {
         let host = config.rootURI == "localhost" ? "127.0.0.1" : bindHost(config.rootURI)
-        let transport = try ZeroMQTransport.bind("tcp://\(host):\(config.rootPort)", codec: WireCodec(maxPayloadBytes: 1 << 16))
+        let transport = try ZeroMQTransport.bind("tcp://\(host):\(config.rootPort)", codec: WireCodec(maxPayloadBytes: 1 << 16),
+                                                  security: config.security)
         defer { transport.close() }
         logger.info("scheduler listening on \(transport.boundEndpoint ?? ""); waiting for \(config.numServers) server(s) and \(config.numWorkers) worker(s)")
         try schedule(over: transport, config: config, logger: logger, stopFlag: stopFlag)
@@ -69,7 +70,8 @@ public enum Rendezvous {
     /// Registers this node and waits for its roster.
     public static func register(_ registration: Registration, config: ClusterConfig, stopFlag: StopFlag = StopFlag()) throws -> Roster {
         let scheduler = config.schedulerEndpoint
-        let transport = try ZeroMQTransport.connect(to: [scheduler], codec: WireCodec(maxPayloadBytes: 1 << 20))
+        let transport = try ZeroMQTransport.connect(to: [scheduler], codec: WireCodec(maxPayloadBytes: 1 << 20),
+                                                     security: config.security)
         defer { transport.close() }
         return try register(registration, over: transport, scheduler: PeerID(scheduler), timeout: config.registrationTimeout, stopFlag: stopFlag)
     }

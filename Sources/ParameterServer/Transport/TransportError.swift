@@ -8,6 +8,8 @@ public enum TransportError: Error, CustomStringConvertible, Equatable, Sendable 
     case peerUnreachable(PeerID)
     /// The transport was closed before this call.
     case closed
+    /// A secure socket cannot be made with the keys given.
+    case insecure(String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,8 @@ public enum TransportError: Error, CustomStringConvertible, Equatable, Sendable 
             return "peer \(peer) is not connected (it left or never joined); the message was not sent"
         case .closed:
             return "the transport was already closed; this is a bug in the caller"
+        case .insecure(let reason):
+            return reason
         }
     }
 }

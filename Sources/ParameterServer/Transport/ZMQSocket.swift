@@ -1,5 +1,6 @@
-// With ZeroMQTransport.swift, the only ZeroMQ code of the project: a context, sockets,
-// multipart frames and polling. Used only by ZeroMQTransport.
+// With ZeroMQTransport.swift, CurveKeys.swift and ZAPHandler.swift, the only ZeroMQ code of
+// the project: a context, sockets, multipart frames, CURVE options and polling. Used only by
+// ZeroMQTransport.
 import CZeroMQ
 import Foundation
 
@@ -7,12 +8,25 @@ import Foundation
 final class ZMQContext: @unchecked Sendable {
     private(set) var handle: UnsafeMutableRawPointer?
 
+    /// The context's ZAP handler, once a secure socket binds in it.
+    private(set) var zap: ZAPHandler?
+
     init() { handle = zmq_ctx_new() }
+
+    /// Starts the ZAP handler admitting `authorized` client keys (before a CURVE socket binds).
+    func startZAP(authorized: Set<String>) throws(TransportError) {
+        if zap == nil { zap = try ZAPHandler(context: self, authorized: authorized) }
+    }
 
     /// Ends the context; blocks until every socket is closed and flushed (or its linger passed).
     func terminate() {
         guard let h = handle else { return }
         handle = nil
+        if let zap {
+            // Wakes the ZAP thread (ETERM), which closes its socket; then the term can finish.
+            zmq_ctx_shutdown(h)
+            zap.waitUntilFinished()
+        }
         zmq_ctx_term(h)
     }
 
@@ -63,6 +77,27 @@ final class ZMQSocket {
         if zmq_setsockopt(try live(), option, &v, MemoryLayout<Int32>.size) != 0 {
             throw .socket(operation: "setsockopt \(option)", endpoint: endpoint, reason: ZMQSocket.lastError())
         }
+    }
+
+    private func set(_ option: Int32, text: String) throws(TransportError) {
+        let h = try live()
+        let rc = text.withCString { zmq_setsockopt(h, option, $0, strlen($0)) }
+        if rc != 0 { throw .socket(operation: "setsockopt \(option)", endpoint: endpoint, reason: ZMQSocket.lastError()) }
+    }
+
+    /// Makes this (binding) socket a CURVE server with the cluster's server secret key; the
+    /// context's ZAP handler decides which clients are admitted. Call before `bind`.
+    func secureAsServer(secretKey: String) throws(TransportError) {
+        try set(ZMQ_CURVE_SERVER, 1)
+        try set(ZMQ_CURVE_SECRETKEY, text: secretKey)
+        try set(ZMQ_ZAP_DOMAIN, text: "ssd-cluster")
+    }
+
+    /// Makes this (connecting) socket a CURVE client of the server key `serverKey`. Call before `connect`.
+    func secureAsClient(serverKey: String, publicKey: String, secretKey: String) throws(TransportError) {
+        try set(ZMQ_CURVE_SERVERKEY, text: serverKey)
+        try set(ZMQ_CURVE_PUBLICKEY, text: publicKey)
+        try set(ZMQ_CURVE_SECRETKEY, text: secretKey)
     }
 
     /// Sets `ZMQ_MAXMSGSIZE`: a peer connecting later that sends a larger frame is dropped

@@ -22,21 +22,34 @@ public final class ZeroMQTransport: Transport {
     }
 
     /// A ROUTER bound to `endpoint` (`tcp://host:0` picks a free port; see `boundEndpoint`).
-    public static func bind(_ endpoint: String, codec: WireCodec = WireCodec(), linger: Double = 1) throws(TransportError) -> ZeroMQTransport {
+    /// With `security`, a CURVE server admitting only the authorised client keys.
+    public static func bind(_ endpoint: String, codec: WireCodec = WireCodec(), linger: Double = 1,
+                            security: CurveKeys? = nil) throws(TransportError) -> ZeroMQTransport {
         let context = ZMQContext()
         let socket = try ZMQSocket(context, kind: .router, linger: linger)
+        if let security {
+            guard let secret = security.serverSecret else {
+                throw .insecure(SecurityError.noServerSecret(directory: security.directory).description)
+            }
+            try context.startZAP(authorized: security.authorized)
+            try socket.secureAsServer(secretKey: secret)
+        }
         let bound = try socket.bind(endpoint)
         return ZeroMQTransport(context: context, sockets: [socket], peers: [], bound: bound, codec: codec)
     }
 
     /// One DEALER per endpoint; peer `PeerID(endpoint)` is reached through its own socket.
     /// `identity(i)` names this process to endpoint i's ROUTER (nil: ZeroMQ picks one).
+    /// With `security`, every socket is a CURVE client holding the cluster's client key.
     public static func connect(to endpoints: [String], identity: ((Int) -> String)? = nil, codec: WireCodec = WireCodec(),
-                               linger: Double = 1) throws(TransportError) -> ZeroMQTransport {
+                               linger: Double = 1, security: CurveKeys? = nil) throws(TransportError) -> ZeroMQTransport {
         let context = ZMQContext()
         var sockets: [ZMQSocket] = []
         for (i, endpoint) in endpoints.enumerated() {
             let s = try ZMQSocket(context, kind: .dealer, linger: linger, identity: identity.map { Array($0(i).utf8) })
+            if let security {
+                try s.secureAsClient(serverKey: security.serverPublic, publicKey: security.clientPublic, secretKey: security.clientSecret)
+            }
             try s.connect(endpoint)
             sockets.append(s)
         }
@@ -52,6 +65,9 @@ public final class ZeroMQTransport: Transport {
     }
 
     public func now() -> Double { MonotonicClock.now() }
+
+    /// Secure ROUTERs only: CURVE handshakes refused so far (a client key not authorised).
+    public var refusedConnections: Int { context.zap?.refused ?? 0 }
 
     /// The IP address `peer` sends from (ROUTER), or the endpoint a DEALER reaches it at.
     public func address(of peer: PeerID) -> String? {
