@@ -62,6 +62,10 @@ enum ExitStatus {
     static func forRuntime(_ error: Error) -> Int32 {
         switch error {
         case is HyperparameterProblems, is ModelError: configurationError
+        case let artifacts as ModelArtifacts.Error:
+            // No model (or an incomplete one) where the command was pointed is a configuration
+            // problem; a model directory that cannot be read is a runtime failure.
+            if case .unreadable = artifacts { runtimeFailure } else { configurationError }
         case let launcher as LauncherError:
             if case .cannotStart = launcher { runtimeFailure } else { configurationError }
         default: runtimeFailure

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Launcher
 import ParameterServer
 import TestSupport
 import Testing
@@ -98,32 +99,30 @@ struct CurveTests {
     }
 
     @Test("a --secure cluster trains like a clean run while intruders cannot register, push or pull")
-    func secureCluster() throws {
+    func secureCluster() async throws {
         let dir = try makeKeys(), rogueDir = try makeRogueKeys(knowing: dir)
         defer { for d in [dir, rogueDir] { try? FileManager.default.removeItem(atPath: d) } }
         let cluster = try ProcessCluster(servers: 1, workers: 1)
         cluster.extraEnvironment = ["PS_SECURE_DIR": dir]
         let serverPort = try freeLoopbackPort()
-        try cluster.start("scheduler", executable: "param-server", environment: ["DMLC_ROLE": "scheduler"])
-        try cluster.start("server0", executable: "param-server", arguments: ["--secure", dir],
+        try await cluster.start("scheduler", executable: "param-server", environment: ["DMLC_ROLE": "scheduler"])
+        try await cluster.start("server 0", executable: "param-server", arguments: ["--secure", dir],
                           environment: ["DMLC_ROLE": "server", "DMLC_PORT": "\(serverPort)", "PS_SECURE_DIR": ""])
         // Intruders try to register as the one worker: without keys, and with a key not authorised.
         let rogueEnv = ["PS_REGISTRATION_TIMEOUT": "2", "DMLC_WORKER_ID": "0"]
-        let noKey = try cluster.start("rogue-plain", executable: "kv-probe", arguments: ["--steps", "5"],
-                                      environment: rogueEnv.merging(["PS_SECURE_DIR": ""]) { $1 })
-        let wrongKey = try cluster.start("rogue-key", executable: "kv-probe", arguments: ["--steps", "5"],
-                                         environment: rogueEnv.merging(["PS_SECURE_DIR": rogueDir]) { $1 })
-        for rogue in [noKey, wrongKey] {
-            let s = cluster.wait(rogue, seconds: 20)
-            #expect(s != nil && s != 0, "\(rogue.name) exit \(String(describing: s)): \(cluster.errors(rogue.name))")
-            #expect(cluster.errors(rogue.name).contains("no roster from the scheduler"), "\(cluster.errors(rogue.name))")
+        try await cluster.start("rogue-plain", executable: "ssd", arguments: ["kv-probe", "--steps", "5"],
+                                environment: rogueEnv.merging(["PS_SECURE_DIR": ""]) { $1 })
+        try await cluster.start("rogue-key", executable: "ssd", arguments: ["kv-probe", "--steps", "5"],
+                                environment: rogueEnv.merging(["PS_SECURE_DIR": rogueDir]) { $1 })
+        for rogue in ["rogue-plain", "rogue-key"] {
+            let s = await cluster.wait(rogue, seconds: 20)
+            #expect(s != nil && s != 0, "\(rogue) exit \(String(describing: s)): \(cluster.errors(rogue))")
+            #expect(cluster.errors(rogue).contains("no roster from the scheduler"), "\(cluster.errors(rogue))")
         }
         #expect(!cluster.errors("scheduler").contains("registered worker"), "\(cluster.errors("scheduler"))")
 
-        try cluster.start("worker0", executable: "kv-probe", arguments: ["--rank", "0", "--steps", "30", "--step-delay", "0.05"])
-        let formed = Date().addingTimeInterval(30)
-        while !cluster.errors("server0").contains("configured:"), Date() < formed { usleep(50_000) }
-        #expect(cluster.errors("server0").contains("configured:"), "\(cluster.errors("server0"))")
+        try await cluster.start("worker 0", executable: "ssd", arguments: ["kv-probe", "--rank", "0", "--steps", "30", "--step-delay", "0.05"])
+        #expect(await cluster.waitUntil("server 0", logs: "configured:"), "\(cluster.errors("server 0"))")
         // Intruders reach the server's port directly: a push that would change key 0, and a pull.
         let endpoint = "tcp://127.0.0.1:\(serverPort)"
         let codec = WireCodec()
@@ -137,15 +136,15 @@ struct CurveTests {
             try intruder.sendRaw(pull, to: PeerID(endpoint))
             #expect(try intruder.receive(deadline: intruder.now() + 1) == nil, "an intruder got an answer")
         }
-        let status = cluster.waitAll(seconds: 60)
-        for (name, s) in status where !name.hasPrefix("rogue") { #expect(s == 0, "\(name): \(cluster.errors(name))") }
+        let status = await cluster.waitAll(seconds: 60)
+        for (name, s) in status { #expect(s == 0, "\(name): \(cluster.errors(name))") }
         // Weights untouched by the intruders: the run equals a clean local run.
-        let local = try runLocalProbe(["--steps", "30"])
-        let r = try decodeProbe(cluster.output("worker0"))
+        let local = try await runLocalProbe(["--steps", "30"])
+        let r = try decodeProbe(cluster.output("worker 0"))
         #expect(r.weights.count == local.weights.count)
         for (x, y) in zip(r.weights, local.weights) { #expect(abs(x - y) <= 1e-5 + 1e-5 * abs(y), "\(r.weights) vs \(local.weights)") }
-        #expect(cluster.errors("server0").contains("secure: CURVE"), "\(cluster.errors("server0"))")
-        for name in ["scheduler", "server0"] {
+        #expect(cluster.errors("server 0").contains("secure: CURVE"), "\(cluster.errors("server 0"))")
+        for name in ["scheduler", "server 0"] {
             #expect(cluster.errors(name).contains("refused a CURVE client at 127.0.0.1"), "\(name): \(cluster.errors(name))")
         }
     }
