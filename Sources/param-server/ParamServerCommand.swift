@@ -12,7 +12,7 @@ struct ParamServerCommand: ParsableCommand {
         abstract: "Parameter server / scheduler of a distributed SSD training job.",
         discussion: """
             Environment (MXNet names): DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT, DMLC_NUM_SERVER, \
-            DMLC_NUM_WORKER, DMLC_NODE_HOST, DMLC_PORT, PS_HEARTBEAT_TIMEOUT, PS_ROUND_TIMEOUT, \
+            DMLC_NUM_WORKER, DMLC_NODE_HOST (or DMLC_INTERFACE, whose IPv4 address is announced), DMLC_PORT, PS_HEARTBEAT_TIMEOUT, PS_ROUND_TIMEOUT, \
             PS_REGISTRATION_TIMEOUT, PS_NON_FINITE_GRADIENTS (reject | skip), PS_SECURE_DIR (CURVE keys from \
             `ssd keys`); or SageMaker's SM_HOSTS / \
             SM_CURRENT_HOST. Exit status: 0 after an orderly shutdown or signal, 1 when the job failed (dead or \
@@ -54,34 +54,14 @@ struct ParamServerCommand: ParsableCommand {
         let stop = StopFlag()
         let signals = stop.installSignalHandlers()
         defer { signals.forEach { $0.cancel() } }
+        if config.role == .worker {
+            FileHandle.standardError.write(Data("param-server: DMLC_ROLE=worker; start the `worker` executable for workers\n".utf8))
+            throw ExitCode(2)
+        }
         do {
-            switch config.role {
-            case .scheduler:
-                do {
-                    try Rendezvous.runScheduler(config: config, logger: logger, stopFlag: stop)
-                } catch ClusterError.interrupted {
-                    logger.info("interrupted; stopped")
-                }
-            case .server:
-                if withScheduler {
-                    let schedulerLogger = Logger(label: "scheduler")
-                    Thread.detachNewThread {
-                        do { try Rendezvous.runScheduler(config: config, logger: schedulerLogger, stopFlag: stop) } catch {
-                            schedulerLogger.error("\(error)")
-                            stop.raise()
-                        }
-                    }
-                }
-                switch try ServerRunner(config: config, logger: logger, stopFlag: stop).run() {
-                case .shutdown: logger.info("shut down by worker 0")
-                case .interrupted: logger.info("interrupted; stopped")
-                case .failed(let reason):
-                    FileHandle.standardError.write(Data("param-server: job failed: \(reason)\n".utf8))
-                    throw ExitCode(1)
-                }
-            case .worker:
-                FileHandle.standardError.write(Data("param-server: DMLC_ROLE=worker; start the `worker` executable for workers\n".utf8))
-                throw ExitCode(2)
+            if case .failed(let reason) = try ClusterNode.run(config: config, logger: logger, stopFlag: stop, withScheduler: withScheduler) {
+                FileHandle.standardError.write(Data("param-server: job failed: \(reason)\n".utf8))
+                throw ExitCode(1)
             }
         } catch let error as ExitCode {
             throw error

@@ -42,10 +42,11 @@ struct LaunchConventionTests {
         #expect(try #require(outcome.result("worker 0")).stderr.contains("effective batch 4 (dist_sync)"))
     }
 
-    @Test("DMLC_INTERFACE naming no interface is a configuration error (exit 2) listing the interfaces")
-    func unknownInterface() async throws {
+    @Test("DMLC_INTERFACE naming no interface is a configuration error (exit 2) listing the interfaces",
+          arguments: ["worker", "param-server"])
+    func unknownInterface(executable: String) async throws {
         defer { try? FileManager.default.removeItem(at: work) }
-        let r = try await runProcess(productsDirectory.appendingPathComponent("worker"), [],
+        let r = try await runProcess(productsDirectory.appendingPathComponent(executable), [],
                                      environment: ["DMLC_ROLE": "server", "DMLC_INTERFACE": "nosuch9", "DMLC_PS_ROOT_URI": "127.0.0.1",
                                                    "DMLC_PS_ROOT_PORT": "9", "DMLC_NUM_SERVER": "1", "DMLC_NUM_WORKER": "1"], timeout: 30)
         #expect(r.status == 2 && r.stderr.contains("DMLC_INTERFACE=nosuch9") && r.stderr.contains("lo"), "\(r.stderr)")

@@ -104,6 +104,14 @@ public struct ClusterConfig: Equatable, Sendable {
                 env["DMLC_WORKER_ID"] = env["DMLC_WORKER_ID"] ?? String(index)
             }
         }
+        // DMLC_INTERFACE (e.g. eth0): announce that interface's address unless DMLC_NODE_HOST names one.
+        if let interface = env["DMLC_INTERFACE"], !interface.isEmpty, env["DMLC_NODE_HOST"] == nil {
+            guard let address = NetworkInterfaces.ipv4Address(of: interface) else {
+                throw .invalid(name: "DMLC_INTERFACE", value: interface,
+                               expected: "an interface with an IPv4 address here (\(NetworkInterfaces.names().joined(separator: ", "))), or DMLC_NODE_HOST")
+            }
+            env["DMLC_NODE_HOST"] = address
+        }
         func need(_ name: String, _ flag: String) throws(ClusterConfigError) -> String {
             guard let v = env[name], !v.isEmpty else { throw .missing(name: name, flag: flag) }
             return v
