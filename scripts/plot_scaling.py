@@ -9,6 +9,7 @@ Needs matplotlib: `apt-get install python3-matplotlib` on Debian, or `pip instal
 """
 import argparse
 import json
+import textwrap
 import sys
 
 
@@ -59,7 +60,7 @@ def main():
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower left" if ax is eff_ax else "lower right")
-    fig.suptitle(title)
+    fig.suptitle(textwrap.fill(title, 110))  # long link descriptions wrap instead of running off the figure
     fig.savefig(output, dpi=110)
     print(output)
 
