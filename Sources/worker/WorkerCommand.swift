@@ -101,6 +101,8 @@ struct WorkerCommand: ParsableCommand {
                          summary.firstLoss, summary.lastLoss, summary.imagesPerSecond, summary.waitingFraction,
                          summary.validationMAP.map { String($0) } ?? "null",
                          summary.learningRates.map { "\($0)" }.joined(separator: ","), summary.checkpoint ?? ""))
+        } catch let error as TrainingError where error.isDivergence {
+            FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(3)
         } catch let error as ModelError {
             FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(2)
         } catch let error as HyperparameterProblems {
