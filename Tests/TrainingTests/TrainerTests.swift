@@ -190,4 +190,60 @@ struct TrainerTests {
             return true
         }
     }
+
+    /// Runs `mount`/`umount`; true when it exited 0.
+    @discardableResult
+    static func mountCommand(_ arguments: [String]) -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: arguments[0] == "umount" ? "/bin/umount" : "/bin/mount")
+        p.arguments = Array(arguments.dropFirst())
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }
+
+    /// Whether this process may mount a small tmpfs (root, and a kernel and container that allow it).
+    static let canMountTmpfs: Bool = {
+        guard getuid() == 0, FileManager.default.fileExists(atPath: "/bin/mount") else { return false }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tmpfs-probe-\(UUID().uuidString)").path
+        guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil else { return false }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard mountCommand(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir]) else { return false }
+        return mountCommand(["umount", dir])
+    }()
+
+    @Test("a full disk (a small tmpfs as model directory): a clear error, and the previous checkpoint stays whole and resumable",
+          .enabled(if: TrainerTests.canMountTmpfs, "needs root and `mount -t tmpfs` to make a small full disk"))
+    func fullDisk() throws {
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        // One epoch's files, each rounded up to tmpfs pages, plus a quarter: the second epoch's
+        // optimizer state (written before its weights, beside the first's) cannot fit.
+        _ = try train(options("measure", epochs: 1))
+        let measured = try FileManager.default.contentsOfDirectory(atPath: work + "/measure").map { name -> Int in
+            let size = try FileManager.default.attributesOfItem(atPath: work + "/measure/" + name)[.size] as? Int ?? 0
+            return (size + 4095) / 4096 * 4096
+        }.reduce(0, +)
+        let disk = work + "/disk"
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        try #require(Self.mountCommand(["mount", "-t", "tmpfs", "-o", "size=\(measured + measured / 4)", "tmpfs", disk]))
+        defer { Self.mountCommand(["umount", disk]) }
+        do {
+            _ = try train(options("disk", epochs: 3))
+            Issue.record("training filled the disk without an error")
+        } catch let error as DurableFile.WriteError {
+            #expect(error.errno == ENOSPC, "\(error)")
+            #expect("\(error)".contains("No space left on device") && "\(error)".contains("free space"), "\(error)")
+        }
+        let dir = disk
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).allSatisfy { !$0.hasSuffix(".partial") })
+        #expect(CheckpointFiles.all(in: dir).map(\.epoch) == [1])
+        // The checkpoint of epoch 1 loads whole; resumed elsewhere, training finishes.
+        let copy = work + "/copy"
+        try FileManager.default.copyItem(atPath: dir, toPath: copy)
+        var o = options("copy", epochs: 2)
+        o.resumeFrom = copy
+        let (resumed, _) = try train(o)
+        #expect(resumed.learningRates.count == 1 && resumed.checkpoint == CheckpointFiles(directory: copy, epoch: 2).params)
+    }
 }
