@@ -179,6 +179,24 @@ struct TrainerTests {
         #expect(CheckpointFiles.all(in: work + "/nan").isEmpty)
     }
 
+    @Test("a non-finite weight that the loss does not read (a moving mean, trained on batch statistics) never reaches a checkpoint")
+    func nonFiniteWeights() throws {
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        var o = options("nan", epochs: 1)
+        o.networkOverride = .tinyResNet(numClasses: 2)
+        let trainer = try Self.trainer(o)
+        #expect(trainer.model.batchNormStatistics == .batch)
+        let mean = try #require(trainer.model.parameters.index(of: "bn_data_moving_mean"))
+        trainer.model.parameters.values.mutableView(mean)[0] = .infinity
+        do {
+            _ = try trainer.run()
+            Issue.record("a checkpoint with a non-finite weight was written")
+        } catch let error as TrainingError {
+            #expect(error.isDivergence && "\(error)".contains("bn_data_moving_mean"), "\(error)")
+        }
+        #expect(CheckpointFiles.all(in: work + "/nan").isEmpty)
+    }
+
     @Test("a validation channel that exists but cannot be opened is an error, not a silent run without validation")
     func brokenValidationChannel() throws {
         defer { try? FileManager.default.removeItem(atPath: work) }
