@@ -1,4 +1,6 @@
 import Foundation
+import Optimizers
+import ParameterServer
 
 /// Every problem found in a set of hyperparameters, one message each.
 public struct HyperparameterProblems: Error, CustomStringConvertible, Equatable {
@@ -81,7 +83,7 @@ extension Hyperparameters {
                 h.lrSchedulerStep = epochs
             }
         }
-        if let v = choice("optimizer", Optimizer.self) { h.optimizer = v }
+        if let v = choice("optimizer", OptimizerKind.self) { h.optimizer = v }
         if let v = float("momentum", { $0 > 0 && $0 <= 1 }) { h.momentum = v }
         if let v = float("weight_decay", { $0 > 0 && $0 < 1 }) { h.weightDecay = v }
         if let v = int("mini_batch_size", min: 1) { h.miniBatchSize = v }
@@ -93,7 +95,7 @@ extension Hyperparameters {
             if (try? NSRegularExpression(pattern: v)) == nil { bad("freeze_layer_pattern", v) } else { h.freezeLayerPattern = v }
         }
         if let v = raw("kv_store"), !v.isEmpty {
-            if let kv = KVStore(rawValue: v) {
+            if let kv = SyncMode(rawValue: v) {
                 if clusterConfigured { h.kvStore = kv } else if requireClusterForKVStore {
                     problems.append("kv_store=\(v): needs a cluster (DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT, DMLC_NUM_SERVER, "
                                     + "DMLC_NUM_WORKER, or SM_HOSTS) — start it with deploy/local.sh or `ssd train --workers N`")

@@ -1,11 +1,11 @@
 import Foundation
+import Optimizers
+import ParameterServer
 
 /// SageMaker Object Detection's hyperparameters (shared/reference/object-detection-hyperparameters.md
 /// plus the early-stopping family), with their exact names, defaults and valid ranges.
 public struct Hyperparameters: Equatable, Sendable {
     public enum BaseNetwork: String, Sendable, CaseIterable { case vgg16 = "vgg-16", resnet50 = "resnet-50" }
-    public enum Optimizer: String, Sendable, CaseIterable { case sgd, adam, rmsprop, adadelta }
-    public enum KVStore: String, Sendable, CaseIterable { case distSync = "dist_sync", distAsync = "dist_async" }
 
     public var baseNetwork: BaseNetwork = .vgg16
     public var usePretrainedModel = true
@@ -15,7 +15,7 @@ public struct Hyperparameters: Equatable, Sendable {
     public var lrSchedulerFactor: Float = 0.1
     /// Epochs at which the rate is multiplied by `lrSchedulerFactor`, ascending.
     public var lrSchedulerStep: [Int] = []
-    public var optimizer: Optimizer = .sgd
+    public var optimizer: OptimizerKind = .sgd
     public var momentum: Float = 0.9
     public var weightDecay: Float = 0.0005
     public var miniBatchSize = 32
@@ -26,7 +26,7 @@ public struct Hyperparameters: Equatable, Sendable {
     public var overlapThreshold: Float = 0.5
     public var freezeLayerPattern: String?
     /// nil: single machine.
-    public var kvStore: KVStore?
+    public var kvStore: SyncMode?
     public var earlyStopping = false
     public var earlyStoppingMinEpochs = 10
     public var earlyStoppingPatience = 5
@@ -82,9 +82,45 @@ public struct Hyperparameters: Equatable, Sendable {
 
 extension Hyperparameters {
     /// Batch of one optimizer step: mini_batch_size × workers in dist_sync, else mini_batch_size.
-    public func effectiveBatch(workers: Int) -> Int { kvStore == .distSync ? miniBatchSize * max(1, workers) : miniBatchSize }
+    public func effectiveBatch(workers: Int) -> Int { kvStore == .sync ? miniBatchSize * max(1, workers) : miniBatchSize }
 
     /// Optimizer updates per epoch: num_training_samples ÷ effective batch (at least 1), so
     /// the schedule does not depend on how many machines there are in dist_sync.
     public func iterationsPerEpoch(workers: Int) -> Int { max(1, numTrainingSamples / effectiveBatch(workers: workers)) }
+}
+
+extension Hyperparameters {
+    /// The update rule these hyperparameters ask for — the one place they become an
+    /// `OptimizerConfig`, used by the single-machine trainer and sent to the parameter servers:
+    /// MXNet's rules with `momentum` for sgd only and `weight_decay` for sgd and rmsprop (adam
+    /// and adadelta as SageMaker's algorithm runs them, without), `rescale_grad` 1 (the loss is
+    /// already normalized, see `Trainer`), no clipping, and the rate multiplied by
+    /// `lr_scheduler_factor` at each epoch of `lr_scheduler_step`, counted in updates of
+    /// `workers` workers' effective batch.
+    public func optimizerConfig(workers: Int) -> OptimizerConfig {
+        let schedule = LearningRateSchedule(epochs: lrSchedulerStep, iterationsPerEpoch: iterationsPerEpoch(workers: workers),
+                                            factor: lrSchedulerFactor)
+        return OptimizerConfig(kind: optimizer, learningRate: learningRate,
+                               momentum: optimizer == .sgd ? momentum : 0,
+                               weightDecay: optimizer == .sgd || optimizer == .rmsprop ? weightDecay : 0,
+                               rescaleGrad: 1, clipGradient: nil, schedule: schedule)
+    }
+
+    /// The hyperparameters as SageMaker writes them (every value a string).
+    public var asStrings: [String: String] {
+        var d: [String: String] = [
+            "base_network": baseNetwork.rawValue, "use_pretrained_model": usePretrainedModel ? "1" : "0",
+            "num_classes": "\(numClasses)", "epochs": "\(epochs)", "learning_rate": "\(learningRate)",
+            "lr_scheduler_factor": "\(lrSchedulerFactor)", "optimizer": optimizer.rawValue, "momentum": "\(momentum)",
+            "weight_decay": "\(weightDecay)", "mini_batch_size": "\(miniBatchSize)", "image_shape": "\(imageShape)",
+            "label_width": "\(labelWidth)", "num_training_samples": "\(numTrainingSamples)", "nms_threshold": "\(nmsThreshold)",
+            "overlap_threshold": "\(overlapThreshold)", "early_stopping": earlyStopping ? "True" : "False",
+            "early_stopping_min_epochs": "\(earlyStoppingMinEpochs)", "early_stopping_patience": "\(earlyStoppingPatience)",
+            "early_stopping_tolerance": "\(earlyStoppingTolerance)",
+        ]
+        if !lrSchedulerStep.isEmpty { d["lr_scheduler_step"] = lrSchedulerStep.map(String.init).joined(separator: ",") }
+        if let freezeLayerPattern { d["freeze_layer_pattern"] = freezeLayerPattern }
+        if let kvStore { d["kv_store"] = kvStore.rawValue }
+        return d
+    }
 }

@@ -19,15 +19,15 @@ import Logging
 /// The host in SageMaker's lines comes from `SM_CURRENT_HOST` (`LogFormat.host`). On a
 /// terminal a progress bar is redrawn in place as well; the lines above are logged either way.
 /// The same figures go to `metrics.jsonl` in the model directory as JSON lines — rank 0's
-/// file; rank r > 0 writes `metrics-rank<r>.jsonl` — appended to, so a resumed run keeps the
-/// history.
+/// file; rank r > 0 writes `metrics-rank<r>.jsonl` — appended to (`AppendOnlyFile`), so a
+/// resumed run keeps the history; a record that cannot be written is an error, never dropped.
 public final class ProgressLog {
     let logger: Logger
     let directory: String
     let host: String
     let now: () -> Date
     let interactive: Bool
-    var metrics: FileHandle?
+    var metrics: AppendOnlyFile?
     var totalEpochs = 1
     let started: Date
 
@@ -54,24 +54,20 @@ public final class ProgressLog {
         self.started = now()
     }
 
-    deinit { try? metrics?.close() }
-
     /// The JSON-lines file of `rank`, in the model directory.
     public static func metricsFileName(rank: Int) -> String { rank == 0 ? "metrics.jsonl" : "metrics-rank\(rank).jsonl" }
 
-    /// Appends one JSON object; NaN and infinities become null. A failed write is logged, not hidden.
-    func write(_ object: [String: Any]) {
+    /// Appends one JSON object (NaN and infinities become null) as one whole line; a write that
+    /// fails (a full disk) throws and leaves the file as it was.
+    func write(_ object: [String: Any]) throws {
         guard let metrics else { return }
         let clean = object.mapValues { value -> Any in
             if let d = value as? Double, !d.isFinite { return NSNull() }
+            if let f = value as? Float, !f.isFinite { return NSNull() }
             return value
         }
-        do {
-            let data = try JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys])
-            try metrics.write(contentsOf: data + Data("\n".utf8))
-        } catch {
-            logger.warning("metrics.jsonl: cannot write a record (\(error)); continuing without it")
-        }
+        let data = try JSONSerialization.data(withJSONObject: clean, options: [.sortedKeys])
+        try metrics.append(data + Data("\n".utf8))
     }
 
     func log(_ line: String) {
@@ -79,25 +75,18 @@ public final class ProgressLog {
         logger.info("\(line)")
     }
 
-    func start(hyperparameters h: Hyperparameters, workers: Int, rank: Int, effectiveBatch: Int, parameters: Int, anchors: Int, blas: String) {
+    func start(hyperparameters h: Hyperparameters, workers: Int, rank: Int, effectiveBatch: Int, parameters: Int, anchors: Int, blas: String) throws {
         totalEpochs = max(h.epochs, 1)
-        let path = (directory as NSString).appendingPathComponent(Self.metricsFileName(rank: rank))
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        if let handle = FileHandle(forWritingAtPath: path) {
-            _ = try? handle.seekToEnd()
-            metrics = handle
-        } else {
-            logger.warning("\(path): cannot be opened for appending; metrics go to the log only")
-        }
+        metrics = try AppendOnlyFile(path: (directory as NSString).appendingPathComponent(Self.metricsFileName(rank: rank)))
         logger.info("hyperparameters: \(h.asStrings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))")
         logger.info("worker \(rank) of \(workers); mini_batch_size \(h.miniBatchSize) per worker, effective batch \(effectiveBatch) (\(h.kvStore?.rawValue ?? "single machine")); \(parameters) parameters, \(anchors) anchors; \(blas)")
-        write(["event": "start", "rank": rank, "workers": workers, "effective_batch": effectiveBatch, "mini_batch_size": h.miniBatchSize,
+        try write(["event": "start", "rank": rank, "workers": workers, "effective_batch": effectiveBatch, "mini_batch_size": h.miniBatchSize,
                "host": host])
     }
 
     /// After batch `step` (1-based) of `total`: `samples` images, this batch's `metric`.
     func batch(epoch: Int, step: Int, of total: Int, samples: Int, metric: MultiBoxMetric, imagesPerSecond: Double,
-               learningRate: Float, every: Int) {
+               learningRate: Float, every: Int) throws {
         let count = step - 1  // MXNet's nbatch
         let frequent = max(1, every)
         if count == 0 || lastCount > count { tic = nil; epochSamples = 0; window = MultiBoxMetric() }  // a new epoch: fit resets the metric
@@ -129,14 +118,14 @@ public final class ProgressLog {
                               imagesPerSecond, metric.crossEntropy, metric.smoothL1)
             FileHandle.standardError.write(Data((line + (step == total ? "\n" : "")).utf8))
         }
-        write(["epoch": epoch, "batch": count, "train:cross_entropy": metric.crossEntropy, "train:smooth_l1": metric.smoothL1,
+        try write(["epoch": epoch, "batch": count, "train:cross_entropy": metric.crossEntropy, "train:smooth_l1": metric.smoothL1,
                "valid_anchors": metric.validCount, "images_per_sec": imagesPerSecond, "lr": Double("\(learningRate)") ?? Double(learningRate),
                "time": now().timeIntervalSince(started)])
     }
 
     /// End of an epoch: MXNet's Train- and Time cost lines, SageMaker's train, throughput and
     /// progress lines. `crossEntropy`/`smoothL1`: the mean of the epoch's per-batch values (JSON only).
-    func epoch(_ epoch: Int, crossEntropy: Double, smoothL1: Double, seconds: Double) {
+    func epoch(_ epoch: Int, crossEntropy: Double, smoothL1: Double, seconds: Double) throws {
         let m = epochEnd.metric
         log(LogFormat.train(epoch: epoch, name: "CrossEntropy", value: m.crossEntropy))
         log(LogFormat.train(epoch: epoch, name: "SmoothL1", value: m.smoothL1))
@@ -146,14 +135,15 @@ public final class ProgressLog {
         let throughput = seconds > 0 ? Double(epochSamples) / seconds : 0
         log(LogFormat.throughput(host: host, recordsPerSecond: throughput))
         log(LogFormat.progress(host: host, percent: 100 * Double(min(epoch + 1, totalEpochs)) / Double(totalEpochs)))
-        write(["epoch": epoch, "event": "epoch_end", "train:cross_entropy": m.crossEntropy, "train:smooth_l1": m.smoothL1,
+        try write(["epoch": epoch, "event": "epoch_end", "train:cross_entropy": m.crossEntropy, "train:smooth_l1": m.smoothL1,
                "mean_batch_cross_entropy": crossEntropy, "mean_batch_smooth_l1": smoothL1, "seconds": seconds,
                "train:throughput": throughput])
+        try metrics?.sync()  // each epoch's records reach the disk
     }
 
-    func validation(_ epoch: Int, mAP: Double) {
+    func validation(_ epoch: Int, mAP: Double) throws {
         log(LogFormat.validation(epoch: epoch, name: "mAP", value: mAP))
         log(LogFormat.validationMAP(host: host, epoch: epoch, value: mAP))
-        write(["epoch": epoch, "validation:mAP": mAP])
+        try write(["epoch": epoch, "validation:mAP": mAP])
     }
 }

@@ -14,7 +14,7 @@ struct SSDCommand: AsyncParsableCommand {
         discussion: """
             Exit status (the same for worker and param-server): 0 success, 1 runtime failure (a file that cannot be \
             read or written, a failed training process), 2 configuration error (invalid hyperparameters or cluster \
-            environment, a model that does not fit), 64 usage error (unknown option, malformed argument), 130 \
+            environment, a model that does not fit), 3 training diverged (a non-finite loss or weights), 64 usage error (unknown option, malformed argument), 130 \
             interrupted; a child process stopped by signal N is reported as 128+N.
             """,
         subcommands: [Train.self, Synth.self, Im2Rec.self, Eval.self, Predict.self, Serve.self, Convert.self,

@@ -114,6 +114,8 @@ struct WorkerCommand: ParsableCommand {
             }
             logger.info("done: loss \(String(format: "%.4f", summary.firstLoss)) → \(String(format: "%.4f", summary.lastLoss)), \(String(format: "%.2f", summary.imagesPerSecond)) images/s (\(String(format: "%.0f", 100 * summary.waitingFraction))% waiting on the servers)\(summary.validationMAP.map { String(format: ", validation mAP %.4f", $0) } ?? "")\(summary.checkpoint.map { ", checkpoint \($0)" } ?? "")")
             print(try WorkerSummary(summary).jsonLine())
+        } catch let error as TrainingError where error.isDivergence {
+            FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(3)
         } catch let error as ModelError {
             FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(2)
         } catch let error as HyperparameterProblems {

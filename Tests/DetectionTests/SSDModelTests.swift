@@ -82,6 +82,25 @@ struct SSDModelTests {
         #expect(r.crossEntropy.isFinite && r.smoothL1.isFinite)
     }
 
+    @Test("backward reports every trainable parameter once, with its final gradient; frozen ones never", arguments: ["vgg-16", "resnet-50"])
+    func gradientReady(network: String) throws {
+        let model = try SSDModel(config: network == "vgg-16" ? .tiny(numClasses: 2) : .tinyResNet(numClasses: 2))
+        try model.parameters.freeze(matching: "^conv1_|^bn_data")
+        let (images, labels) = toyBatch(batch: 2, size: 64)
+        var reported: [Int] = [], atReport: [Int: [Float]] = [:]
+        _ = try model.trainingStep(images: images, labels: labels, batch: 2, gradientReady: { i in
+            reported.append(i)
+            atReport[i] = Array(model.parameters.gradients.view(i))
+        })
+        let p = model.parameters
+        #expect(reported.count == Set(reported).count, "a parameter reported twice")
+        #expect(Set(reported) == Set(p.trainable))
+        #expect(!p.trainable.isEmpty && p.trainable.allSatisfy { !p.frozen.contains($0) && !p.specs[$0].isAuxiliary })
+        for i in reported { #expect(atReport[i]! == Array(p.gradients.view(i)), "\(p.specs[i].name) changed after it was reported") }
+        // Heads first: the last parameter reported belongs to the first layer that trains.
+        #expect(p.specs[reported.last!].name.hasPrefix(network == "vgg-16" ? "conv2_1" : "conv0"))
+    }
+
     @Test("a full forward and backward of a small SSD matches finite differences")
     func gradientCheck() throws {
         let failures = try finiteDifferenceFailures(config: .tiny(numClasses: 2), names: [

@@ -40,7 +40,7 @@ struct HyperparameterTests {
         #expect(h.lrSchedulerFactor == 0.5 && h.lrSchedulerStep == [2, 4] && h.optimizer == .adam && h.momentum == 1)
         #expect(h.weightDecay == 0.01 && h.miniBatchSize == 8 && h.imageShape == 512 && h.labelWidth == 60)
         #expect(h.nmsThreshold == 1 && h.overlapThreshold == 0.7 && h.freezeLayerPattern == "^(conv1_|conv2_).*")
-        #expect(h.kvStore == .distAsync && h.earlyStopping && h.earlyStoppingMinEpochs == 3 && h.earlyStoppingPatience == 2)
+        #expect(h.kvStore == .async && h.earlyStopping && h.earlyStoppingMinEpochs == 3 && h.earlyStoppingPatience == 2)
         #expect(h.earlyStoppingTolerance == 0.01 && h.numClasses == 4 && h.numTrainingSamples == 100)
     }
 

@@ -94,13 +94,13 @@ struct LogFormatTests {
         for run in 0..<2 {  // the second run stands for a resumed one: the file grows
             let log = try ProgressLog(directory: dir, logger: logger, environment: ["SM_CURRENT_HOST": "algo-7"], interactive: false,
                                       now: { clock })
-            log.start(hyperparameters: h, workers: 1, rank: 0, effectiveBatch: 4, parameters: 10, anchors: 5, blas: "test")
+            try log.start(hyperparameters: h, workers: 1, rank: 0, effectiveBatch: 4, parameters: 10, anchors: 5, blas: "test")
             for k in 0..<5 {  // batches 0…4, a line every 2
                 clock += 0.5
-                log.batch(epoch: run, step: k + 1, of: 5, samples: 4, metric: metric(k), imagesPerSecond: 8, learningRate: 0.1, every: 2)
+                try log.batch(epoch: run, step: k + 1, of: 5, samples: 4, metric: metric(k), imagesPerSecond: 8, learningRate: 0.1, every: 2)
             }
-            log.epoch(run, crossEntropy: 3, smoothL1: 6, seconds: 2.5)
-            log.validation(run, mAP: 0.5)
+            try log.epoch(run, crossEntropy: 3, smoothL1: 6, seconds: 2.5)
+            try log.validation(run, mAP: 0.5)
         }
         let lines = sink.lines
         let speed = lines.filter { $0.hasPrefix("Epoch[0] Batch") }
@@ -123,7 +123,7 @@ struct LogFormatTests {
         #expect(records.count == 2 * (1 + 5 + 1 + 1), "both runs' records, the first kept")
         #expect(ProgressLog.metricsFileName(rank: 0) == "metrics.jsonl" && ProgressLog.metricsFileName(rank: 2) == "metrics-rank2.jsonl")
         let worker = try ProgressLog(directory: dir, logger: logger, environment: [:], interactive: false)
-        worker.start(hyperparameters: h, workers: 3, rank: 2, effectiveBatch: 12, parameters: 10, anchors: 5, blas: "test")
+        try worker.start(hyperparameters: h, workers: 3, rank: 2, effectiveBatch: 12, parameters: 10, anchors: 5, blas: "test")
         #expect(FileManager.default.fileExists(atPath: dir + "/metrics-rank2.jsonl"))
         #expect(try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").count == records.count,
                 "rank 2 leaves rank 0's file alone")

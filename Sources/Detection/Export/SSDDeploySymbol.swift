@@ -85,7 +85,7 @@ extension SSDModel {
                                 [feature, param(params.weight), param(params.bias, attrs: biasAttrs)], Self.convolutionAttributes(g))
                 let nhwc = s.op("transpose", auto("transpose"), [conv], ["axes": MXNetSymbol.tuple([0, 2, 3, 1])])
                 let flat = s.op("Flatten", auto("flatten"), [nhwc])
-                if kind == "loc" { locParts.append(flat) } else { clsParts.append(flat) }
+                if kind == .loc { locParts.append(flat) } else { clsParts.append(flat) }
             }
             let step = config.steps.map { ($0[k], $0[k]) } ?? (-1, -1)
             let anchors = s.op("_contrib_MultiBoxPrior", "\(source)_anchors", [feature], [

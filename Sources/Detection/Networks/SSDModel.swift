@@ -12,6 +12,8 @@ import Tensor
 public final class SSDModel {
     /// One source feature map and its heads.
     struct Head {
+        /// Which of the two prediction convolutions of a head.
+        enum Output { case loc, cls }
         var node: Int                  // trunk node whose output feeds the heads
         var normalizeScale: Int?       // relu4_3_scale parameter index (VGG only)
         var channels: Int, size: Int, anchors: Int
@@ -19,8 +21,8 @@ public final class SSDModel {
 
         /// The head's two 3×3 convolutions, box offsets first, for `batch` images. (With 3 classes
         /// both have 4 outputs per anchor, so they are told apart by `kind`, never by size.)
-        func convolutions(classes: Int, batch: Int) -> [(kind: String, params: (weight: Int, bias: Int), geometry: Conv2D.Geometry)] {
-            [("loc", loc, anchors * 4), ("cls", cls, anchors * (classes + 1))].map { kind, params, out in
+        func convolutions(classes: Int, batch: Int) -> [(kind: Output, params: (weight: Int, bias: Int), geometry: Conv2D.Geometry)] {
+            [(Output.loc, loc, anchors * 4), (Output.cls, cls, anchors * (classes + 1))].map { kind, params, out in
                 (kind, params, Conv2D.Geometry(batch: batch, inChannels: channels, height: size, width: size, outChannels: out, kernel: 3, pad: 1))
             }
         }
@@ -114,10 +116,12 @@ public final class SSDModel {
         var norms: [Int: BatchNorm.Saved]
         var normalized: [Float]           // first source after L2 normalization × scale (VGG)
         var l2: L2Normalization.Saved?
-        /// B × A·4 box offsets.
-        public var loc: [Float]
-        /// B × A × (C+1) class logits.
-        public var cls: [Float]
+        /// The network's predictions.
+        public var output: MultiBoxOutput
+        /// B × A·4 box offsets (`output.loc`).
+        public var loc: [Float] { output.loc }
+        /// B × A × (C+1) class logits (`output.cls`).
+        public var cls: [Float] { output.cls }
     }
 
     /// Runs the network on `batch` images (B × 3 × S × S, mean-subtracted). `training` with
@@ -126,184 +130,177 @@ public final class SSDModel {
     public func forward(images: [Float], batch: Int, training: Bool = false) throws -> ForwardState {
         let s = config.imageShape
         precondition(images.count == batch * 3 * s * s, "images hold \(images.count) values, expected \(batch)×3×\(s)×\(s)")
-        var state = ForwardState(batch: batch, input: images, outputs: [], pools: [:], norms: [:], normalized: [], l2: nil, loc: [], cls: [])
+        var state = ForwardState(batch: batch, input: images, outputs: [], pools: [:], norms: [:], normalized: [], l2: nil,
+                                 output: MultiBoxOutput(loc: [], cls: []))
         state.batchStatistics = training && batchNormStatistics == .batch
-        try parameters.values.withUnsafeMutableBufferPointer { mutable in
-            let p = UnsafeBufferPointer(mutable)
-            for (i, node) in nodes.enumerated() {
-                func input(_ k: Int) -> [Float] { node.inputs[k] == TrunkNode.image ? images : state.outputs[node.inputs[k]] }
-                var out = [Float](repeating: 0, count: batch * node.channels * node.size * node.size)
-                try timed(node.name, .forward) { try out.withUnsafeMutableBufferPointer { y in
-                    switch node.op {
-                    case let .conv(g1, w, b, relu):
-                        var g = g1; g.batch = batch
-                        try input(0).withUnsafeBufferPointer { x in
-                            try Conv2D.forward(g, input: x, weight: view(p, w), bias: b.map { view(p, $0) }, output: y,
-                                               workspace: workspace, threading: threading)
-                        }
-                        if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y) }
-                    case let .pool(g1):
-                        var g = g1; g.batch = batch
-                        state.pools[i] = try input(0).withUnsafeBufferPointer { x in try MaxPool2D.forward(g, input: x, output: y, threading: threading) }
-                    case let .batchNorm(g1, gamma, beta, mean, variance, relu):
-                        var g = g1; g.batch = batch; g.useGlobalStats = !state.batchStatistics
-                        state.norms[i] = try input(0).withUnsafeBufferPointer { x in
-                            try BatchNorm.forward(g, input: x, gamma: view(p, gamma), beta: view(p, beta),
-                                                  movingMean: mview(mutable, mean), movingVar: mview(mutable, variance), output: y,
-                                                  updateMovingStatistics: state.batchStatistics)
-                        }
-                        if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y) }
-                    case .add:
-                        try input(0).withUnsafeBufferPointer { a in try input(1).withUnsafeBufferPointer { b in
-                            try ElementwiseAdd.forward(a, b, output: y)
-                        } }
+        let p = parameters.values
+        for (i, node) in nodes.enumerated() {
+            let x = node.inputs.map { $0 == TrunkNode.image ? images : state.outputs[$0] }
+            var out = [Float](repeating: 0, count: batch * node.channels * node.size * node.size)
+            try timed(node.name, .forward) { try out.withUnsafeMutableBufferPointer { y in
+                switch node.op {
+                case let .conv(g1, w, b, relu):
+                    var g = g1; g.batch = batch
+                    try x[0].withUnsafeBufferPointer { x in
+                        try Conv2D.forward(g, input: x, weight: p.view(w), bias: b.map { p.view($0) }, output: y,
+                                           workspace: workspace, threading: threading)
                     }
-                } }
-                state.outputs.append(out)
-            }
-            // The first source → L2 normalization × scale for its heads (VGG's relu4_3).
-            let h0 = heads[0]
-            if let scale = h0.normalizeScale {
-                let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
-                state.normalized = [Float](repeating: 0, count: state.outputs[h0.node].count)
-                state.l2 = try state.outputs[h0.node].withUnsafeBufferPointer { x in try state.normalized.withUnsafeMutableBufferPointer { y in
-                    try L2Normalization.forward(lg, input: x, scale: view(p, scale), output: y)
-                } }
-            }
-            // Heads: conv → NHWC flatten → concatenate over sources.
-            var locParts: [[Float]] = [], clsParts: [[Float]] = []
-            for (k, h) in heads.enumerated() {
-                let source = h.normalizeScale != nil ? state.normalized : state.outputs[h.node]
-                for (kind, params, g) in h.convolutions(classes: config.numClasses, batch: batch) {
-                    try timed("\(config.sourceNames[k])_\(kind)_pred_conv", .forward) {
-                        let out = g.outChannels
-                        var y = [Float](repeating: 0, count: batch * out * h.size * h.size), flat = y
-                        try source.withUnsafeBufferPointer { x in try y.withUnsafeMutableBufferPointer { yp in
-                            try Conv2D.forward(g, input: x, weight: view(p, params.weight), bias: view(p, params.bias), output: yp, workspace: workspace, threading: threading)
-                        } }
-                        try y.withUnsafeBufferPointer { yp in try flat.withUnsafeMutableBufferPointer { fp in
-                            try NHWCFlatten.forward(batch: batch, channels: out, height: h.size, width: h.size, input: yp, output: fp)
-                        } }
-                        if kind == "loc" { locParts.append(flat) } else { clsParts.append(flat) }
+                    if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y) }
+                case let .pool(g1):
+                    var g = g1; g.batch = batch
+                    state.pools[i] = try x[0].withUnsafeBufferPointer { x in try MaxPool2D.forward(g, input: x, output: y, threading: threading) }
+                case let .batchNorm(g1, gamma, beta, mean, variance, relu):
+                    var g = g1; g.batch = batch; g.useGlobalStats = !state.batchStatistics
+                    state.norms[i] = try x[0].withUnsafeBufferPointer { x in
+                        try BatchNorm.forward(g, input: x, gamma: p.view(gamma), beta: p.view(beta),
+                                              movingMean: p.mutableView(mean), movingVar: p.mutableView(variance), output: y,
+                                              updateMovingStatistics: state.batchStatistics)
+                    }
+                    if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y) }
+                case .add:
+                    try withBuffers(x) { x in try ElementwiseAdd.forward(x[0], x[1], output: y) }
+                }
+            } }
+            state.outputs.append(out)
+        }
+        // The first source → L2 normalization × scale for its heads (VGG's relu4_3).
+        let h0 = heads[0]
+        if let scale = h0.normalizeScale {
+            let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
+            state.normalized = [Float](repeating: 0, count: state.outputs[h0.node].count)
+            state.l2 = try state.outputs[h0.node].withUnsafeBufferPointer { x in try state.normalized.withUnsafeMutableBufferPointer { y in
+                try L2Normalization.forward(lg, input: x, scale: p.view(scale), output: y)
+            } }
+        }
+        // Heads: conv → NHWC flatten → concatenate over sources.
+        var locParts: [[Float]] = [], clsParts: [[Float]] = []
+        for (k, h) in heads.enumerated() {
+            let source = h.normalizeScale != nil ? state.normalized : state.outputs[h.node]
+            for (kind, params, g) in h.convolutions(classes: config.numClasses, batch: batch) {
+                try timed("\(config.sourceNames[k])_\(kind)_pred_conv", .forward) {
+                    let out = g.outChannels
+                    var y = [Float](repeating: 0, count: batch * out * h.size * h.size), flat = y
+                    try source.withUnsafeBufferPointer { x in try y.withUnsafeMutableBufferPointer { yp in
+                        try Conv2D.forward(g, input: x, weight: p.view(params.weight), bias: p.view(params.bias), output: yp,
+                                           workspace: workspace, threading: threading)
+                    } }
+                    try y.withUnsafeBufferPointer { yp in try flat.withUnsafeMutableBufferPointer { fp in
+                        try NHWCFlatten.forward(batch: batch, channels: out, height: h.size, width: h.size, input: yp, output: fp)
+                    } }
+                    switch kind {
+                    case .loc: locParts.append(flat)
+                    case .cls: clsParts.append(flat)
                     }
                 }
             }
-            state.loc = try concat(locParts, batch: batch)
-            state.cls = try concat(clsParts, batch: batch)
         }
+        state.output = MultiBoxOutput(loc: try concat(locParts, batch: batch), cls: try concat(clsParts, batch: batch))
         return state
     }
 
     /// Accumulates every parameter's gradient (into `parameters.gradients`) from the gradients
     /// of the two outputs. Frozen and auxiliary parameters get none (their gradients stay as
-    /// they were). `gradientReady` is called during backward for every trainable parameter as
-    /// soon as its gradient is final — heads first, then the trunk from its last layer — with
-    /// views of its gradient and its weights, so a caller can send the gradient (and later
-    /// write the new weights) while backward goes on: backward no longer reads either. The
-    /// views stay valid until the store's buffers are next written by the caller.
-    public typealias GradientReady = (_ index: Int, _ gradient: UnsafeBufferPointer<Float>,
-                                      _ weights: UnsafeMutableBufferPointer<Float>) throws -> Void
+    /// they were). `gradientReady` is called during backward with the index of every trainable
+    /// parameter as soon as its gradient is final — heads first, then the trunk from its last
+    /// layer — so a caller can send the gradient (`parameters.gradients.view(i)`) and later
+    /// write the new weights (`parameters.values.mutableView(i)`) while backward goes on:
+    /// backward reads neither again.
+    public typealias GradientReady = (_ index: Int) throws -> Void
 
     public func backward(_ state: ForwardState, gradLoc: [Float], gradCls: [Float],
                          gradientReady: GradientReady? = nil) throws {
         let batch = state.batch
+        let p = parameters.values, gp = parameters.gradients, frozen = parameters.frozen
         // Gradient of each node's output, allocated when first needed and freed once consumed.
-        let grads = GradientBuffers(counts: state.outputs.map(\.count))
+        let grads = GradientBuffers(counts: state.outputs.map(\.count) + [state.normalized.count])
         defer { grads.releaseAll() }
-        var gradNormalized = [Float](repeating: 0, count: state.normalized.count)
-        let frozen = parameters.frozen
+        let normalizedNode = state.outputs.count  // the gradient of the L2-normalized first source
+        func gradient(_ i: Int) -> UnsafeMutableBufferPointer<Float>? { frozen.contains(i) ? nil : gp.mutableView(i) }
+        func ready(_ indices: [Int]) throws {
+            guard let gradientReady else { return }
+            for i in indices where !frozen.contains(i) { try gradientReady(i) }
+        }
         // Split the concatenated output gradients back per source.
         let locCounts = heads.map { batch * $0.size * $0.size * $0.anchors * 4 }
         let clsCounts = heads.map { batch * $0.size * $0.size * $0.anchors * (config.numClasses + 1) }
         let locSplit = try split(gradLoc, counts: locCounts, batch: batch), clsSplit = try split(gradCls, counts: clsCounts, batch: batch)
-        try parameters.values.withUnsafeBufferPointer { p in
-            try parameters.gradients.withUnsafeMutableBufferPointer { gp in
-                func gradient(_ i: Int) -> UnsafeMutableBufferPointer<Float>? { frozen.contains(i) ? nil : mview(gp, i) }
-                func ready(_ indices: [Int]) throws {
-                    guard let gradientReady else { return }
-                    for i in indices where !frozen.contains(i) {
-                        try gradientReady(i, UnsafeBufferPointer(mview(gp, i)), UnsafeMutableBufferPointer(mutating: view(p, i)))
-                    }
-                }
-                for (k, h) in heads.enumerated().reversed() {
-                    let normalized = h.normalizeScale != nil
-                    let source = normalized ? state.normalized : state.outputs[h.node]
-                    for (kind, params, g) in h.convolutions(classes: config.numClasses, batch: batch) {
-                        let flatGrad = kind == "loc" ? locSplit[k] : clsSplit[k], out = g.outChannels
-                        try timed("\(config.sourceNames[k])_\(kind)_pred_conv", .backward) {
-                            var dy = [Float](repeating: 0, count: batch * out * h.size * h.size)
-                            try flatGrad.withUnsafeBufferPointer { f in try dy.withUnsafeMutableBufferPointer { d in
-                                try NHWCFlatten.backward(batch: batch, channels: out, height: h.size, width: h.size, gradOutput: f, gradInput: d)
-                            } }
-                            try source.withUnsafeBufferPointer { x in try dy.withUnsafeBufferPointer { d in
-                                try gradNormalized.withUnsafeMutableBufferPointer { gn in
-                                    try Conv2D.backward(g, input: x, weight: view(p, params.weight), gradOutput: d,
-                                                        gradInput: normalized ? gn : grads.buffer(h.node),
-                                                        gradWeight: gradient(params.weight), gradBias: gradient(params.bias),
-                                                        workspace: workspace, threading: threading)
-                                }
-                            } }
-                        }
-                        try ready([params.weight, params.bias])
-                    }
-                }
-                // Through the L2 normalization into the first source (VGG's relu4_3).
-                let h0 = heads[0]
-                if let scale = h0.normalizeScale {
-                    let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
-                    try state.outputs[h0.node].withUnsafeBufferPointer { x in try gradNormalized.withUnsafeBufferPointer { d in
-                        try L2Normalization.backward(lg, saved: state.l2!, input: x, scale: view(p, scale), gradOutput: d,
-                                                     gradInput: grads.buffer(h0.node), gradScale: gradient(scale))
+        for (k, h) in heads.enumerated().reversed() {
+            let normalized = h.normalizeScale != nil
+            let source = normalized ? state.normalized : state.outputs[h.node]
+            for (kind, params, g) in h.convolutions(classes: config.numClasses, batch: batch) {
+                let flatGrad = kind == .loc ? locSplit[k] : clsSplit[k], out = g.outChannels
+                try timed("\(config.sourceNames[k])_\(kind)_pred_conv", .backward) {
+                    var dy = [Float](repeating: 0, count: batch * out * h.size * h.size)
+                    try flatGrad.withUnsafeBufferPointer { f in try dy.withUnsafeMutableBufferPointer { d in
+                        try NHWCFlatten.backward(batch: batch, channels: out, height: h.size, width: h.size, gradOutput: f, gradInput: d)
                     } }
-                    try ready([scale])
+                    try withBuffers([source, dy]) { b in
+                        try Conv2D.backward(g, input: b[0], weight: p.view(params.weight), gradOutput: b[1],
+                                            gradInput: grads.buffer(normalized ? normalizedNode : h.node),
+                                            gradWeight: gradient(params.weight), gradBias: gradient(params.bias),
+                                            workspace: workspace, threading: threading)
+                    }
                 }
-                // The trunk, last node first; a node's gradient is complete once every later node is done.
-                for i in nodes.indices.reversed() {
-                    let node = nodes[i]
-                    guard let dyAll = grads.existing(i) else { continue }   // nothing downstream uses this node
-                    let dy = UnsafeBufferPointer(dyAll)
-                    func gradInput(_ k: Int) -> UnsafeMutableBufferPointer<Float>? {
-                        node.inputs[k] == TrunkNode.image ? nil : grads.buffer(node.inputs[k])
+                try ready([params.weight, params.bias])
+            }
+        }
+        // Through the L2 normalization into the first source (VGG's relu4_3).
+        let h0 = heads[0]
+        if let scale = h0.normalizeScale {
+            let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
+            try state.outputs[h0.node].withUnsafeBufferPointer { x in
+                try L2Normalization.backward(lg, saved: state.l2!, input: x, scale: p.view(scale),
+                                             gradOutput: UnsafeBufferPointer(grads.buffer(normalizedNode)),
+                                             gradInput: grads.buffer(h0.node), gradScale: gradient(scale))
+            }
+            grads.release(normalizedNode)
+            try ready([scale])
+        }
+        // The trunk, last node first; a node's gradient is complete once every later node is done.
+        for i in nodes.indices.reversed() {
+            let node = nodes[i]
+            guard let dyAll = grads.existing(i) else { continue }   // nothing downstream uses this node
+            let dy = UnsafeBufferPointer(dyAll)
+            func gradInput(_ k: Int) -> UnsafeMutableBufferPointer<Float>? {
+                node.inputs[k] == TrunkNode.image ? nil : grads.buffer(node.inputs[k])
+            }
+            let x = node.inputs.map { $0 == TrunkNode.image ? state.input : state.outputs[$0] }
+            func throughReLU(_ relu: Bool) throws {
+                if relu { try state.outputs[i].withUnsafeBufferPointer { y in try ReLU.backwardInPlace(output: y, gradient: dyAll) } }
+            }
+            try timed(node.name, .backward) {
+                switch node.op {
+                case let .conv(g1, w, b, relu):
+                    var g = g1; g.batch = batch
+                    try throughReLU(relu)
+                    try x[0].withUnsafeBufferPointer { x in
+                        try Conv2D.backward(g, input: x, weight: p.view(w), gradOutput: dy, gradInput: gradInput(0),
+                                            gradWeight: gradient(w), gradBias: b.flatMap { gradient($0) },
+                                            workspace: workspace, threading: threading)
                     }
-                    func input(_ k: Int) -> [Float] { node.inputs[k] == TrunkNode.image ? state.input : state.outputs[node.inputs[k]] }
-                    func throughReLU(_ relu: Bool) throws {
-                        if relu { try state.outputs[i].withUnsafeBufferPointer { y in try ReLU.backwardInPlace(output: y, gradient: dyAll) } }
+                case let .pool(g1):
+                    var g = g1; g.batch = batch
+                    if let dx = gradInput(0) {
+                        try MaxPool2D.backward(g, saved: state.pools[i]!, gradOutput: dy, gradInput: dx, threading: threading)
                     }
-                    try timed(node.name, .backward) {
-                        switch node.op {
-                        case let .conv(g1, w, b, relu):
-                            var g = g1; g.batch = batch
-                            try throughReLU(relu)
-                            try input(0).withUnsafeBufferPointer { x in
-                                try Conv2D.backward(g, input: x, weight: view(p, w), gradOutput: dy, gradInput: gradInput(0),
-                                                    gradWeight: gradient(w), gradBias: b.flatMap { gradient($0) },
-                                                    workspace: workspace, threading: threading)
-                            }
-                        case let .pool(g1):
-                            var g = g1; g.batch = batch
-                            if let dx = gradInput(0) {
-                                try MaxPool2D.backward(g, saved: state.pools[i]!, gradOutput: dy, gradInput: dx, threading: threading)
-                            }
-                        case let .batchNorm(g1, gamma, beta, _, _, relu):
-                            var g = g1; g.batch = batch; g.useGlobalStats = !state.batchStatistics
-                            try throughReLU(relu)
-                            try input(0).withUnsafeBufferPointer { x in
-                                try BatchNorm.backward(g, saved: state.norms[i]!, input: x, gamma: view(p, gamma), gradOutput: dy,
-                                                       gradInput: gradInput(0), gradGamma: gradient(gamma), gradBeta: gradient(beta))
-                            }
-                        case .add:
-                            try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(0), gradB: nil)
-                            try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(1), gradB: nil)
-                        }
+                case let .batchNorm(g1, gamma, beta, _, _, relu):
+                    var g = g1; g.batch = batch; g.useGlobalStats = !state.batchStatistics
+                    try throughReLU(relu)
+                    try x[0].withUnsafeBufferPointer { x in
+                        try BatchNorm.backward(g, saved: state.norms[i]!, input: x, gamma: p.view(gamma), gradOutput: dy,
+                                               gradInput: gradInput(0), gradGamma: gradient(gamma), gradBeta: gradient(beta))
                     }
-                    switch node.op {
-                    case let .conv(_, w, b, _): try ready([w] + (b.map { [$0] } ?? []))
-                    case let .batchNorm(_, gamma, beta, _, _, _): try ready([gamma, beta])
-                    case .pool, .add: break
-                    }
-                    grads.release(i)
+                case .add:
+                    try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(0), gradB: nil)
+                    try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(1), gradB: nil)
                 }
             }
+            switch node.op {
+            case let .conv(_, w, b, _): try ready([w] + (b.map { [$0] } ?? []))
+            case let .batchNorm(_, gamma, beta, _, _, _): try ready([gamma, beta])
+            case .pool, .add: break
+            }
+            grads.release(i)
         }
     }
 
@@ -312,14 +309,6 @@ public final class SSDModel {
     /// Runs `body`, adding its wall time to `profile` when one is attached.
     private func timed(_ layer: String, _ phase: LayerProfile.Phase, _ body: () throws -> Void) rethrows {
         if let profile { try profile.measure(layer, phase, body) } else { try body() }
-    }
-
-    private func view(_ p: UnsafeBufferPointer<Float>, _ i: Int) -> UnsafeBufferPointer<Float> {
-        UnsafeBufferPointer(rebasing: p[parameters.range(i)])
-    }
-
-    private func mview(_ p: UnsafeMutableBufferPointer<Float>, _ i: Int) -> UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(rebasing: p[parameters.range(i)])
     }
 
     private func concat(_ parts: [[Float]], batch: Int) throws -> [Float] {
@@ -342,6 +331,17 @@ public final class SSDModel {
         }
         return parts
     }
+}
+
+/// The network's two outputs (MXNet's symbol layout, anchors ordered by source, row, column,
+/// anchor-in-cell).
+public struct MultiBoxOutput: Sendable {
+    /// B × A·4 box offsets.
+    public var loc: [Float]
+    /// B × A × (C+1) class logits.
+    public var cls: [Float]
+
+    public init(loc: [Float], cls: [Float]) { self.loc = loc; self.cls = cls }
 }
 
 /// Zero-initialised gradient buffers, one per graph node, allocated on first use and freed

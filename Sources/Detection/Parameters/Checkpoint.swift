@@ -16,8 +16,8 @@ public enum Checkpoint {
         description["mean_rgb"] = [123, 117, 104]
         description["epoch"] = epoch
         description["parameters"] = model.parameters.specs.map { ["name": $0.name, "shape": $0.shape] }
-        try JSONSerialization.data(withJSONObject: description, options: [.prettyPrinted, .sortedKeys])
-            .write(to: URL(fileURLWithPath: (dir as NSString).appendingPathComponent("\(prefix)-model.json")))
+        try DurableFile.write(JSONSerialization.data(withJSONObject: description, options: [.prettyPrinted, .sortedKeys]),
+                              to: (dir as NSString).appendingPathComponent("\(prefix)-model.json"))
     }
 
     /// The newest `.params` of a checkpoint directory (or the one of `epoch`).
@@ -25,7 +25,7 @@ public enum Checkpoint {
         if let epoch { return (dir as NSString).appendingPathComponent(String(format: "\(prefix)-%04d.params", epoch)) }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
         guard let newest = files.filter({ $0.hasPrefix("\(prefix)-") && $0.hasSuffix(".params") }).sorted().last else {
-            throw ModelError.pretrainedWeightsMissing(expected: "\(dir)/\(prefix)-NNNN.params (no checkpoint in the model directory)")
+            throw ModelError.checkpointMissing(directory: dir)
         }
         return (dir as NSString).appendingPathComponent(newest)
     }
@@ -35,7 +35,7 @@ public enum Checkpoint {
         let path = (dir as NSString).appendingPathComponent("\(prefix)-model.json")
         guard let data = FileManager.default.contents(atPath: path),
               let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let config = object["config"] else {
-            throw ModelError.pretrainedWeightsMissing(expected: "\(path) (the model description written with every checkpoint)")
+            throw ModelError.modelDescriptionMissing(path: path)
         }
         let model = try SSDModel(config: JSONDecoder().decode(SSDConfig.self, from: JSONSerialization.data(withJSONObject: config)))
         try model.loadPretrained(path: try paramsPath(in: dir, epoch: epoch))

@@ -155,8 +155,9 @@ public enum MXNetParams {
         return out
     }
 
-    /// Writes arrays to `path`.
+    /// Writes arrays to `path` atomically (`DurableFile`: a crash or a full disk leaves the
+    /// previous file).
     public static func write(_ arrays: [Array], to path: String) throws {
-        try Data(encode(arrays)).write(to: URL(fileURLWithPath: path))
+        try encode(arrays).withUnsafeBytes { try DurableFile.write($0, to: path) }
     }
 }

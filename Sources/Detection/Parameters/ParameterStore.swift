@@ -35,14 +35,57 @@ public struct ParameterSpec: Equatable, Sendable {
     public var count: Int { shape.reduce(1, *) }
 }
 
-/// Every parameter of a model in one flat Float buffer (and one for gradients), with named
+/// One flat Float allocation owned by a `ParameterStore` (values or gradients), freed with it,
+/// with a typed view per parameter. The views point into memory the store owns for its whole
+/// life, so writing through `mutableView` — by the optimizer, or by the parameter-server
+/// client when the new weights arrive after backward — is writing into owned, mutable memory;
+/// nothing is borrowed from a read-only access. Element access (`buffer[j]`, slices) is there
+/// for tests and small edits.
+public final class ParameterBuffer: RandomAccessCollection, MutableCollection, Equatable {
+    /// The whole allocation.
+    public let storage: UnsafeMutableBufferPointer<Float>
+    private let ranges: [Range<Int>]
+
+    init(ranges: [Range<Int>], count: Int) {
+        self.ranges = ranges
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: 0)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Parameter `i`'s values, read-only.
+    public func view(_ i: Int) -> UnsafeBufferPointer<Float> { UnsafeBufferPointer(rebasing: storage[ranges[i]]) }
+
+    /// Parameter `i`'s values, writable; valid as long as the store lives.
+    public func mutableView(_ i: Int) -> UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(rebasing: storage[ranges[i]]) }
+
+    /// Sets every value to zero.
+    public func zero() { storage.update(repeating: 0) }
+
+    /// Whether every value is finite (no NaN, no ±∞).
+    public var allFinite: Bool { storage.allSatisfy(\.isFinite) }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { storage.count }
+    public subscript(position: Int) -> Float {
+        get { storage[position] }
+        set { storage[position] = newValue }
+    }
+
+    public static func == (a: ParameterBuffer, b: ParameterBuffer) -> Bool { a.storage.elementsEqual(b.storage) }
+}
+
+/// Every parameter of a model in one flat Float allocation (and one for gradients), with named
 /// views: the optimizer, checkpoints and the parameter server all work on index ranges.
 public final class ParameterStore {
     public let specs: [ParameterSpec]
     /// Start of each parameter in `values` / `gradients`.
     public let offsets: [Int]
-    public var values: [Float]
-    public var gradients: [Float]
+    /// The parameters' values.
+    public let values: ParameterBuffer
+    /// The gradients backward accumulates.
+    public let gradients: ParameterBuffer
     /// Parameters frozen by `freeze_layer_pattern`: no update, no gradient traffic.
     public private(set) var frozen: Set<Int> = []
     private let index: [String: Int]
@@ -53,21 +96,22 @@ public final class ParameterStore {
         var offsets: [Int] = [], total = 0
         for s in specs { offsets.append(total); total += s.count }
         self.offsets = offsets
-        values = [Float](repeating: 0, count: total)
-        gradients = [Float](repeating: 0, count: total)
+        let ranges = specs.indices.map { offsets[$0]..<(offsets[$0] + specs[$0].count) }
+        values = ParameterBuffer(ranges: ranges, count: total)
+        gradients = ParameterBuffer(ranges: ranges, count: total)
         index = Dictionary(uniqueKeysWithValues: specs.enumerated().map { ($1.name, $0) })
         var rng = SeededGenerator(seed: seed)
         for (i, s) in specs.enumerated() {
-            let range = offsets[i]..<(offsets[i] + s.count)
+            let v = values.mutableView(i)
             switch s.initializer {
             case .zeros: break
-            case .ones: values.replaceSubrange(range, with: repeatElement(1, count: s.count))
-            case .constant(let v): values.replaceSubrange(range, with: repeatElement(v, count: s.count))
+            case .ones: v.update(repeating: 1)
+            case .constant(let c): v.update(repeating: c)
             case .xavier:
                 let receptive = s.shape.dropFirst(2).reduce(1, *)
                 let fanIn = Float((s.shape.count > 1 ? s.shape[1] : 1) * receptive), fanOut = Float(s.shape[0] * receptive)
                 let bound = (3 / ((fanIn + fanOut) / 2)).squareRoot()
-                for j in range { values[j] = rng.uniform(-bound, bound) }
+                for j in v.indices { v[j] = rng.uniform(-bound, bound) }
             }
         }
     }
@@ -100,12 +144,15 @@ public final class ParameterStore {
     }
 
     /// Sets every gradient to zero.
-    public func zeroGradients() { gradients.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+    public func zeroGradients() { gradients.zero() }
+
+    /// Parameters that train: neither frozen nor auxiliary (BatchNorm moving statistics).
+    public var trainable: [Int] { specs.indices.filter { !frozen.contains($0) && !specs[$0].isAuxiliary } }
 
     /// The parameters as MXNet checkpoint arrays (`arg:`/`aux:` names).
     public func exportMXNet() -> [MXNetParams.Array] {
         specs.enumerated().map { i, s in
-            MXNetParams.Array(name: (s.isAuxiliary ? "aux:" : "arg:") + s.name, shape: s.shape, values: Array(values[range(i)]))
+            MXNetParams.Array(name: (s.isAuxiliary ? "aux:" : "arg:") + s.name, shape: s.shape, values: Array(values.view(i)))
         }
     }
 
@@ -120,7 +167,7 @@ public final class ParameterStore {
             guard a.shape.reduce(1, *) == specs[i].count else {
                 throw ModelError.shapeMismatch(path: path, name: name, expected: specs[i].shape, found: a.shape)
             }
-            values.replaceSubrange(range(i), with: a.values)
+            _ = values.mutableView(i).update(fromContentsOf: a.values)
             loaded.append(name)
         }
         return loaded
@@ -132,18 +179,42 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case invalidFreezePattern(pattern: String, reason: String)
     case shapeMismatch(path: String, name: String, expected: [Int], found: [Int])
     case unsupportedImageShape(Int, reason: String)
+    /// `use_pretrained_model=1` and no weights file (`expected` says where one was looked for).
     case pretrainedWeightsMissing(expected: String)
+    /// A `.params` file none of whose arrays has a name of this network.
+    case noMatchingArrays(path: String, found: [String], expected: [String])
+    /// A model directory without any `model_algo_1-NNNN.params`.
+    case checkpointMissing(directory: String)
+    /// A model directory without the model description written beside every checkpoint.
+    case modelDescriptionMissing(path: String)
+    /// The loss of a training step is NaN or infinite: training diverged.
+    case nonFiniteLoss(crossEntropy: Double, smoothL1: Double)
     case unknownBaseNetwork(String)
 
     public var description: String {
         switch self {
         case let .invalidFreezePattern(p, r): return "freeze_layer_pattern=\(p) is not a valid regular expression: \(r)"
-        case let .shapeMismatch(path, n, e, f): return "\(path): \(n) has shape \(f), the network needs \(e)"
+        case let .shapeMismatch(path, n, e, f):
+            return "\(path): \(n) has shape \(f), the network needs \(e); the file is for another base_network, "
+                + "image_shape or num_classes"
         case let .unsupportedImageShape(s, r): return "image_shape=\(s) is not supported: \(r)"
         case let .unknownBaseNetwork(n): return "base_network=\(n) is not a known base network; use 'vgg-16' or 'resnet-50'"
         case let .pretrainedWeightsMissing(e):
             return "use_pretrained_model=1 but no pretrained weights were found at \(e); pass --pretrained-model FILE.params "
                 + "(an MXNet .params of the base network) or set use_pretrained_model=0 to train from scratch"
+        case let .noMatchingArrays(path, found, expected):
+            return "\(path): none of its \(found.count) arrays (\(found.prefix(3).joined(separator: ", "))\(found.count > 3 ? ", …" : "")) "
+                + "is a parameter of this network (\(expected.prefix(3).joined(separator: ", ")), …); pass the MXNet .params "
+                + "of the same base_network"
+        case let .checkpointMissing(dir):
+            return "\(dir) holds no checkpoint (\(Checkpoint.prefix)-NNNN.params); point --resume / --model-dir at the model "
+                + "directory of an earlier run, or train without --resume"
+        case let .modelDescriptionMissing(path):
+            return "\(path) is missing or unreadable (the model description written with every checkpoint); "
+                + "point --model-dir at a directory the trainer wrote"
+        case let .nonFiniteLoss(ce, l1):
+            return "the training loss is not finite (cross_entropy \(ce), smooth_l1 \(l1)): training diverged; "
+                + "lower learning_rate (or resume from the last checkpoint with a lower one)"
         }
     }
 }

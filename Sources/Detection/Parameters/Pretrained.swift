@@ -9,9 +9,10 @@ extension SSDModel {
     public func loadPretrained(path: String) throws -> [String] {
         guard FileManager.default.fileExists(atPath: path) else { throw ModelError.pretrainedWeightsMissing(expected: path) }
         try PretrainedChecksum.verify(path: path)
-        let loaded = try parameters.load(try MXNetParams.read(path: path), path: path)
+        let arrays = try MXNetParams.read(path: path)
+        let loaded = try parameters.load(arrays, path: path)
         guard !loaded.isEmpty else {
-            throw ModelError.shapeMismatch(path: path, name: "(none of its arrays)", expected: [], found: [])
+            throw ModelError.noMatchingArrays(path: path, found: arrays.map(\.name), expected: parameters.specs.map(\.name))
         }
         return loaded
     }
