@@ -121,7 +121,8 @@ struct CurveTests {
         }
         #expect(!cluster.errors("scheduler").contains("registered worker"), "\(cluster.errors("scheduler"))")
 
-        try await cluster.start("worker 0", executable: "ssd", arguments: ["kv-probe", "--rank", "0", "--steps", "30", "--step-delay", "0.05"])
+        // 30 steps of at least 0.2 s: the server is still serving while the intruders below knock.
+        try await cluster.start("worker 0", executable: "ssd", arguments: ["kv-probe", "--rank", "0", "--steps", "30", "--step-delay", "0.2"])
         #expect(await cluster.waitUntil("server 0", logs: "configured:"), "\(cluster.errors("server 0"))")
         // Intruders reach the server's port directly: a push that would change key 0, and a pull.
         let endpoint = "tcp://127.0.0.1:\(serverPort)"
