@@ -29,6 +29,12 @@ public struct TrainingOptions: Sendable {
     /// machine also the optimizer state, update count and epoch (a cluster restarts the servers'
     /// optimizer state from the loaded weights).
     public var resumeFrom: String?
+    /// 3×3 layers with at least this many input and output channels run as Winograd F(2×2, 3×3)
+    /// (forward and input gradient), and their weight gradients from the second count; nil:
+    /// always im2col. The defaults (`Conv2D.Workspace`) were chosen by KernelBenchmarks on a
+    /// 2-core machine (Benchmarks/results/README.md); another CPU may want other cut-offs.
+    public var winogradMinimumChannels: Int? = Conv2D.Workspace().winogradMinimumChannels
+    public var winogradWeightGradientMinimumChannels: Int? = Conv2D.Workspace().winogradWeightGradientMinimumChannels
 
     public init(hyperparameters: Hyperparameters, dataRoot: String, modelDir: String) {
         self.hyperparameters = hyperparameters; self.dataRoot = dataRoot; self.modelDir = modelDir
@@ -78,6 +84,8 @@ public final class Trainer {
         let h = options.hyperparameters
         let config = try options.networkOverride ?? SSDConfig.forBaseNetwork(h.baseNetwork.rawValue, imageShape: h.imageShape, numClasses: h.numClasses)
         model = try SSDModel(config: config, seed: options.seed)
+        model.workspace.winogradMinimumChannels = options.winogradMinimumChannels
+        model.workspace.winogradWeightGradientMinimumChannels = options.winogradWeightGradientMinimumChannels
         if h.usePretrainedModel {
             guard let path = options.pretrainedModel else {
                 throw ModelError.pretrainedWeightsMissing(expected: "(no --pretrained-model given and none in the model channel)")

@@ -30,6 +30,16 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Data-loading threads.") var loaderThreads = 2
     @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else all cores).") var blasThreads: Int?
     @Option(help: "Random seed for shuffling, augmentation and initialisation.") var seed: UInt64 = 233
+    @Option(help: "3×3 layers with at least this many channels run as Winograd F(2×2,3×3); 0: never (default 64, measured by KernelBenchmarks, Benchmarks/results/README.md).")
+    var winogradChannels: Int?
+    @Option(help: "Their weight gradients run as Winograd from this many channels; 0: never (default 64).")
+    var winogradWeightGradientChannels: Int?
+
+    func validate() throws {
+        for (flag, value) in [("--winograd-channels", winogradChannels), ("--winograd-weight-gradient-channels", winogradWeightGradientChannels)] {
+            if let value, value < 0 { throw ValidationError("\(flag) \(value): give a channel count ≥ 1, or 0 for never") }
+        }
+    }
     @Flag(help: "Turn training augmentation off (deterministic runs).") var noAugment = false
     @Flag(help: "Skip and count unreadable samples instead of failing.") var skipBadSamples = false
     @Option(help: "Continue from the newest checkpoint of this model directory.") var resume: String?
@@ -104,6 +114,8 @@ struct WorkerCommand: ParsableCommand {
         options.logEvery = logEvery
         options.skipBadSamples = skipBadSamples
         options.resumeFrom = resume
+        if let c = winogradChannels { options.winogradMinimumChannels = c > 0 ? c : nil }
+        if let c = winogradWeightGradientChannels { options.winogradWeightGradientMinimumChannels = c > 0 ? c : nil }
         if tinyNetwork { options.networkOverride = h.baseNetwork == .resnet50 ? .tinyResNet(numClasses: h.numClasses) : .tiny(numClasses: h.numClasses) }
         do {
             let trainer = try Trainer(options: options, cluster: cluster, logger: logger)

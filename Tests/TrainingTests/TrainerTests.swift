@@ -4,6 +4,7 @@ import Foundation
 import Launcher
 import Logging
 import ParameterServer
+import Tensor
 import TestSupport
 import Testing
 @testable import Training
@@ -72,6 +73,16 @@ struct TrainerTests {
         #expect(try metricsEvents("one").filter { $0.contains("\"event\":\"epoch_end\"") }.count == 3)
         // No temporary file is left beside the checkpoints.
         #expect(try FileManager.default.contentsOfDirectory(atPath: work + "/one").allSatisfy { !$0.hasSuffix(".partial") })
+    }
+
+    @Test("the Winograd cut-offs are options: the trainer's model takes them (nil: im2col only), defaults from Conv2D.Workspace")
+    func winogradCutOffs() throws {
+        var o = options("winograd", epochs: 1)
+        #expect(try Self.trainer(o).model.workspace.winogradMinimumChannels == Conv2D.Workspace().winogradMinimumChannels)
+        o.winogradMinimumChannels = nil
+        o.winogradWeightGradientMinimumChannels = 256
+        let model = try Self.trainer(o).model
+        #expect(model.workspace.winogradMinimumChannels == nil && model.workspace.winogradWeightGradientMinimumChannels == 256)
     }
 
     @Test("dist_sync: 2 workers × batch 2 (real KVServer and KVClients on 127.0.0.1, in threads) equal 1 machine × batch 4")
