@@ -5,7 +5,7 @@ Usage: scripts/plot_metrics.py MODEL_DIR/metrics.jsonl [--output curve.png] [--t
 
 metrics.jsonl holds one JSON object per line as the worker writes it: per batch
 {"epoch", "batch", "train:cross_entropy", "train:smooth_l1", ...}, per epoch
-{"event": "epoch_end", "epoch", ...} and {"epoch", "validation:mAP"}. Epochs are logged from 0
+{"event": "epoch_end", "epoch", "mean_batch_cross_entropy", "mean_batch_smooth_l1", ...} and {"epoch", "validation:mAP"}. Epochs are logged from 0
 (as MXNet does); the plot numbers them from 1.
 
 Needs matplotlib (the only dependency): `apt-get install python3-matplotlib` on Debian, or
@@ -37,7 +37,10 @@ def read(path):
             if "validation:mAP" in record:
                 validation[epoch] = record["validation:mAP"]
             elif record.get("event") == "epoch_end":
-                epoch_end[epoch] = (record["train:cross_entropy"], record["train:smooth_l1"])
+                # The mean over the epoch's batches; "train:cross_entropy" here is MXNet's
+                # end-of-epoch figure (the batches since the last Speedometer line only).
+                epoch_end[epoch] = (record.get("mean_batch_cross_entropy", record["train:cross_entropy"]),
+                                    record.get("mean_batch_smooth_l1", record["train:smooth_l1"]))
             elif "batch" in record and "train:cross_entropy" in record:
                 batches[epoch].append((record["batch"], record["train:cross_entropy"], record["train:smooth_l1"]))
     return batches, epoch_end, validation
@@ -67,7 +70,7 @@ def main():
     for key, index, color in (("cross-entropy (classification)", 1, "tab:blue"), ("smooth L1 (box regression)", 2, "tab:orange")):
         xs, ys = [], []
         for epoch in sorted(batches):
-            n = max(b for b, _, _ in batches[epoch])
+            n = max(1, max(b for b, _, _ in batches[epoch]) + 1)
             for record in batches[epoch]:
                 xs.append(epoch + record[0] / n)
                 ys.append(record[index])
