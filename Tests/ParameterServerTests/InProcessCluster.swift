@@ -32,8 +32,10 @@ final class InProcessCluster {
         servesFrom = [Double](repeating: 0, count: servers)
         for i in loops.indices {
             network.whenIdle(serving: transports[i]) { [unowned self] in
-                guard self.network.now >= self.servesFrom[i] else { return }
-                do { _ = try self.loops[i].serve(until: self.network.now) } catch { Issue.record("server \(i): \(error)") }
+                // A slow server serves only from its `servesFrom` virtual time on.
+                if self.network.now >= self.servesFrom[i] {
+                    do { _ = try self.loops[i].serve(until: self.network.now) } catch { Issue.record("server \(i): \(error)") }
+                }
             }
         }
     }
@@ -55,11 +57,12 @@ final class InProcessCluster {
         guard heartbeating else { return t }
         var last = -1.0
         network.whenIdle(serving: t) { [unowned self] in
-            guard self.network.now - last >= 1 else { return }
-            last = self.network.now
-            for e in self.endpoints {
-                do { try t.send(Message(header: MessageHeader(command: .heartbeat, sender: Int32(rank))), to: PeerID(e)) } catch {
-                    Issue.record("heartbeat of worker \(rank): \(error)")
+            if self.network.now - last >= 1 {  // one heartbeat per virtual second
+                last = self.network.now
+                for e in self.endpoints {
+                    do { try t.send(Message(header: MessageHeader(command: .heartbeat, sender: Int32(rank))), to: PeerID(e)) } catch {
+                        Issue.record("heartbeat of worker \(rank): \(error)")
+                    }
                 }
             }
         }
