@@ -13,7 +13,7 @@ struct LaunchConventionTests {
         let synth = try await runProcess(productsDirectory.appendingPathComponent("ssd"),
                                          ["synth", "--output", work.appendingPathComponent("data").path, "--num-classes", "2",
                                           "--train", "8", "--validation", "2", "--image-size", "64"], timeout: 60)
-        precondition(synth.status == 0, synth.stderr)
+        guard synth.status == 0 else { throw SetupFailure(step: "ssd synth", output: synth.stderr) }
     }
 
     @Test("one command for every role: `worker` runs the scheduler, the server and both workers (DMLC_INTERFACE=lo), dist_sync trains")

@@ -25,9 +25,9 @@ struct SSHLauncherTests {
         let synth = try await runProcess(productsDirectory.appendingPathComponent("ssd"),
                                          ["synth", "--output", work.appendingPathComponent("data").path, "--num-classes", "2",
                                           "--train", "16", "--validation", "4", "--image-size", "64"], timeout: 60)
-        precondition(synth.status == 0, synth.stderr)
+        guard synth.status == 0 else { throw SetupFailure(step: "ssd synth", output: synth.stderr) }
         let up = try await runScript(Self.root.appendingPathComponent("deploy/ssh-hosts-netns.sh").path, ["up", hosts.path, "2"], timeout: 60)
-        precondition(up.status == 0, "ssh-hosts-netns.sh up: \(up.stderr)")
+        guard up.status == 0 else { throw SetupFailure(step: "ssh-hosts-netns.sh up", output: up.stderr) }
     }
 
     func tearDown() async throws {
@@ -108,4 +108,12 @@ struct SSHLauncherTests {
         #expect(killEnd.stderr.contains("worker 1 exited with status"), "\(killEnd.stderr)")
         #expect(await noProcessLeft(tag: killID, variable: "SSD_LAUNCH"), "processes left on the hosts after a worker died")
     }
+}
+
+/// A failed set-up step fails the test with its output (a `precondition` would end the whole
+/// test process, as it did when the hosts came up too slowly under ThreadSanitizer).
+struct SetupFailure: Error, CustomStringConvertible {
+    var step: String
+    var output: String
+    var description: String { "\(step) failed: \(output)" }
 }

@@ -33,7 +33,7 @@ struct TrainingEndToEndTests {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let synth = try await Self.run("ssd", ["synth", "--output", work.appendingPathComponent("data").path, "--num-classes", "2",
                                          "--train", "16", "--validation", "4", "--image-size", "64"])
-        precondition(synth.status == 0, synth.stderr)
+        guard synth.status == 0 else { throw SetupFailure(step: "ssd synth", output: synth.stderr) }
     }
 
     func common(_ model: String) -> [String] {
