@@ -25,10 +25,13 @@ public final class EpochIterator: @unchecked Sendable {
         var running = 0
     }
 
-    init(loader: Loader, plan: EpochPlan, epoch: Int) {
+    init(loader: Loader, plan: EpochPlan, epoch: Int, first: Int = 0) {
         self.epoch = epoch
         batchesPerEpoch = plan.batchesPerEpoch
         state = State()
+        nextStep = min(max(first, 0), batchesPerEpoch)
+        state.claimed = nextStep
+        state.consumed = nextStep
         loaderDeadline = loader.options.deadlineSeconds
         let threads = loader.options.threads
         guard threads > 0 else {

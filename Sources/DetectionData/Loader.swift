@@ -51,8 +51,12 @@ public final class Loader: @unchecked Sendable {
                   epoch: epoch, shuffle: options.shuffle, remainder: options.remainder)
     }
 
-    /// Starts iterating `epoch`.
-    public func epoch(_ epoch: Int) -> EpochIterator { EpochIterator(loader: self, plan: plan(epoch: epoch), epoch: epoch) }
+    /// Starts iterating `epoch` at batch `first` (a resume mid-epoch: the batches are the ones an
+    /// uninterrupted epoch hands out from there, as order and augmentation depend only on the
+    /// seed, the epoch and the sample).
+    public func epoch(_ epoch: Int, from first: Int = 0) -> EpochIterator {
+        EpochIterator(loader: self, plan: plan(epoch: epoch), epoch: epoch, first: first)
+    }
 
     /// Decodes and transforms one sample as the batch would; returns CHW image values and objects.
     public func prepare(index: Int, epoch: Int) throws -> (image: [Float], objects: [DetectionObject]) {

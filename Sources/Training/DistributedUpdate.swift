@@ -47,7 +47,7 @@ final class DistributedUpdate: GradientSink {
 
     func restore(from checkpoint: CheckpointFiles) -> TrainingPosition {
         logger.warning("resuming a cluster from \(checkpoint.params): weights and epoch only; the servers start a fresh optimizer state and update count")
-        return TrainingPosition(epoch: checkpoint.epoch, update: 0)
+        return TrainingPosition(epoch: checkpoint.epoch, batch: checkpoint.batch, update: 0)
     }
 
     /// Declares the keys (worker 0's weights win) and pulls the starting weights.

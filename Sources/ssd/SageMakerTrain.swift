@@ -5,7 +5,9 @@ import Launcher
 /// `ssd sagemaker-train`: the container's SageMaker training entry point (deploy/sagemaker/train
 /// execs it). Reads SageMaker's layout under `--root` (/opt/ml): `input/config/hyperparameters.json`,
 /// `input/config/resourceconfig.json` (or `SM_HOSTS` / `SM_CURRENT_HOST`, which win),
-/// `input/data/<channel>/`, and writes `model/` and, on failure, `output/failure`. Roles as in
+/// `input/data/<channel>/` (`train`, `validation`; `model` for incremental training and
+/// `pretrained` for base weights, both read by the worker), `checkpoints/` when it exists, and
+/// writes `model/` and, on failure, `output/failure`. Roles as in
 /// SageMaker's distributed MXNet jobs: every host runs one parameter server and one worker, the
 /// first host (sorted) also the scheduler; a single host trains alone.
 struct SageMakerTrain: AsyncParsableCommand {
@@ -74,8 +76,10 @@ struct SageMakerTrain: AsyncParsableCommand {
         }
         var args = ["--hyperparameters", rootURL.appendingPathComponent("input/config/hyperparameters.json").path,
                     "--data-root", rootURL.appendingPathComponent("input/data").path, "--model-dir", model.path]
-        let pretrained = rootURL.appendingPathComponent("input/data/pretrained/model.params").path
-        if fm.fileExists(atPath: pretrained) { args += ["--pretrained-model", pretrained] }
+        // Checkpoints where SageMaker syncs them (it creates the directory when the job has a
+        // CheckpointConfig); the worker resumes from them after a spot interruption.
+        let checkpoints = rootURL.appendingPathComponent("checkpoints").path
+        if fm.fileExists(atPath: checkpoints) { args += ["--checkpoint-dir", checkpoints] }
         args += workerArguments
         let worker = binURL.appendingPathComponent("worker").path, server = binURL.appendingPathComponent("param-server").path
         var processes: [ProcessSpec]
@@ -99,7 +103,9 @@ struct SageMakerTrain: AsyncParsableCommand {
                                          environment: cluster.merging(["DMLC_ROLE": "worker", "DMLC_WORKER_ID": "\(rank)"]) { $1 }))
         }
         FileHandle.standardError.write(Data("ssd sagemaker-train: host \(topology.current) of \(max(1, topology.hosts.count)): \(processes.map(\.name).joined(separator: ", "))\n".utf8))
-        let launcher = ClusterLauncher(options: .init(echo: true, capture: false, serviceGrace: .seconds(60)))
+        // SIGTERM reaches the worker through the launcher; it has 30 s to finish its step and
+        // write a checkpoint before SIGKILL (it exits by itself after 25 s).
+        let launcher = ClusterLauncher(options: .init(echo: true, capture: false, stopGrace: .seconds(30), serviceGrace: .seconds(60)))
         let signalSources = [SIGINT, SIGTERM].map { sig in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())

@@ -24,7 +24,9 @@ struct WorkerCommand: ParsableCommand {
 
     @Option(help: "SageMaker-style hyperparameters.json.") var hyperparameters: String?
     @Option(help: "Directory with the train/validation channels (default /opt/ml/input/data).") var dataRoot: String?
-    @Option(help: "Where checkpoints go (default /opt/ml/model, else ./model).") var modelDir: String?
+    @Option(help: "Where the final model goes (default /opt/ml/model, else ./model).") var modelDir: String?
+    @Option(help: "Where per-epoch checkpoints go and a start resumes from (default /opt/ml/checkpoints when it exists, else the model directory).")
+    var checkpointDir: String?
     @Option(help: "MXNet .params of the base network for use_pretrained_model=1.") var pretrainedModel: String?
     @Option(help: "Log a progress line every N batches.") var logEvery = 10
     @Option(help: "Data-loading threads.") var loaderThreads = 2
@@ -42,7 +44,7 @@ struct WorkerCommand: ParsableCommand {
     }
     @Flag(help: "Turn training augmentation off (deterministic runs).") var noAugment = false
     @Flag(help: "Skip and count unreadable samples instead of failing.") var skipBadSamples = false
-    @Option(help: "Continue from the newest checkpoint of this model directory.") var resume: String?
+    @Option(help: "Continue from the newest complete checkpoint of this directory (an error when it has none).") var resume: String?
     @Option(help: "Class names for the model artifacts (JSON array or one per line; default: the train annotations' categories).")
     var classNames: String?
     @Option(help: "Cluster only: CURVE keys directory made by `ssd keys` (PS_SECURE_DIR).") var secure: String?
@@ -114,6 +116,11 @@ struct WorkerCommand: ParsableCommand {
         options.logEvery = logEvery
         options.skipBadSamples = skipBadSamples
         options.resumeFrom = resume
+        options.checkpointDir = CheckpointLocation.resolve(option: checkpointDir, modelDir: options.modelDir)
+        let stop = StopFlag()
+        options.stopRequest = stop
+        let signalSources = StopSignals.install(flag: stop, cluster: cluster != nil, checkpointDirectory: options.checkpointDirectory)
+        defer { signalSources.forEach { $0.cancel() } }
         if let c = winogradChannels { options.winogradMinimumChannels = c > 0 ? c : nil }
         if let c = winogradWeightGradientChannels { options.winogradWeightGradientMinimumChannels = c > 0 ? c : nil }
         if tinyNetwork { options.networkOverride = h.baseNetwork == .resnet50 ? .tinyResNet(numClasses: h.numClasses) : .tiny(numClasses: h.numClasses) }
@@ -126,6 +133,10 @@ struct WorkerCommand: ParsableCommand {
             }
             logger.info("done: loss \(String(format: "%.4f", summary.firstLoss)) → \(String(format: "%.4f", summary.lastLoss)), \(String(format: "%.2f", summary.imagesPerSecond)) images/s (\(String(format: "%.0f", 100 * summary.waitingFraction))% waiting on the servers)\(summary.validationMAP.map { String(format: ", validation mAP %.4f", $0) } ?? "")\(summary.checkpoint.map { ", checkpoint \($0)" } ?? "")")
             print(try WorkerSummary(summary).jsonLine())
+        } catch let error as CheckpointError {
+            FileHandle.standardError.write(Data("worker: \(error)\n".utf8))
+            if case .interrupted = error { throw ExitCode(130) }
+            throw ExitCode(2)
         } catch let error as TrainingError where error.isDivergence {
             FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(3)
         } catch let error as ModelError {

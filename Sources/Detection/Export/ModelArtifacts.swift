@@ -49,7 +49,7 @@ public struct ModelArtifacts {
         self.model = model; self.detection = detection; self.classNames = classNames; self.hyperparameters = hyperparameters
     }
 
-    /// Writes the three files into `dir` (each atomically: a temporary file renamed into place);
+    /// Writes the three files into `dir` (each with `DurableFile`: a temporary file, fsynced and renamed into place);
     /// returns their paths.
     @discardableResult
     public func write(to dir: String) throws -> [String] {
@@ -58,10 +58,9 @@ public struct ModelArtifacts {
         }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let paths = [Self.symbolFile, Self.paramsFile, Self.hyperparametersFile].map { (dir as NSString).appendingPathComponent($0) }
-        try symbolData().write(to: URL(fileURLWithPath: paths[0]), options: .atomic)
-        try Data(MXNetParams.encode(model.parameters.exportMXNet())).write(to: URL(fileURLWithPath: paths[1]), options: .atomic)
-        try JSONSerialization.data(withJSONObject: hyperparameters, options: [.prettyPrinted, .sortedKeys])
-            .write(to: URL(fileURLWithPath: paths[2]), options: .atomic)
+        try DurableFile.write(symbolData(), to: paths[0])
+        try MXNetParams.write(model.parameters.exportMXNet(), to: paths[1])
+        try DurableFile.write(JSONSerialization.data(withJSONObject: hyperparameters, options: [.prettyPrinted, .sortedKeys]), to: paths[2])
         return paths
     }
 

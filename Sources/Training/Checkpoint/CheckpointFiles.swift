@@ -2,38 +2,101 @@ import Detection
 import Foundation
 import Optimizers
 
-/// Where a run stands: the next epoch to train and the optimizer updates done so far.
+/// Where a run stands: the next epoch to train, the batches of it already done, and the
+/// optimizer updates done so far.
 public struct TrainingPosition: Equatable, Sendable {
     public var epoch = 0
+    public var batch = 0
     public var update = 0
+
+    public init(epoch: Int = 0, batch: Int = 0, update: Int = 0) { self.epoch = epoch; self.batch = batch; self.update = update }
 }
 
-/// One epoch's checkpoint in a model directory (SageMaker's names): `model_algo_1-NNNN.params`
+/// One checkpoint in a checkpoint directory (SageMaker's names): `model_algo_1-NNNN.params`
 /// (MXNet `arg:`/`aux:` arrays), on a single machine `model_algo_1-NNNN.states` (the optimizer
-/// state), and the directory's `model_algo_1-model.json` and `hyperparams.json`. NNNN counts
-/// completed epochs. Every file is written atomically (`DurableFile`), the `.states` before
-/// its `.params`, so a crash or a full disk leaves the previous checkpoint whole.
+/// state), and last `model_algo_1-NNNN.manifest.json` (`CheckpointManifest`: position, data
+/// order, network, and the size and SHA-1 of the other two); beside them the directory's
+/// `model_algo_1-model.json` and `hyperparams.json`. NNNN counts completed epochs; a checkpoint
+/// written mid-epoch (on SIGTERM) adds `-batchBBBBBB`, the batches of the next epoch done.
+/// Every file is written atomically (`DurableFile`: temporary file, fsync, rename), the
+/// manifest last, so a crash or a full disk leaves the previous checkpoint complete.
 public struct CheckpointFiles: Equatable, Sendable {
     /// Epochs completed when it was written.
     public var epoch: Int
-    public var params: String
-    /// The optimizer state beside the weights.
-    public var states: String { (params as NSString).deletingPathExtension + ".states" }
+    /// Batches of epoch `epoch` (0-based: the next one) done; 0 at an epoch's end.
+    public var batch: Int
+    public var directory: String
+    /// The weights.
+    public var params: String { stem + ".params" }
+    /// The optimizer state beside the weights (single machine).
+    public var states: String { stem + ".states" }
+    /// The manifest, written last.
+    public var manifest: String { stem + ".manifest.json" }
 
-    /// The checkpoint of `epoch` completed epochs in `directory`.
-    public init(directory: String, epoch: Int) {
-        self.epoch = epoch
-        params = (directory as NSString).appendingPathComponent(String(format: "\(Checkpoint.prefix)-%04d.params", epoch))
+    private var stem: String {
+        let name = String(format: "\(Checkpoint.prefix)-%04d", epoch) + (batch > 0 ? String(format: "-batch%06d", batch) : "")
+        return (directory as NSString).appendingPathComponent(name)
     }
 
-    /// Every checkpoint in `directory`, newest first.
+    /// The checkpoint after `epoch` completed epochs and `batch` batches of the next in `directory`.
+    public init(directory: String, epoch: Int, batch: Int = 0) {
+        self.directory = directory; self.epoch = epoch; self.batch = batch
+    }
+
+    /// Every checkpoint in `directory` with at least one of its files, complete or not, newest
+    /// first (by epoch, then batch). The final model's `model_algo_1-0000.params` is not one.
     public static func all(in directory: String) -> [CheckpointFiles] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        let epochs = names.compactMap { name -> Int? in
-            guard name.hasPrefix("\(Checkpoint.prefix)-"), name.hasSuffix(".params") else { return nil }
-            return Int(name.dropFirst(Checkpoint.prefix.count + 1).dropLast(".params".count))
+        var found = Set<[Int]>()
+        for name in names where name.hasPrefix("\(Checkpoint.prefix)-") && !name.hasPrefix(".") {
+            var rest = name.dropFirst(Checkpoint.prefix.count + 1)
+            guard let end = [".params", ".states", ".manifest.json"].first(where: { rest.hasSuffix($0) }) else { continue }
+            rest = rest.dropLast(end.count)
+            let parts = rest.split(separator: "-", omittingEmptySubsequences: false)
+            guard let epoch = Int(parts[0]), epoch >= 0 else { continue }
+            var batch = 0
+            if parts.count == 2, parts[1].hasPrefix("batch"), let b = Int(parts[1].dropFirst(5)), b > 0 { batch = b }
+            else if parts.count != 1 { continue }
+            if epoch == 0 && batch == 0 { continue }
+            found.insert([epoch, batch])
         }
-        return epochs.sorted(by: >).map { CheckpointFiles(directory: directory, epoch: $0) }
+        return found.sorted { ($0[0], $0[1]) > ($1[0], $1[1]) }.map { CheckpointFiles(directory: directory, epoch: $0[0], batch: $0[1]) }
+    }
+
+    /// The newest complete checkpoint of `directory` (`CheckpointManifest`), and each newer one
+    /// that is not complete with the reason. For resuming, and for anyone who needs to know what
+    /// a restart would start from (a cluster's resume, the worker's message on SIGTERM).
+    public static func search(in directory: String) -> CheckpointSearch {
+        var skipped: [CheckpointSearch.Skipped] = []
+        for checkpoint in all(in: directory) {
+            switch checkpoint.readManifest() {
+            case .success(let manifest): return CheckpointSearch(newest: (checkpoint, manifest), skipped: skipped)
+            case .failure(let error): skipped.append((checkpoint, error))
+            }
+        }
+        return CheckpointSearch(newest: nil, skipped: skipped)
+    }
+
+    /// Its manifest, when the checkpoint is complete: the manifest decodes, names this
+    /// checkpoint's position, and every file it lists has the size and SHA-1 it gives.
+    public func readManifest() -> Result<CheckpointManifest, CheckpointError> {
+        CheckpointManifest.read(manifest).flatMap { m in
+            guard m.epoch == epoch, m.batch == batch else {
+                return .failure(.incomplete(path: manifest, reason: "it describes epoch \(m.epoch) batch \(m.batch), not its own name's"))
+            }
+            do throws(CheckpointError) { try m.verify(in: directory) } catch { return .failure(error) }
+            return .success(m)
+        }
+    }
+
+    /// Writes the manifest, the checkpoint's last file: `manifest` with the size and SHA-1 of
+    /// the weights and (when written) the optimizer state.
+    func writeManifest(_ manifest: CheckpointManifest) throws {
+        var m = manifest
+        m.files = try [params, states].filter { FileManager.default.fileExists(atPath: $0) }.map { try CheckpointManifest.describe($0) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try DurableFile.write(encoder.encode(m), to: self.manifest)
     }
 
     /// Writes the weights, the model description and `hyperparams.json`.
@@ -52,10 +115,11 @@ public struct CheckpointFiles: Equatable, Sendable {
         guard missing.isEmpty else { throw TrainingError.checkpointIncomplete(path: params, missing: missing) }
     }
 
-    /// Writes the optimizer state (MXNet NDArray-list format): `meta:epoch`, `meta:update`, and
+    /// Writes the optimizer state (MXNet NDArray-list format): `meta:epoch`, `meta:batch`, `meta:update`, and
     /// per parameter `count:<name>` (its own update count) and `state:<name>:<slot>`.
     func writeOptimizerState(_ optimizerStates: [Int: OptimizerState], names: [String], position: TrainingPosition) throws {
         var arrays = [MXNetParams.Array(name: "meta:epoch", shape: [1], values: [Float(position.epoch)]),
+                      MXNetParams.Array(name: "meta:batch", shape: [1], values: [Float(position.batch)]),
                       MXNetParams.Array(name: "meta:update", shape: [1], values: [Float(position.update)])]
         for (i, state) in optimizerStates.sorted(by: { $0.key < $1.key }) {
             arrays.append(MXNetParams.Array(name: "count:\(names[i])", shape: [1], values: [Float(state.updateCount)]))
@@ -79,7 +143,10 @@ public struct CheckpointFiles: Equatable, Sendable {
         guard let epoch = arrays["meta:epoch"]?.first, let update = arrays["meta:update"]?.first else {
             throw unusable("no meta:epoch / meta:update; it is not an optimizer state written by this trainer")
         }
-        guard Int(epoch) == self.epoch else { throw unusable("written after epoch \(Int(epoch)), but its .params is of epoch \(self.epoch)") }
+        let batch = Int(arrays["meta:batch"]?.first ?? 0)
+        guard Int(epoch) == self.epoch, batch == self.batch else {
+            throw unusable("written at epoch \(Int(epoch)) batch \(batch), but its .params is of epoch \(self.epoch) batch \(self.batch)")
+        }
         var result = fresh
         for (i, state) in fresh {
             guard let count = arrays["count:\(names[i])"]?.first else { throw unusable("no state for \(names[i])") }
@@ -92,6 +159,14 @@ public struct CheckpointFiles: Equatable, Sendable {
                 result[i]!.slots[k] = slot
             }
         }
-        return (result, TrainingPosition(epoch: Int(epoch), update: Int(update)))
+        return (result, TrainingPosition(epoch: Int(epoch), batch: batch, update: Int(update)))
     }
+}
+
+/// What `CheckpointFiles.search` found: the newest complete checkpoint, and the newer ones
+/// skipped because they are not complete (newest first).
+public struct CheckpointSearch: Sendable {
+    public typealias Skipped = (checkpoint: CheckpointFiles, reason: CheckpointError)
+    public var newest: (checkpoint: CheckpointFiles, manifest: CheckpointManifest)?
+    public var skipped: [Skipped]
 }
