@@ -1,4 +1,5 @@
 import ArgumentParser
+import Detection
 import Foundation
 import Launcher
 
@@ -76,6 +77,20 @@ struct SageMakerTrain: AsyncParsableCommand {
         }
         var args = ["--hyperparameters", rootURL.appendingPathComponent("input/config/hyperparameters.json").path,
                     "--data-root", rootURL.appendingPathComponent("input/data").path, "--model-dir", model.path]
+        // Incremental training: SageMaker hands the model channel over as the earlier job's
+        // model.tar.gz; the worker reads the files in it.
+        let modelChannel = rootURL.appendingPathComponent("input/data/model")
+        let tarball = modelChannel.appendingPathComponent("model.tar.gz")
+        if fm.fileExists(atPath: tarball.path), !fm.fileExists(atPath: modelChannel.appendingPathComponent(ModelArtifacts.symbolFile).path) {
+            let unpack = ProcessSpec(name: "tar", executable: "/bin/tar", arguments: ["-xzf", tarball.path, "-C", modelChannel.path])
+            func unusable(_ reason: String) throws -> Never {
+                try fail("cannot unpack the model channel's \(tarball.path) (\(reason)): give the model.tar.gz of an earlier job, "
+                         + "or remove the model channel to train without it", 2)
+            }
+            let outcome: LaunchOutcome
+            do { outcome = try await ClusterLauncher.run(unpack, timeout: .seconds(600)) } catch { try unusable("\(error)") }
+            if outcome.reason != .completed { try unusable("\(outcome) \(outcome.results.first?.stderr ?? "")") }
+        }
         // Checkpoints where SageMaker syncs them (it creates the directory when the job has a
         // CheckpointConfig); the worker resumes from them after a spot interruption.
         let checkpoints = rootURL.appendingPathComponent("checkpoints").path

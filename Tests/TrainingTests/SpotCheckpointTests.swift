@@ -122,10 +122,7 @@ struct SpotCheckpointTests {
         defer { try? FileManager.default.removeItem(atPath: work) }
         let full = options("full", epochs: 3)
         _ = try trainer(full).run()
-        var o = options("part", epochs: 3)
-        o.modelDir = work + "/part"
-        let stop = StopFlag()
-        o.stopRequest = stop
+        let o = options("part", epochs: 3)
         _ = try trainer(options("part", epochs: 2)).run()
         let newest = CheckpointFiles(directory: o.checkpointDirectory, epoch: 2)
         switch damage {
