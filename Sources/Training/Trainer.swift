@@ -262,7 +262,7 @@ public final class Trainer {
     func resume(from point: (checkpoint: CheckpointFiles, manifest: CheckpointManifest), sink: any GradientSink) throws -> TrainingPosition {
         let (checkpoint, manifest) = point
         let position = try sink.restore(from: checkpoint)
-        logger.notice("resuming from \(checkpoint.manifest): epoch \(position.epoch), batch \(position.batch), update \(position.update)")
+        logger.notice("resumed from \(checkpoint.manifest): epoch \(position.epoch), batch \(position.batch), update \(position.update)")
         let h = options.hyperparameters
         if manifest.batch > 0, manifest.seed != options.seed || manifest.miniBatchSize != h.miniBatchSize
             || manifest.workers != sink.workers || manifest.augment != options.augment {

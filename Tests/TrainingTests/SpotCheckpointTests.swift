@@ -145,7 +145,7 @@ struct SpotCheckpointTests {
                 "\(lines.lines)")
         let summary = try resumed.run()
         #expect(summary.learningRates.count == 2, "epochs 1 and 2 trained again")
-        #expect(lines.lines.contains { $0.contains("resuming from") && $0.contains("model_algo_1-0001.manifest.json") }, "\(lines.lines)")
+        #expect(lines.lines.contains { $0.contains("resumed from") && $0.contains("model_algo_1-0001.manifest.json") }, "\(lines.lines)")
         #expect(try newestParams(o) == newestParams(full))
     }
 

@@ -63,7 +63,7 @@ struct SpotInterruptionTests {
         // The same command again: it resumes from there and finishes.
         let resumed = try await runProcess(URL(fileURLWithPath: worker), command("part"), timeout: 300)
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(resumed.stderr.contains("resuming from \(newest.checkpoint.manifest): epoch \(newest.checkpoint.epoch), batch \(newest.checkpoint.batch)"),
+        #expect(resumed.stderr.contains("resumed from \(newest.checkpoint.manifest): epoch \(newest.checkpoint.epoch), batch \(newest.checkpoint.batch)"),
                 "\(resumed.stderr)")
         let (a, b) = (try finalWeights("full"), try finalWeights("part"))
         #expect(a.map(\.name) == b.map(\.name))
