@@ -24,6 +24,10 @@ enum StopSignals {
     /// Installs the handlers (keep the returned sources alive).
     static func install(flag: StopFlag, cluster: Bool, checkpointDirectory: String) -> [DispatchSourceSignal] {
         let signals = SignalCount()
+        // A parent may have started this process with the signals blocked (the mask is inherited).
+        var mask = sigset_t()
+        sigemptyset(&mask); sigaddset(&mask, SIGINT); sigaddset(&mask, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
         return [SIGINT, SIGTERM].map { sig in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -49,7 +53,7 @@ enum StopSignals {
     /// the other threads are doing (an unfinished checkpoint file is a temporary file the next
     /// start ignores).
     static func stop(_ reason: String, _ checkpointDirectory: String) -> Never {
-        let newest = CheckpointFiles.search(in: checkpointDirectory).newest
+        let newest = CheckpointFiles.search(in: checkpointDirectory, hashing: false).newest
         say(reason + "; " + (newest.map { "a restart resumes from \($0.checkpoint.manifest)" }
                              ?? "\(checkpointDirectory) holds no complete checkpoint of this worker, a restart starts from the beginning"))
         _exit(130)

@@ -66,10 +66,11 @@ public struct CheckpointFiles: Equatable, Sendable {
     /// The newest complete checkpoint of `directory` (`CheckpointManifest`), and each newer one
     /// that is not complete with the reason. For resuming, and for anyone who needs to know what
     /// a restart would start from (a cluster's resume, the worker's message on SIGTERM).
-    public static func search(in directory: String) -> CheckpointSearch {
+    /// Without `hashing` the files' sizes are checked but not their SHA-1 (quick, for a message).
+    public static func search(in directory: String, hashing: Bool = true) -> CheckpointSearch {
         var skipped: [CheckpointSearch.Skipped] = []
         for checkpoint in all(in: directory) {
-            switch checkpoint.readManifest() {
+            switch checkpoint.readManifest(hashing: hashing) {
             case .success(let manifest): return CheckpointSearch(newest: (checkpoint, manifest), skipped: skipped)
             case .failure(let error): skipped.append((checkpoint, error))
             }
@@ -78,13 +79,13 @@ public struct CheckpointFiles: Equatable, Sendable {
     }
 
     /// Its manifest, when the checkpoint is complete: the manifest decodes, names this
-    /// checkpoint's position, and every file it lists has the size and SHA-1 it gives.
-    public func readManifest() -> Result<CheckpointManifest, CheckpointError> {
+    /// checkpoint's position, and every file it lists has the size and (with `hashing`) the SHA-1 it gives.
+    public func readManifest(hashing: Bool = true) -> Result<CheckpointManifest, CheckpointError> {
         CheckpointManifest.read(manifest).flatMap { m in
             guard m.epoch == epoch, m.batch == batch else {
                 return .failure(.incomplete(path: manifest, reason: "it describes epoch \(m.epoch) batch \(m.batch), not its own name's"))
             }
-            do throws(CheckpointError) { try m.verify(in: directory) } catch { return .failure(error) }
+            do throws(CheckpointError) { try m.verify(in: directory, hashing: hashing) } catch { return .failure(error) }
             return .success(m)
         }
     }
