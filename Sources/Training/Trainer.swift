@@ -25,9 +25,8 @@ public struct TrainingOptions: Sendable {
     /// Log a progress line every this many batches.
     public var logEvery = 10
     public var skipBadSamples = false
-    /// Continue from the newest whole checkpoint in this directory: weights, and on a single
-    /// machine also the optimizer state, update count and epoch (a cluster restarts the servers'
-    /// optimizer state from the loaded weights).
+    /// Continue from the newest whole checkpoint in this directory: weights, optimizer state,
+    /// update count and epoch (in a cluster, worker 0 gives the servers their saved state back).
     public var resumeFrom: String?
     /// 3×3 layers with at least this many input and output channels run as Winograd F(2×2, 3×3)
     /// (forward and input gradient), and their weight gradients from the second count; nil:
@@ -174,8 +173,8 @@ public final class Trainer {
         return LocalUpdate(store: model.parameters, optimizer: h.optimizerConfig(workers: 1))
     }
 
-    /// Loads the newest checkpoint of `directory` that is whole — its weights, and on a single
-    /// machine its optimizer state — falling back to older ones with a warning naming what is
+    /// Loads the newest checkpoint of `directory` that is whole — its weights and its optimizer
+    /// state (the servers' in a cluster) — falling back to older ones with a warning naming what is
     /// wrong with each newer one.
     func resume(from directory: String, sink: any GradientSink) throws -> TrainingPosition {
         let candidates = CheckpointFiles.all(in: directory)

@@ -9,8 +9,8 @@ public struct TrainingPosition: Equatable, Sendable {
 }
 
 /// One epoch's checkpoint in a model directory (SageMaker's names): `model_algo_1-NNNN.params`
-/// (MXNet `arg:`/`aux:` arrays), on a single machine `model_algo_1-NNNN.states` (the optimizer
-/// state), and the directory's `model_algo_1-model.json` and `hyperparams.json`. NNNN counts
+/// (MXNet `arg:`/`aux:` arrays), `model_algo_1-NNNN.states` (the optimizer state: this
+/// machine's, or in a cluster the servers' as worker 0 fetched it), and the directory's `model_algo_1-model.json` and `hyperparams.json`. NNNN counts
 /// completed epochs. Every file is written atomically (`DurableFile`), the `.states` before
 /// its `.params`, so a crash or a full disk leaves the previous checkpoint whole.
 public struct CheckpointFiles: Equatable, Sendable {
