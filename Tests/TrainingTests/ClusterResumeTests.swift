@@ -19,20 +19,20 @@ struct ClusterResumeTests {
 
     /// A dist_sync run of 2 workers × batch 2 (4 steps an epoch), sgd with momentum 0.9, the rate
     /// halved after epoch 2, no augmentation: deterministic.
-    func train(_ model: String, epochs: Int, resume: Bool = false) async throws -> [ScriptRun] {
+    func train(_ model: String, epochs: Int, resume: Bool = false, mode: String = "dist_sync") async throws -> [ScriptRun] {
         let dir = work.appendingPathComponent(model).path
         var cluster = try LocalCluster(binDirectory: TrainingEndToEndTests.products, servers: 1, workers: 2)
         cluster.workerArguments = ["--data-root", work.appendingPathComponent("data").path, "--model-dir", dir, "--tiny-network",
                                    "--num_classes", "2", "--num_training_samples", "16", "--use_pretrained_model", "0",
                                    "--learning_rate", "0.003", "--blas-threads", "1", "--no-augment", "--mini_batch_size", "2",
-                                   "--kv_store", "dist_sync", "--lr_scheduler_step", "2", "--lr_scheduler_factor", "0.5",
+                                   "--kv_store", mode, "--lr_scheduler_step", "2", "--lr_scheduler_factor", "0.5",
                                    "--epochs", "\(epochs)"] + (resume ? ["--resume", dir] : [])
         let launcher = ClusterLauncher()
         try await launcher.start(cluster.processes)
         let outcome = await launcher.wait(timeout: .seconds(120))
         let runs = outcome.results.filter { $0.part == .worker }.map { ScriptRun(status: $0.status, stdout: $0.stdout, stderr: $0.stderr) }
         guard runs.count == 2, runs.allSatisfy({ $0.status == 0 }) else {
-            throw SetupFailure(step: "dist_sync training of \(model)", output: outcome.results.map(\.stderr).joined(separator: "\n---\n"))
+            throw SetupFailure(step: "\(mode) training of \(model)", output: outcome.results.map(\.stderr).joined(separator: "\n---\n"))
         }
         return runs
     }
@@ -63,5 +63,25 @@ struct ClusterResumeTests {
         let finalStates = try MXNetParams.read(path: work.appendingPathComponent("part/model_algo_1-0003.states").path)
         let fullStates = try MXNetParams.read(path: work.appendingPathComponent("full/model_algo_1-0003.states").path)
         #expect(finalStates == fullStates)
+    }
+
+    /// The update count of every trained array in a `.states` file.
+    func updateCounts(_ path: String) throws -> [String: Float] {
+        Dictionary(uniqueKeysWithValues: try MXNetParams.read(path: path).filter { $0.name.hasPrefix("count:") }.map { ($0.name, $0.values[0]) })
+    }
+
+    @Test("dist_async: worker 0 saves the servers' state while the other worker may still push; a resumed job continues from those counts")
+    func resumeAsync() async throws {
+        defer { try? FileManager.default.removeItem(at: work) }
+        _ = try await train("async", epochs: 1, mode: "dist_async")
+        // Each worker pushes 4 batches an epoch; worker 0's 4 are in, worker 1's may not all be.
+        let saved = try updateCounts(work.appendingPathComponent("async/model_algo_1-0001.states").path)
+        #expect(!saved.isEmpty && saved.values.allSatisfy { (4...8).contains($0) }, "\(saved)")
+        let resumed = try await train("async", epochs: 2, resume: true, mode: "dist_async")
+        let highest = Int(saved.values.max() ?? 0)
+        #expect(resumed[0].stderr.contains("update counts up to \(highest)"), "\(resumed[0].stderr)")
+        // The servers counted on from the saved counts: at least worker 0's 4 pushes more for every array.
+        let final = try updateCounts(work.appendingPathComponent("async/model_algo_1-0002.states").path)
+        for (name, count) in saved { #expect((final[name] ?? 0) >= count + 4, "\(name): \(count) → \(final[name] ?? 0)") }
     }
 }
