@@ -123,6 +123,10 @@ final class DistributedUpdate: GradientSink {
     /// dist_async worker 0's last pull may be older than other workers' pushes).
     func save(beside checkpoint: CheckpointFiles, position: TrainingPosition) throws {
         let fetched = try client.fetchState(keys: trainable, slots: optimizer.stateSlots)
+        // Checked again here: in dist_async the servers' weights may be newer than the ones the trainer checked.
+        for (key, state) in fetched.sorted(by: { $0.key < $1.key }) where !state.weights.allSatisfy(\.isFinite) {
+            throw TrainingError.nonFiniteWeights(epoch: position.epoch - 1, parameter: store.specs[key].name)
+        }
         for (key, state) in fetched {
             let out = store.values.mutableView(key)
             guard state.weights.count == out.count else { throw KVClientError.bufferSize(key: key, count: state.weights.count, expected: out.count) }
