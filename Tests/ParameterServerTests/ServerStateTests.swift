@@ -69,6 +69,24 @@ struct ServerStateTests {
         withExtendedLifetime((aCluster, cCluster)) {}
     }
 
+    @Test("the state is per key: saved from two servers (key 0 sliced), it restores into one server (key 0 whole)")
+    func anotherServerCount() throws {
+        let config = Self.optimizer(.sgd)
+        let twoCluster = InProcessCluster(servers: 2)
+        let two = twoCluster.client()
+        var w0: [Float] = [1, 2, 3, 4, 5], w1: [Float] = [0.5]
+        try two.initialize(keys: Self.keys(w0, w1), mode: .sync, optimizer: config, bigArrayBound: 4)
+        try Self.train(two, &w0, &w1, steps: 0..<3)
+        let saved = try two.fetchState(keys: [0, 1], slots: config.stateSlots)
+        let oneCluster = InProcessCluster(servers: 1)
+        let one = oneCluster.client()
+        try one.initialize(keys: Self.keys(w0, w1), mode: .sync, optimizer: config, bigArrayBound: 4)
+        #expect(one.layout?.parts[0]?.count == 1)
+        try one.restoreState(saved.mapValues(\.optimizer))
+        #expect(try one.fetchState(keys: [0, 1], slots: config.stateSlots) == saved)
+        withExtendedLifetime(twoCluster) {}
+    }
+
     @Test("a state that does not fit the key layout or the optimizer is refused, naming the key and what differs")
     func mismatchedState() throws {
         let cluster = InProcessCluster(servers: 2)
