@@ -16,6 +16,19 @@ import ParameterServer
 /// single-machine step at batch N × mini_batch_size. (MXNet's example instead sums N
 /// per-worker means, an N-times larger step.) In dist_async each push is normalized by its
 /// own batch's counts, as one worker's batch.
+///
+/// Checkpoints: worker 0 fetches every slice's weights, optimizer slots and update count from
+/// the servers over the wire (`KVClient.fetchState`) and writes them per key as the
+/// checkpoint's `.states` — the single machine's layout, so neither the number of servers nor
+/// a shared filesystem matters. On `--resume` worker 0 gives the slots and counts back
+/// (`restoreState`) before anyone pushes, so the learning-rate schedule and Adam's bias
+/// correction continue where they were. "Exact": in dist_sync a resumed run continues with the
+/// same weights, optimizer state, update counts, epoch and schedule as the uninterrupted run,
+/// bit for bit (every worker waits at the epoch's barrier while worker 0 checkpoints). In
+/// dist_async each slice is saved as it was at one instant (weights, slots and count in one
+/// reply), but the slices are read one after another while the other workers may still push,
+/// and which push lands first is a race in any async run: the resumed servers hold exactly the
+/// saved state, and what follows is as reproducible as dist_async ever is.
 final class DistributedUpdate: GradientSink {
     let client: KVClient
     let mode: SyncMode
@@ -27,6 +40,8 @@ final class DistributedUpdate: GradientSink {
     private let countsKey: Int, stopKey: Int
     /// Parameters whose gradient went out during this step's backward.
     private var sent = Set<Int>()
+    /// The servers' optimizer state read by `restore`, given back to them in `start`.
+    private var restoredStates: [Int: OptimizerState]?
     private(set) var waitingSeconds = 0.0
 
     var rank: Int { client.rank }
@@ -45,9 +60,12 @@ final class DistributedUpdate: GradientSink {
 
     deinit { client.close() }
 
-    func restore(from checkpoint: CheckpointFiles) -> TrainingPosition {
-        logger.warning("resuming a cluster from \(checkpoint.params): weights and epoch only; the servers start a fresh optimizer state and update count")
-        return TrainingPosition(epoch: checkpoint.epoch, batch: checkpoint.batch, update: 0)
+    /// Reads the servers' state that worker 0 saved in the checkpoint's `.states`; worker 0
+    /// gives it back to the servers in `start`.
+    func restore(from checkpoint: CheckpointFiles) throws -> TrainingPosition {
+        let (states, position) = try checkpoint.readOptimizerState(freshStates(), names: store.specs.map(\.name))
+        restoredStates = states
+        return position
     }
 
     /// Declares the keys (worker 0's weights win) and pulls the starting weights.
@@ -59,6 +77,15 @@ final class DistributedUpdate: GradientSink {
         keys[countsKey] = ([0, 0], .one, false)
         keys[stopKey] = ([0], .one, false)
         try client.initialize(keys: keys, mode: mode, optimizer: optimizer)
+        if let restoredStates {
+            // Worker 0 gives the servers their optimizer state and update counts; the barrier
+            // keeps every push after it, so no update runs on a fresh state.
+            if rank == 0 {
+                try client.restoreState(restoredStates)
+                logger.info("restored the servers' optimizer state: \(restoredStates.count) key(s), update counts up to \(restoredStates.values.map(\.updateCount).max() ?? 0)")
+            }
+            try client.barrier()
+        }
         for i in trainable { try client.pull(key: i, into: store.values.mutableView(i)) }
         try client.wait()
     }
@@ -90,8 +117,29 @@ final class DistributedUpdate: GradientSink {
         sent.removeAll(keepingCapacity: true)
     }
 
-    /// The servers hold the optimizer state (not saved yet).
-    func save(beside checkpoint: CheckpointFiles, position: TrainingPosition) {}
+    /// Worker 0 fetches every server's weights, optimizer state and update counts and writes
+    /// the state as the checkpoint's `.states`; the fetched weights replace its own,
+    /// so the `.params` written next are the servers' (in dist_sync they are equal already; in
+    /// dist_async worker 0's last pull may be older than other workers' pushes).
+    func save(beside checkpoint: CheckpointFiles, position: TrainingPosition) throws {
+        let fetched = try client.fetchState(keys: trainable, slots: optimizer.stateSlots)
+        // Checked again here: in dist_async the servers' weights may be newer than the ones the trainer checked.
+        for (key, state) in fetched.sorted(by: { $0.key < $1.key }) where !state.weights.allSatisfy(\.isFinite) {
+            throw TrainingError.nonFiniteWeights(epoch: position.epoch - 1, parameter: store.specs[key].name)
+        }
+        for (key, state) in fetched {
+            let out = store.values.mutableView(key)
+            guard state.weights.count == out.count else { throw KVClientError.bufferSize(key: key, count: state.weights.count, expected: out.count) }
+            _ = out.update(fromContentsOf: state.weights)
+        }
+        try checkpoint.writeOptimizerState(fetched.mapValues(\.optimizer), names: store.specs.map(\.name), position: position)
+    }
+
+    /// A zero optimizer state per trained key (what the servers start from).
+    private func freshStates() -> [Int: OptimizerState] {
+        let opt = Optimizer(optimizer)
+        return Dictionary(uniqueKeysWithValues: trainable.map { ($0, opt.makeState(count: store.specs[$0].count)) })
+    }
 
     func endEpoch() throws {
         // The others wait here, not in the next step's first round, while worker 0 validates

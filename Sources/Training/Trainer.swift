@@ -30,10 +30,10 @@ public struct TrainingOptions: Sendable {
     /// Log a progress line every this many batches.
     public var logEvery = 10
     public var skipBadSamples = false
-    /// Continue from the newest complete checkpoint in this directory — weights, and on a single
-    /// machine also the optimizer state, update count, epoch and batch (a cluster restarts the
-    /// servers' optimizer state from the loaded weights) — and fail when there is none. Without
-    /// it a run resumes from the checkpoint directory's newest complete checkpoint when it has one.
+    /// Continue from the newest complete checkpoint in this directory — weights, optimizer state,
+    /// update count, epoch and batch (in a cluster worker 0 gives the servers their saved state
+    /// back) — and fail when there is none. Without it a run resumes from the checkpoint
+    /// directory's newest complete checkpoint when it has one.
     public var resumeFrom: String?
     /// Raised (by the worker's SIGTERM/SIGINT handler) to stop after the step in hand, with a
     /// checkpoint of where it stopped (`CheckpointError.interrupted`).

@@ -10,7 +10,7 @@ struct WireCodecTests {
         let h = MessageHeader(command: command, isReply: command == .configure, key: 12, slice: 1, sliceCount: 3,
                               sender: 2, round: 40, requestID: 7)
         switch command {
-        case .initialize, .push, .pushPull, .pull:
+        case .initialize, .push, .pushPull, .pull, .fetchState, .restoreState:
             let values: [Float] = [1.5, -2, 0, .pi]
             return values.withUnsafeBufferPointer { Message(header: h, floats: $0) }
         default:

@@ -78,8 +78,10 @@ public final class KVClient {
         let layout = KeyLayout(counts: keys.mapValues(\.values.count), numServers: servers.count, bigArrayBound: bigArrayBound)
         self.layout = layout
         rounds = Dictionary(uniqueKeysWithValues: keys.keys.map { ($0, 0) })
-        // No reply may carry more than the largest slice (or a short error text).
-        transport.limitIncomingPayloads(toBytes: max(1 << 16, (layout.parts.values.joined().map(\.count).max() ?? 0) * MemoryLayout<Float>.stride))
+        // No reply may carry more than the largest slice (or a short error text); worker 0's
+        // `fetchState` replies carry a slice's weights and its optimizer slots.
+        let perSlice = rank == 0 ? 1 + optimizer.stateSlots : 1
+        transport.limitIncomingPayloads(toBytes: max(1 << 16, (layout.parts.values.joined().map(\.count).max() ?? 0) * perSlice * MemoryLayout<Float>.stride))
         if rank == 0 {
             var specs = [[SliceSpec]](repeating: [], count: servers.count)
             for (key, spec) in keys {
@@ -182,9 +184,10 @@ public final class KVClient {
         return (try? Message(header: header, json: identity)) ?? Message(header: header)
     }
 
-    private func request(_ m: Message, server: Int, into destination: UnsafeMutableBufferPointer<Float>? = nil) throws {
+    func request(_ m: Message, server: Int, into destination: UnsafeMutableBufferPointer<Float>? = nil,
+                 onReply: ((Message) throws -> Void)? = nil) throws {
         var m = m
-        pending.add(&m.header, server: server, destination: destination, now: transport.now())
+        pending.add(&m.header, server: server, destination: destination, now: transport.now(), onReply: onReply)
         try transport.send(m, to: serverPeers[server])
     }
 
@@ -225,6 +228,7 @@ public final class KVClient {
         if h.isError {
             throw ClusterError.requestFailed(server: s, endpoint: servers[s], request: request.header.requestDescription, reason: m.text)
         }
+        if let onReply = request.onReply { return try onReply(m) }
         guard let out = request.destination else { return }
         guard m.payload.count == out.count * MemoryLayout<Float>.stride else {
             throw ClusterError.unexpectedReply(server: s, endpoint: servers[s],

@@ -7,6 +7,8 @@ struct PendingRequests {
         /// Where the reply's weights go (nil for requests answered without data).
         var destination: UnsafeMutableBufferPointer<Float>?
         var sentAt: Double
+        /// Takes the whole reply instead (a reply with more than weights, e.g. `fetchState`).
+        var onReply: ((Message) throws -> Void)?
     }
 
     private var byID: [UInt32: Request] = [:]
@@ -22,10 +24,11 @@ struct PendingRequests {
     var oldest: Request? { byID.values.min { $0.sentAt < $1.sentAt } }
 
     /// Gives `header` a fresh request id and records it as waiting for a reply from `server`.
-    mutating func add(_ header: inout MessageHeader, server: Int, destination: UnsafeMutableBufferPointer<Float>?, now: Double) {
+    mutating func add(_ header: inout MessageHeader, server: Int, destination: UnsafeMutableBufferPointer<Float>?, now: Double,
+                      onReply: ((Message) throws -> Void)? = nil) {
         header.requestID = nextID
         nextID = nextID == UInt32.max ? 1 : nextID + 1
-        byID[header.requestID] = Request(server: server, header: header, destination: destination, sentAt: now)
+        byID[header.requestID] = Request(server: server, header: header, destination: destination, sentAt: now, onReply: onReply)
     }
 
     /// Removes and returns the request `reply` answers, or nil when it answers none of them.
@@ -43,6 +46,8 @@ extension MessageHeader {
         switch command {
         case .initialize, .push, .pull, .pushPull:
             return "\(command) of key \(key) slice \(slice)/\(sliceCount) (round \(round), request \(requestID))"
+        case .fetchState, .restoreState:
+            return "\(command) of key \(key) slice \(slice)/\(sliceCount) (request \(requestID))"
         case .barrier:
             return "barrier \(round) (request \(requestID))"
         default:

@@ -52,7 +52,7 @@ public final class KVServer {
     public private(set) var setup: ServerSetup?
     public private(set) var optimizer: Optimizer?
     /// Optimizer updates applied, all slices together.
-    public private(set) var updateCount = 0
+    public internal(set) var updateCount = 0
     /// Set when the server must stop (dead worker, timed-out round).
     public private(set) var failure: Failure?
     public private(set) var shutdownRequested = false
@@ -112,6 +112,8 @@ public final class KVServer {
         case .pull: return pull(message, peer)
         case .barrier: return barrier(message, peer, now: now)
         case .heartbeat: return heartbeat(message, peer)
+        case .fetchState: return fetchState(message, peer)
+        case .restoreState: return restoreState(message, peer)
         case .shutdown:
             guard h.sender == 0 else { return [error(message, peer, "only worker 0 may shut the servers down")] }
             shutdownRequested = true
@@ -303,9 +305,9 @@ public final class KVServer {
 
     // MARK: - Helpers
 
-    private enum Lookup { case success(StoredSlice), failure(Outgoing) }
+    enum Lookup { case success(StoredSlice), failure(Outgoing) }
 
-    private func lookup(_ m: Message, _ peer: PeerID) -> Lookup {
+    func lookup(_ m: Message, _ peer: PeerID) -> Lookup {
         let h = m.header
         let id = SliceID(key: h.key, slice: h.slice)
         guard let slice = slices[id] else {
@@ -314,13 +316,13 @@ public final class KVServer {
         return .success(slice)
     }
 
-    private func reply(to m: Message, _ peer: PeerID) -> Outgoing {
+    func reply(to m: Message, _ peer: PeerID) -> Outgoing {
         Outgoing(peer: peer, message: Message(header: m.header.reply(sender: senderID)))
     }
 
     /// The error reply to `m` (its command and request id, the error flag, `text`), logged
     /// naming the sender.
-    private func error(_ m: Message, _ peer: PeerID, _ text: String, address: String? = nil) -> Outgoing {
+    func error(_ m: Message, _ peer: PeerID, _ text: String, address: String? = nil) -> Outgoing {
         logger.warning("rejected \(m) from \(registry.name(of: peer, address: address)): \(text)")
         return Outgoing(peer: peer, message: Message(header: m.header.reply(sender: senderID, isError: true), text: text))
     }

@@ -37,10 +37,11 @@ public struct ServerSetup: Codable, Equatable, Sendable {
     public var optimizer: OptimizerConfig
     public var slices: [SliceSpec]
 
-    /// The largest payload a worker may send after this setup: the largest slice's floats, or
-    /// 64 KiB for control messages (heartbeats, a repeated configure is refused by then).
+    /// The largest payload a worker may send after this setup: the largest slice's floats (times
+    /// the optimizer's state slots, which a resumed job's `restoreState` carries), or 64 KiB for
+    /// control messages (heartbeats, a repeated configure is refused by then).
     public var largestPayloadBytes: Int {
-        max(1 << 16, (slices.map(\.count).max() ?? 0) * MemoryLayout<Float>.stride)
+        max(1 << 16, (slices.map(\.count).max() ?? 0) * max(1, optimizer.stateSlots) * MemoryLayout<Float>.stride)
     }
 
     /// A setup.

@@ -26,4 +26,10 @@ public enum Command: UInt8, CaseIterable, Sendable {
     /// Worker 0 → server: the optimizer and key layout (payload: JSON `ServerSetup`).
     case configure = 10
     // 11 was `acknowledge` in protocol version 1; version 2 replies echo the request's command.
+    /// Worker 0 → server: send a key slice's state for a checkpoint. Reply: its weights, then each
+    /// optimizer slot (floats); the reply's `round` is the slice's optimizer update count.
+    case fetchState = 12
+    /// Worker 0 → server, before the first push of a resumed job: a key slice's optimizer slots
+    /// (floats, one after another); `round` is its update count. Reply: empty.
+    case restoreState = 13
 }

@@ -62,7 +62,7 @@ public struct WireCodec: Sendable {
         guard computed == header.checksum else { throw .checksumMismatch(expected: header.checksum, computed: computed) }
         if header.isError { return Message(header: header, payload: payload) }
         switch header.command {
-        case .initialize, .push, .pushPull:
+        case .initialize, .push, .pushPull, .restoreState:
             if payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }
         default:
             break

@@ -13,9 +13,10 @@ public struct TrainingPosition: Equatable, Sendable {
 }
 
 /// One checkpoint in a checkpoint directory (SageMaker's names): `model_algo_1-NNNN.params`
-/// (MXNet `arg:`/`aux:` arrays), on a single machine `model_algo_1-NNNN.states` (the optimizer
-/// state), and last `model_algo_1-NNNN.manifest.json` (`CheckpointManifest`: position, data
-/// order, network, and the size and SHA-1 of the other two); beside them the directory's
+/// (MXNet `arg:`/`aux:` arrays), `model_algo_1-NNNN.states` (the optimizer state: this
+/// machine's, or in a cluster the servers' as worker 0 fetched them), and last
+/// `model_algo_1-NNNN.manifest.json` (`CheckpointManifest`: position, data order, network, and
+/// the size and SHA-1 of the other two); beside them the directory's
 /// `model_algo_1-model.json` and `hyperparams.json`. NNNN counts completed epochs; a checkpoint
 /// written mid-epoch (on SIGTERM) adds `-batchBBBBBB`, the batches of the next epoch done.
 /// Every file is written atomically (`DurableFile`: temporary file, fsync, rename), the
