@@ -10,7 +10,7 @@ import Prometheus
 /// - `ssd_batch_size`: images per forward pass; `ssd_batch_duration_seconds`: its time
 /// - `ssd_model_loaded`: 1 once the model is ready
 public final class ServerMetrics: Sendable {
-    private let registry = PrometheusCollectorRegistry()
+    let registry = PrometheusCollectorRegistry()
     private let latency: DurationHistogram
     private let batchSize: ValueHistogram
     private let batchDuration: DurationHistogram
