@@ -8,7 +8,9 @@ import Prometheus
 /// work, so a port in use stops it before anything started) until `close` (after its work:
 /// first the linger, then a stop by a deadline).
 public final class MetricsPort {
+    /// Where and how long it serves.
     public let settings: MetricsPortSettings
+    /// The endpoint (its `port` is the one bound).
     public let server: MetricsServer
     let logger: Logger
 

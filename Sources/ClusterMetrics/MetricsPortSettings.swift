@@ -10,12 +10,14 @@ import Foundation
 /// | `--metrics-host` | `SSD_METRICS_HOST` | the address to listen on (default 0.0.0.0, every interface) |
 /// | `--metrics-linger` | `SSD_METRICS_LINGER` | seconds to keep serving the final values after the work ended (default 0), so a scrape sees them; SIGINT/SIGTERM ends it |
 public struct MetricsPortSettings: Equatable, Sendable {
-    public static let portVariable = "SSD_METRICS_PORT"
-    public static let hostVariable = "SSD_METRICS_HOST"
-    public static let lingerVariable = "SSD_METRICS_LINGER"
+    /// The variables that stand for `--metrics-port`, `--metrics-host` and `--metrics-linger`.
+    public static let portVariable = "SSD_METRICS_PORT", hostVariable = "SSD_METRICS_HOST", lingerVariable = "SSD_METRICS_LINGER"
 
+    /// The address to listen on.
     public var host: String
+    /// The port (0: any free port).
     public var port: Int
+    /// Seconds to keep serving after the work ended.
     public var linger: Double
 
     /// Settings as given.
@@ -61,6 +63,7 @@ public struct MetricsPortSettings: Equatable, Sendable {
 
 /// A metrics-port setting that cannot be used (a configuration error: exit status 2).
 public enum MetricsPortSettingsError: Error, Equatable, CustomStringConvertible {
+    /// `value` from `source` (a flag or variable) is not `expected`.
     case invalid(source: String, value: String, expected: String)
 
     public var description: String {

@@ -14,6 +14,7 @@ import Prometheus
 /// - `ps_server_workers_registered`: workers heard from; `ps_server_dead_workers_total`:
 ///   workers declared dead (silent past the heartbeat timeout)
 public final class ParameterServerMetrics: KVServerObserver, Sendable {
+    /// Every metric above, for the metrics port.
     public let registry = PrometheusCollectorRegistry()
     private let rounds: Counter
     private let latestRound: Gauge
@@ -24,6 +25,7 @@ public final class ParameterServerMetrics: KVServerObserver, Sendable {
     private let registered: Gauge
     private let dead: Counter
 
+    /// The metrics, every one at 0.
     public init() {
         rounds = registry.makeCounter(descriptor: Self.name("rounds", "total", "Rounds completed, every slice counted: dist_sync one per slice and step, dist_async one per push applied"))
         latestRound = registry.makeGauge(descriptor: Self.name("latest", "round", "Round number of the slice that completed a round last (dist_sync: the training steps applied)"))

@@ -16,6 +16,7 @@ import Training
 ///   initial weights) and weights received
 /// - `ps_worker_dead_servers_total`: servers found silent past the heartbeat timeout
 public final class WorkerMetrics: TrainingObserver {
+    /// Every metric above, for the metrics port.
     public let registry = PrometheusCollectorRegistry()
     private let steps: Counter
     private let images: Counter
@@ -30,6 +31,7 @@ public final class WorkerMetrics: TrainingObserver {
     private let pulledBytes: Counter
     private let deadServers: Counter
 
+    /// The metrics, every one at 0.
     public init() {
         steps = registry.makeCounter(descriptor: Self.train("steps", "total", "Training steps (batches) done"))
         images = registry.makeCounter(descriptor: Self.train("images", "total", "Images trained on"))

@@ -9,6 +9,7 @@ import ServiceLifecycle
 /// until `shutdown()` — graceful: requests in flight are answered — or, with `handleSignals`,
 /// SIGTERM/SIGINT. A port another process holds is `MetricsHTTPError.addressInUse`.
 public final class HTTPEndpoint: Sendable {
+    /// The address it listens on (0.0.0.0: every interface).
     public let host: String
     /// The port asked for (0: any free port; `run`'s `onListening` gets the one bound).
     public let port: Int

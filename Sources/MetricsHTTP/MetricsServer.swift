@@ -8,6 +8,7 @@ import Prometheus
 /// on Swift concurrency's and SwiftNIO's threads, never on the caller's, and both `start` and
 /// `stop` return by a deadline.
 public final class MetricsServer: Sendable {
+    /// The address it listens on.
     public let host: String
     /// The port it listens on (the one asked for, or the one chosen for port 0).
     public let port: Int
