@@ -5,8 +5,8 @@ import Prometheus
 
 /// `GET /metrics` — `registry` as Prometheus text — on `host:port`, for programs that are not
 /// async: `param-server` and `worker` start it before their work and stop it at the end. It runs
-/// on Swift concurrency's and SwiftNIO's threads, never on the caller's, and both `start` and
-/// `stop` return by a deadline.
+/// on a thread of its own (`DedicatedTasks`) and SwiftNIO's, never on the caller's, and both
+/// `start` and `stop` return by a deadline.
 public final class MetricsServer: Sendable {
     /// The address it listens on.
     public let host: String
@@ -14,9 +14,10 @@ public final class MetricsServer: Sendable {
     public let port: Int
     private let endpoint: HTTPEndpoint
     private let state: ServingState
+    private let tasks: DedicatedTasks
 
-    private init(host: String, port: Int, endpoint: HTTPEndpoint, state: ServingState) {
-        self.host = host; self.port = port; self.endpoint = endpoint; self.state = state
+    private init(host: String, port: Int, endpoint: HTTPEndpoint, state: ServingState, tasks: DedicatedTasks) {
+        self.host = host; self.port = port; self.endpoint = endpoint; self.state = state; self.tasks = tasks
     }
 
     /// Starts serving and returns once it listens; throws `.addressInUse` when another process
@@ -26,7 +27,8 @@ public final class MetricsServer: Sendable {
                              deadline: Duration = .seconds(10)) throws(MetricsHTTPError) -> MetricsServer {
         let endpoint = HTTPEndpoint(host: host, port: port, serverName: "metrics", logger: logger)
         let state = ServingState()
-        Task.detached {
+        let tasks = DedicatedTasks(name: "metrics")  // Linux keeps 15 characters of a thread name
+        tasks.start {
             let router = Router()
             router.addMetrics(registry)
             do {
@@ -39,13 +41,13 @@ public final class MetricsServer: Sendable {
         }
         switch state.wait(for: deadline, until: { $0 != .starting }) {
         case .listening(let bound):
-            return MetricsServer(host: host, port: bound, endpoint: endpoint, state: state)
+            return MetricsServer(host: host, port: bound, endpoint: endpoint, state: state, tasks: tasks)
         case .ended(.some(let error as MetricsHTTPError)):
             throw error
         case .ended(let error):
             throw .cannotListen(host: host, port: port, reason: error.map { "\($0)" } ?? "the server stopped before it listened")
         case .starting:
-            Task.detached { await endpoint.shutdown() }
+            tasks.start { await endpoint.shutdown() }
             throw .notListening(host: host, port: port, seconds: Double(deadline.components.seconds))
         }
     }
@@ -54,7 +56,7 @@ public final class MetricsServer: Sendable {
     @discardableResult
     public func stop(deadline: Duration = .seconds(5)) -> Bool {
         let endpoint = self.endpoint
-        Task.detached { await endpoint.shutdown() }
+        tasks.start { await endpoint.shutdown() }
         if case .ended = state.wait(for: deadline, until: { if case .ended = $0 { true } else { false } }) { return true }
         return false
     }

@@ -30,11 +30,15 @@ struct ClusterMetricsEndToEndTests {
         return URLSession(configuration: configuration)
     }()
 
-    /// One scrape of `GET /metrics` on 127.0.0.1:`port`.
-    func scrape(_ port: Int) async throws -> PrometheusText {
-        let (data, response) = try await Self.session.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
-        #expect((response as? HTTPURLResponse)?.statusCode == 200)
-        return PrometheusText(String(decoding: data, as: UTF8.self))
+    /// One scrape of `GET /metrics` on 127.0.0.1:`port`; a failure carries `logs()`.
+    func scrape(_ port: Int, logs: () -> String) async throws -> PrometheusText {
+        do {
+            let (data, response) = try await Self.session.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
+            #expect((response as? HTTPURLResponse)?.statusCode == 200)
+            return PrometheusText(String(decoding: data, as: UTF8.self))
+        } catch {
+            throw SetupFailure(step: "GET http://127.0.0.1:\(port)/metrics", output: "\(error)\n\(logs())")
+        }
     }
 
     /// Polls (at most `seconds`) until `condition` holds for `name`'s standard error; its text then.
@@ -84,23 +88,24 @@ struct ClusterMetricsEndToEndTests {
             ports[name] = try #require(log.flatMap(metricsPort), "\(name) logged no metrics port: \(launcher.output(of: name).stderr)")
         }
 
+        let logs = { names.map { "[\($0)] \(launcher.output(of: $0).stderr)" }.joined(separator: "\n") }
         // While training: a scrape is a consistent snapshot of one process.
-        var during = try await scrape(ports["worker 0"]!)
+        var during = try await scrape(ports["worker 0"]!, logs: logs)
         let deadline = ContinuousClock.now + .seconds(120)
-        while (during["ssd_train_steps_total"] ?? 0) < 1, ContinuousClock.now < deadline {
+        while (during["ssd_train_steps_total"] ?? 0) < 1, launcher.isRunning("worker 0"), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
-            during = try await scrape(ports["worker 0"]!)
+            during = try await scrape(ports["worker 0"]!, logs: logs)
         }
-        #expect((during["ssd_train_steps_total"] ?? 0) >= 1)
+        try #require((during["ssd_train_steps_total"] ?? 0) >= 1, "no step within 120 s: \(logs())")
         #expect(during.isConsistentHistogram("ps_worker_round_trip_seconds"))
 
         // After training: every process lingers with its final values.
         for name in names {
             let log = await waitForLog(launcher, name) { $0.contains("serving the final values") }
-            try #require(log != nil, "\(name) did not finish: \(launcher.output(of: name).stderr)")
+            try #require(log != nil, "\(name) did not finish: \(logs())")
         }
-        let server = try await scrape(ports["server 0"]!)
-        let workers = [try await scrape(ports["worker 0"]!), try await scrape(ports["worker 1"]!)]
+        let server = try await scrape(ports["server 0"]!, logs: logs)
+        let workers = [try await scrape(ports["worker 0"]!, logs: logs), try await scrape(ports["worker 1"]!, logs: logs)]
 
         for (rank, w) in workers.enumerated() {
             #expect(w["ssd_train_steps_total"] == steps, "worker \(rank): \(w.text)")
@@ -173,7 +178,7 @@ struct ClusterMetricsEndToEndTests {
     }
 }
 
-/// A suite's set-up step that failed (its output says why).
+/// A step of a test's set-up or scrape that failed (its output says why).
 struct SetupFailure: Error, CustomStringConvertible {
     var step: String
     var output: String
