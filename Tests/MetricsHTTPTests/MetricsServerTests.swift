@@ -26,8 +26,11 @@ struct MetricsServerTests {
         try await onThread { try MetricsServer.start(registry: registry, host: "127.0.0.1", port: port, logger: Self.logger) }
     }
 
+    /// Stops `server`; the deadline is generous because the graceful shutdown of Hummingbird and
+    /// ServiceLifecycle hops through Swift concurrency's shared pool, which other tests of a full
+    /// run may keep busy for minutes (the executables' default is 5 s).
     func stop(_ server: MetricsServer) async throws -> Bool {
-        try await onThread { server.stop() }
+        try await onThread { server.stop(deadline: .seconds(120)) }
     }
 
     func get(_ url: String) async throws -> (status: Int, body: String, contentType: String?) {
