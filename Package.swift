@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "ParameterServer", targets: ["ParameterServer"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "Serving", targets: ["Serving"]),
+        .library(name: "MetricsHTTP", targets: ["MetricsHTTP"]),
+        .library(name: "ClusterMetrics", targets: ["ClusterMetrics"]),
         .library(name: "Launcher", targets: ["Launcher"]),
         .executable(name: "param-server", targets: ["param-server"]),
         .executable(name: "worker", targets: ["worker"]),
@@ -63,13 +65,31 @@ let package = Package(
                 "Detection", "DetectionData", "ParameterServer", "Optimizers", "Tensor",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The HTTP layer of `ssd serve` and of the metrics ports: a Hummingbird endpoint with a
+        // deadline on start and stop, and `GET /metrics` of a Prometheus registry.
         .target(
-            name: "Serving",
+            name: "MetricsHTTP",
             dependencies: [
-                "Detection", "DetectionData",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "Serving",
+            dependencies: [
+                "Detection", "DetectionData", "MetricsHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The Prometheus metrics of `param-server` and `worker`: the observers of ParameterServer
+        // and Training (which know nothing of Prometheus or HTTP) and their metrics port.
+        .target(
+            name: "ClusterMetrics",
+            dependencies: [
+                "MetricsHTTP", "ParameterServer", "Training",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // Starts and supervises processes (ssd train's local cluster, tests, benchmarks).
@@ -84,13 +104,13 @@ let package = Package(
         .executableTarget(
             name: "param-server",
             dependencies: [
-                "ParameterServer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ParameterServer", "ClusterMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "worker",
             dependencies: [
-                "Training", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Training", "ClusterMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
@@ -134,6 +154,18 @@ let package = Package(
                 "Training", "Detection", "ParameterServer", "Launcher", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),  // ProgressLog's lines, captured by LogFormatTests
                 .product(name: "Yams", package: "Yams"),
+            ]),
+        .testTarget(
+            name: "MetricsHTTPTests",
+            dependencies: [
+                "MetricsHTTP", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "ClusterMetricsTests",
+            dependencies: [
+                "ClusterMetrics", "MetricsHTTP", "ParameterServer", "Optimizers", "Launcher", "TestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
         .testTarget(
             name: "ServingTests", dependencies: ["Serving", "Detection", "DetectionData", "TestSupport"]),

@@ -3,8 +3,8 @@ import DetectionData
 import Foundation
 import Hummingbird
 import Logging
+import MetricsHTTP
 import NIOCore
-import ServiceLifecycle
 
 /// `ssd serve`: SageMaker's hosting contract on Hummingbird 2.
 ///
@@ -24,7 +24,7 @@ public final class InferenceServer: Sendable {
     private let state: ModelState
     private let loader: @Sendable () throws -> Predictor
     private let logger: Logger
-    private let running = RunningGroup()
+    private let endpoint: HTTPEndpoint
 
     /// A server for the model `load` returns (by default `Predictor(modelDirectory:)` of `options.modelDirectory`).
     public init(options: ServerOptions, logger: Logger, load: (@Sendable () throws -> Predictor)? = nil) {
@@ -32,6 +32,7 @@ public final class InferenceServer: Sendable {
         self.logger = logger
         self.metrics = ServerMetrics()
         self.state = ModelState()
+        self.endpoint = HTTPEndpoint(host: options.host, port: options.port, serverName: "ssd-serve", logger: logger)
         let directory = options.modelDirectory
         self.loader = load ?? { try Predictor(modelDirectory: directory) }
     }
@@ -39,24 +40,16 @@ public final class InferenceServer: Sendable {
     /// Serves until `shutdown()` or, with `handleSignals`, SIGTERM/SIGINT (graceful: requests in
     /// flight are answered); `onListening` gets the bound port.
     public func run(handleSignals: Bool = true, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let app = Application(
-            router: makeRouter(),
-            configuration: .init(address: .hostname(options.host, port: options.port), serverName: "ssd-serve"),
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
-            logger: logger)
         let loading = Thread { [self] in self.loadModel() }
         loading.stackSize = 8 << 20
         loading.start()
         defer { state.stop() }
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
-                                                      logger: logger))
-        running.set(group)
-        try await group.run()
+        try await endpoint.run(router: makeRouter(), handleSignals: handleSignals, onListening: onListening)
     }
 
     /// Stops a running server gracefully.
     public func shutdown() async {
-        await running.group?.triggerGracefulShutdown()
+        await endpoint.shutdown()
     }
 
     /// Loads the model and starts the batcher; a failure is logged and keeps `/ping` at 503.
@@ -112,10 +105,7 @@ public final class InferenceServer: Sendable {
                                  seconds: Double(took.components.seconds) + Double(took.components.attoseconds) * 1e-18)
             return response
         }
-        router.get("metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.exposition())))
-        }
+        router.addMetrics(metrics.registry)
         return router
     }
 
@@ -200,14 +190,6 @@ struct Loaded: Sendable {
     var predictor: Predictor
     var batcher: DynamicBatcher<RGBImage, [MultiBoxDetection.Detection]>
     var font: LabelFont
-}
-
-/// The service group of a running server, for `shutdown()`.
-final class RunningGroup: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: ServiceGroup?
-    var group: ServiceGroup? { lock.lock(); defer { lock.unlock() }; return value }
-    func set(_ g: ServiceGroup) { lock.lock(); value = g; lock.unlock() }
 }
 
 /// Loading → ready or failed, read by every request.

@@ -10,7 +10,8 @@ import Prometheus
 /// - `ssd_batch_size`: images per forward pass; `ssd_batch_duration_seconds`: its time
 /// - `ssd_model_loaded`: 1 once the model is ready
 public final class ServerMetrics: Sendable {
-    private let registry = PrometheusCollectorRegistry()
+    /// Every metric, served at `GET /metrics` (`Router.addMetrics`).
+    let registry = PrometheusCollectorRegistry()
     private let latency: DurationHistogram
     private let batchSize: ValueHistogram
     private let batchDuration: DurationHistogram
@@ -49,7 +50,4 @@ public final class ServerMetrics: Sendable {
     }
 
     func modelLoaded() { loaded.set(to: 1.0) }
-
-    /// The Prometheus text exposition of every metric.
-    public func exposition() -> [UInt8] { registry.emitToBuffer() }
 }

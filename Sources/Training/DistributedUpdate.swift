@@ -43,19 +43,23 @@ final class DistributedUpdate: GradientSink {
     /// The servers' optimizer state read by `restore`, given back to them in `start`.
     private var restoredStates: [Int: OptimizerState]?
     private(set) var waitingSeconds = 0.0
+    private let observer: (any TrainingObserver)?
 
     var rank: Int { client.rank }
     var workers: Int { client.numWorkers }
 
-    /// Joins the cluster (registration with the scheduler).
-    init(cluster: ClusterConfig, mode: SyncMode, store: ParameterStore, hyperparameters: Hyperparameters, logger: Logger) throws {
+    /// Joins the cluster (registration with the scheduler); `observer` is told of the waits and exchanges.
+    init(cluster: ClusterConfig, mode: SyncMode, store: ParameterStore, hyperparameters: Hyperparameters, logger: Logger,
+         observer: (any TrainingObserver)? = nil) throws {
         client = try KVClient.connect(config: cluster, logger: logger)
+        self.observer = observer
         self.mode = mode; self.store = store; self.logger = logger
         optimizer = hyperparameters.optimizerConfig(workers: client.numWorkers)
         trainable = store.trainable
         isTrainable = Set(trainable)
         countsKey = store.specs.count
         stopKey = store.specs.count + 1
+        client.observer = observer
     }
 
     deinit { client.close() }
@@ -174,7 +178,11 @@ final class DistributedUpdate: GradientSink {
 
     private func waiting(_ body: () throws -> Void) rethrows {
         let start = Date()
-        defer { waitingSeconds += Date().timeIntervalSince(start) }
+        defer {
+            let waited = Date().timeIntervalSince(start)
+            waitingSeconds += waited
+            observer?.waited(seconds: waited)
+        }
         try body()
     }
 }

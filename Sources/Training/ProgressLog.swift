@@ -28,6 +28,8 @@ public final class ProgressLog {
     let now: () -> Date
     let interactive: Bool
     var metrics: AppendOnlyFile?
+    /// Told every batch's and validation's figures (the metrics port; nil: nobody watches).
+    var observer: (any TrainingObserver)?
     var totalEpochs = 1
     let started: Date
 
@@ -88,6 +90,8 @@ public final class ProgressLog {
     func batch(epoch: Int, step: Int, of total: Int, samples: Int, metric: MultiBoxMetric, imagesPerSecond: Double,
                learningRate: Float, every: Int) throws {
         let count = step - 1  // MXNet's nbatch
+        observer?.batchFinished(epoch: epoch, images: samples, imagesPerSecond: imagesPerSecond,
+                                crossEntropy: metric.crossEntropy, smoothL1: metric.smoothL1)
         let frequent = max(1, every)
         if count == 0 || lastCount > count { tic = nil; epochSamples = 0; window = MultiBoxMetric() }  // a new epoch: fit resets the metric
         lastCount = count
@@ -142,6 +146,7 @@ public final class ProgressLog {
     }
 
     func validation(_ epoch: Int, mAP: Double) throws {
+        observer?.validated(epoch: epoch, mAP: mAP)
         log(LogFormat.validation(epoch: epoch, name: "mAP", value: mAP))
         log(LogFormat.validationMAP(host: host, epoch: epoch, value: mAP))
         try write(["epoch": epoch, "validation:mAP": mAP])

@@ -44,6 +44,8 @@ public struct TrainingOptions: Sendable {
     /// 2-core machine (Benchmarks/results/README.md); another CPU may want other cut-offs.
     public var winogradMinimumChannels: Int? = Conv2D.Workspace().winogradMinimumChannels
     public var winogradWeightGradientMinimumChannels: Int? = Conv2D.Workspace().winogradWeightGradientMinimumChannels
+    /// Told of every step, wait and exchange (`worker --metrics-port`); nil: nobody watches.
+    public var observer: (any TrainingObserver)?
 
     public init(hyperparameters: Hyperparameters, dataRoot: String, modelDir: String) {
         self.hyperparameters = hyperparameters; self.dataRoot = dataRoot; self.modelDir = modelDir
@@ -130,6 +132,7 @@ public final class Trainer {
         try FileManager.default.createDirectory(atPath: options.modelDir, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: options.checkpointDirectory, withIntermediateDirectories: true)
         progress = try ProgressLog(directory: options.modelDir, logger: logger)
+        progress.observer = options.observer
     }
 
     /// The newest complete checkpoint of `--resume`'s directory (none there is an error), else
@@ -252,7 +255,8 @@ public final class Trainer {
     func makeSink() throws -> any GradientSink {
         let h = options.hyperparameters
         if let cluster, let mode = h.kvStore {
-            return try DistributedUpdate(cluster: cluster, mode: mode, store: model.parameters, hyperparameters: h, logger: logger)
+            return try DistributedUpdate(cluster: cluster, mode: mode, store: model.parameters, hyperparameters: h, logger: logger,
+                                         observer: options.observer)
         }
         return LocalUpdate(store: model.parameters, optimizer: h.optimizerConfig(workers: 1))
     }

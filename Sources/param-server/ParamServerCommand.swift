@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClusterMetrics
 import Foundation
 import Logging
 import ParameterServer
@@ -15,7 +16,8 @@ struct ParamServerCommand: ParsableCommand {
             DMLC_NUM_WORKER, DMLC_NODE_HOST (or DMLC_INTERFACE, whose IPv4 address is announced), DMLC_PORT, PS_HEARTBEAT_TIMEOUT, PS_ROUND_TIMEOUT, \
             PS_REGISTRATION_TIMEOUT, PS_NON_FINITE_GRADIENTS (reject | skip), PS_SECURE_DIR (CURVE keys from \
             `ssd keys`); or SageMaker's SM_HOSTS / \
-            SM_CURRENT_HOST. Exit status: 0 after an orderly shutdown or signal, 1 when the job failed (dead or \
+            SM_CURRENT_HOST. Metrics: SSD_METRICS_PORT, SSD_METRICS_HOST, SSD_METRICS_LINGER (as the --metrics-* flags; \
+            a server serves Prometheus text at GET /metrics, the scheduler none). Exit status: 0 after an orderly shutdown or signal, 1 when the job failed (dead or \
             stuck worker, timed-out round or barrier, incomplete cluster), 2 for a configuration error.
             """)
 
@@ -33,6 +35,9 @@ struct ParamServerCommand: ParsableCommand {
     @Option(help: "Authenticate and encrypt every connection with the CURVE keys of this directory, made by `ssd keys` (PS_SECURE_DIR).")
     var secure: String?
     @Flag(help: "Also run the scheduler in this process (server 0 of a small cluster).") var withScheduler = false
+    @Option(help: "Serve Prometheus metrics at GET /metrics on this port, 0 = any free port (SSD_METRICS_PORT).") var metricsPort: Int?
+    @Option(help: "Address the metrics port listens on (SSD_METRICS_HOST; default 0.0.0.0).") var metricsHost: String?
+    @Option(help: "Seconds to keep serving the final metrics after the job ended (SSD_METRICS_LINGER; default 0).") var metricsLinger: Double?
 
     func run() throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -44,8 +49,11 @@ struct ParamServerCommand: ParsableCommand {
         flags.roundTimeout = roundTimeout; flags.registrationTimeout = registrationTimeout
         flags.nonFiniteGradients = nonFiniteGradients; flags.secure = secure
         let config: ClusterConfig
+        let metricsSettings: MetricsPortSettings?
         do {
             config = try ClusterConfig.resolve(environment: ProcessInfo.processInfo.environment, flags: flags.asEnvironment)
+            metricsSettings = try MetricsPortSettings.resolve(port: metricsPort, host: metricsHost, linger: metricsLinger,
+                                                              environment: ProcessInfo.processInfo.environment)
         } catch {
             FileHandle.standardError.write(Data("param-server: \(error)\n".utf8))
             throw ExitCode(2)
@@ -58,8 +66,17 @@ struct ParamServerCommand: ParsableCommand {
             FileHandle.standardError.write(Data("param-server: DMLC_ROLE=worker; start the `worker` executable for workers\n".utf8))
             throw ExitCode(2)
         }
+        let metrics: (port: MetricsPort, metrics: ParameterServerMetrics)?
         do {
-            if case .failed(let reason) = try ClusterNode.run(config: config, logger: logger, stopFlag: stop, withScheduler: withScheduler) {
+            metrics = try MetricsPort.openForServer(metricsSettings, role: config.role, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("param-server: metrics port: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        defer { metrics?.port.close(stop: stop) }
+        do {
+            if case .failed(let reason) = try ClusterNode.run(config: config, logger: logger, stopFlag: stop, withScheduler: withScheduler,
+                                                              observer: metrics?.metrics) {
                 FileHandle.standardError.write(Data("param-server: job failed: \(reason)\n".utf8))
                 throw ExitCode(1)
             }

@@ -1,3 +1,4 @@
+import ClusterMetrics
 import Foundation
 import Logging
 import ParameterServer
@@ -9,8 +10,8 @@ import ParameterServer
 enum ServiceRole {
     /// Runs the scheduler or a server from `environment`; returns the exit status (README,
     /// "Exit status": 0 after the orderly end or a stop signal, 1 when the job failed, 2 for a
-    /// configuration error).
-    static func run(environment: [String: String], logger: Logger) -> Int32 {
+    /// configuration error). A server serves its metrics as `metrics` say.
+    static func run(environment: [String: String], metrics settings: MetricsPortSettings?, logger: Logger) -> Int32 {
         let config: ClusterConfig
         do {
             config = try ClusterConfig.resolve(environment: environment)
@@ -21,8 +22,16 @@ enum ServiceRole {
         let stop = StopFlag()
         let signals = stop.installSignalHandlers()
         defer { signals.forEach { $0.cancel() } }
+        let metrics: (port: MetricsPort, metrics: ParameterServerMetrics)?
         do {
-            if case .failed(let reason) = try ClusterNode.run(config: config, logger: logger, stopFlag: stop) {
+            metrics = try MetricsPort.openForServer(settings, role: config.role, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("worker: metrics port: \(error)\n".utf8))
+            return 2
+        }
+        defer { metrics?.port.close(stop: stop) }
+        do {
+            if case .failed(let reason) = try ClusterNode.run(config: config, logger: logger, stopFlag: stop, observer: metrics?.metrics) {
                 FileHandle.standardError.write(Data("worker: job failed: \(reason)\n".utf8))
                 return 1
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClusterMetrics
 import Detection
 import Foundation
 import Logging
@@ -19,7 +20,8 @@ struct WorkerCommand: ParsableCommand {
             Hyperparameters come from --hyperparameters FILE (SageMaker's hyperparameters.json, every value a \
             string; default /opt/ml/input/config/hyperparameters.json when present) and from --name value flags \
             (flags win), e.g. --num_classes 4 --epochs 2. `worker --help-hyperparameters` lists them all. Invalid \
-            values exit with status 2 before any data is read.
+            values exit with status 2 before any data is read. --metrics-port (or SSD_METRICS_PORT) serves Prometheus \
+            metrics at GET /metrics while it trains (or serves, with DMLC_ROLE=server).
             """)
 
     @Option(help: "SageMaker-style hyperparameters.json.") var hyperparameters: String?
@@ -48,6 +50,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Class names for the model artifacts (JSON array or one per line; default: the train annotations' categories).")
     var classNames: String?
     @Option(help: "Cluster only: CURVE keys directory made by `ssd keys` (PS_SECURE_DIR).") var secure: String?
+    @Option(help: "Serve Prometheus metrics at GET /metrics on this port, 0 = any free port (SSD_METRICS_PORT).") var metricsPort: Int?
+    @Option(help: "Address the metrics port listens on (SSD_METRICS_HOST; default 0.0.0.0).") var metricsHost: String?
+    @Option(help: "Seconds to keep serving the final metrics after training ended (SSD_METRICS_LINGER; default 0).") var metricsLinger: Double?
     @Flag(help: "Print the hyperparameter table and exit.") var helpHyperparameters = false
     @Flag(help: .hidden) var tinyNetwork = false
 
@@ -69,8 +74,14 @@ struct WorkerCommand: ParsableCommand {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         let logger = Logger(label: "worker")
         let env = ProcessInfo.processInfo.environment
+        let metricsSettings: MetricsPortSettings?
+        do {
+            metricsSettings = try MetricsPortSettings.resolve(port: metricsPort, host: metricsHost, linger: metricsLinger, environment: env)
+        } catch {
+            FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(2)
+        }
         if env["DMLC_ROLE"] == "scheduler" || env["DMLC_ROLE"] == "server" {
-            let status = ServiceRole.run(environment: env, logger: Logger(label: env["DMLC_ROLE"] ?? "server"))
+            let status = ServiceRole.run(environment: env, metrics: metricsSettings, logger: Logger(label: env["DMLC_ROLE"] ?? "server"))
             if status != 0 { throw ExitCode(status) }
             return
         }
@@ -124,6 +135,15 @@ struct WorkerCommand: ParsableCommand {
         if let c = winogradChannels { options.winogradMinimumChannels = c > 0 ? c : nil }
         if let c = winogradWeightGradientChannels { options.winogradWeightGradientMinimumChannels = c > 0 ? c : nil }
         if tinyNetwork { options.networkOverride = h.baseNetwork == .resnet50 ? .tinyResNet(numClasses: h.numClasses) : .tiny(numClasses: h.numClasses) }
+        var metricsEndpoint: MetricsPort?
+        if let metricsSettings {
+            let metrics = WorkerMetrics()
+            do { metricsEndpoint = try MetricsPort.open(metricsSettings, registry: metrics.registry, logger: logger) } catch {
+                FileHandle.standardError.write(Data("worker: metrics port: \(error)\n".utf8)); throw ExitCode(2)
+            }
+            options.observer = metrics
+        }
+        defer { metricsEndpoint?.close() }
         do {
             let trainer = try Trainer(options: options, cluster: cluster, logger: logger)
             let summary = try trainer.run()

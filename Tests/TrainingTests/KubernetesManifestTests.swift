@@ -71,6 +71,19 @@ struct KubernetesManifestTests {
         }
     }
 
+    @Test("servers and workers are scraped where they serve metrics: SSD_METRICS_PORT = prometheus.io/port = containerPort \"metrics\"")
+    func metricsPort() throws {
+        let config = try documents("config.yaml").first { path($0, "metadata", "name") as? String == "ssd-cluster" }
+        let port = try #require(path(config, "data", "SSD_METRICS_PORT") as? String)
+        for file in ["servers.yaml", "workers.yaml"] {
+            let job = try #require(try documents(file).first { $0["kind"] as? String == "Job" })
+            let annotations = path(job, "spec", "template", "metadata", "annotations") as? [String: Any] ?? [:]
+            #expect(annotations["prometheus.io/scrape"] as? String == "true" && annotations["prometheus.io/port"] as? String == port, "\(file)")
+            let ports = path(job, "spec", "template", "spec", "containers", "0", "ports") as? [[String: Any]] ?? []
+            #expect(ports.contains { $0["name"] as? String == "metrics" && "\($0["containerPort"] ?? "")" == port }, "\(file)")
+        }
+    }
+
     @Test("no role is ever restarted: every workload is a Job with restartPolicy Never and backoffLimit 0")
     func restartPolicies() throws {
         // The scheduler exits once the cluster formed and servers exit 0 after worker 0's shutdown:

@@ -20,6 +20,8 @@ public final class KVClient {
     public let servers: [String]
     public let config: ClusterConfig
     public var maxInFlight = 256
+    /// Told of the bytes exchanged, round trips and silent servers (nil: nobody watches).
+    public var observer: (any KVClientObserver)?
 
     let transport: Transport
     let serverPeers: [PeerID]
@@ -196,10 +198,12 @@ public final class KVClient {
         var h = header
         pending.add(&h, server: server, destination: destination, now: transport.now())
         try transport.send(h, payload: UnsafeRawBufferPointer(payload), to: serverPeers[server])
+        observer?.pushed(bytes: payload.count * MemoryLayout<Float>.stride)
     }
 
     private func checkLiveness(now: Double) throws {
         for s in pending.servers.sorted() where now - lastHeard[s] > config.heartbeatTimeout {
+            observer?.serverSilent(s)
             throw ClusterError.serverSilent(server: s, endpoint: servers[s], seconds: now - lastHeard[s])
         }
         if let oldest = pending.oldest, now - oldest.sentAt > config.requestTimeout {
@@ -225,6 +229,8 @@ public final class KVClient {
         guard let request = pending.match(h, from: s) else {
             throw ClusterError.unexpectedReply(server: s, endpoint: servers[s], reply: m.description)
         }
+        let pulledBytes = h.isError || request.destination == nil ? 0 : m.payload.count
+        observer?.answered(seconds: transport.now() - request.sentAt, pulledBytes: pulledBytes)
         if h.isError {
             throw ClusterError.requestFailed(server: s, endpoint: servers[s], request: request.header.requestDescription, reason: m.text)
         }

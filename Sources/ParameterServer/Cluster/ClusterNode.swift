@@ -14,8 +14,10 @@ public enum ClusterNode {
     }
 
     /// Runs `config.role`, which must be `.scheduler` or `.server` (workers run the training
-    /// loop instead). With `withScheduler`, a server also runs the scheduler on a thread.
-    public static func run(config: ClusterConfig, logger: Logger, stopFlag: StopFlag, withScheduler: Bool = false) throws -> Outcome {
+    /// loop instead). With `withScheduler`, a server also runs the scheduler on a thread;
+    /// `observer` (a server's metrics port) is told what the server does.
+    public static func run(config: ClusterConfig, logger: Logger, stopFlag: StopFlag, withScheduler: Bool = false,
+                           observer: (any KVServerObserver)? = nil) throws -> Outcome {
         precondition(config.role != .worker, "ClusterNode runs the scheduler and servers only")
         if config.role == .scheduler {
             do {
@@ -34,7 +36,7 @@ public enum ClusterNode {
                 }
             }
         }
-        switch try ServerRunner(config: config, logger: logger, stopFlag: stopFlag).run() {
+        switch try ServerRunner(config: config, logger: logger, stopFlag: stopFlag, observer: observer).run() {
         case .shutdown:
             logger.info("shut down by worker 0")
             return .finished

@@ -61,6 +61,8 @@ public final class KVServer {
     public var nonFinite: NonFiniteGradients = .reject
     /// Where sum and optimizer-update times go (nil: not measured).
     public var profile: RoundProfile?
+    /// Told of rounds, bytes, rejections and workers as they happen (nil: nobody watches).
+    public var observer: (any KVServerObserver)?
     /// Pushes skipped for non-finite values (with `nonFinite == .skip`).
     public private(set) var skippedNonFinite = 0
 
@@ -102,7 +104,9 @@ public final class KVServer {
         }
         do {
             try registry.admit(peer, as: h.sender, command: h.command, now: now, address: address)
+            observer?.workersRegistered(registry.workers.count)
         } catch {
+            if h.command == .push || h.command == .pushPull { observer?.pushRejected(.notAdmitted) }
             return [self.error(message, peer, "\(error)", address: address)]
         }
         switch h.command {
@@ -129,6 +133,7 @@ public final class KVServer {
         guard failure == nil, let found = overdue(now: now) else { return [] }
         failure = found
         logger.error("\(found)")
+        if case .deadWorker(let rank, _, _) = found { observer?.workerDead(rank: rank) }
         let notice = Message(header: MessageHeader(command: .error, sender: senderID), text: found.description)
         return registry.allPeers.map { Outgoing(peer: $0, message: notice) }
     }
@@ -199,15 +204,15 @@ public final class KVServer {
     }
 
     private func push(_ m: Message, _ peer: PeerID, now: Double) -> [Outgoing] {
-        guard let setup, let optimizer else { return [error(m, peer, "push before the servers were configured")] }
+        guard let setup, let optimizer else { return [rejected(.notConfigured, m, peer, "push before the servers were configured")] }
         let slice: StoredSlice
         switch lookup(m, peer) {
-        case .failure(let e): return [e]
+        case .failure(let e): observer?.pushRejected(.unknownKey); return [e]
         case .success(let found): slice = found
         }
-        guard slice.isInitialized else { return [error(m, peer, "push to \(slice.id) before its initial value")] }
+        guard slice.isInitialized else { return [rejected(.uninitialized, m, peer, "push to \(slice.id) before its initial value")] }
         guard m.payload.count == slice.spec.count * 4 else {
-            return [error(m, peer, "push to \(slice.id) has \(m.payload.count / 4) values, expected \(slice.spec.count)")]
+            return [rejected(.wrongSize, m, peer, "push to \(slice.id) has \(m.payload.count / 4) values, expected \(slice.spec.count)")]
         }
         let waiter = Waiter(peer: peer, request: m.header, needsRound: slice.round)
         do {
@@ -216,7 +221,7 @@ public final class KVServer {
                 if let (index, value) = profile.measure(.finiteCheck, { NonFiniteGradients.first(in: pushed) }) {
                     let what = "push to \(slice.id) holds a non-finite value (\(value) at index \(index))"
                     guard nonFinite == .skip else {
-                        return [error(m, peer, "\(what); the weights are unchanged (PS_NON_FINITE_GRADIENTS=skip skips such pushes)")]
+                        return [rejected(.nonFinite, m, peer, "\(what); the weights are unchanged (PS_NON_FINITE_GRADIENTS=skip skips such pushes)")]
                     }
                     skippedNonFinite += 1
                     logger.warning("skipped: \(what) from \(registry.name(m.header.sender)) (\(skippedNonFinite) skipped so far)")
@@ -229,34 +234,37 @@ public final class KVServer {
                         try AsyncApplier(optimizer: optimizer).push(gradient, request: m.header, from: peer, to: slice, sender: senderID)
                     }
                     if slice.spec.optimized { updateCount += 1 }
+                    observer?.roundCompleted(round: slice.round, seconds: nil)
                     return [answer]
                 }
                 try profile.measure(.sum) {
                     try slice.sync.add(gradient, from: m.header.sender, round: m.header.round, current: slice.round, waiter: waiter, now: now)
                 }
-                return slice.sync.isComplete(workers: setup.numWorkers) ? completeRound(slice, optimizer) : []
+                return slice.sync.isComplete(workers: setup.numWorkers) ? completeRound(slice, optimizer, now: now) : []
             }
         } catch let rejection as SyncRound.Rejection {
-            return [error(m, peer, "\(rejection) (\(slice.id))")]
+            return [rejected(rejection.reason, m, peer, "\(rejection) (\(slice.id))")]
         } catch let failed as OptimizerError {
-            return [error(m, peer, "the optimizer refused the update of \(slice.id): \(failed); the weights are unchanged")]
+            return [rejected(.optimizer, m, peer, "the optimizer refused the update of \(slice.id): \(failed); the weights are unchanged")]
         } catch {
-            return [self.error(m, peer, "push to \(slice.id): \(error)")]
+            return [rejected(.wrongSize, m, peer, "push to \(slice.id): \(error)")]
         }
     }
 
     /// Every worker pushed: one update from the sum, then the round's pushes and the pulls
     /// waiting for it are answered (one weights payload shared by all). When the optimizer
     /// refuses the update, every worker of the round gets the error and the weights stay.
-    private func completeRound(_ slice: StoredSlice, _ optimizer: Optimizer) -> [Outgoing] {
+    private func completeRound(_ slice: StoredSlice, _ optimizer: Optimizer, now: Double) -> [Outgoing] {
+        let started = slice.sync.started ?? now
         let applied: Result<Void, OptimizerError> = profile.measure(.update) {
             slice.sync.sum.withUnsafeBufferPointer { sum in Result { () throws(OptimizerError) in try slice.apply(gradient: sum, optimizer: optimizer) } }
         }
         let pushes = slice.sync.finish()
         if case .failure(let failed) = applied {
-            return pushes.map { error(Message(header: $0.request), $0.peer, "the optimizer refused round \(slice.round) of \(slice.id): \(failed); the weights are unchanged") }
+            return pushes.map { rejected(.optimizer, Message(header: $0.request), $0.peer, "the optimizer refused round \(slice.round) of \(slice.id): \(failed); the weights are unchanged") }
         }
         if slice.spec.optimized { updateCount += 1 }
+        observer?.roundCompleted(round: slice.round, seconds: now - started)
         let ready = pushes + slice.pullWaiters.filter { $0.needsRound < slice.round }
         slice.pullWaiters.removeAll { $0.needsRound < slice.round }
         let weights = slice.weightBytes
@@ -318,6 +326,12 @@ public final class KVServer {
 
     func reply(to m: Message, _ peer: PeerID) -> Outgoing {
         Outgoing(peer: peer, message: Message(header: m.header.reply(sender: senderID)))
+    }
+
+    /// The error reply to a push refused for `reason` (counted by the observer).
+    private func rejected(_ reason: PushRejection, _ m: Message, _ peer: PeerID, _ text: String) -> Outgoing {
+        observer?.pushRejected(reason)
+        return error(m, peer, text)
     }
 
     /// The error reply to `m` (its command and request id, the error flag, `text`), logged

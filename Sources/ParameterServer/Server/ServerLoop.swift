@@ -50,6 +50,7 @@ public final class ServerLoop {
     private func handle(_ received: Received) -> Outcome? {
         switch received {
         case .message(let message, let peer):
+            server.observer?.received(bytes: MessageHeader.byteCount + message.payload.count)
             send(server.handle(message, from: peer, address: transport.address(of: peer), now: transport.now()))
             if !payloadsLimited, let setup = server.setup {
                 // Once the key layout is known, no frame may exceed the largest slice.
@@ -81,6 +82,7 @@ public final class ServerLoop {
                 }
                 do {
                     try transport.send(headerFrame: frame, payload: payload, to: o.peer)
+                    server.observer?.sent(bytes: frame.count + payload.count)
                 } catch {
                     // A peer that disconnected cannot be answered; that is not the server's failure.
                     logger.info("could not answer \(server.registry.name(of: o.peer, address: transport.address(of: o.peer))) (\(o.message)): \(error)")

@@ -7,11 +7,14 @@ public final class ServerRunner {
     let logger: Logger
     let stopFlag: StopFlag
     let profile: RoundProfile?
+    let observer: (any KVServerObserver)?
 
     /// A runner for a server node; `stopFlag` is raised by signal handlers; `profile`
-    /// (benchmarks only) collects where the server's time goes.
-    public init(config: ClusterConfig, logger: Logger, stopFlag: StopFlag = StopFlag(), profile: RoundProfile? = nil) {
-        self.config = config; self.logger = logger; self.stopFlag = stopFlag; self.profile = profile
+    /// (benchmarks only) collects where the server's time goes; `observer` (the metrics port)
+    /// is told what the server does.
+    public init(config: ClusterConfig, logger: Logger, stopFlag: StopFlag = StopFlag(), profile: RoundProfile? = nil,
+                observer: (any KVServerObserver)? = nil) {
+        self.config = config; self.logger = logger; self.stopFlag = stopFlag; self.profile = profile; self.observer = observer
     }
 
     /// Serves until the job ends; returns why. Returns only once the last replies and failure
@@ -34,6 +37,7 @@ public final class ServerRunner {
                               timeouts: .init(heartbeat: config.heartbeatTimeout, round: config.roundTimeout), logger: logger)
         server.nonFinite = config.nonFiniteGradients
         server.profile = profile
+        server.observer = observer
         logger.info("server \(roster.rank) serving at \(advertised) for \(roster.numWorkers) worker(s)")
         return try ServerLoop(server: server, transport: transport, logger: logger).run(stopFlag: stopFlag)
     }

@@ -24,6 +24,14 @@ struct SyncRound {
             case let .duplicate(r, round): return "duplicate push from worker \(r) in round \(round)"
             }
         }
+
+        /// The label a monitor counts it under.
+        var reason: PushRejection {
+            switch self {
+            case .wrongRound: return .wrongRound
+            case .duplicate: return .duplicate
+            }
+        }
     }
 
     /// Adds worker `rank`'s gradient for `round` (the slice is at round `current`); a nil
