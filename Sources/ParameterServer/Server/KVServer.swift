@@ -223,9 +223,8 @@ public final class KVServer {
                 trainingStarted = true
                 if setup.mode == .async {
                     guard let gradient else { return [slice.answer(waiter, sender: senderID)] }
-                    let answer = try profile.measure(.update) {
-                        try AsyncApplier(optimizer: optimizer).push(gradient, request: m.header, from: peer, to: slice, sender: senderID)
-                    }
+                    let answer = try AsyncApplier(optimizer: optimizer, profile: profile)
+                        .push(gradient, request: m.header, from: peer, to: slice, sender: senderID)
                     if slice.spec.optimized { updateCount += 1 }
                     return [answer]
                 }
@@ -257,7 +256,7 @@ public final class KVServer {
         if slice.spec.optimized { updateCount += 1 }
         let ready = pushes + slice.pullWaiters.filter { $0.needsRound < slice.round }
         slice.pullWaiters.removeAll { $0.needsRound < slice.round }
-        let weights = slice.weightBytes
+        let weights = profile.measure(.replyCopy) { slice.weightBytes }
         return ready.map { slice.answer($0, sender: senderID, weights: weights) }
     }
 

@@ -12,6 +12,17 @@ public enum WireChecksum {
 
     /// The 64-bit hash of a payload, to be combined with each header it is sent under.
     public static func payloadHash(_ payload: UnsafeRawBufferPointer) -> UInt64 {
+        hash(payload, copyingTo: nil)
+    }
+
+    /// Copies `source` to `destination` (which must hold `source.count` bytes) and returns its
+    /// `payloadHash`, in one pass: each word is hashed while it is in a register anyway.
+    public static func copyAndHash(_ source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) -> UInt64 {
+        hash(source, copyingTo: destination)
+    }
+
+    @inline(__always)
+    private static func hash(_ payload: UnsafeRawBufferPointer, copyingTo destination: UnsafeMutableRawPointer?) -> UInt64 {
         // Four independent multiply-xor lanes over 32-byte blocks keep the multiplier busy
         // (one lane is latency-bound at a quarter of the speed).
         let words = payload.count / 8
@@ -21,20 +32,31 @@ public enum WireChecksum {
         if let base = payload.baseAddress {
             while i + 4 <= words {
                 let p = base + i * 8
-                l0 = (l0 ^ p.loadUnaligned(as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
-                l1 = (l1 ^ (p + 8).loadUnaligned(as: UInt64.self)) &* 0xC4CE_B9FE_1A85_EC53
-                l2 = (l2 ^ (p + 16).loadUnaligned(as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
-                l3 = (l3 ^ (p + 24).loadUnaligned(as: UInt64.self)) &* 0xC4CE_B9FE_1A85_EC53
+                let w0 = p.loadUnaligned(as: UInt64.self), w1 = (p + 8).loadUnaligned(as: UInt64.self)
+                let w2 = (p + 16).loadUnaligned(as: UInt64.self), w3 = (p + 24).loadUnaligned(as: UInt64.self)
+                if let d = destination?.advanced(by: i * 8) {
+                    d.storeBytes(of: w0, as: UInt64.self); (d + 8).storeBytes(of: w1, as: UInt64.self)
+                    (d + 16).storeBytes(of: w2, as: UInt64.self); (d + 24).storeBytes(of: w3, as: UInt64.self)
+                }
+                l0 = (l0 ^ w0) &* 0xFF51_AFD7_ED55_8CCD
+                l1 = (l1 ^ w1) &* 0xC4CE_B9FE_1A85_EC53
+                l2 = (l2 ^ w2) &* 0xFF51_AFD7_ED55_8CCD
+                l3 = (l3 ^ w3) &* 0xC4CE_B9FE_1A85_EC53
                 i += 4
             }
             while i < words {
-                l0 = (l0 ^ (base + i * 8).loadUnaligned(as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                let w = (base + i * 8).loadUnaligned(as: UInt64.self)
+                destination?.advanced(by: i * 8).storeBytes(of: w, toByteOffset: 0, as: UInt64.self)
+                l0 = (l0 ^ w) &* 0xFF51_AFD7_ED55_8CCD
                 i += 1
             }
         }
         let a = l0 ^ (l2 &* 0x9E37_79B9_7F4A_7C15)
         var b = l1 ^ (l3 &* 0xC2B2_AE3D_27D4_EB4F)
-        for j in (words * 8)..<payload.count { b = (b ^ UInt64(payload[j])) &* 0x0000_0100_0000_01B3 }
+        for j in (words * 8)..<payload.count {
+            destination?.storeBytes(of: payload[j], toByteOffset: j, as: UInt8.self)
+            b = (b ^ UInt64(payload[j])) &* 0x0000_0100_0000_01B3
+        }
         return a ^ (b &* 31) ^ UInt64(payload.count)
     }
 
