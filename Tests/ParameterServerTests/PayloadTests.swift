@@ -68,3 +68,45 @@ struct PayloadTests {
         }
     }
 }
+
+@Suite("Non-finite scan in the checksum pass")
+struct FloatScanTests {
+    @Test("the fused pass flags NaN, ±Inf and NaN payloads at every position, and no finite value")
+    func scanFindsEveryNonFinite() {
+        let finite: [Float] = [0, -0.0, 1, -1, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
+                               .leastNormalMagnitude, 3.4e38, 1e-45]
+        for count in [1, 2, 7, 8, 9, 17] {
+            let clean = (0..<count).map { finite[$0 % finite.count] }
+            clean.withUnsafeBytes { #expect(!WireChecksum.hashAndScan(floats: $0).hasNonFinite, "count \(count)") }
+            for position in 0..<count {
+                for bad in [Float.nan, .infinity, -.infinity, Float(bitPattern: 0x7FC0_0001), Float(bitPattern: 0xFF80_0001)] {
+                    var values = clean; values[position] = bad
+                    values.withUnsafeBytes { raw in
+                        let (hash, flagged) = WireChecksum.hashAndScan(floats: raw)
+                        #expect(flagged, "count \(count) position \(position) \(bad)")
+                        #expect(hash == WireChecksum.payloadHash(raw))
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("a decoded push says where its first non-finite value is; a message built in-process is unchecked")
+    func decodedPushCarriesTheCheck() throws {
+        let codec = WireCodec()
+        let values: [Float] = [1, 2, .infinity, .nan, 5]
+        let m = values.withUnsafeBufferPointer { Message(header: MessageHeader(command: .push, sender: 0), floats: $0) }
+        #expect(m.floatCheck == nil)
+        let frames = codec.encode(m)
+        // Through a received frame (the fused pass) and through a copy (a pass of its own).
+        final class Owner {}
+        let fused = try frames[1].withUnsafeBytes { raw in
+            try codec.decode(header: frames[0], payload: Payload(adopting: raw, owner: Owner())).floatCheck
+        }
+        #expect(fused == .nonFinite(index: 2, value: .infinity))
+        #expect(try codec.decode(frames: frames).floatCheck == .nonFinite(index: 2, value: .infinity))
+        let clean = [Float](repeating: 0.5, count: 9).withUnsafeBufferPointer { Message(header: MessageHeader(command: .pushPull), floats: $0) }
+        #expect(try codec.decode(frames: codec.encode(clean)).floatCheck == .allFinite)
+        #expect(try codec.decode(frames: codec.encode(Message(header: MessageHeader(command: .pull)))).floatCheck == nil)
+    }
+}

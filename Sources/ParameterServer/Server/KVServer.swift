@@ -211,7 +211,11 @@ public final class KVServer {
         do {
             return try m.withFloats { pushed in
                 var gradient: UnsafeBufferPointer<Float>? = pushed
-                if let (index, value) = profile.measure(.finiteCheck, { NonFiniteGradients.first(in: pushed) }) {
+                // Found by the codec in its checksum pass; checked here for a message built in-process.
+                let check = m.floatCheck ?? profile.measure(.finiteCheck) {
+                    NonFiniteGradients.first(in: pushed).map { .nonFinite(index: $0.index, value: $0.value) } ?? .allFinite
+                }
+                if case let .nonFinite(index, value) = check {
                     let what = "push to \(slice.id) holds a non-finite value (\(value) at index \(index))"
                     guard nonFinite == .skip else {
                         return [error(m, peer, "\(what); the weights are unchanged (PS_NON_FINITE_GRADIENTS=skip skips such pushes)")]

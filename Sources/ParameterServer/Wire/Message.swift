@@ -6,12 +6,26 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
     public var header: MessageHeader
     /// Shared, not copied, when the message is passed on or sent (see `Payload`).
     public var payload: Payload
+    /// For a Float32 payload decoded by `WireCodec` (initialize, push, pushPull): whether it
+    /// holds NaN or ±Inf, found in the checksum pass; nil when not checked (a message built
+    /// here), so a receiver must check for itself.
+    public var floatCheck: FloatCheck?
+
+    /// What the codec found in a Float32 payload.
+    public enum FloatCheck: Equatable, Sendable {
+        case allFinite
+        /// The first NaN or ±Inf: its index among the values, and the value.
+        case nonFinite(index: Int, value: Float)
+    }
 
     /// A message; `WireCodec.encode` fills in the payload length and checksum.
     public init(header: MessageHeader, payload: Payload = Payload()) {
         self.header = header
         self.payload = payload
     }
+
+    /// Messages are equal when header and payload are (`floatCheck` is derived from them).
+    public static func == (a: Message, b: Message) -> Bool { a.header == b.header && a.payload == b.payload }
 
     /// A message carrying a copy of `payload`.
     public init(header: MessageHeader, payload: [UInt8]) {

@@ -62,18 +62,27 @@ public struct WireCodec: Sendable {
         let declared = Int(header.payloadLength)
         guard declared <= maxPayloadBytes else { throw .payloadTooLarge(bytes: declared, limit: maxPayloadBytes) }
         guard declared == payload.count else { throw .payloadLengthMismatch(declared: declared, actual: payload.count) }
-        let payloadHash = payload.hash
+        let carriesFloats = !header.isError && [.initialize, .push, .pushPull].contains(header.command)
+        var scan: Bool?
+        let payloadHash: UInt64
+        if let known = payload.storage?.hash {
+            payloadHash = known  // hashed while copied; a float scan, if needed, is a pass of its own below
+        } else if carriesFloats, payload.count % 4 == 0 {
+            (payloadHash, scan) = payload.withUnsafeBytes { WireChecksum.hashAndScan(floats: $0) }
+        } else {
+            payloadHash = payload.hash
+        }
         let computed = headerBytes.withUnsafeBytes { hb in
             WireChecksum.combine(header: UnsafeRawBufferPointer(rebasing: hb[0..<MessageHeader.checksummedByteCount]), payloadHash: payloadHash)
         }
         guard computed == header.checksum else { throw .checksumMismatch(expected: header.checksum, computed: computed) }
-        if header.isError { return Message(header: header, payload: payload) }
-        switch header.command {
-        case .initialize, .push, .pushPull:
-            if payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }
-        default:
-            break
+        var message = Message(header: header, payload: payload)
+        guard carriesFloats else { return message }
+        if payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }
+        message.floatCheck = .allFinite
+        if scan ?? true, let hit = try? message.withFloats({ NonFiniteGradients.first(in: $0) }) {
+            message.floatCheck = .nonFinite(index: hit.index, value: hit.value)
         }
-        return Message(header: header, payload: payload)
+        return message
     }
 }
