@@ -126,9 +126,17 @@ def main():
     if args.as_worker:
         worker_main(args.rounds, args.warmup, args.mode, args.optimizer)
         return
+    # The machine may be shared: the load average is printed with the figures, and each side
+    # is measured between the other's two runs' neighbours in time (MXNet sync, ours, MXNet async).
+    load = [os.getloadavg()[0]]
     mx_sync = run_mxnet(args.rounds, args.warmup, "dist_sync", optimizer=True)
-    mx_async = run_mxnet(args.rounds, args.warmup, "dist_async", optimizer=True)
+    load.append(os.getloadavg()[0])
     ours = run_ours(args.rounds)
+    load.append(os.getloadavg()[0])
+    mx_async = run_mxnet(args.rounds, args.warmup, "dist_async", optimizer=True)
+    load.append(os.getloadavg()[0])
+    print("%s, %d cores, load average %s (before MXNet sync, ours, MXNet async, after)"
+          % (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), os.cpu_count(), " / ".join("%.1f" % l for l in load)))
     print("1 server + 2 workers, SSD300-VGG16 shapes, SGD on the server, %d rounds" % args.rounds)
     for mode, mx_fig in (("dist_sync", mx_sync), ("dist_async", mx_async)):
         mine = ours.get(mode, float("nan"))

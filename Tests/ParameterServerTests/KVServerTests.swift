@@ -51,6 +51,7 @@ struct KVServerTests {
         let out = h.send(floats: [3, 1, -1], .pushPull, from: 1)
         #expect(out.count == 2)
         #expect(Set(out.map(\.peer)) == [h.peer(0), h.peer(1)])
+        #expect(out[0].message.payload.storage === out[1].message.payload.storage, "a round's replies share one payload")
         let expected: [Float] = [1 - 0.5 * 4, 2 - 0.5 * 2, 3 - 0.5 * 0]
         for o in out {
             #expect(o.message.header.command == .pushPull && o.message.header.round == 1)

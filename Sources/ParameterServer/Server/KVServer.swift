@@ -218,7 +218,11 @@ public final class KVServer {
         do {
             return try m.withFloats { pushed in
                 var gradient: UnsafeBufferPointer<Float>? = pushed
-                if let (index, value) = profile.measure(.finiteCheck, { NonFiniteGradients.first(in: pushed) }) {
+                // Found by the codec in its checksum pass; checked here for a message built in-process.
+                let check = m.floatCheck ?? profile.measure(.finiteCheck) {
+                    NonFiniteGradients.first(in: pushed).map { .nonFinite(index: $0.index, value: $0.value) } ?? .allFinite
+                }
+                if case let .nonFinite(index, value) = check {
                     let what = "push to \(slice.id) holds a non-finite value (\(value) at index \(index))"
                     guard nonFinite == .skip else {
                         return [rejected(.nonFinite, m, peer, "\(what); the weights are unchanged (PS_NON_FINITE_GRADIENTS=skip skips such pushes)")]
@@ -230,9 +234,8 @@ public final class KVServer {
                 trainingStarted = true
                 if setup.mode == .async {
                     guard let gradient else { return [slice.answer(waiter, sender: senderID)] }
-                    let answer = try profile.measure(.update) {
-                        try AsyncApplier(optimizer: optimizer).push(gradient, request: m.header, from: peer, to: slice, sender: senderID)
-                    }
+                    let answer = try AsyncApplier(optimizer: optimizer, profile: profile)
+                        .push(gradient, request: m.header, from: peer, to: slice, sender: senderID)
                     if slice.spec.optimized { updateCount += 1 }
                     observer?.roundCompleted(round: slice.round, seconds: nil)
                     return [answer]
@@ -267,7 +270,7 @@ public final class KVServer {
         observer?.roundCompleted(round: slice.round, seconds: now - started)
         let ready = pushes + slice.pullWaiters.filter { $0.needsRound < slice.round }
         slice.pullWaiters.removeAll { $0.needsRound < slice.round }
-        let weights = slice.weightBytes
+        let weights = profile.measure(.replyCopy) { slice.weightBytes }
         return ready.map { slice.answer($0, sender: senderID, weights: weights) }
     }
 

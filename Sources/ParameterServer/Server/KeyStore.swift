@@ -39,8 +39,9 @@ final class StoredSlice {
         round += 1
     }
 
-    /// The weights as a payload (one array, shared by every reply of a round).
-    var weightBytes: [UInt8] { weights.withUnsafeBytes { [UInt8]($0) } }
+    /// A copy of the weights as a payload (hashed in the same pass), shared by every reply of
+    /// a round: the weights change next round while replies may still be in flight.
+    var weightBytes: Payload { weights.withUnsafeBufferPointer { Payload(floats: $0) } }
 }
 
 /// A request answered later: a sync push waiting for its round, or a pull for a future round.
@@ -56,7 +57,7 @@ extension StoredSlice {
     /// The reply to a waiter once its round is applied: an empty reply to a push, the weights
     /// for a pull or pushPull. Pass `weights` (from `weightBytes`) to share one payload between
     /// the replies of a round.
-    func answer(_ waiter: Waiter, sender: Int32, weights: [UInt8]? = nil) -> Outgoing {
+    func answer(_ waiter: Waiter, sender: Int32, weights: Payload? = nil) -> Outgoing {
         var h = waiter.request.reply(sender: sender)
         h.round = round
         let payload = waiter.request.command == .push ? [] : (weights ?? weightBytes)

@@ -69,24 +69,16 @@ public final class ServerLoop {
         return nil
     }
 
-    /// Sends each message; replies of one sync round share one payload array, hashed once.
+    /// Sends each message. Replies of one sync round share one payload, hashed when it was
+    /// copied from the weights and handed to ZeroMQ without a copy for every worker.
     private func send(_ outgoing: [Outgoing]) {
-        var hashed: (base: UnsafeRawPointer?, count: Int, hash: UInt64)?
         for o in outgoing {
-            o.message.payload.withUnsafeBytes { payload in
-                let frame = transport.profile.measure(.checksum) {
-                    if hashed == nil || hashed?.base != payload.baseAddress || hashed?.count != payload.count {
-                        hashed = (payload.baseAddress, payload.count, WireChecksum.payloadHash(payload))
-                    }
-                    return transport.codec.headerFrame(for: o.message.header, payloadLength: payload.count, payloadHash: hashed?.hash ?? 0)
-                }
-                do {
-                    try transport.send(headerFrame: frame, payload: payload, to: o.peer)
-                    server.observer?.sent(bytes: frame.count + payload.count)
-                } catch {
-                    // A peer that disconnected cannot be answered; that is not the server's failure.
-                    logger.info("could not answer \(server.registry.name(of: o.peer, address: transport.address(of: o.peer))) (\(o.message)): \(error)")
-                }
+            do {
+                try transport.send(o.message, to: o.peer)
+                server.observer?.sent(bytes: MessageHeader.byteCount + o.message.payload.count)
+            } catch {
+                // A peer that disconnected cannot be answered; that is not the server's failure.
+                logger.info("could not answer \(server.registry.name(of: o.peer, address: transport.address(of: o.peer))) (\(o.message)): \(error)")
             }
         }
     }

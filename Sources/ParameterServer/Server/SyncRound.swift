@@ -40,12 +40,18 @@ struct SyncRound {
                       waiter: Waiter, now: Double) throws(Rejection) {
         guard round == current else { throw .wrongRound(pushed: round, current: current) }
         guard !pushed.contains(rank) else { throw .duplicate(rank: rank, round: current) }
-        if pushed.isEmpty { started = now }
+        let first = pushed.isEmpty
+        if first { started = now }
         pushed.insert(rank)
-        if let gradient {
-            precondition(gradient.count == sum.count, "the server checks the push size before adding it")
-            sum.withUnsafeMutableBufferPointer { acc in
-                for i in 0..<acc.count { acc[i] += gradient[i] }
+        precondition(gradient == nil || gradient?.count == sum.count, "the server checks the push size before adding it")
+        sum.withUnsafeMutableBufferPointer { acc in
+            // The round's first push is copied (no zeroing pass, no read of the old sum); a
+            // skipped first push leaves zeros.
+            switch (first, gradient) {
+            case (true, let g?): _ = acc.update(fromContentsOf: g)
+            case (true, nil): acc.update(repeating: 0)
+            case (false, let g?): for i in 0..<acc.count { acc[i] += g[i] }
+            case (false, nil): break
             }
         }
         waiters.append(waiter)
@@ -57,14 +63,13 @@ struct SyncRound {
     /// Ranks of `workers` that have not pushed yet.
     func missing(workers: Int) -> [Int32] { (0..<Int32(workers)).filter { !pushed.contains($0) } }
 
-    /// Ends the round: returns its waiters and clears the sum for the next round (the caller
-    /// has applied `sum` first).
+    /// Ends the round: returns its waiters (the caller has applied `sum` first; the next
+    /// round's first push overwrites it).
     mutating func finish() -> [Waiter] {
         let done = waiters
         waiters = []
         pushed = []
         started = nil
-        sum.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         return done
     }
 }

@@ -86,8 +86,8 @@ public final class InProcessTransport: Transport {
     /// In-process endpoints are named by their address.
     public func address(of peer: PeerID) -> String? { "in-process \(peer)" }
 
-    public func send(headerFrame: [UInt8], payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError) {
-        network.deliver([headerFrame, [UInt8](payload)], from: address, to: peer)
+    public func send(headerFrame: [UInt8], payload: Payload, to peer: PeerID) throws(TransportError) {
+        network.deliver([headerFrame, Array(payload)], from: address, to: peer)
     }
 
     public func limitIncomingPayloads(toBytes bytes: Int) { codec.maxPayloadBytes = bytes }

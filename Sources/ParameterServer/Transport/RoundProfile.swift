@@ -6,11 +6,13 @@ import Foundation
 public final class RoundProfile: @unchecked Sendable {
     /// The phases a round's time is split into. Each is a leaf (they never nest).
     public enum Phase: String, CaseIterable, Sendable {
-        /// A worker copying a push into ZeroMQ.
+        /// A worker copying a push (hashed in the same pass) and handing its frames to ZeroMQ.
         case send
-        /// Receiving frames out of ZeroMQ into arrays, and a worker copying replied weights.
+        /// Taking received frames from ZeroMQ (no copy: payloads are read in place).
+        case receive
+        /// A worker copying replied weights into its buffers.
         case receiveCopy = "receive copy"
-        /// Hashing payloads and headers, on sending and on receipt.
+        /// Hashing received payloads (sent ones are hashed while copied) and headers.
         case checksum
         /// A server scanning a push for NaN/Inf.
         case finiteCheck = "non-finite check"
@@ -18,7 +20,10 @@ public final class RoundProfile: @unchecked Sendable {
         case sum
         /// A server's optimizer update of a slice.
         case update = "optimizer update"
-        /// A server copying its replies into ZeroMQ.
+        /// A server copying a slice's new weights into the round's reply payload (hashed in the
+        /// same pass).
+        case replyCopy = "reply copy"
+        /// A server handing its replies to ZeroMQ (no copy).
         case reply
     }
 

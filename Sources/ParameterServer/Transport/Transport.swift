@@ -8,8 +8,9 @@ import Foundation
 public protocol Transport: AnyObject {
     /// The codec framing every message.
     var codec: WireCodec { get }
-    /// Sends an encoded header frame and a payload (read during the call only) to `peer`.
-    func send(headerFrame: [UInt8], payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError)
+    /// Sends an encoded header frame and `payload` to `peer`. The payload is handed over, not
+    /// copied: the transport keeps it alive until its bytes have left (ZeroMQ zero-copy).
+    func send(headerFrame: [UInt8], payload: Payload, to peer: PeerID) throws(TransportError)
     /// The next message from any peer, or nil once `deadline` (seconds on `now()`'s clock) passes.
     func receive(deadline: Double) throws(TransportError) -> Received?
     /// Seconds on this transport's clock (`MonotonicClock` for ZeroMQ, a virtual clock in-process).
@@ -26,19 +27,18 @@ public protocol Transport: AnyObject {
 }
 
 extension Transport {
-    /// Sends `message` to `peer`.
+    /// Sends `message` to `peer` (its payload is shared with the transport, not copied).
     public func send(_ message: Message, to peer: PeerID) throws(TransportError) {
         let frame = profile.measure(.checksum) { codec.headerFrame(for: message) }
-        let sent: Result<Void, TransportError> = message.payload.withUnsafeBytes { payload in
-            Result { () throws(TransportError) in try send(headerFrame: frame, payload: payload, to: peer) }
-        }
-        try sent.get()
+        try send(headerFrame: frame, payload: message.payload, to: peer)
     }
 
-    /// Sends `header` with a payload straight from the caller's memory (no copy into a `Message`).
+    /// Sends `header` with a payload from the caller's memory, which is read during the call
+    /// only: it is copied once, and hashed in the same pass (`Payload(copying:)`), into memory
+    /// the transport then sends without another copy.
     public func send(_ header: MessageHeader, payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError) {
-        let frame = profile.measure(.checksum) { codec.headerFrame(for: header, payload: payload) }
-        try send(headerFrame: frame, payload: payload, to: peer)
+        let owned = profile.measure(.send) { Payload(copying: payload) }
+        try send(Message(header: header, payload: owned), to: peer)
     }
 }
 

@@ -133,9 +133,11 @@ final class ZMQSocket {
         self.endpoint = endpoint
     }
 
-    /// Sends the frames as one multipart message (each frame copied once into ZeroMQ's buffer).
-    /// A ROUTER whose first frame names a peer that is gone fails with `peerUnreachable`.
-    func send(_ frames: [UnsafeRawBufferPointer]) throws(TransportError) {
+    /// Sends the frames as one multipart message (each frame copied once into ZeroMQ's buffer),
+    /// then `payload`, when given, as the last frame without a copy: ZeroMQ holds a reference
+    /// to its memory until the bytes have left. A ROUTER whose first frame names a peer that is
+    /// gone fails with `peerUnreachable`.
+    func send(_ frames: [UnsafeRawBufferPointer], payload: Payload? = nil) throws(TransportError) {
         let h = try live()
         for (i, frame) in frames.enumerated() {
             var msg = zmq_msg_t()
@@ -143,40 +145,56 @@ final class ZMQSocket {
                 throw .socket(operation: "msg_init", endpoint: endpoint, reason: ZMQSocket.lastError())
             }
             if let base = frame.baseAddress, frame.count > 0 { zmq_msg_data(&msg).copyMemory(from: base, byteCount: frame.count) }
-            let flags: Int32 = i < frames.count - 1 ? ZMQ_SNDMORE : 0
-            if zmq_msg_send(&msg, h, flags) < 0 {
-                let errno = zmq_errno(), error = ZMQSocket.lastError()
-                zmq_msg_close(&msg)
-                if errno == EHOSTUNREACH, i == 0 { throw .peerUnreachable(PeerID([UInt8](frame))) }
-                throw .socket(operation: "send", endpoint: endpoint, reason: error)
+            try send(&msg, on: h, more: i < frames.count - 1 || payload != nil, first: i == 0 ? frame : nil)
+        }
+        guard let payload else { return }
+        var msg = zmq_msg_t()
+        if let storage = payload.storage {
+            // The free function releases the reference taken here, on ZeroMQ's I/O thread.
+            let owner = Unmanaged.passRetained(storage)
+            guard zmq_msg_init_data(&msg, UnsafeMutableRawPointer(mutating: storage.base), storage.count, releasePayloadStorage,
+                                    owner.toOpaque()) == 0 else {
+                owner.release()
+                throw .socket(operation: "msg_init_data", endpoint: endpoint, reason: ZMQSocket.lastError())
             }
+        } else {
+            zmq_msg_init(&msg)
+        }
+        try send(&msg, on: h, more: false, first: nil)
+    }
+
+    /// Sends one frame; on failure closes it (releasing a zero-copy payload). `first` is the
+    /// routing frame of a ROUTER's message, named in `peerUnreachable`.
+    private func send(_ msg: inout zmq_msg_t, on h: UnsafeMutableRawPointer, more: Bool, first: UnsafeRawBufferPointer?) throws(TransportError) {
+        if zmq_msg_send(&msg, h, more ? ZMQ_SNDMORE : 0) < 0 {
+            let errno = zmq_errno(), error = ZMQSocket.lastError()
+            zmq_msg_close(&msg)
+            if errno == EHOSTUNREACH, let first { throw .peerUnreachable(PeerID([UInt8](first))) }
+            throw .socket(operation: "send", endpoint: endpoint, reason: error)
         }
     }
 
-    /// Receives one multipart message if one is waiting (non-blocking); nil otherwise. With
-    /// the frames comes the sender's IP address as the kernel saw it (ZeroMQ's `Peer-Address`).
-    /// At most `maxFrames` frames are kept; the rest are drained and dropped.
-    func receiveNow(maxFrames: Int = 8) throws(TransportError) -> (frames: [[UInt8]], address: String?)? {
+    /// Receives one multipart message if one is waiting (non-blocking); nil otherwise. The
+    /// frames stay in ZeroMQ's memory (no copy). With them comes the sender's IP address as
+    /// the kernel saw it (ZeroMQ's `Peer-Address`). At most `maxFrames` frames are kept; the
+    /// rest are drained and dropped.
+    func receiveNow(maxFrames: Int = 8) throws(TransportError) -> (frames: [ZMQFrame], address: String?)? {
         let h = try live()
-        var frames: [[UInt8]] = []
+        var frames: [ZMQFrame] = []
         var address: String?
         var more = true
         var first = true
         while more {
-            var msg = zmq_msg_t()
-            zmq_msg_init(&msg)
-            defer { zmq_msg_close(&msg) }
-            let rc = zmq_msg_recv(&msg, h, first ? ZMQ_DONTWAIT : 0)
+            let frame = ZMQFrame()
+            let rc = zmq_msg_recv(frame.msg, h, first ? ZMQ_DONTWAIT : 0)
             if rc < 0 {
                 if first && zmq_errno() == EAGAIN { return nil }
                 throw .socket(operation: "receive", endpoint: endpoint, reason: ZMQSocket.lastError())
             }
-            if first, let text = zmq_msg_gets(&msg, "Peer-Address") { address = String(cString: text) }
+            if first, let text = zmq_msg_gets(frame.msg, "Peer-Address") { address = String(cString: text) }
             first = false
-            if frames.count < maxFrames {
-                frames.append([UInt8](UnsafeRawBufferPointer(start: zmq_msg_data(&msg), count: zmq_msg_size(&msg))))
-            }
-            more = zmq_msg_more(&msg) != 0
+            more = zmq_msg_more(frame.msg) != 0
+            if frames.count < maxFrames { frames.append(frame) }
         }
         return (frames, address)
     }
@@ -188,4 +206,33 @@ final class ZMQSocket {
         guard rc > 0 else { return [] }
         return items.indices.filter { items[$0].revents & Int16(ZMQ_POLLIN) != 0 }
     }
+}
+
+/// One received frame, left in ZeroMQ's memory until the last reference to it is gone (a
+/// `Payload` adopting `bytes` keeps it). `zmq_msg_t` lives on the heap: small frames keep their
+/// bytes inside it, so it must not move.
+final class ZMQFrame: @unchecked Sendable {
+    let msg: UnsafeMutablePointer<zmq_msg_t>
+
+    init() {
+        msg = .allocate(capacity: 1)
+        msg.initialize(to: zmq_msg_t())
+        zmq_msg_init(msg)
+    }
+
+    deinit {
+        zmq_msg_close(msg)
+        msg.deallocate()
+    }
+
+    /// The frame's bytes, valid while this frame lives.
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: zmq_msg_data(msg), count: zmq_msg_size(msg)) }
+
+    /// A copy of the bytes (routing ids, headers: a few dozen bytes).
+    var array: [UInt8] { [UInt8](bytes) }
+}
+
+/// ZeroMQ's free function for zero-copy payload frames: drops the reference `send` took.
+private func releasePayloadStorage(_ data: UnsafeMutableRawPointer?, _ hint: UnsafeMutableRawPointer?) {
+    if let hint { Unmanaged<Payload.Storage>.fromOpaque(hint).release() }
 }

@@ -74,15 +74,15 @@ public final class ZeroMQTransport: Transport {
         isRouter ? addresses[peer] : peers.contains(peer) ? peer.description : nil
     }
 
-    public func send(headerFrame: [UInt8], payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError) {
+    public func send(headerFrame: [UInt8], payload: Payload, to peer: PeerID) throws(TransportError) {
         let sent: Result<Void, TransportError> = headerFrame.withUnsafeBytes { header in
             if isRouter {
                 return profile.measure(.reply) {
-                    peer.bytes.withUnsafeBytes { id in Result { () throws(TransportError) in try sockets[0].send([id, header, payload]) } }
+                    peer.bytes.withUnsafeBytes { id in Result { () throws(TransportError) in try sockets[0].send([id, header], payload: payload) } }
                 }
             }
             guard let i = peers.firstIndex(of: peer) else { return .failure(.peerUnreachable(peer)) }
-            return profile.measure(.send) { Result { () throws(TransportError) in try sockets[i].send([header, payload]) } }
+            return profile.measure(.send) { Result { () throws(TransportError) in try sockets[i].send([header], payload: payload) } }
         }
         try sent.get()
     }
@@ -106,11 +106,11 @@ public final class ZeroMQTransport: Transport {
             // Round-robin over the sockets so one busy server cannot starve another's replies.
             for k in 0..<sockets.count {
                 let i = (nextSocket + k) % sockets.count
-                let got = try profile.measure(.receiveCopy) { () throws(TransportError) in try sockets[i].receiveNow() }
+                let got = try profile.measure(.receive) { () throws(TransportError) in try sockets[i].receiveNow() }
                 guard let (frames, address) = got else { continue }
                 nextSocket = (i + 1) % sockets.count
                 if isRouter {
-                    let peer = PeerID(frames.first ?? [])
+                    let peer = PeerID(frames.first?.array ?? [])
                     if let address { addresses[peer] = address }
                     return decode(Array(frames.dropFirst()), from: peer)
                 }
@@ -122,9 +122,12 @@ public final class ZeroMQTransport: Transport {
         }
     }
 
-    private func decode(_ frames: [[UInt8]], from peer: PeerID) -> Received {
+    /// Decodes header and payload frames; the payload is read where ZeroMQ received it.
+    private func decode(_ frames: [ZMQFrame], from peer: PeerID) -> Received {
         do throws(WireError) {
-            let decoded = profile.measure(.checksum) { Result { () throws(WireError) in try codec.decode(frames: frames) } }
+            guard frames.count == 2 else { throw .wrongFrameCount(frames.count) }
+            let payload = Payload(adopting: frames[1].bytes, owner: frames[1])
+            let decoded = profile.measure(.checksum) { Result { () throws(WireError) in try codec.decode(header: frames[0].array, payload: payload) } }
             return .message(try decoded.get(), from: peer)
         } catch {
             return .malformed(error, from: peer)

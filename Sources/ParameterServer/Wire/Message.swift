@@ -4,18 +4,37 @@ import Foundation
 /// depending on the command).
 public struct Message: Equatable, Sendable, CustomStringConvertible {
     public var header: MessageHeader
-    public var payload: [UInt8]
+    /// Shared, not copied, when the message is passed on or sent (see `Payload`).
+    public var payload: Payload
+    /// For a Float32 payload decoded by `WireCodec` (initialize, push, pushPull): whether it
+    /// holds NaN or ±Inf, found in the checksum pass; nil when not checked (a message built
+    /// here), so a receiver must check for itself.
+    public var floatCheck: FloatCheck?
+
+    /// What the codec found in a Float32 payload.
+    public enum FloatCheck: Equatable, Sendable {
+        case allFinite
+        /// The first NaN or ±Inf: its index among the values, and the value.
+        case nonFinite(index: Int, value: Float)
+    }
 
     /// A message; `WireCodec.encode` fills in the payload length and checksum.
-    public init(header: MessageHeader, payload: [UInt8] = []) {
+    public init(header: MessageHeader, payload: Payload = Payload()) {
         self.header = header
         self.payload = payload
     }
 
-    /// A message carrying Float32 values (little-endian).
+    /// Messages are equal when header and payload are (`floatCheck` is derived from them).
+    public static func == (a: Message, b: Message) -> Bool { a.header == b.header && a.payload == b.payload }
+
+    /// A message carrying a copy of `payload`.
+    public init(header: MessageHeader, payload: [UInt8]) {
+        self.init(header: header, payload: Payload(payload))
+    }
+
+    /// A message carrying Float32 values (little-endian), copied once.
     public init(header: MessageHeader, floats: UnsafeBufferPointer<Float>) {
-        self.header = header
-        self.payload = [UInt8](UnsafeRawBufferPointer(floats))
+        self.init(header: header, payload: Payload(floats: floats))
     }
 
     /// A message carrying UTF-8 text (error messages, JSON control payloads).
@@ -49,11 +68,11 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// The payload as UTF-8 text.
-    public var text: String { String(decoding: payload, as: UTF8.self) }
+    public var text: String { payload.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
 
     /// The payload decoded from JSON.
     public func json<T: Decodable>(_ type: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(payload))
+        try JSONDecoder().decode(T.self, from: payload.withUnsafeBytes { Data($0) })
     }
 
     /// One line for logs, e.g. `push key=12 slice=0/2 from W[1] round=40 req=7 bytes=1048576`.

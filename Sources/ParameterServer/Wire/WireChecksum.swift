@@ -12,30 +12,78 @@ public enum WireChecksum {
 
     /// The 64-bit hash of a payload, to be combined with each header it is sent under.
     public static func payloadHash(_ payload: UnsafeRawBufferPointer) -> UInt64 {
+        hash(payload, copyingTo: nil, scanning: false).hash
+    }
+
+    /// The `payloadHash` of Float32 values and whether any of them is NaN or ±Inf, in one pass
+    /// (a received gradient is read once for both).
+    public static func hashAndScan(floats payload: UnsafeRawBufferPointer) -> (hash: UInt64, hasNonFinite: Bool) {
+        hash(payload, copyingTo: nil, scanning: true)
+    }
+
+    /// Copies `source` to `destination` (which must hold `source.count` bytes) and returns its
+    /// `payloadHash`, in one pass: each word is hashed while it is in a register anyway.
+    public static func copyAndHash(_ source: UnsafeRawBufferPointer, to destination: UnsafeMutableRawPointer) -> UInt64 {
+        hash(source, copyingTo: destination, scanning: false).hash
+    }
+
+    /// Exponent bits of the two Float32 values in a little-endian 64-bit word.
+    private static let exponents: UInt64 = 0x7F80_0000_7F80_0000
+
+    /// Bit 31 or 63 set when the lower or upper Float32 of `word` is NaN or ±Inf (exponent all
+    /// ones): `t` has a zero half exactly there, and a zero half minus one sets its top bit
+    /// (no other half can: each is at most 0x7F800000 and a borrow takes at most 2 from it).
+    @inline(__always)
+    private static func nonFiniteBits(_ word: UInt64) -> UInt64 {
+        let t = (word & exponents) ^ exponents
+        return (t &- 0x0000_0001_0000_0001) & 0x8000_0000_8000_0000
+    }
+
+    @inline(__always)
+    private static func hash(_ payload: UnsafeRawBufferPointer, copyingTo destination: UnsafeMutableRawPointer?,
+                             scanning: Bool) -> (hash: UInt64, hasNonFinite: Bool) {
         // Four independent multiply-xor lanes over 32-byte blocks keep the multiplier busy
         // (one lane is latency-bound at a quarter of the speed).
         let words = payload.count / 8
         var l0: UInt64 = 0xCBF2_9CE4_8422_2325, l1: UInt64 = 0x9E37_79B9_7F4A_7C15
         var l2: UInt64 = 0xC2B2_AE3D_27D4_EB4F, l3: UInt64 = 0x1656_67B1_9E37_79F9
         var i = 0
+        var flags: UInt64 = 0
         if let base = payload.baseAddress {
             while i + 4 <= words {
                 let p = base + i * 8
-                l0 = (l0 ^ p.loadUnaligned(as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
-                l1 = (l1 ^ (p + 8).loadUnaligned(as: UInt64.self)) &* 0xC4CE_B9FE_1A85_EC53
-                l2 = (l2 ^ (p + 16).loadUnaligned(as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
-                l3 = (l3 ^ (p + 24).loadUnaligned(as: UInt64.self)) &* 0xC4CE_B9FE_1A85_EC53
+                let w0 = p.loadUnaligned(as: UInt64.self), w1 = (p + 8).loadUnaligned(as: UInt64.self)
+                let w2 = (p + 16).loadUnaligned(as: UInt64.self), w3 = (p + 24).loadUnaligned(as: UInt64.self)
+                if let d = destination?.advanced(by: i * 8) {
+                    d.storeBytes(of: w0, as: UInt64.self); (d + 8).storeBytes(of: w1, as: UInt64.self)
+                    (d + 16).storeBytes(of: w2, as: UInt64.self); (d + 24).storeBytes(of: w3, as: UInt64.self)
+                }
+                if scanning { flags |= nonFiniteBits(w0) | nonFiniteBits(w1) | nonFiniteBits(w2) | nonFiniteBits(w3) }
+                l0 = (l0 ^ w0) &* 0xFF51_AFD7_ED55_8CCD
+                l1 = (l1 ^ w1) &* 0xC4CE_B9FE_1A85_EC53
+                l2 = (l2 ^ w2) &* 0xFF51_AFD7_ED55_8CCD
+                l3 = (l3 ^ w3) &* 0xC4CE_B9FE_1A85_EC53
                 i += 4
             }
             while i < words {
-                l0 = (l0 ^ (base + i * 8).loadUnaligned(as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                let w = (base + i * 8).loadUnaligned(as: UInt64.self)
+                destination?.advanced(by: i * 8).storeBytes(of: w, toByteOffset: 0, as: UInt64.self)
+                if scanning { flags |= nonFiniteBits(w) }
+                l0 = (l0 ^ w) &* 0xFF51_AFD7_ED55_8CCD
                 i += 1
             }
         }
         let a = l0 ^ (l2 &* 0x9E37_79B9_7F4A_7C15)
         var b = l1 ^ (l3 &* 0xC2B2_AE3D_27D4_EB4F)
-        for j in (words * 8)..<payload.count { b = (b ^ UInt64(payload[j])) &* 0x0000_0100_0000_01B3 }
-        return a ^ (b &* 31) ^ UInt64(payload.count)
+        for j in (words * 8)..<payload.count {
+            destination?.storeBytes(of: payload[j], toByteOffset: j, as: UInt8.self)
+            b = (b ^ UInt64(payload[j])) &* 0x0000_0100_0000_01B3
+        }
+        if scanning, payload.count - words * 8 >= 4 {
+            // The last Float32 of an odd count, in the low half of a word.
+            flags |= nonFiniteBits(UInt64(payload.loadUnaligned(fromByteOffset: words * 8, as: UInt32.self)))
+        }
+        return (a ^ (b &* 31) ^ UInt64(payload.count), flags != 0)
     }
 
     /// The checksum of `header` (bytes 0..<36) with a payload whose hash is `payloadHash`.

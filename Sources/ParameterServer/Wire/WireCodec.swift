@@ -7,9 +7,10 @@ public struct WireCodec: Sendable {
     /// A codec accepting payloads up to `maxPayloadBytes` (default 1 GiB).
     public init(maxPayloadBytes: Int = 1 << 30) { self.maxPayloadBytes = maxPayloadBytes }
 
-    /// The header frame for `message`, with payload length and checksum filled in.
+    /// The header frame for `message`, with payload length and checksum filled in (from the
+    /// payload's remembered hash: no pass over its bytes when it was made by copying).
     public func headerFrame(for message: Message) -> [UInt8] {
-        message.payload.withUnsafeBytes { headerFrame(for: message.header, payload: $0) }
+        headerFrame(for: message.header, payloadLength: message.payload.count, payloadHash: message.payload.hash)
     }
 
     /// The header frame for `header` followed by `payload` taken straight from the caller's
@@ -33,9 +34,9 @@ public struct WireCodec: Sendable {
         return bytes
     }
 
-    /// Both frames: header, payload.
+    /// Both frames as byte arrays: header, payload (a copy; the transports send `Payload`s).
     public func encode(_ message: Message) -> [[UInt8]] {
-        [headerFrame(for: message), message.payload]
+        [headerFrame(for: message), Array(message.payload)]
     }
 
     /// Decodes received frames (exactly two: header and payload), checking magic, version,
@@ -45,8 +46,15 @@ public struct WireCodec: Sendable {
         return try decode(header: frames[0], payload: frames[1])
     }
 
-    /// Decodes a header frame and its payload frame.
+    /// Decodes a header frame and a copy of its payload frame.
     public func decode(header headerBytes: [UInt8], payload: [UInt8]) throws(WireError) -> Message {
+        try decode(header: headerBytes, payload: Payload(payload))
+    }
+
+    /// Decodes a header frame and its payload frame, keeping the payload where it is (a
+    /// received ZeroMQ frame is read in place). Lengths are checked before the payload is
+    /// hashed, so an oversized frame costs no pass over its bytes.
+    public func decode(header headerBytes: [UInt8], payload: Payload) throws(WireError) -> Message {
         let decoded: Result<MessageHeader, WireError> = headerBytes.withUnsafeBytes { raw in
             Result { () throws(WireError) in try MessageHeader(decoding: raw) }
         }
@@ -54,19 +62,28 @@ public struct WireCodec: Sendable {
         let declared = Int(header.payloadLength)
         guard declared <= maxPayloadBytes else { throw .payloadTooLarge(bytes: declared, limit: maxPayloadBytes) }
         guard declared == payload.count else { throw .payloadLengthMismatch(declared: declared, actual: payload.count) }
+        let carriesFloats = !header.isError && [.initialize, .push, .pushPull].contains(header.command)
+        var scan: Bool?
+        let payloadHash: UInt64
+        if let known = payload.storage?.hash {
+            payloadHash = known  // hashed while copied; a float scan, if needed, is a pass of its own below
+        } else if carriesFloats, payload.count % 4 == 0 {
+            (payloadHash, scan) = payload.withUnsafeBytes { WireChecksum.hashAndScan(floats: $0) }
+        } else {
+            payloadHash = payload.hash
+        }
         let computed = headerBytes.withUnsafeBytes { hb in
-            payload.withUnsafeBytes {
-                WireChecksum.compute(header: UnsafeRawBufferPointer(rebasing: hb[0..<MessageHeader.checksummedByteCount]), payload: $0)
-            }
+            WireChecksum.combine(header: UnsafeRawBufferPointer(rebasing: hb[0..<MessageHeader.checksummedByteCount]), payloadHash: payloadHash)
         }
         guard computed == header.checksum else { throw .checksumMismatch(expected: header.checksum, computed: computed) }
-        if header.isError { return Message(header: header, payload: payload) }
-        switch header.command {
-        case .initialize, .push, .pushPull, .restoreState:
-            if payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }
-        default:
-            break
+        var message = Message(header: header, payload: payload)
+        if !header.isError, header.command == .restoreState, payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }
+        guard carriesFloats else { return message }
+        if payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }
+        message.floatCheck = .allFinite
+        if scan ?? true, let hit = try? message.withFloats({ NonFiniteGradients.first(in: $0) }) {
+            message.floatCheck = .nonFinite(index: hit.index, value: hit.value)
         }
-        return Message(header: header, payload: payload)
+        return message
     }
 }

@@ -36,6 +36,8 @@ func ssd300VGG16Shapes() -> [(name: String, count: Int)] {
 
 struct Row: Codable {
     var mode: String, servers: Int, workers: Int, rounds: Int
+    /// Bytes of one worker's push each server receives (from the key slicing), by server rank.
+    var bytesPerServer: [Int]
     /// Every socket authenticated and encrypted with ZeroMQ CURVE (`--secure`).
     var curve: Bool
     var seconds: Double, roundsPerSecond: Double, gigabytesPerSecondPerWorker: Double
@@ -62,7 +64,10 @@ struct ParameterServerBenchmarks: ParsableCommand {
     @Option(help: "Rounds per configuration.") var rounds = 20
     @Option(help: "Warm-up rounds (not timed).") var warmup = 2
     @Option(help: "Server counts to measure.") var servers: [Int] = [1, 2]
-    @Option(help: "Workers.") var workers = 2
+    @Option(help: "Worker counts to measure.") var workers: [Int] = [2]
+    @Option(help: "Modes to measure: dist_sync, dist_async.") var modes: [String] = ["dist_sync", "dist_async"]
+    @Flag(help: "First measure this machine's floor: memory bandwidth for the bytes a round touches, and loopback TCP with the same frame sizes.")
+    var floor = false
     @Option(help: "Write the results as JSON to this path.") var json: String?
     @Flag(help: "Also print where a round's time goes: send, receive copy, checksum, non-finite check, sum, optimizer update, reply.")
     var profile = false
@@ -87,31 +92,46 @@ struct ParameterServerBenchmarks: ParsableCommand {
             keys = try CurveKeys.load(directory: dir)
         }
         print("ZeroMQ security: \(secure ? "CURVE (authenticated and encrypted)" : "NULL (none)")")
-        print("mode        servers workers rounds   seconds  rounds/s  GB/s/worker (push+pull)")
+        print(String(format: "load average at start: %.2f", loadAverage()))
+        var floorFigures: Floor?
+        if floor { floorFigures = try Floor.measure(frameSizes: shapes.map { $0.count * 4 }, workers: workers.max() ?? 2) }
+        let chosen = try modes.map { name in
+            guard let mode = SyncMode(rawValue: name) else { throw ValidationError("unknown mode \(name): use dist_sync or dist_async") }
+            return mode
+        }
+        print("mode        servers workers rounds   seconds  rounds/s  GB/s/worker (push+pull)  MB per server per push (max/mean)")
         var rows: [Row] = []
-        for mode in [SyncMode.sync, .async] {
-            for s in servers {
-                let row = try measure(mode: mode, servers: s, shapes: shapes, security: keys)
-                rows.append(row)
-                print(String(format: "%-11@ %7d %7d %6d %9.2f %9.2f %12.2f", mode.rawValue as NSString, s, workers, rounds,
-                             row.seconds, row.roundsPerSecond, row.gigabytesPerSecondPerWorker))
-                if let phases = row.phases { printProfile(phases, row: row) }
+        for mode in chosen {
+            for w in workers {
+                for s in servers {
+                    let row = try measure(mode: mode, servers: s, workers: w, shapes: shapes, security: keys)
+                    rows.append(row)
+                    let mb = row.bytesPerServer.map { Double($0) / 1e6 }
+                    print(String(format: "%-11@ %7d %7d %6d %9.2f %9.2f %12.2f %14@  %.2f", mode.rawValue as NSString, s, w, rounds,
+                                 row.seconds, row.roundsPerSecond, row.gigabytesPerSecondPerWorker,
+                                 mb.map { String(format: "%.1f", $0) }.joined(separator: "/") as NSString,
+                                 (mb.max() ?? 0) / (mb.reduce(0, +) / Double(max(1, mb.count)))))
+                    if let phases = row.phases { printProfile(phases, row: row) }
+                    if let f = floorFigures, s == 1 { f.printBound(workers: w, measured: row.roundsPerSecond) }
+                }
             }
         }
+        print(String(format: "load average at end: %.2f", loadAverage()))
         print("reference (MXNet 1.9.1 ps-lite, same machine, 1 server + 2 workers): dist_sync with SGD on the server "
               + "5.3 rounds/s, without optimizer 7.1; dist_async with SGD 4.6 (shared/reference/machine-performance.md); "
               + "Benchmarks/compare/mxnet_kvstore.py measures it again")
-        if let sync1 = rows.first(where: { $0.mode == "dist_sync" && $0.servers == 1 }) {
+        if let sync1 = rows.first(where: { $0.mode == "dist_sync" && $0.servers == 1 && $0.workers == 2 }) {
             print(String(format: "ratio dist_sync 1 server vs MXNet's 5.3 rounds/s: %.2f", sync1.roundsPerSecond / 5.3))
         }
         if let json {
             let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try e.encode(rows).write(to: URL(fileURLWithPath: json))
+            try e.encode(Results(cores: ProcessInfo.processInfo.activeProcessorCount, loadAverage: loadAverage(), floor: floorFigures, rows: rows))
+                .write(to: URL(fileURLWithPath: json))
         }
     }
 
-    func measure(mode: SyncMode, servers serverCount: Int, shapes: [(name: String, count: Int)], security: CurveKeys?) throws -> Row {
-        let port = 20000 + Int(getpid() % 20000) + serverCount * 7 + (mode == .sync ? 0 : 3)
+    func measure(mode: SyncMode, servers serverCount: Int, workers: Int, shapes: [(name: String, count: Int)], security: CurveKeys?) throws -> Row {
+        let port = 20000 + Int(getpid() % 20000) + serverCount * 7 + workers * 29 + (mode == .sync ? 0 : 3)
         let base = ClusterConfig(role: .scheduler, rootURI: "127.0.0.1", rootPort: port, numServers: serverCount,
                                  numWorkers: workers, heartbeatTimeout: 60, security: security)
         let logger = Logger(label: "bench")
@@ -168,7 +188,10 @@ struct ParameterServerBenchmarks: ParsableCommand {
             throw ValidationError("benchmark run failed: \(failures.joined(separator: "; "))")
         }
         let bytes = Double(shapes.reduce(0) { $0 + $1.count } * 4)
-        return Row(mode: mode.rawValue, servers: serverCount, workers: workers, rounds: rounds, curve: security != nil, seconds: seconds,
+        let layout = KeyLayout(counts: Dictionary(uniqueKeysWithValues: shapes.enumerated().map { ($0.offset, $0.element.count) }),
+                               numServers: serverCount)
+        return Row(mode: mode.rawValue, servers: serverCount, workers: workers, rounds: rounds,
+                   bytesPerServer: layout.loadPerServer.map { $0 * 4 }, curve: security != nil, seconds: seconds,
                    roundsPerSecond: Double(rounds) / seconds, gigabytesPerSecondPerWorker: 2 * bytes * Double(rounds) / seconds / 1e9,
                    phases: phases.map { p in
                        Dictionary(uniqueKeysWithValues: p.totals.map { ($0.key.rawValue, 1000 * $0.value.seconds / Double(rounds)) })
