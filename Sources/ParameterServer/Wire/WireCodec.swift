@@ -63,7 +63,8 @@ public struct WireCodec: Sendable {
         if header.isError { return Message(header: header, payload: payload) }
         switch header.command {
         case .initialize, .push, .pushPull:
-            if payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }
+            if header.encoding == .float32, payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }
+            if payload.count % header.encoding.unitBytes != 0 { throw .payloadNotWholeUnits(bytes: payload.count, encoding: header.encoding) }
         default:
             break
         }
