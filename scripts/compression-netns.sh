@@ -28,7 +28,7 @@ for setting in "${settings[@]}"; do
     echo "compression-netns: $setting, 2 workers × batch $batch, $steps steps, links $rate" >&2
     log=$("$here/deploy/netns.sh" -n 2 -r "$rate" -b "$bindir" -- "$bindir/worker" --gradient-compression "$setting" \
         --data-root "$work/data" --model-dir "$work/m-$setting" --num_classes 4 --num_training_samples "$samples" \
-        --epochs 1 --mini_batch_size "$batch" --use_pretrained_model 0 --no-augment --log-every 1)
+        --epochs 1 --mini_batch_size "$batch" --use_pretrained_model 0 --no-augment --log-every 1 --kv_store dist_sync)
     # The workers' last stdout lines are their JSON summaries.
     row=$(printf '%s\n' "$log" | python3 -c '
 import json, sys

@@ -292,7 +292,7 @@ struct GradientCompressionTests {
         }
         for t in [server, w0, w1] {
             guard case .message(let m, _)? = try t.receive(deadline: network.now) else { Issue.record("no answer"); continue }
-            #expect(m.header.isError && m.text.contains("compression bf16 but the first worker registered with fp16"), "\(m.text)")
+            #expect(m.header.isError && m.text.contains("compression bf16 but the worker at in-process w0 registered with fp16"), "\(m.text)")
         }
     }
 

@@ -105,7 +105,7 @@ public enum Rendezvous {
     private static func failEveryone(_ joined: Registrations, _ transport: Transport, _ error: Registrations.Refusal, from: String,
                                      _ logger: Logger) throws -> Never {
         for node in joined.servers + joined.workers {
-            refuse(transport, node.peer, MessageHeader(command: .register), "the cluster cannot start: \(error) (\(from))", logger)
+            refuse(transport, node.peer, MessageHeader(command: .register), "the cluster cannot start: \(error) (from \(from))", logger)
         }
         throw error
     }
