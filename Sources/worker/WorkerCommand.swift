@@ -53,6 +53,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Serve Prometheus metrics at GET /metrics on this port, 0 = any free port (SSD_METRICS_PORT).") var metricsPort: Int?
     @Option(help: "Address the metrics port listens on (SSD_METRICS_HOST; default 0.0.0.0).") var metricsHost: String?
     @Option(help: "Seconds to keep serving the final metrics after training ended (SSD_METRICS_LINGER; default 0).") var metricsLinger: Double?
+    @Option(help: "Cluster only: compress gradient pushes — none, fp16, bf16 or 2bit, as MXNet's set_gradient_compression (PS_GRADIENT_COMPRESSION; default none). Every worker must give the same.")
+    var gradientCompression: String?
+    @Option(help: "Cluster only: the 2bit threshold (PS_COMPRESSION_THRESHOLD; default 0.5).") var compressionThreshold: String?
     @Flag(help: "Print the hyperparameter table and exit.") var helpHyperparameters = false
     @Flag(help: .hidden) var tinyNetwork = false
 
@@ -107,6 +110,8 @@ struct WorkerCommand: ParsableCommand {
                 var e = env
                 e["DMLC_ROLE"] = e["DMLC_ROLE"] ?? "worker"
                 if let secure { e["PS_SECURE_DIR"] = secure }
+                if let gradientCompression { e["PS_GRADIENT_COMPRESSION"] = gradientCompression }
+                if let compressionThreshold { e["PS_COMPRESSION_THRESHOLD"] = compressionThreshold }
                 cluster = try ClusterConfig.resolve(environment: e)
             } catch {
                 FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(2)

@@ -27,7 +27,7 @@ struct WireCodecTests {
         let b = h.bytes
         #expect(MessageHeader.byteCount == 40 && b.count == 40)
         #expect(Array(b[0..<4]) == [0x53, 0x53, 0x44, 0x50])  // "SSDP"
-        #expect(Array(b[4..<6]) == [2, 0])
+        #expect(Array(b[4..<6]) == [3, 0])
         #expect(b[6] == Command.push.rawValue && b[7] == 3)  // reply | error
         #expect(Array(b[8..<12]) == [4, 3, 2, 1])
         #expect(Array(b[12..<14]) == [6, 5] && Array(b[14..<16]) == [8, 7])
@@ -82,7 +82,7 @@ struct WireCodecTests {
         var bad = frames[0]; bad[0] = 0x00
         #expect(throws: WireError.badMagic(found: 0x5044_5300)) { _ = try codec.decode(frames: [bad, frames[1]]) }
         bad = frames[0]; bad[4] = 9
-        #expect(throws: WireError.unsupportedVersion(found: 9, supported: 2)) { _ = try codec.decode(frames: [bad, frames[1]]) }
+        #expect(throws: WireError.unsupportedVersion(found: 9, supported: 3)) { _ = try codec.decode(frames: [bad, frames[1]]) }
         bad = frames[0]; bad[6] = 200
         #expect(throws: WireError.unknownCommand(200)) { _ = try codec.decode(frames: [bad, frames[1]]) }
         bad = frames[0]; bad[6] = 11  // `acknowledge` of version 1, retired

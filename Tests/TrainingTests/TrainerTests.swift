@@ -89,12 +89,32 @@ struct TrainerTests {
     func distSyncInProcess() throws {
         defer { try? FileManager.default.removeItem(atPath: work) }
         let (single, _) = try train(options("one", epochs: 1))
+        let summaries = try Self.runCluster(workers: 2) { w in options("w\(w)", epochs: 1, batch: 2, kvStore: .sync) }
+        #expect(summaries.map(\.rank) == [0, 1] && summaries.allSatisfy { $0.effectiveBatch == 4 })
+        let a = try weights(try #require(single.checkpoint)), b = try weights(try #require(summaries[0].checkpoint))
+        #expect(a.count == b.count && a.count > 1000)
+        // OpenBLAS with several threads sums in another order for batch 2 than for batch 4 (1 thread
+        // gives < 1e-5, as the real-process test shows); the 4 steps move the weights far more.
+        let maxDiff = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(maxDiff < 1e-4, "max weight difference \(maxDiff)")
+        let initial = Array(try SSDModel(config: .tiny(numClasses: 2), seed: options("x", epochs: 1).seed).parameters.values)
+        let moved = zip(a, initial).map { abs($0 - $1) }.max() ?? 0
+        #expect(moved > 100 * maxDiff && moved > 1e-3, "the weights moved by \(moved)")
+    }
+
+    /// A scheduler, one server and `workers` trainers (options of rank w from `options`) as
+    /// threads of this process, real ZeroMQ peers on 127.0.0.1; the trainers' summaries once the
+    /// server has shut down.
+    static func runCluster(workers: Int, compression: GradientCompression = .none,
+                           options: @escaping @Sendable (Int) -> TrainingOptions) throws -> [TrainingSummary] {
         let port = try freeLoopbackPort()
         @Sendable func config(_ role: Role, rank: Int? = nil) -> ClusterConfig {
-            ClusterConfig(role: role, rootURI: "127.0.0.1", rootPort: port, numServers: 1, numWorkers: 2, requestedRank: rank,
-                          heartbeatTimeout: 30, registrationTimeout: 30, roundTimeout: 60)
+            var c = ClusterConfig(role: role, rootURI: "127.0.0.1", rootPort: port, numServers: 1, numWorkers: workers, requestedRank: rank,
+                                  heartbeatTimeout: 30, registrationTimeout: 30, roundTimeout: 60)
+            c.gradientCompression = compression
+            return c
         }
-        let results = Box([Result<TrainingSummary, any Error>?](repeating: nil, count: 2))
+        let results = Box([Result<TrainingSummary, any Error>?](repeating: nil, count: workers))
         let serverOutcome = Box<Result<ServerLoop.Outcome, any Error>?>(nil)
         let lock = NSLock(), group = DispatchGroup()
         group.enter()
@@ -108,12 +128,10 @@ struct TrainerTests {
             lock.lock(); serverOutcome.value = outcome; lock.unlock()
             group.leave()
         }
-        for w in 0..<2 {
+        for w in 0..<workers {
             group.enter()
             Thread.detachNewThread {
-                let r = Result {
-                    try Self.trainer(options("w\(w)", epochs: 1, batch: 2, kvStore: .sync), cluster: config(.worker, rank: w)).run()
-                }
+                let r = Result { try Self.trainer(options(w), cluster: config(.worker, rank: w)).run() }
                 lock.lock(); results.value[w] = r; lock.unlock()
                 group.leave()
             }
@@ -121,17 +139,7 @@ struct TrainerTests {
         #expect(group.wait(timeout: .now() + 120) == .success, "the in-process cluster did not finish within 120 s")
         lock.lock(); defer { lock.unlock() }
         #expect(try serverOutcome.value?.get() == .shutdown)
-        let summaries = try results.value.map { try #require($0).get() }
-        #expect(summaries.map(\.rank) == [0, 1] && summaries.allSatisfy { $0.effectiveBatch == 4 })
-        let a = try weights(try #require(single.checkpoint)), b = try weights(try #require(summaries[0].checkpoint))
-        #expect(a.count == b.count && a.count > 1000)
-        // OpenBLAS with several threads sums in another order for batch 2 than for batch 4 (1 thread
-        // gives < 1e-5, as the real-process test shows); the 4 steps move the weights far more.
-        let maxDiff = zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
-        #expect(maxDiff < 1e-4, "max weight difference \(maxDiff)")
-        let initial = Array(try SSDModel(config: .tiny(numClasses: 2), seed: options("x", epochs: 1).seed).parameters.values)
-        let moved = zip(a, initial).map { abs($0 - $1) }.max() ?? 0
-        #expect(moved > 100 * maxDiff && moved > 1e-3, "the weights moved by \(moved)")
+        return try results.value.map { try #require($0).get() }
     }
 
     enum Damage: String, CaseIterable { case statesMissing, paramsTruncated }

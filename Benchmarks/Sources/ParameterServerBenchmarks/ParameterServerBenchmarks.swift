@@ -36,10 +36,14 @@ func ssd300VGG16Shapes() -> [(name: String, count: Int)] {
 
 struct Row: Codable {
     var mode: String, servers: Int, workers: Int, rounds: Int
-    /// Bytes of one worker's push each server receives (from the key slicing), by server rank.
+    /// Float32 bytes of one worker's push each server receives (from the key slicing), by server rank.
     var bytesPerServer: [Int]
     /// Every socket authenticated and encrypted with ZeroMQ CURVE (`--secure`).
     var curve: Bool
+    /// Gradient compression of the pushes (`--compression`): none, fp16, bf16, 2bit.
+    var compression: String
+    /// Bytes one worker sends (compressed pushes) and receives (float32 weights) per round.
+    var pushBytesPerWorker: Int, pullBytesPerWorker: Int
     var seconds: Double, roundsPerSecond: Double, gigabytesPerSecondPerWorker: Double
     /// With --profile: milliseconds per round spent in each phase, summed over all threads.
     var phases: [String: Double]?
@@ -71,6 +75,8 @@ struct ParameterServerBenchmarks: ParsableCommand {
     @Option(help: "Write the results as JSON to this path.") var json: String?
     @Flag(help: "Also print where a round's time goes: send, receive copy, checksum, non-finite check, sum, optimizer update, reply.")
     var profile = false
+    @Option(help: "Gradient compression settings to measure (none, fp16, bf16, 2bit; MXNet's default 2bit threshold 0.5).")
+    var compression: [String] = ["none"]
     @Flag(help: "Run every socket with ZeroMQ CURVE (keys generated into a temporary directory), as `--secure` clusters do.")
     var secure = false
 
@@ -92,27 +98,25 @@ struct ParameterServerBenchmarks: ParsableCommand {
             keys = try CurveKeys.load(directory: dir)
         }
         print("ZeroMQ security: \(secure ? "CURVE (authenticated and encrypted)" : "NULL (none)")")
-        print(String(format: "load average at start: %.2f", loadAverage()))
-        var floorFigures: Floor?
-        if floor { floorFigures = try Floor.measure(frameSizes: shapes.map { $0.count * 4 }, workers: workers.max() ?? 2) }
-        let chosen = try modes.map { name in
-            guard let mode = SyncMode(rawValue: name) else { throw ValidationError("unknown mode \(name): use dist_sync or dist_async") }
-            return mode
-        }
-        print("mode        servers workers rounds   seconds  rounds/s  GB/s/worker (push+pull)  MB per server per push (max/mean)")
+        let settings = try compression.map { try GradientCompression.parse(kind: $0, threshold: nil, source: "--compression") }
+        print("mode        compression servers workers rounds   seconds  rounds/s  GB/s/worker (push+pull)  MB pushed+pulled/worker/round"
+              + "  MB per server per float32 push (max/mean)")
         var rows: [Row] = []
         for mode in chosen {
             for w in workers {
                 for s in servers {
-                    let row = try measure(mode: mode, servers: s, workers: w, shapes: shapes, security: keys)
-                    rows.append(row)
-                    let mb = row.bytesPerServer.map { Double($0) / 1e6 }
-                    print(String(format: "%-11@ %7d %7d %6d %9.2f %9.2f %12.2f %14@  %.2f", mode.rawValue as NSString, s, w, rounds,
-                                 row.seconds, row.roundsPerSecond, row.gigabytesPerSecondPerWorker,
-                                 mb.map { String(format: "%.1f", $0) }.joined(separator: "/") as NSString,
-                                 (mb.max() ?? 0) / (mb.reduce(0, +) / Double(max(1, mb.count)))))
-                    if let phases = row.phases { printProfile(phases, row: row) }
-                    if let f = floorFigures, s == 1 { f.printBound(workers: w, measured: row.roundsPerSecond) }
+                    for setting in settings {
+                        let row = try measure(mode: mode, servers: s, workers: w, shapes: shapes, security: keys, compression: setting)
+                        rows.append(row)
+                        let mb = row.bytesPerServer.map { Double($0) / 1e6 }
+                        print(String(format: "%-11@ %-11@ %7d %7d %6d %9.2f %9.2f %12.2f %15.1f + %.1f %14@  %.2f", mode.rawValue as NSString,
+                                     setting.kind.rawValue as NSString, s, w, rounds, row.seconds, row.roundsPerSecond,
+                                     row.gigabytesPerSecondPerWorker, Double(row.pushBytesPerWorker) / 1e6, Double(row.pullBytesPerWorker) / 1e6,
+                                     mb.map { String(format: "%.1f", $0) }.joined(separator: "/") as NSString,
+                                     (mb.max() ?? 0) / (mb.reduce(0, +) / Double(max(1, mb.count)))))
+                        if let phases = row.phases { printProfile(phases, row: row) }
+                        if let f = floorFigures, s == 1, setting.kind == .none { f.printBound(workers: w, measured: row.roundsPerSecond) }
+                    }
                 }
             }
         }
@@ -120,7 +124,7 @@ struct ParameterServerBenchmarks: ParsableCommand {
         print("reference (MXNet 1.9.1 ps-lite, same machine, 1 server + 2 workers): dist_sync with SGD on the server "
               + "5.3 rounds/s, without optimizer 7.1; dist_async with SGD 4.6 (shared/reference/machine-performance.md); "
               + "Benchmarks/compare/mxnet_kvstore.py measures it again")
-        if let sync1 = rows.first(where: { $0.mode == "dist_sync" && $0.servers == 1 && $0.workers == 2 }) {
+        if let sync1 = rows.first(where: { $0.mode == "dist_sync" && $0.servers == 1 && $0.workers == 2 && $0.compression == "none" }) {
             print(String(format: "ratio dist_sync 1 server vs MXNet's 5.3 rounds/s: %.2f", sync1.roundsPerSecond / 5.3))
         }
         if let json {
@@ -130,10 +134,12 @@ struct ParameterServerBenchmarks: ParsableCommand {
         }
     }
 
-    func measure(mode: SyncMode, servers serverCount: Int, workers: Int, shapes: [(name: String, count: Int)], security: CurveKeys?) throws -> Row {
-        let port = 20000 + Int(getpid() % 20000) + serverCount * 7 + workers * 29 + (mode == .sync ? 0 : 3)
-        let base = ClusterConfig(role: .scheduler, rootURI: "127.0.0.1", rootPort: port, numServers: serverCount,
+    func measure(mode: SyncMode, servers serverCount: Int, workers: Int, shapes: [(name: String, count: Int)], security: CurveKeys?,
+                 compression: GradientCompression) throws -> Row {
+        let port = 20000 + Int(getpid() % 20000) + serverCount * 7 + workers * 29 + (mode == .sync ? 0 : 3) + 11 * Int(compression.encoding.rawValue)
+        var base = ClusterConfig(role: .scheduler, rootURI: "127.0.0.1", rootPort: port, numServers: serverCount,
                                  numWorkers: workers, heartbeatTimeout: 60, security: security)
+        base.gradientCompression = compression
         let logger = Logger(label: "bench")
         let group = DispatchGroup()
         func spawn(_ body: @escaping () -> Void) {
@@ -159,7 +165,8 @@ struct ParameterServerBenchmarks: ParsableCommand {
                     let client = try KVClient.connect(config: c, logger: logger, profile: phases)
                     defer { client.close() }
                     var weights = shapes.map { [Float](repeating: 0.01, count: $0.count) }
-                    let grads = shapes.map { [Float](repeating: 0.001, count: $0.count) }
+                    // Gradients of varied sign and size (some past the 2bit threshold), as training's are.
+                    let grads = shapes.map { (0..<$0.count).map { i in Float(i % 1001 - 500) * 0.0013 } }
                     var keys: [Int: (values: [Float], multipliers: ParameterMultipliers, optimized: Bool)] = [:]
                     for (i, w) in weights.enumerated() { keys[i] = (w, .one, true) }
                     try client.initialize(keys: keys, mode: mode,
@@ -187,12 +194,16 @@ struct ParameterServerBenchmarks: ParsableCommand {
         guard failures.isEmpty, let seconds = elapsed.max() else {
             throw ValidationError("benchmark run failed: \(failures.joined(separator: "; "))")
         }
-        let bytes = Double(shapes.reduce(0) { $0 + $1.count } * 4)
+        let pullBytes = shapes.reduce(0) { $0 + $1.count } * 4
+        // What goes on the wire per slice (each slice's values encoded on their own).
         let layout = KeyLayout(counts: Dictionary(uniqueKeysWithValues: shapes.enumerated().map { ($0.offset, $0.element.count) }),
                                numServers: serverCount)
+        let pushBytes = layout.parts.values.joined().reduce(0) { $0 + compression.encoding.byteCount(values: $1.count) }
         return Row(mode: mode.rawValue, servers: serverCount, workers: workers, rounds: rounds,
-                   bytesPerServer: layout.loadPerServer.map { $0 * 4 }, curve: security != nil, seconds: seconds,
-                   roundsPerSecond: Double(rounds) / seconds, gigabytesPerSecondPerWorker: 2 * bytes * Double(rounds) / seconds / 1e9,
+                   bytesPerServer: layout.loadPerServer.map { $0 * 4 }, curve: security != nil,
+                   compression: compression.kind.rawValue, pushBytesPerWorker: pushBytes, pullBytesPerWorker: pullBytes, seconds: seconds,
+                   roundsPerSecond: Double(rounds) / seconds,
+                   gigabytesPerSecondPerWorker: Double(pushBytes + pullBytes) * Double(rounds) / seconds / 1e9,
                    phases: phases.map { p in
                        Dictionary(uniqueKeysWithValues: p.totals.map { ($0.key.rawValue, 1000 * $0.value.seconds / Double(rounds)) })
                    })

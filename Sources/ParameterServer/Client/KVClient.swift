@@ -36,11 +36,14 @@ public final class KVClient {
     private var lastHeard: [Double]
     private var lastPing: [Double]
     private let beat: Message
+    /// Encodes pushes in the cluster's gradient compression (with error-feedback residuals).
+    public let encoder: GradientEncoder
 
     /// Registers with the scheduler, connects to every server over ZeroMQ and starts heartbeats.
     /// `profile` (benchmarks only) collects where the worker's time goes.
     public static func connect(config: ClusterConfig, logger: Logger, profile: RoundProfile? = nil) throws -> KVClient {
-        let roster = try Rendezvous.register(Registration(role: .worker, endpoint: nil, requestedRank: config.requestedRank), config: config)
+        let roster = try Rendezvous.register(Registration(role: .worker, endpoint: nil, requestedRank: config.requestedRank,
+                                                                          compression: config.gradientCompression), config: config)
         let transport = try ZeroMQTransport.connect(to: roster.servers, identity: { "w\(roster.rank)-s\($0)" }, security: config.security)
         transport.profile = profile
         let beats = try ZeroMQTransport.connect(to: roster.servers, identity: { "hb-w\(roster.rank)-s\($0)" },
@@ -64,6 +67,7 @@ public final class KVClient {
         lastHeard = [Double](repeating: 0, count: roster.servers.count)
         lastPing = lastHeard
         beat = Self.heartbeatMessage(rank: roster.rank, config: config)
+        encoder = GradientEncoder(compression: config.gradientCompression)
         logger.info("""
             worker \(rank) of \(numWorkers) connected to \(servers.count) server(s): \(servers.joined(separator: ", ")); \
             a server is dead after \(config.heartbeatTimeout) s of silence, a request stuck after \(config.requestTimeout) s
@@ -79,6 +83,7 @@ public final class KVClient {
                            mode: SyncMode, optimizer: OptimizerConfig, bigArrayBound: Int = 1_000_000) throws {
         let layout = KeyLayout(counts: keys.mapValues(\.values.count), numServers: servers.count, bigArrayBound: bigArrayBound)
         self.layout = layout
+        encoder.compressedKeys = Set(keys.filter { $0.value.optimized }.keys)
         rounds = Dictionary(uniqueKeysWithValues: keys.keys.map { ($0, 0) })
         // No reply may carry more than the largest slice (or a short error text); worker 0's
         // `fetchState` replies carry a slice's weights and its optimizer slots.
@@ -93,7 +98,8 @@ public final class KVClient {
                 }
             }
             for (server, slices) in specs.enumerated() {
-                let setup = ServerSetup(mode: mode, numWorkers: numWorkers, optimizer: optimizer, slices: slices)
+                let setup = ServerSetup(mode: mode, numWorkers: numWorkers, optimizer: optimizer, slices: slices,
+                                        compression: encoder.compression)
                 try request(try Message(header: MessageHeader(command: .configure, sender: Int32(rank)), json: setup), server: server)
             }
             try wait()
@@ -119,11 +125,14 @@ public final class KVClient {
         let round = rounds[key] ?? 0
         for part in parts {
             if pending.count >= maxInFlight { try wait() }
-            let h = MessageHeader(command: .pushPull, key: UInt32(key), slice: part.slice, sliceCount: part.sliceCount,
+            var h = MessageHeader(command: .pushPull, key: UInt32(key), slice: part.slice, sliceCount: part.sliceCount,
                                   sender: Int32(rank), round: round)
-            // Straight from the caller's gradient: the transport's copy is the only one.
-            try request(h, payload: UnsafeBufferPointer(rebasing: gradient[part.offset..<(part.offset + part.count)]), server: part.server,
-                        into: UnsafeMutableBufferPointer(rebasing: weights[part.offset..<(part.offset + part.count)]))
+            // Uncompressed, straight from the caller's gradient: the transport's copy is the only one.
+            try encoder.encode(key: key, range: part.offset..<(part.offset + part.count), of: gradient) { encoding, payload in
+                h.encoding = encoding
+                try request(h, payload: payload, server: part.server,
+                            into: UnsafeMutableBufferPointer(rebasing: weights[part.offset..<(part.offset + part.count)]))
+            }
         }
         rounds[key] = round + 1
     }
@@ -195,10 +204,15 @@ public final class KVClient {
 
     private func request(_ header: MessageHeader, payload: UnsafeBufferPointer<Float>, server: Int,
                          into destination: UnsafeMutableBufferPointer<Float>? = nil) throws {
+        try request(header, payload: UnsafeRawBufferPointer(payload), server: server, into: destination)
+    }
+
+    private func request(_ header: MessageHeader, payload: UnsafeRawBufferPointer, server: Int,
+                         into destination: UnsafeMutableBufferPointer<Float>? = nil) throws {
         var h = header
         pending.add(&h, server: server, destination: destination, now: transport.now())
-        try transport.send(h, payload: UnsafeRawBufferPointer(payload), to: serverPeers[server])
-        observer?.pushed(bytes: payload.count * MemoryLayout<Float>.stride)
+        try transport.send(h, payload: payload, to: serverPeers[server])
+        observer?.pushed(bytes: payload.count)
     }
 
     private func checkLiveness(now: Double) throws {

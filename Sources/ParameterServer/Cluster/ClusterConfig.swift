@@ -58,6 +58,9 @@ public struct ClusterConfig: Equatable, Sendable {
     /// The cluster's CURVE keys (`PS_SECURE_DIR` or `--secure DIR`): every socket then
     /// authenticates and encrypts; nil = ZeroMQ's NULL mechanism (no security).
     public var security: CurveKeys?
+    /// The gradient compression of this worker's pushes (`PS_GRADIENT_COMPRESSION`: none | fp16 |
+    /// bf16 | 2bit, `PS_COMPRESSION_THRESHOLD` for 2bit; default none). Every worker must agree.
+    public var gradientCompression: GradientCompression = .none
 
     /// Scheduler endpoint, e.g. `tcp://127.0.0.1:9091`.
     public var schedulerEndpoint: String { "tcp://\(rootURI):\(rootPort)" }
@@ -161,13 +164,25 @@ public struct ClusterConfig: Equatable, Sendable {
         if let dir = env["PS_SECURE_DIR"], !dir.isEmpty {
             do { security = try CurveKeys.load(directory: dir) } catch { throw .keys(error) }
         }
-        return ClusterConfig(role: role, rootURI: root, rootPort: port, numServers: servers, numWorkers: workers,
+        var compression = GradientCompression.none
+        if let kind = env["PS_GRADIENT_COMPRESSION"], !kind.isEmpty {
+            do {
+                compression = try GradientCompression.parse(kind: kind, threshold: env["PS_COMPRESSION_THRESHOLD"], source: "PS_GRADIENT_COMPRESSION")
+            } catch {
+                throw .invalid(name: error.isThreshold ? "PS_COMPRESSION_THRESHOLD" : "PS_GRADIENT_COMPRESSION",
+                               value: error.isThreshold ? env["PS_COMPRESSION_THRESHOLD"] ?? "" : kind,
+                               expected: error.isThreshold ? "a positive number (default 0.5)" : "none, fp16, bf16 or 2bit")
+            }
+        }
+        var config = ClusterConfig(role: role, rootURI: root, rootPort: port, numServers: servers, numWorkers: workers,
                              nodeHost: env["DMLC_NODE_HOST"], nodePort: nodePort, requestedRank: requested,
                              heartbeatInterval: heartbeatInterval, heartbeatTimeout: try seconds("PS_HEARTBEAT_TIMEOUT", 30),
                              registrationTimeout: try seconds("PS_REGISTRATION_TIMEOUT", 120),
                              roundTimeout: try seconds("PS_ROUND_TIMEOUT", 600),
                              requestTimeout: try seconds("PS_REQUEST_TIMEOUT", 600), nonFiniteGradients: nonFinite,
                              security: security)
+        config.gradientCompression = compression
+        return config
     }
 }
 
@@ -177,6 +192,8 @@ public struct Registration: Codable, Equatable, Sendable {
     /// For servers: the endpoint workers connect to.
     public var endpoint: String?
     public var requestedRank: Int?
+    /// For workers: the gradient compression it pushes with; the scheduler refuses workers that differ.
+    public var compression: GradientCompression? = nil
 }
 
 /// What a worker tells the servers about itself in its heartbeats, so their logs name it by

@@ -16,6 +16,8 @@ struct Registrations {
         case rankOutOfRange(rank: Int, workers: Int)
         case rankTaken(rank: Int, by: String)
         case alreadyRegistered
+        /// A worker whose gradient compression differs from the workers' registered before it.
+        case compressionMismatch(GradientCompression, other: GradientCompression, otherAt: String)
 
         var description: String {
             switch self {
@@ -25,6 +27,9 @@ struct Registrations {
             case let .rankOutOfRange(r, n): return "worker rank \(r) asked for is out of range 0..<\(n) (DMLC_WORKER_ID)"
             case let .rankTaken(r, by): return "worker rank \(r) is already taken by the worker \(by); give each worker its own DMLC_WORKER_ID"
             case .alreadyRegistered: return "this connection has already registered"
+            case let .compressionMismatch(mine, other, at):
+                return "this worker pushes with gradient compression \(mine) but \(at) registered with \(other): "
+                    + "give every worker the same --gradient-compression / PS_GRADIENT_COMPRESSION (and --compression-threshold)"
             }
         }
     }
@@ -52,6 +57,10 @@ struct Registrations {
                 if let other = workers.first(where: { $0.registration.requestedRank == rank }) {
                     throw .rankTaken(rank: rank, by: other.address.map { "at \($0)" } ?? "registered first")
                 }
+            }
+            if let first = workers.first, (first.registration.compression ?? .none) != (registration.compression ?? .none) {
+                throw .compressionMismatch(registration.compression ?? .none, other: first.registration.compression ?? .none,
+                                           otherAt: first.address.map { "the worker at \($0)" } ?? "the first worker")
             }
             workers.append(node)
         case .scheduler:

@@ -49,6 +49,9 @@ public enum Rendezvous {
                 try joined.add(reg, from: peer, address: transport.address(of: peer))
             } catch {
                 refuse(transport, peer, m.header, "\(error) (from \(from))", logger)
+                // Workers that disagree on compression cannot train together: every node that
+                // joined learns why at once, instead of waiting for the registration timeout.
+                if case .compressionMismatch = error { try failEveryone(joined, transport, error, from: from, logger) }
                 continue
             }
             logger.info("registered \(reg.role.rawValue) \(reg.endpoint ?? from) (\(joined.servers.count)/\(config.numServers) servers, \(joined.workers.count)/\(config.numWorkers) workers)")
@@ -96,6 +99,15 @@ public enum Rendezvous {
             }
         }
         throw ClusterError.registrationTimedOut(scheduler: scheduler.description, seconds: timeout)
+    }
+
+    /// Refuses every node that joined (their registrations are answered with why) and stops with `error`.
+    private static func failEveryone(_ joined: Registrations, _ transport: Transport, _ error: Registrations.Refusal, from: String,
+                                     _ logger: Logger) throws -> Never {
+        for node in joined.servers + joined.workers {
+            refuse(transport, node.peer, MessageHeader(command: .register), "the cluster cannot start: \(error) (from \(from))", logger)
+        }
+        throw error
     }
 
     /// Order of indices: requested ranks first in their place, the rest in arrival order.

@@ -67,6 +67,8 @@ public final class KVServer {
     public private(set) var skippedNonFinite = 0
 
     var slices: [SliceID: StoredSlice] = [:]
+    /// Decodes compressed pushes (a reused float32 buffer).
+    var pushDecoder = PushDecoder()
     /// Which connections speak for which worker, when each was heard, how to name it.
     var registry: WorkerRegistry
     /// Barriers waiting for workers: who arrived, and when the first did.
@@ -180,7 +182,7 @@ public final class KVServer {
             }
             setup = new
             optimizer = opt
-            logger.info("configured: \(new.mode.rawValue), \(new.numWorkers) worker(s), \(new.slices.count) slice(s), optimizer \(new.optimizer.kind.rawValue)")
+            logger.info("configured: \(new.mode.rawValue), \(new.numWorkers) worker(s), \(new.slices.count) slice(s), optimizer \(new.optimizer.kind.rawValue), gradient compression \(new.compression)")
         }
         return [reply(to: m, peer)]
     }
@@ -192,7 +194,7 @@ public final class KVServer {
         case .failure(let e): return [e]
         case .success(let found): slice = found
         }
-        guard m.payload.count == slice.spec.count * 4 else {
+        guard m.header.encoding == .float32, m.payload.count == slice.spec.count * 4 else {
             return [error(m, peer, "init of \(slice.id) has \(m.payload.count / 4) values, expected \(slice.spec.count)")]
         }
         // MXNet semantics: worker 0's initial value wins; the others' are acknowledged only.
@@ -211,12 +213,11 @@ public final class KVServer {
         case .success(let found): slice = found
         }
         guard slice.isInitialized else { return [rejected(.uninitialized, m, peer, "push to \(slice.id) before its initial value")] }
-        guard m.payload.count == slice.spec.count * 4 else {
-            return [rejected(.wrongSize, m, peer, "push to \(slice.id) has \(m.payload.count / 4) values, expected \(slice.spec.count)")]
-        }
         let waiter = Waiter(peer: peer, request: m.header, needsRound: slice.round)
         do {
-            return try m.withFloats { pushed in
+            // The one place a push's payload is read: checked against the agreed encoding and the
+            // slice's size, and decoded to float32 when compressed.
+            return try pushDecoder.withGradient(m, of: slice.spec, compression: setup.compression) { pushed in
                 var gradient: UnsafeBufferPointer<Float>? = pushed
                 // Found by the codec in its checksum pass; checked here for a message built in-process.
                 let check = m.floatCheck ?? profile.measure(.finiteCheck) {
@@ -247,6 +248,9 @@ public final class KVServer {
             }
         } catch let rejection as SyncRound.Rejection {
             return [rejected(rejection.reason, m, peer, "\(rejection) (\(slice.id))")]
+        } catch let refused as GradientCompressionError {
+            if case .encodingMismatch = refused { return [rejected(.wrongEncoding, m, peer, "\(refused)")] }
+            return [rejected(.wrongSize, m, peer, "\(refused)")]
         } catch let failed as OptimizerError {
             return [rejected(.optimizer, m, peer, "the optimizer refused the update of \(slice.id): \(failed); the weights are unchanged")]
         } catch {

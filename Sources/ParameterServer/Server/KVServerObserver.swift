@@ -31,6 +31,8 @@ public enum PushRejection: String, CaseIterable, Sendable {
     case uninitialized
     /// Not the slice's number of values.
     case wrongSize = "wrong_size"
+    /// Encoded otherwise than the gradient compression the cluster agreed at start-up.
+    case wrongEncoding = "wrong_encoding"
     /// A NaN or ±Inf in the gradient (with `PS_NON_FINITE_GRADIENTS=reject`).
     case nonFinite = "non_finite"
     /// For another round than the slice's current one (dist_sync).

@@ -36,6 +36,9 @@ public struct ServerSetup: Codable, Equatable, Sendable {
     public var numWorkers: Int
     public var optimizer: OptimizerConfig
     public var slices: [SliceSpec]
+    /// The gradient compression every worker registered with (`GradientCompression`): the
+    /// encoding of the pushes of optimized slices.
+    public var compression: GradientCompression
 
     /// The largest payload a worker may send after this setup: the largest slice's floats (times
     /// the optimizer's state slots, which a resumed job's `restoreState` carries), or 64 KiB for
@@ -45,8 +48,8 @@ public struct ServerSetup: Codable, Equatable, Sendable {
     }
 
     /// A setup.
-    public init(mode: SyncMode, numWorkers: Int, optimizer: OptimizerConfig, slices: [SliceSpec]) {
-        self.mode = mode; self.numWorkers = numWorkers; self.optimizer = optimizer; self.slices = slices
+    public init(mode: SyncMode, numWorkers: Int, optimizer: OptimizerConfig, slices: [SliceSpec], compression: GradientCompression = .none) {
+        self.mode = mode; self.numWorkers = numWorkers; self.optimizer = optimizer; self.slices = slices; self.compression = compression
     }
 }
 

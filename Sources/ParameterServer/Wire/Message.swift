@@ -83,6 +83,7 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
         s += " round=\(h.round)"
         if h.requestID != 0 { s += " req=\(h.requestID)" }
         s += " bytes=\(payload.count)"
+        if h.encoding != .float32 { s += " enc=\(h.encoding)" }
         if h.command == .error || h.isError { s += " \"\(text)\"" }
         return s
     }

@@ -3,9 +3,9 @@
 /// | offset | size | field | notes |
 /// | ---: | ---: | --- | --- |
 /// | 0 | 4 | magic | `0x50445353` ("SSDP" in memory order) |
-/// | 4 | 2 | version | `MessageHeader.currentVersion` (2) |
+/// | 4 | 2 | version | `MessageHeader.currentVersion` (3) |
 /// | 6 | 1 | command | `Command` raw value; a reply carries its request's command |
-/// | 7 | 1 | flags | bit 0: reply, bit 1: error (payload is UTF-8 text saying what failed) |
+/// | 7 | 1 | flags | bit 0: reply, bit 1: error (payload is UTF-8 text saying what failed), bits 2–4: `PayloadEncoding` of the values (0 float32, 1 fp16, 2 bf16, 3 2bit), bits 5–7: 0 |
 /// | 8 | 4 | key | parameter key (index of the array) |
 /// | 12 | 2 | slice | index of this slice of the key |
 /// | 14 | 2 | slice count | slices the key is cut into |
@@ -19,8 +19,9 @@ public struct MessageHeader: Equatable, Sendable {
     public static let byteCount = 40
     /// The magic number, first four bytes of every message.
     public static let magic: UInt32 = 0x5044_5353
-    /// The protocol version this build speaks (2: request ids, replies echo their command).
-    public static let currentVersion: UInt16 = 2
+    /// The protocol version this build speaks (2: request ids, replies echo their command;
+    /// 3: the payload encoding in flags bits 2–4).
+    public static let currentVersion: UInt16 = 3
     /// Bytes covered by the checksum (everything before it).
     public static let checksummedByteCount = 36
 
@@ -30,6 +31,8 @@ public struct MessageHeader: Equatable, Sendable {
     public var isReply: Bool = false
     /// True on a reply saying the request failed (the payload says why).
     public var isError: Bool = false
+    /// How the payload's values are encoded (a compressed gradient push; float32 otherwise).
+    public var encoding: PayloadEncoding = .float32
     public var key: UInt32 = 0
     public var slice: UInt16 = 0
     public var sliceCount: UInt16 = 1
@@ -63,7 +66,7 @@ public struct MessageHeader: Equatable, Sendable {
         buffer.storeBytes(of: Self.magic.littleEndian, toByteOffset: 0, as: UInt32.self)
         buffer.storeBytes(of: version.littleEndian, toByteOffset: 4, as: UInt16.self)
         buffer.storeBytes(of: command.rawValue, toByteOffset: 6, as: UInt8.self)
-        buffer.storeBytes(of: UInt8((isReply ? 1 : 0) | (isError ? 2 : 0)), toByteOffset: 7, as: UInt8.self)
+        buffer.storeBytes(of: UInt8((isReply ? 1 : 0) | (isError ? 2 : 0)) | encoding.rawValue << 2, toByteOffset: 7, as: UInt8.self)
         buffer.storeBytes(of: key.littleEndian, toByteOffset: 8, as: UInt32.self)
         buffer.storeBytes(of: slice.littleEndian, toByteOffset: 12, as: UInt16.self)
         buffer.storeBytes(of: sliceCount.littleEndian, toByteOffset: 14, as: UInt16.self)
@@ -95,10 +98,12 @@ public struct MessageHeader: Equatable, Sendable {
         let raw = load(6, UInt8.self)
         guard let command = Command(rawValue: raw) else { throw .unknownCommand(raw) }
         let flags = load(7, UInt8.self)
+        guard flags >> 5 == 0, let encoding = PayloadEncoding(rawValue: (flags >> 2) & 7) else { throw .unknownFlags(flags) }
         self.init(command: command, isReply: flags & 1 != 0, isError: flags & 2 != 0, key: load(8, UInt32.self),
                   slice: load(12, UInt16.self), sliceCount: load(14, UInt16.self), sender: load(16, Int32.self),
                   round: load(20, UInt64.self), requestID: load(32, UInt32.self))
         self.version = version
+        self.encoding = encoding
         self.payloadLength = load(28, UInt32.self)
         self.checksum = load(36, UInt32.self)
     }

@@ -62,7 +62,9 @@ public struct WireCodec: Sendable {
         let declared = Int(header.payloadLength)
         guard declared <= maxPayloadBytes else { throw .payloadTooLarge(bytes: declared, limit: maxPayloadBytes) }
         guard declared == payload.count else { throw .payloadLengthMismatch(declared: declared, actual: payload.count) }
-        let carriesFloats = !header.isError && [.initialize, .push, .pushPull].contains(header.command)
+        let carriesValues = !header.isError && [.initialize, .push, .pushPull].contains(header.command)
+        // Compressed pushes are decoded (and checked for non-finite values) by the server.
+        let carriesFloats = carriesValues && header.encoding == .float32
         var scan: Bool?
         let payloadHash: UInt64
         if let known = payload.storage?.hash {
@@ -78,8 +80,11 @@ public struct WireCodec: Sendable {
         guard computed == header.checksum else { throw .checksumMismatch(expected: header.checksum, computed: computed) }
         var message = Message(header: header, payload: payload)
         if !header.isError, header.command == .restoreState, payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }
+        if carriesFloats, payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }
+        if carriesValues, payload.count % header.encoding.unitBytes != 0 {
+            throw .payloadNotWholeUnits(bytes: payload.count, encoding: header.encoding)
+        }
         guard carriesFloats else { return message }
-        if payload.count % 4 != 0 { throw .payloadNotFloats(bytes: payload.count) }
         message.floatCheck = .allFinite
         if scan ?? true, let hit = try? message.withFloats({ NonFiniteGradients.first(in: $0) }) {
             message.floatCheck = .nonFinite(index: hit.index, value: hit.value)

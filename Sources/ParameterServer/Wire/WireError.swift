@@ -10,6 +10,10 @@ public enum WireError: Error, Equatable, CustomStringConvertible, Sendable {
     case checksumMismatch(expected: UInt32, computed: UInt32)
     case wrongFrameCount(Int)
     case payloadTooLarge(bytes: Int, limit: Int)
+    /// Flags naming no known payload encoding, or reserved bits set.
+    case unknownFlags(UInt8)
+    /// A payload that is not a whole number of its encoding's units.
+    case payloadNotWholeUnits(bytes: Int, encoding: PayloadEncoding)
 
     public var description: String {
         switch self {
@@ -22,6 +26,8 @@ public enum WireError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .checksumMismatch(e, c): return "checksum mismatch (header 0x\(String(e, radix: 16)), computed 0x\(String(c, radix: 16))): corrupted in transit"
         case let .wrongFrameCount(n): return "a message has 2 frames (header, payload); got \(n)"
         case let .payloadTooLarge(b, l): return "payload of \(b) bytes exceeds the limit of \(l)"
+        case let .unknownFlags(f): return "flags 0x\(String(f, radix: 16)) name no payload encoding of this protocol; run the same release on every node"
+        case let .payloadNotWholeUnits(b, e): return "payload of \(b) bytes is not a whole number of \(e) units (\(e.unitBytes) bytes)"
         }
     }
 }
