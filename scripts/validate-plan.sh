@@ -9,19 +9,20 @@
 #
 # Usage: scripts/validate-plan.sh [-b BIN_DIR] [-o OUT_DIR] [-t STEPS] [-m BATCH] [-w "1 2 3"] [-s "1 2"]
 #                                 [-l "loopback 1gbit 100mbit"] [-r "loopback:1:2 100mbit:2:3 …"]
-#   -r runs only the given LINK:SERVERS:WORKERS combinations (default: every link × servers × workers).
+#   -r runs only the given LINK:SERVERS:WORKERS combinations (default: every link × servers × workers);
+#   -c keeps OUT_DIR/plan-calibration.json (measured earlier in the same session) instead of calibrating.
 # Writes OUT_DIR/plan-calibration.json, OUT_DIR/plan-validation-runs.jsonl (a line per run, as it ends),
 # OUT_DIR/plan-validation.json (calibration and runs) and
 # prints a Markdown table. Needs a release build (`swift build -c release`) and python3.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
-bindir=$here/.build/release; out=$here/Benchmarks/results; steps=3; batch=1; runs=""
+bindir=$here/.build/release; out=$here/Benchmarks/results; steps=3; batch=1; runs=""; keep_calibration=0
 workers_list="1 2 3"; servers_list="1 2"; links="loopback 1gbit 100mbit"
-while getopts "b:o:t:m:w:s:l:r:h" opt; do
+while getopts "b:o:t:m:w:s:l:r:ch" opt; do
     case $opt in
         b) bindir=$OPTARG ;; o) out=$OPTARG ;; t) steps=$OPTARG ;; m) batch=$OPTARG ;;
-        w) workers_list=$OPTARG ;; s) servers_list=$OPTARG ;; l) links=$OPTARG ;; r) runs=$OPTARG ;;
-        h|*) sed -n '2,15p' "$0"; exit 2 ;;
+        w) workers_list=$OPTARG ;; s) servers_list=$OPTARG ;; l) links=$OPTARG ;; r) runs=$OPTARG ;; c) keep_calibration=1 ;;
+        h|*) sed -n '2,17p' "$0"; exit 2 ;;
     esac
 done
 for exe in ssd worker param-server; do
@@ -32,7 +33,6 @@ if [ -z "$runs" ]; then
     for link in $links; do for s in $servers_list; do for n in $workers_list; do runs+="$link:$s:$n "; done; done; done
 fi
 links=$(for r in $runs; do echo "${r%%:*}"; done | sort -u | tr '\n' ' ')
-maxw=0; for r in $runs; do n=${r##*:}; [ "$n" -gt "$maxw" ] && maxw=$n; done
 mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/validate-plan.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -71,16 +71,21 @@ s.close()"
     done
 fi
 
-echo "== calibration (this session) → $cal"
-"$bindir/ssd" plan --calibrate "${model[@]}" --calibration "$cal" || exit 1
-"$bindir/ssd" synth --output "$work/data" --num-classes 4 --train $((maxw * batch * steps)) --validation 0 --image-size 300 >/dev/null || exit 1
+if [ $keep_calibration -eq 1 ] && [ -f "$cal" ]; then
+    echo "== calibration kept: $cal"
+else
+    echo "== calibration (this session) → $cal"
+    "$bindir/ssd" plan --calibrate "${model[@]}" --calibration "$cal" || exit 1
+fi
 
 rows=$out/plan-validation-runs.jsonl  # one line per run, kept if the script is stopped
 : > "$rows"
 for run in $runs; do
     IFS=: read -r link s n <<< "$run"
     dir=$work/run-$link-$s-$n
-    args=(--data-root "$work/data" --model-dir "$dir" --num_classes 4 --num_training_samples $((n * batch * steps))
+    # Exactly `steps` batches per worker: the epoch runs over the whole train channel.
+    "$bindir/ssd" synth --output "$dir-data" --num-classes 4 --train $((n * batch * steps)) --validation 0 --image-size 300 >/dev/null || exit 1
+    args=(--data-root "$dir-data" --model-dir "$dir" --num_classes 4 --num_training_samples $((n * batch * steps))
           --epochs 1 --mini_batch_size "$batch" --use_pretrained_model 0 --no-augment --kv_store dist_sync --log-every 1)
     load0=$(cut -d' ' -f1 /proc/loadavg)
     if [ "$link" = loopback ]; then

@@ -164,7 +164,7 @@ public enum LinkRate {
         guard let value = Double(digits), value > 0 else { throw .invalidBandwidth(text) }
         var unit = String(lower.dropFirst(digits.count))
         if unit.hasSuffix("/s") { unit = String(unit.dropLast(2)) }
-        if unit.hasSuffix("ps") { unit = unit.dropLast(2) + "bit" }  // gbps → gbit
+        if unit.hasSuffix("bps") { unit = unit.dropLast(3) + "bit" }  // gbps → gbit
         let bytes: Double
         if unit.hasSuffix("bit") {
             bytes = 1.0 / 8; unit = String(unit.dropLast(3))
