@@ -156,7 +156,7 @@ public struct Calibrator {
             failure.set("worker: \(error)")
         }
         group.wait()
-        if let message = failure.value { throw PlanError.calibrationUnreadable(path: "loopback round", reason: message) }
+        if let message = failure.value { throw PlanError.measurementFailed(what: "push+pull rounds on loopback", reason: message) }
         let floats = counts.values.reduce(0, +)
         let round = Self.median(times)
         var one = ClusterPlanInput(workers: 1, servers: 1, batch: 1, computeSeconds: 0, forwardFraction: 0, computeThreads: 1,

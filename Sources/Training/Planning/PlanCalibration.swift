@@ -136,11 +136,12 @@ public enum PlanError: Error, CustomStringConvertible, Equatable {
     case notCalibrated(network: String, imageShape: Int, batch: Int, measured: [String])
     case invalidBandwidth(String)
     case invalidCount(name: String, value: Int)
+    case measurementFailed(what: String, reason: String)
 
     public var description: String {
         switch self {
         case .calibrationUnreadable(let path, let reason):
-            "cannot read the calibration \(path): \(reason); measure one with `ssd plan --calibrate --output \(path)`"
+            "cannot read the calibration \(path): \(reason); measure one with `ssd plan --calibrate --calibration \(path)`"
         case .calibrationVersion(let path, let found, let expected):
             "calibration \(path) has format version \(found), this ssd reads \(expected); measure it again with `ssd plan --calibrate`"
         case .notCalibrated(let network, let shape, let batch, let measured):
@@ -150,6 +151,8 @@ public enum PlanError: Error, CustomStringConvertible, Equatable {
             "bandwidth '\(text)' is not a rate: give a number with a unit, e.g. 10gbit, 25gbit, 100mbit, 1.25gbyte, or 'loopback'"
         case .invalidCount(let name, let value):
             "\(name) must be at least 1, not \(value)"
+        case .measurementFailed(let what, let reason):
+            "the calibration could not measure \(what): \(reason); run `ssd plan --calibrate` again (another process may hold the port)"
         }
     }
 }
