@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BLAS_ENV = eval "$$(scripts/blas-env.sh)";
 
-.PHONY: deps build release test demo bench fixtures fuzz clean slurm-check
+.PHONY: deps build release test demo bench fixtures fuzz clean slurm-check validate-plan
 
 deps:
 	@scripts/install-deps.sh
@@ -35,6 +35,14 @@ slurm-check: deps
 	$(SWIFT) build -c release --product worker
 	$(SWIFT) build -c release --product ssd
 	@scripts/slurm-check.sh .build/release
+
+# `ssd plan` against real runs (Benchmarks/results/README.md): calibrates, then trains a few steps
+# over loopback and network namespaces with 1 Gbit/s and 100 Mbit/s links (root for netns).
+validate-plan: deps
+	$(SWIFT) build -c release --product param-server
+	$(SWIFT) build -c release --product worker
+	$(SWIFT) build -c release --product ssd
+	@scripts/validate-plan.sh
 
 bench: deps
 	cd Benchmarks && $(SWIFT) run -c release KernelBenchmarks --json results/kernels.json

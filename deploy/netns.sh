@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # A multi-host cluster on one machine: network namespaces joined by a bridge, each "host" with
 # its own address in 10.231.0.0/24 (only addresses inside these namespaces are ever used).
-# Runs 1 scheduler, 1 server and N workers, each in its own namespace, optionally shaping
+# Runs 1 scheduler, S servers (default 1) and N workers, each in its own namespace, optionally shaping
 # every link with tc (delay, rate), and removes everything afterwards, even on failure.
 #
-# Usage: deploy/netns.sh [-n WORKERS] [-d DELAY] [-r RATE] [-b BIN_DIR] -- WORKER_COMMAND [ARGS…]
+# Usage: deploy/netns.sh [-n WORKERS] [-s SERVERS] [-d DELAY] [-r RATE] [-b BIN_DIR] -- WORKER_COMMAND [ARGS…]
 #   e.g. deploy/netns.sh -n 3 -d 0.5ms -r 1gbit -- .build/release/ssd kv-probe --steps 10
 # Exit: the first failing process's status; 77 when this machine does not allow namespaces
 # (not root, or no `ip`), so callers can skip cleanly.
 set -u
-workers=2; delay=""; rate=""; bindir=""
-while getopts "n:d:r:b:h" opt; do
+workers=2; servers=1; delay=""; rate=""; bindir=""
+while getopts "n:s:d:r:b:h" opt; do
     case $opt in
-        n) workers=$OPTARG ;; d) delay=$OPTARG ;; r) rate=$OPTARG ;; b) bindir=$OPTARG ;;
+        n) workers=$OPTARG ;; s) servers=$OPTARG ;; d) delay=$OPTARG ;; r) rate=$OPTARG ;; b) bindir=$OPTARG ;;
         h|*) sed -n '2,11p' "$0"; exit 2 ;;
     esac
 done
@@ -27,7 +27,8 @@ if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null 2>&1; then
 fi
 tag="ssd$$"
 bridge="br-$tag"
-hosts=(sched srv0)
+hosts=(sched)
+for s in $(seq 0 $((servers - 1))); do hosts+=("srv$s"); done
 for w in $(seq 0 $((workers - 1))); do hosts+=("w$w"); done
 cleanup() {
     for h in "${hosts[@]}"; do
@@ -69,8 +70,8 @@ root=$addr_sched
 eval "$("$here/scripts/blas-env.sh")"
 cores=$(nproc 2>/dev/null || echo 1)
 blas_threads=$(( cores / workers )); [ "$blas_threads" -ge 1 ] || blas_threads=1
-echo "deploy/netns.sh: scheduler $root:9091 in $tag-sched, server in $tag-srv0, $workers worker(s) with $blas_threads BLAS thread(s) each; links: ${delay:-no delay} ${rate:-unlimited}"
-common=(DMLC_PS_ROOT_URI=$root DMLC_PS_ROOT_PORT=9091 DMLC_NUM_SERVER=1 DMLC_NUM_WORKER=$workers PS_REGISTRATION_TIMEOUT=60)
+echo "deploy/netns.sh: scheduler $root:9091 in $tag-sched, $servers server(s) in $tag-srv*, $workers worker(s) with $blas_threads BLAS thread(s) each; links: ${delay:-no delay} ${rate:-unlimited}"
+common=(DMLC_PS_ROOT_URI=$root DMLC_PS_ROOT_PORT=9091 DMLC_NUM_SERVER=$servers DMLC_NUM_WORKER=$workers PS_REGISTRATION_TIMEOUT=60)
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/ssd-netns.XXXXXX")
 pids=()
 run() {  # run HOST NAME COMMAND…
@@ -80,7 +81,7 @@ run() {  # run HOST NAME COMMAND…
     pids+=($!)
 }
 run sched scheduler env DMLC_ROLE=scheduler "$bindir/param-server"
-run srv0 server0 env DMLC_ROLE=server "$bindir/param-server"
+for s in $(seq 0 $((servers - 1))); do run "srv$s" "server$s" env DMLC_ROLE=server "$bindir/param-server"; done
 for w in $(seq 0 $((workers - 1))); do run "w$w" "worker$w" env DMLC_ROLE=worker DMLC_WORKER_ID=$w OPENBLAS_NUM_THREADS=$blas_threads "$@"; done
 status=0
 for pid in "${pids[@]}"; do

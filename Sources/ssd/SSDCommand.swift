@@ -18,7 +18,7 @@ struct SSDCommand: AsyncParsableCommand {
             interrupted; a child process stopped by signal N is reported as 128+N.
             """,
         subcommands: [Train.self, Synth.self, Im2Rec.self, Eval.self, Predict.self, Serve.self, Convert.self,
-                      KVProbe.self, SageMakerTrain.self, Keys.self])
+                      KVProbe.self, SageMakerTrain.self, Keys.self, Plan.self])
 
     /// Parses (a malformed command line exits 64 with the usage), runs the subcommand, and maps
     /// what it throws to the exit-status policy above — so no subcommand's runtime error is
