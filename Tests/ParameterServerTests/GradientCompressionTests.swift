@@ -249,7 +249,7 @@ struct GradientCompressionTests {
             let frames = codec.encode(Message(header: h, payload: payload))
             #expect(frames[0][7] == encoding.rawValue << 2)
             let back = try codec.decode(frames: frames)
-            #expect(back.header.encoding == encoding && back.payload == payload)
+            #expect(back.header.encoding == encoding && back.payload == Payload(payload))
         }
         var h = MessageHeader(command: .push)
         h.encoding = .float16

@@ -19,9 +19,11 @@ extension KVServer {
         }
         guard slice.isInitialized else { return [error(m, peer, "state of \(slice.id) asked for before its initial value")] }
         guard slice.spec.optimized else { return [error(m, peer, "\(slice.id) is summed only: it has no optimizer state")] }
-        var payload = slice.weightBytes
-        payload.reserveCapacity(payload.count * (1 + slice.state.slots.count))
-        for slot in slice.state.slots { slot.withUnsafeBytes { payload.append(contentsOf: $0) } }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(slice.spec.count * MemoryLayout<Float>.stride * (1 + slice.state.slots.count))
+        slice.weights.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        for slot in slice.state.slots { slot.withUnsafeBytes { bytes.append(contentsOf: $0) } }
+        let payload = Payload(bytes)
         var h = m.header.reply(sender: senderID)
         h.round = UInt64(slice.state.updateCount)
         return [Outgoing(peer: peer, message: Message(header: h, payload: payload))]
