@@ -20,9 +20,16 @@ let package = Package(
                 .product(name: "Tensor", package: "SSDTrainer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .target(
+            name: "SSDBenchmarkSupport",
+            dependencies: [
+                .product(name: "Detection", package: "SSDTrainer"),
+                .product(name: "Tensor", package: "SSDTrainer"),
+            ]),
         .executableTarget(
             name: "InferenceBenchmarks",
             dependencies: [
+                "SSDBenchmarkSupport",
                 .product(name: "Detection", package: "SSDTrainer"),
                 .product(name: "Tensor", package: "SSDTrainer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -51,6 +58,7 @@ let package = Package(
         .executableTarget(
             name: "TrainingBenchmarks",
             dependencies: [
+                "SSDBenchmarkSupport",
                 .product(name: "Detection", package: "SSDTrainer"),
                 .product(name: "Tensor", package: "SSDTrainer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -6,6 +6,7 @@
 import ArgumentParser
 import Detection
 import Foundation
+import SSDBenchmarkSupport
 import Tensor
 
 @main
@@ -28,16 +29,9 @@ struct TrainingBenchmarks: ParsableCommand {
     struct Row: Codable { var network: String; var batch: Int; var imagesPerSecond: Double; var gflopsPerSecond: Double; var peakRSSMiB: Double; var secondsPerStep: Double }
 
     func run() throws {
-        let kernels = BLASKernelChoice.adoptAtStartup()
-        BLAS.configureThreads(requested: threads)
-        if keepHeap { HeapPolicy.keepFreedMemoryForReuse() }
-        let model = try SSDModel(config: try .forBaseNetwork(network, imageShape: imageShape, numClasses: 20))
+        let model = try SSDBenchmark.model(network: network, imageShape: imageShape, threads: threads,
+                                           gemmsOnOwnThreads: gemmsOnOwnThreads, keepFreedMemory: keepHeap)
         model.workspace.winogradMinimumChannels = winogradChannels > 0 ? winogradChannels : nil
-        let threadCount = BLAS.threads
-        if gemmsOnOwnThreads { BLAS.setThreads(1) }
-        model.threading = Threading(threads: threadCount, gemmsOnOwnThreads: gemmsOnOwnThreads)
-        print(kernels)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(model.threading.threads), GEMMs on own threads: \(gemmsOnOwnThreads)")
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).
         let gflopPerImage = 3 * 2 * Double(model.forwardMultiplyAdds) / 1e9
@@ -46,7 +40,7 @@ struct TrainingBenchmarks: ParsableCommand {
         var rows: [Row] = []
         var rng = SeededGenerator(seed: 1)
         for b in batch {
-            let images = (0..<(b * 3 * imageShape * imageShape)).map { _ in rng.uniform(-120, 130) }
+            let images = SSDBenchmark.images(batch: b, imageShape: imageShape, rng: &rng)
             var labels = [Float](repeating: -1, count: b * 4 * 5)
             for n in 0..<b { labels.replaceSubrange((n * 20)..<(n * 20 + 5), with: [Float(n % 20), 0.2, 0.2, 0.6, 0.7]) }
             _ = try model.trainingStep(images: images, labels: labels, batch: b)
@@ -57,7 +51,7 @@ struct TrainingBenchmarks: ParsableCommand {
             let perStep = Date().timeIntervalSince(start) / Double(steps)
             model.profile = nil
             let row = Row(network: network, batch: b, imagesPerSecond: Double(b) / perStep, gflopsPerSecond: gflopPerImage * Double(b) / perStep,
-                          peakRSSMiB: peakRSSMiB(), secondsPerStep: perStep)
+                          peakRSSMiB: SSDBenchmark.peakRSSMiB(), secondsPerStep: perStep)
             rows.append(row)
             print(String(format: "%5d %7.2f %9.2f %8.1f %13.0f", b, perStep, row.imagesPerSecond, row.gflopsPerSecond, row.peakRSSMiB))
             if profile {
@@ -65,15 +59,6 @@ struct TrainingBenchmarks: ParsableCommand {
                 print(layers.report(top: 60))
             }
         }
-        if let json {
-            let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try e.encode(rows).write(to: URL(fileURLWithPath: json))
-        }
-    }
-
-    func peakRSSMiB() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
-        return Double(line.split(separator: " ").dropFirst().first.map(String.init) ?? "0").map { $0 / 1024 } ?? 0
+        if let json { try SSDBenchmark.writeJSON(rows, to: json) }
     }
 }
