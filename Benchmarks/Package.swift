@@ -25,6 +25,7 @@ let package = Package(
             dependencies: [
                 .product(name: "Detection", package: "SSDTrainer"),
                 .product(name: "Tensor", package: "SSDTrainer"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "InferenceBenchmarks",

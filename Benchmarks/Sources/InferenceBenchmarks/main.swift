@@ -12,19 +12,14 @@ struct InferenceBenchmarks: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "SSD inference (forward + softmax + decode + NMS) images/sec.")
 
     @Option(help: "Batch sizes.") var batch: [Int] = [1, 8]
-    @Option(help: "Image shape (300 or 512).") var imageShape = 300
-    @Option(help: "Base network: vgg-16 or resnet-50.") var network = "vgg-16"
+    @OptionGroup var options: SSDBenchmarkOptions
     @Option(help: "Timed batches per batch size (after one warm-up batch).") var steps = 3
-    @Option(help: "Threads (OpenBLAS and the kernels' own loops); default: OPENBLAS_NUM_THREADS, else all cores.") var threads: Int?
-    @Flag(help: "Run OpenBLAS single-threaded and independent GEMMs (images of a batch, Winograd's 16 products) one per thread.")
-    var gemmsOnOwnThreads = false
-    @Option(help: "Write the results as JSON to this path.") var json: String?
 
     struct Row: Codable { var network: String; var imageShape: Int; var batch: Int; var imagesPerSecond: Double; var peakRSSMiB: Double; var secondsPerBatch: Double }
 
     func run() throws {
-        let model = try SSDBenchmark.model(network: network, imageShape: imageShape, threads: threads,
-                                           gemmsOnOwnThreads: gemmsOnOwnThreads, keepFreedMemory: true)
+        let (network, imageShape) = (options.network, options.imageShape)
+        let model = try SSDBenchmark.model(options, keepFreedMemory: true)
         print("SSD\(imageShape) \(network) inference (forward, softmax, decode, NMS 0.45)")
         print("batch  s/batch  images/s  peak RSS MiB")
         var rows: [Row] = []
@@ -40,6 +35,6 @@ struct InferenceBenchmarks: ParsableCommand {
             rows.append(row)
             print(String(format: "%5d %8.3f %9.2f %13.0f", b, perBatch, row.imagesPerSecond, row.peakRSSMiB))
         }
-        if let json { try SSDBenchmark.writeJSON(rows, to: json) }
+        if let json = options.json { try SSDBenchmark.writeJSON(rows, to: json) }
     }
 }

@@ -1,25 +1,38 @@
-// What the SSD training and inference benchmarks share: the model set up as the worker runs
-// it (OpenBLAS kernels and threads, heap policy, kernel threading) with the machine line
-// printed, the synthetic input images, peak resident memory, and the JSON results file.
+// What the SSD training and inference benchmarks share: their common options, the model set
+// up as the worker runs it (OpenBLAS kernels and threads, heap policy, kernel threading) with
+// the machine line printed, the synthetic input images, peak resident memory, and the JSON
+// results file.
+import ArgumentParser
 import Detection
 import Foundation
 import Tensor
 
+/// The options TrainingBenchmarks and InferenceBenchmarks both take.
+public struct SSDBenchmarkOptions: ParsableArguments {
+    @Option(help: "Image shape (300 or 512).") public var imageShape = 300
+    @Option(help: "Base network: vgg-16 or resnet-50.") public var network = "vgg-16"
+    @Option(help: "Threads (OpenBLAS and the kernels' own loops); default: OPENBLAS_NUM_THREADS, else all cores.") public var threads: Int?
+    @Flag(help: "Run OpenBLAS single-threaded and independent GEMMs (images of a batch, Winograd's 16 products) one per thread.")
+    public var gemmsOnOwnThreads = false
+    @Option(help: "Write the results as JSON to this path.") public var json: String?
+
+    public init() {}
+}
+
 /// Set-up and reporting shared by TrainingBenchmarks and InferenceBenchmarks.
 public enum SSDBenchmark {
-    /// An SSD (20 classes) for `network` at `imageShape`, after choosing the OpenBLAS kernels
-    /// and threads; prints the kernel choice and the machine line every benchmark starts with.
-    public static func model(network: String, imageShape: Int, threads: Int?, gemmsOnOwnThreads: Bool,
-                             keepFreedMemory: Bool) throws -> SSDModel {
+    /// An SSD (20 classes) for the options' network and image shape, after choosing the OpenBLAS
+    /// kernels and threads; prints the kernel choice and the machine line every benchmark starts with.
+    public static func model(_ options: SSDBenchmarkOptions, keepFreedMemory: Bool) throws -> SSDModel {
         let kernels = BLASKernelChoice.adoptAtStartup()
-        BLAS.configureThreads(requested: threads)
+        BLAS.configureThreads(requested: options.threads)
         if keepFreedMemory { HeapPolicy.keepFreedMemoryForReuse() }
-        let model = try SSDModel(config: try .forBaseNetwork(network, imageShape: imageShape, numClasses: 20))
+        let model = try SSDModel(config: try .forBaseNetwork(options.network, imageShape: options.imageShape, numClasses: 20))
         let threadCount = BLAS.threads
-        if gemmsOnOwnThreads { BLAS.setThreads(1) }
-        model.threading = Threading(threads: threadCount, gemmsOnOwnThreads: gemmsOnOwnThreads)
+        if options.gemmsOnOwnThreads { BLAS.setThreads(1) }
+        model.threading = Threading(threads: threadCount, gemmsOnOwnThreads: options.gemmsOnOwnThreads)
         print(kernels)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(model.threading.threads), GEMMs on own threads: \(gemmsOnOwnThreads)")
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(model.threading.threads), GEMMs on own threads: \(options.gemmsOnOwnThreads)")
         return model
     }
 

@@ -14,23 +14,18 @@ struct TrainingBenchmarks: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "SSD training step images/sec.")
 
     @Option(help: "Batch sizes.") var batch: [Int] = [1, 4, 8]
-    @Option(help: "Image shape (300 or 512).") var imageShape = 300
-    @Option(help: "Base network: vgg-16 or resnet-50.") var network = "vgg-16"
+    @OptionGroup var options: SSDBenchmarkOptions
     @Flag(inversion: .prefixedNo, help: "Keep freed activation buffers in the heap for the next step (as the worker does).")
     var keepHeap = true
     @Option(help: "Smallest channel count for Winograd 3×3 convolutions; 0 = never (im2col only).") var winogradChannels = 64
     @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
-    @Option(help: "Threads (OpenBLAS and the kernels' own loops); default: OPENBLAS_NUM_THREADS, else all cores.") var threads: Int?
-    @Flag(help: "Run OpenBLAS single-threaded and independent GEMMs (images of a batch, Winograd's 16 products) one per thread.")
-    var gemmsOnOwnThreads = false
-    @Option(help: "Write the results as JSON to this path.") var json: String?
 
     struct Row: Codable { var network: String; var batch: Int; var imagesPerSecond: Double; var gflopsPerSecond: Double; var peakRSSMiB: Double; var secondsPerStep: Double }
 
     func run() throws {
-        let model = try SSDBenchmark.model(network: network, imageShape: imageShape, threads: threads,
-                                           gemmsOnOwnThreads: gemmsOnOwnThreads, keepFreedMemory: keepHeap)
+        let (network, imageShape) = (options.network, options.imageShape)
+        let model = try SSDBenchmark.model(options, keepFreedMemory: keepHeap)
         model.workspace.winogradMinimumChannels = winogradChannels > 0 ? winogradChannels : nil
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).
@@ -59,6 +54,6 @@ struct TrainingBenchmarks: ParsableCommand {
                 print(layers.report(top: 60))
             }
         }
-        if let json { try SSDBenchmark.writeJSON(rows, to: json) }
+        if let json = options.json { try SSDBenchmark.writeJSON(rows, to: json) }
     }
 }
