@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BLAS_ENV = eval "$$(scripts/blas-env.sh)";
 
-.PHONY: deps build release test demo bench fixtures fuzz clean slurm-check validate-plan
+.PHONY: deps build release test demo bench fixtures fuzz sanitize clean slurm-check validate-plan
 
 deps:
 	@scripts/install-deps.sh
@@ -52,10 +52,15 @@ bench: deps
 fuzz: deps
 	@scripts/fuzz.sh
 
+# The whole test suite under AddressSanitizer, then ThreadSanitizer (not part of `make test`; slow):
+# .build-asan and .build-tsan, suppressions in scripts/sanitizers/ (each entry says why).
+sanitize: deps
+	@scripts/sanitizers/run.sh
+
 # Regenerates the golden fixtures (needs Python with scripts/fixtures/requirements.txt).
 PYTHON ?= python3
 fixtures:
 	$(PYTHON) scripts/fixtures/make_tensor_kernels.py
 
 clean:
-	rm -rf .build .build-fuzz Benchmarks/.build
+	rm -rf .build .build-fuzz .build-asan .build-tsan Benchmarks/.build

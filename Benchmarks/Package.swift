@@ -20,9 +20,17 @@ let package = Package(
                 .product(name: "Tensor", package: "SSDTrainer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .target(
+            name: "SSDBenchmarkSupport",
+            dependencies: [
+                .product(name: "Detection", package: "SSDTrainer"),
+                .product(name: "Tensor", package: "SSDTrainer"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(
             name: "InferenceBenchmarks",
             dependencies: [
+                "SSDBenchmarkSupport",
                 .product(name: "Detection", package: "SSDTrainer"),
                 .product(name: "Tensor", package: "SSDTrainer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -51,6 +59,7 @@ let package = Package(
         .executableTarget(
             name: "TrainingBenchmarks",
             dependencies: [
+                "SSDBenchmarkSupport",
                 .product(name: "Detection", package: "SSDTrainer"),
                 .product(name: "Tensor", package: "SSDTrainer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

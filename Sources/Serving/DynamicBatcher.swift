@@ -36,7 +36,6 @@ public final class DynamicBatcher<Input: Sendable, Output: Sendable>: @unchecked
     private let condition = NSCondition()
     private var queue: [Pending] = []
     private var stopped = false
-    private var thread: Thread?
 
     /// - Parameters:
     ///   - onBatch: called after every batch with its size and run time (for metrics).
@@ -44,11 +43,12 @@ public final class DynamicBatcher<Input: Sendable, Output: Sendable>: @unchecked
                 body: @escaping Body) {
         precondition(maxBatch >= 1, "maxBatch must be at least 1")
         self.maxBatch = maxBatch; self.maxWait = maxWait; self.body = body; self.onBatch = onBatch
-        // The thread holds the batcher until `stop()`.
+        // The thread holds the batcher until `stop()` ends its loop. The batcher does not keep
+        // the Thread: the Thread's block holds the batcher, so that would be a retain cycle
+        // that kept the batcher, its predictor and model alive forever (LeakSanitizer).
         let thread = Thread { self.loop() }
         thread.name = "ssd-batcher"
         thread.stackSize = 8 << 20
-        self.thread = thread
         thread.start()
     }
 

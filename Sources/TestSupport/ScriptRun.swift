@@ -19,13 +19,13 @@ public func runScript(_ script: String, _ arguments: [String], environment: [Str
 }
 
 /// Runs `executable` with `arguments` (and `environment` added to this process's) through the
-/// `ClusterLauncher` under a deadline: then SIGTERM, so a script's traps clean up, and SIGKILL
-/// three seconds later (the status is then 124). The child starts with default signal
-/// dispositions even though the test runner blocks some.
+/// `ClusterLauncher` under a deadline (`timeout` seconds × `deadlineScale`): then SIGTERM, so a
+/// script's traps clean up, and SIGKILL three seconds later (the status is then 124). The child
+/// starts with default signal dispositions even though the test runner blocks some.
 public func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
                        timeout: Double) async throws -> ScriptRun {
     let spec = ProcessSpec(name: executable.lastPathComponent, executable: executable.path, arguments: arguments, environment: environment)
-    let outcome = try await ClusterLauncher.run(spec, timeout: .milliseconds(Int(timeout * 1000)))
+    let outcome = try await ClusterLauncher.run(spec, timeout: .milliseconds(Int(scaledDeadline(timeout) * 1000)))
     let result = outcome.results[0]
     return ScriptRun(status: outcome.reason == .timedOut ? 124 : result.status, stdout: result.stdout, stderr: result.stderr)
 }
@@ -53,9 +53,9 @@ public func taggedProcesses(tag: String, variable: String = "SSD_TEST_TAG", also
     }
 }
 
-/// Whether every tagged process (see `taggedProcesses`) is gone within eight seconds.
+/// Whether every tagged process (see `taggedProcesses`) is gone within eight seconds (× `deadlineScale`).
 public func noProcessLeft(tag: String, variable: String = "SSD_TEST_TAG") async -> Bool {
-    let deadline = ContinuousClock.now + .seconds(8)
+    let deadline = ContinuousClock.now + scaledDeadline(.seconds(8))
     while !taggedProcesses(tag: tag, variable: variable).isEmpty && ContinuousClock.now < deadline {
         try? await Task.sleep(for: .milliseconds(100))
     }

@@ -52,9 +52,7 @@ struct Eval: ParsableCommand {
                             mAP: mAP.isNaN ? nil : mAP,
                             classes: metric.averagePrecisions().sorted { $0.key < $1.key }.map { .init(classId: $0.key, ap: $0.value.isNaN ? nil : $0.value) })
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(try JSONLine.encode(report))
             return
         }
         print(String(format: "ssd eval: %@ on %@/%@ (%d images), %@, %@ rules, IoU %@ %g", report.checkpoint, dataRoot, channel,

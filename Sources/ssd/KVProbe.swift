@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Optimizers
 import ParameterServer
+import Training
 
 /// `ssd kv-probe`: a worker that trains logistic regression through the parameter servers (or
 /// alone with `--local`) in a second — to check that a launcher (deploy/*.sh, Slurm,
@@ -22,7 +23,7 @@ struct KVProbe: ParsableCommand {
     @Option(help: "sgd, adam, rmsprop or adadelta.") var optimizer = "sgd"
     @Option(help: "Learning rate.") var lr: Float = 0.5
     @Option(help: "SGD momentum.") var momentum: Float = 0.9
-    @Option(help: "Weight decay.") var wd: Float = 0.001
+    @Option(help: "Weight decay (sgd and rmsprop, as the worker's weight_decay).") var wd: Float = 0.001
     @Option(help: "Workers whose batches --local reproduces (its batch is workers × --batch).") var emulateWorkers = 1
     @Option(help: "Seconds to sleep after each step (lets tests kill a worker mid-run).") var stepDelay: Double = 0
     @Option(help: "Also round-trip a key of this many floats (tests key slicing).") var bigKey = 0
@@ -52,9 +53,7 @@ struct KVProbe: ParsableCommand {
         var weights = [Float](repeating: 0.1, count: dimension), bias: [Float] = [0]
         var losses: [Double] = []
         if local {
-            let config = OptimizerConfig(kind: kind, learningRate: lr, momentum: kind == .sgd ? momentum : 0, weightDecay: wd,
-                                         rescaleGrad: 1 / Float(batch * emulateWorkers))
-            let opt = Optimizer(config)
+            let opt = Optimizer(optimizerConfig(kind, mode: nil, batch: batch * emulateWorkers, workers: 1))
             var sw = opt.makeState(count: dimension), sb = opt.makeState(count: 1)
             for step in 0..<steps {
                 let idx = data.indices(step: step, rank: 0, workers: 1, batch: batch * emulateWorkers)
@@ -77,9 +76,7 @@ struct KVProbe: ParsableCommand {
             let client = try KVClient.connect(config: cluster, logger: logger)
             defer { client.close() }
             let n = client.numWorkers
-            let rescale = syncMode == .sync ? 1 / Float(batch * n) : 1 / Float(batch)
-            let config = OptimizerConfig(kind: kind, learningRate: lr, momentum: kind == .sgd ? momentum : 0, weightDecay: wd,
-                                         rescaleGrad: rescale)
+            let config = optimizerConfig(kind, mode: syncMode, batch: batch, workers: n)
             var keys: [Int: (values: [Float], multipliers: ParameterMultipliers, optimized: Bool)] = [
                 0: (weights, .one, true), 1: (bias, .init(lrMult: 1, wdMult: 0), true),
             ]
@@ -115,8 +112,19 @@ struct KVProbe: ParsableCommand {
         }
     }
 
+    /// The update rule as the SSD worker maps its hyperparameters (`Hyperparameters.optimizerConfig`),
+    /// with `rescale_grad` = 1 / effective batch: the probe's gradient is a sum over its batch.
+    func optimizerConfig(_ kind: OptimizerKind, mode: SyncMode?, batch: Int, workers: Int) -> OptimizerConfig {
+        var h = Hyperparameters(numClasses: 1, numTrainingSamples: samples)
+        h.optimizer = kind; h.learningRate = lr; h.momentum = momentum; h.weightDecay = wd
+        h.miniBatchSize = batch; h.kvStore = mode
+        var config = h.optimizerConfig(workers: workers)
+        config.rescaleGrad = 1 / Float(h.effectiveBatch(workers: workers))
+        return config
+    }
+
     func emit(_ result: Result) throws {
-        let data = try JSONEncoder().encode(result)
-        if let output { try data.write(to: URL(fileURLWithPath: output)) } else { print(String(decoding: data, as: UTF8.self)) }
+        let line = try JSONLine.encode(result)
+        if let output { try Data(line.utf8).write(to: URL(fileURLWithPath: output)) } else { print(line) }
     }
 }

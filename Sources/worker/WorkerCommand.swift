@@ -208,9 +208,5 @@ struct WorkerSummary: Encodable {
         try c.encode(learning_rates, forKey: .learning_rates); try c.encode(checkpoint, forKey: .checkpoint)
     }
 
-    func jsonLine() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
-    }
+    func jsonLine() throws -> String { try JSONLine.encode(self) }
 }

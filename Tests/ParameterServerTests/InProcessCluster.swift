@@ -13,6 +13,9 @@ final class InProcessCluster {
     var config: ClusterConfig
     /// Virtual time before which server i does not serve (a slow server).
     var servesFrom: [Double]
+    /// Heartbeating hand-driven workers, kept here so that their handlers need not hold them
+    /// (the network keeps its handlers and an endpoint keeps its network: a cycle).
+    private var heartbeaters: [InProcessTransport] = []
 
     init(servers: Int = 1, workers: Int = 1, serverWorkers: Int? = nil, heartbeatTimeout: Double = 30,
          requestTimeout: Double = 600, roundTimeout: Double = 600) {
@@ -56,7 +59,8 @@ final class InProcessCluster {
         let t = network.endpoint("worker\(rank)")
         guard heartbeating else { return t }
         var last = -1.0
-        network.whenIdle(serving: t) { [unowned self] in
+        heartbeaters.append(t)
+        network.whenIdle(serving: t) { [unowned self, unowned t] in
             if self.network.now - last >= 1 {  // one heartbeat per virtual second
                 last = self.network.now
                 for e in self.endpoints {

@@ -143,6 +143,7 @@ struct KVClientTests {
     func unexpectedReply() throws {
         let network = InProcessNetwork()
         let fake = network.endpoint("inproc://fake")
+        defer { fake.close() }  // drops the handler below, which holds `fake` and `network`
         let config = ClusterConfig(role: .worker, rootURI: "127.0.0.1", rootPort: 1, numServers: 1, numWorkers: 1)
         let client = KVClient(roster: Roster(rank: 0, servers: ["inproc://fake"], numWorkers: 1), config: config,
                               transport: network.endpoint("worker0"))

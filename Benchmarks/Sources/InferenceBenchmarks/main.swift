@@ -4,6 +4,7 @@
 import ArgumentParser
 import Detection
 import Foundation
+import SSDBenchmarkSupport
 import Tensor
 
 @main
@@ -11,50 +12,29 @@ struct InferenceBenchmarks: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "SSD inference (forward + softmax + decode + NMS) images/sec.")
 
     @Option(help: "Batch sizes.") var batch: [Int] = [1, 8]
-    @Option(help: "Image shape (300 or 512).") var imageShape = 300
-    @Option(help: "Base network: vgg-16 or resnet-50.") var network = "vgg-16"
+    @OptionGroup var options: SSDBenchmarkOptions
     @Option(help: "Timed batches per batch size (after one warm-up batch).") var steps = 3
-    @Option(help: "Threads (OpenBLAS and the kernels' own loops); default: OPENBLAS_NUM_THREADS, else all cores.") var threads: Int?
-    @Flag(help: "Run OpenBLAS single-threaded and independent GEMMs (images of a batch, Winograd's 16 products) one per thread.")
-    var gemmsOnOwnThreads = false
-    @Option(help: "Write the results as JSON to this path.") var json: String?
 
     struct Row: Codable { var network: String; var imageShape: Int; var batch: Int; var imagesPerSecond: Double; var peakRSSMiB: Double; var secondsPerBatch: Double }
 
     func run() throws {
-        let kernels = BLASKernelChoice.adoptAtStartup()
-        BLAS.configureThreads(requested: threads)
-        HeapPolicy.keepFreedMemoryForReuse()
-        let model = try SSDModel(config: try .forBaseNetwork(network, imageShape: imageShape, numClasses: 20))
-        let threadCount = BLAS.threads
-        if gemmsOnOwnThreads { BLAS.setThreads(1) }
-        model.threading = Threading(threads: threadCount, gemmsOnOwnThreads: gemmsOnOwnThreads)
-        print(kernels)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(model.threading.threads), GEMMs on own threads: \(gemmsOnOwnThreads)")
+        let (network, imageShape) = (options.network, options.imageShape)
+        let model = try SSDBenchmark.model(options, keepFreedMemory: true)
         print("SSD\(imageShape) \(network) inference (forward, softmax, decode, NMS 0.45)")
         print("batch  s/batch  images/s  peak RSS MiB")
         var rows: [Row] = []
         var rng = SeededGenerator(seed: 1)
         for b in batch {
-            let images = (0..<(b * 3 * imageShape * imageShape)).map { _ in rng.uniform(-120, 130) }
+            let images = SSDBenchmark.images(batch: b, imageShape: imageShape, rng: &rng)
             _ = try model.detect(images: images, batch: b)
             let start = Date()
             for _ in 0..<steps { _ = try model.detect(images: images, batch: b) }
             let perBatch = Date().timeIntervalSince(start) / Double(steps)
             let row = Row(network: network, imageShape: imageShape, batch: b, imagesPerSecond: Double(b) / perBatch,
-                          peakRSSMiB: peakRSSMiB(), secondsPerBatch: perBatch)
+                          peakRSSMiB: SSDBenchmark.peakRSSMiB(), secondsPerBatch: perBatch)
             rows.append(row)
             print(String(format: "%5d %8.3f %9.2f %13.0f", b, perBatch, row.imagesPerSecond, row.peakRSSMiB))
         }
-        if let json {
-            let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try e.encode(rows).write(to: URL(fileURLWithPath: json))
-        }
-    }
-
-    func peakRSSMiB() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
-        return Double(line.split(separator: " ").dropFirst().first.map(String.init) ?? "0").map { $0 / 1024 } ?? 0
+        if let json = options.json { try SSDBenchmark.writeJSON(rows, to: json) }
     }
 }

@@ -6,6 +6,7 @@
 import ArgumentParser
 import Detection
 import Foundation
+import SSDBenchmarkSupport
 import Tensor
 
 @main
@@ -13,31 +14,19 @@ struct TrainingBenchmarks: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "SSD training step images/sec.")
 
     @Option(help: "Batch sizes.") var batch: [Int] = [1, 4, 8]
-    @Option(help: "Image shape (300 or 512).") var imageShape = 300
-    @Option(help: "Base network: vgg-16 or resnet-50.") var network = "vgg-16"
+    @OptionGroup var options: SSDBenchmarkOptions
     @Flag(inversion: .prefixedNo, help: "Keep freed activation buffers in the heap for the next step (as the worker does).")
     var keepHeap = true
     @Option(help: "Smallest channel count for Winograd 3×3 convolutions; 0 = never (im2col only).") var winogradChannels = 64
     @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
-    @Option(help: "Threads (OpenBLAS and the kernels' own loops); default: OPENBLAS_NUM_THREADS, else all cores.") var threads: Int?
-    @Flag(help: "Run OpenBLAS single-threaded and independent GEMMs (images of a batch, Winograd's 16 products) one per thread.")
-    var gemmsOnOwnThreads = false
-    @Option(help: "Write the results as JSON to this path.") var json: String?
 
     struct Row: Codable { var network: String; var batch: Int; var imagesPerSecond: Double; var gflopsPerSecond: Double; var peakRSSMiB: Double; var secondsPerStep: Double }
 
     func run() throws {
-        let kernels = BLASKernelChoice.adoptAtStartup()
-        BLAS.configureThreads(requested: threads)
-        if keepHeap { HeapPolicy.keepFreedMemoryForReuse() }
-        let model = try SSDModel(config: try .forBaseNetwork(network, imageShape: imageShape, numClasses: 20))
+        let (network, imageShape) = (options.network, options.imageShape)
+        let model = try SSDBenchmark.model(options, keepFreedMemory: keepHeap)
         model.workspace.winogradMinimumChannels = winogradChannels > 0 ? winogradChannels : nil
-        let threadCount = BLAS.threads
-        if gemmsOnOwnThreads { BLAS.setThreads(1) }
-        model.threading = Threading(threads: threadCount, gemmsOnOwnThreads: gemmsOnOwnThreads)
-        print(kernels)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(model.threading.threads), GEMMs on own threads: \(gemmsOnOwnThreads)")
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).
         let gflopPerImage = 3 * 2 * Double(model.forwardMultiplyAdds) / 1e9
@@ -46,7 +35,7 @@ struct TrainingBenchmarks: ParsableCommand {
         var rows: [Row] = []
         var rng = SeededGenerator(seed: 1)
         for b in batch {
-            let images = (0..<(b * 3 * imageShape * imageShape)).map { _ in rng.uniform(-120, 130) }
+            let images = SSDBenchmark.images(batch: b, imageShape: imageShape, rng: &rng)
             var labels = [Float](repeating: -1, count: b * 4 * 5)
             for n in 0..<b { labels.replaceSubrange((n * 20)..<(n * 20 + 5), with: [Float(n % 20), 0.2, 0.2, 0.6, 0.7]) }
             _ = try model.trainingStep(images: images, labels: labels, batch: b)
@@ -57,7 +46,7 @@ struct TrainingBenchmarks: ParsableCommand {
             let perStep = Date().timeIntervalSince(start) / Double(steps)
             model.profile = nil
             let row = Row(network: network, batch: b, imagesPerSecond: Double(b) / perStep, gflopsPerSecond: gflopPerImage * Double(b) / perStep,
-                          peakRSSMiB: peakRSSMiB(), secondsPerStep: perStep)
+                          peakRSSMiB: SSDBenchmark.peakRSSMiB(), secondsPerStep: perStep)
             rows.append(row)
             print(String(format: "%5d %7.2f %9.2f %8.1f %13.0f", b, perStep, row.imagesPerSecond, row.gflopsPerSecond, row.peakRSSMiB))
             if profile {
@@ -65,15 +54,6 @@ struct TrainingBenchmarks: ParsableCommand {
                 print(layers.report(top: 60))
             }
         }
-        if let json {
-            let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try e.encode(rows).write(to: URL(fileURLWithPath: json))
-        }
-    }
-
-    func peakRSSMiB() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
-        return Double(line.split(separator: " ").dropFirst().first.map(String.init) ?? "0").map { $0 / 1024 } ?? 0
+        if let json = options.json { try SSDBenchmark.writeJSON(rows, to: json) }
     }
 }

@@ -30,35 +30,39 @@ public enum MultiBoxLoss {
     ///   - normalizers: (class, box) divisors; nil = this batch's own counts (MXNet's behaviour).
     public static func compute(loc: [Float], clsNHWC: [Float], targets: MultiBoxTarget.Output, batch: Int, anchors a: Int,
                                classes: Int, normalizers: (cls: Float, box: Float)? = nil) throws -> Result {
-        let k = classes + 1
-        let logits = transpose(clsNHWC, batch: batch, rows: a, cols: k)  // → B × (C+1) × A
+        let k = classes + 1, n = loc.count, labels = targets.clsTarget
         let g = SoftmaxCrossEntropy.Geometry(batch: batch, classes: k, positions: a)
-        let saved = try logits.withUnsafeBufferPointer { l in try targets.clsTarget.withUnsafeBufferPointer { t in
-            try SoftmaxCrossEntropy.forward(g, logits: l, labels: t)
-        } }
-        var diff = [Float](repeating: 0, count: loc.count)
-        for i in diff.indices { diff[i] = targets.locMask[i] * (loc[i] - targets.locTarget[i]) }
-        var smooth = [Float](repeating: 0, count: diff.count)
-        let (boxSum, nonZero) = try diff.withUnsafeBufferPointer { d in try smooth.withUnsafeMutableBufferPointer { s in
-            try SmoothL1.forward(input: d, sigma: 1, output: s)
-        } }
+        // The intermediates live in one zeroed allocation, freed on return, with a typed view each.
+        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2 * clsNHWC.count + 4 * n)
+        scratch.initialize(repeating: 0)
+        defer { scratch.deallocate() }
+        var used = 0
+        func view(_ count: Int) -> UnsafeMutableBufferPointer<Float> {
+            defer { used += count }
+            return UnsafeMutableBufferPointer(rebasing: scratch[used..<used + count])
+        }
+        let logits = view(clsNHWC.count), gradLogits = view(clsNHWC.count)  // B × (C+1) × A
+        let diff = view(n), smooth = view(n), head = view(n), gradDiff = view(n)  // B × A·4
+
+        clsNHWC.withUnsafeBufferPointer { transpose($0, into: logits, batch: batch, rows: a, cols: k) }
+        for i in 0..<n { diff[i] = targets.locMask[i] * (loc[i] - targets.locTarget[i]) }
+        let saved = try labels.withUnsafeBufferPointer { try SoftmaxCrossEntropy.forward(g, logits: UnsafeBufferPointer(logits), labels: $0) }
+        let (boxSum, nonZero) = try SmoothL1.forward(input: UnsafeBufferPointer(diff), sigma: 1, output: smooth)
+
         let clsNorm = normalizers?.cls ?? Float(max(saved.validCount, 1))
         let boxNorm = normalizers?.box ?? Float(max(nonZero, 1))
-        var gradLogits = [Float](repeating: 0, count: logits.count)
-        try targets.clsTarget.withUnsafeBufferPointer { t in try gradLogits.withUnsafeMutableBufferPointer { gl in
-            try SoftmaxCrossEntropy.backward(g, saved: saved, labels: t, scale: 1 / clsNorm, gradLogits: gl)
-        } }
-        var gradDiff = [Float](repeating: 0, count: diff.count)
-        let head = [Float](repeating: 1 / boxNorm, count: diff.count)
-        try diff.withUnsafeBufferPointer { d in try head.withUnsafeBufferPointer { h in try gradDiff.withUnsafeMutableBufferPointer { o in
-            try SmoothL1.backward(input: d, sigma: 1, gradOutput: h, gradInput: o)
-        } } }
-        for i in gradDiff.indices { gradDiff[i] *= targets.locMask[i] }
+        try labels.withUnsafeBufferPointer {
+            try SoftmaxCrossEntropy.backward(g, saved: saved, labels: $0, scale: 1 / clsNorm, gradLogits: gradLogits)
+        }
+        head.update(repeating: 1 / boxNorm)
+        try SmoothL1.backward(input: UnsafeBufferPointer(diff), sigma: 1, gradOutput: UnsafeBufferPointer(head), gradInput: gradDiff)
+        for i in 0..<n { gradDiff[i] *= targets.locMask[i] }
+
         let valid = Double(max(saved.validCount, 1))
-        let metric = MultiBoxMetric(probabilities: saved.probabilities, labels: targets.clsTarget, batch: batch, classes: k, positions: a, smoothL1Sum: boxSum)
+        let metric = MultiBoxMetric(probabilities: saved.probabilities, labels: labels, batch: batch, classes: k, positions: a, smoothL1Sum: boxSum)
         return Result(crossEntropy: metric.crossEntropySum / valid, smoothL1: boxSum / valid, metric: metric, classLossSum: saved.lossSum, boxLossSum: boxSum,
-                      validCount: saved.validCount, boxNonZero: nonZero, gradLoc: gradDiff,
-                      gradCls: transpose(gradLogits, batch: batch, rows: k, cols: a))
+                      validCount: saved.validCount, boxNonZero: nonZero, gradLoc: Array(gradDiff),
+                      gradCls: transpose(UnsafeBufferPointer(gradLogits), batch: batch, rows: k, cols: a))
     }
 
     /// The two normalizers of a batch without computing the loss: non-ignored anchors, and box
@@ -73,11 +77,23 @@ public enum MultiBoxLoss {
 
     /// Per batch item, a rows × cols matrix → cols × rows.
     static func transpose(_ x: [Float], batch: Int, rows: Int, cols: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { transpose($0, batch: batch, rows: rows, cols: cols) }
+    }
+
+    /// Per batch item, a rows × cols matrix → cols × rows, as a new array.
+    static func transpose(_ x: UnsafeBufferPointer<Float>, batch: Int, rows: Int, cols: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: x.count) { out, initialized in
+            transpose(x, into: out, batch: batch, rows: rows, cols: cols)
+            initialized = x.count
+        }
+    }
+
+    /// Per batch item, a rows × cols matrix → cols × rows, written into `out` (same count as `x`).
+    static func transpose(_ x: UnsafeBufferPointer<Float>, into out: UnsafeMutableBufferPointer<Float>, batch: Int, rows: Int, cols: Int) {
+        precondition(out.count == x.count && x.count == batch * rows * cols, "transpose: \(x.count) values into \(out.count), expected \(batch)×\(rows)×\(cols)")
         for n in 0..<batch {
             let base = n * rows * cols
             for r in 0..<rows { for c in 0..<cols { out[base + c * rows + r] = x[base + r * cols + c] } }
         }
-        return out
     }
 }

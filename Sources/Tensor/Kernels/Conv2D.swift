@@ -93,9 +93,12 @@ public enum Conv2D {
         /// ×1.56/×1.64 vs ×1.31/×1.09, conv4_1 ×1.36/×1.60 vs ×0.85/×0.97).
         public var winogradWeightGradientMinimumChannels: Int?
 
-        /// An empty workspace. On this project's 2-core machines Winograd beats im2col + OpenBLAS
-        /// from 64 channels (KernelBenchmarks times both per layer); with 3 input channels
-        /// (conv1_1) the transforms cost more than the multiplies they save.
+        /// An empty workspace. The default cut-offs were measured by KernelBenchmarks, which times
+        /// both paths per layer (Benchmarks/results/README.md, "Winograd weight gradient below 512
+        /// channels" and "Earlier sessions"): on a 2-core Zen 5 Winograd beats im2col + OpenBLAS
+        /// from 64 channels, while with 3 input channels (conv1_1) the transforms cost more than
+        /// the multiplies they save. Another CPU may want others: the worker takes
+        /// --winograd-channels and --winograd-weight-gradient-channels.
         public init(winogradMinimumChannels: Int? = 64, winogradWeightGradientMinimumChannels: Int? = 64) {
             self.winogradMinimumChannels = winogradMinimumChannels
             self.winogradWeightGradientMinimumChannels = winogradWeightGradientMinimumChannels
