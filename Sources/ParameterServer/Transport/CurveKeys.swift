@@ -128,7 +128,9 @@ public struct CurveKeys: Equatable, Sendable {
 
     private static func readPrivate(_ path: String) throws(SecurityError) -> String {
         let attributes: [FileAttributeKey: Any]
-        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch { throw .missingFile(path) }
+        // The file a link points to (a Kubernetes Secret volume links every key into `..data/`).
+        let target = (path as NSString).resolvingSymlinksInPath
+        do { attributes = try FileManager.default.attributesOfItem(atPath: target) } catch { throw .missingFile(path) }
         let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
         guard mode & 0o077 == 0 else { throw .tooOpen(path: path, mode: mode) }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
