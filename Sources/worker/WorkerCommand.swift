@@ -68,7 +68,9 @@ struct WorkerCommand: ParsableCommand {
         let logger = Logger(label: "worker")
         let env = ProcessInfo.processInfo.environment
         if env["DMLC_ROLE"] == "scheduler" || env["DMLC_ROLE"] == "server" {
-            let status = ServiceRole.run(environment: env, logger: Logger(label: env["DMLC_ROLE"] ?? "server"))
+            // `--secure DIR` holds for every role the one command line starts.
+            let status = ServiceRole.run(environment: env.merging(secure.map { ["PS_SECURE_DIR": $0] } ?? [:]) { $1 },
+                                         logger: Logger(label: env["DMLC_ROLE"] ?? "server"))
             if status != 0 { throw ExitCode(status) }
             return
         }
