@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BLAS_ENV = eval "$$(scripts/blas-env.sh)";
 
-.PHONY: deps build release test demo bench fixtures fuzz clean slurm-check
+.PHONY: deps build release test demo bench fixtures fuzz chaos clean slurm-check
 
 deps:
 	@scripts/install-deps.sh
@@ -43,6 +43,12 @@ bench: deps
 # AddressSanitizer build in .build-fuzz, FUZZ_RUNS (default 10^6) inputs per target.
 fuzz: deps
 	@scripts/fuzz.sh
+
+# Fault trials with real processes and chaos on real links (docs/reliability.md): the
+# representative trials run in `make test` too; SSD_CHAOS=1 adds the longer matrix (dist_async,
+# the server's and the scheduler's link down, 30% loss). The network trials need root.
+chaos: deps
+	$(SWIFT) build --build-tests && SSD_CHAOS=1 $(SWIFT) test --skip-build --filter 'FaultTrialTests|ChaosTests|ValidationFaultTests'
 
 # Regenerates the golden fixtures (needs Python with scripts/fixtures/requirements.txt).
 PYTHON ?= python3

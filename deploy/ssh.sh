@@ -7,7 +7,7 @@
 # SIGTERM, then SIGKILL 3 s later. Exit: 0 when every worker succeeded, the first failure's
 # status otherwise, 130 when interrupted.
 # Secure clusters: with PS_SECURE_DIR=DIR (keys from `ssd keys --output DIR`) the scheduler uses
-# DIR here, and each host gets a copy by scp into ~/.ssd-keys/<launch id> (directory 0700, files
+# DIR here, and each host gets a copy over ssh into ~/.ssd-keys/<launch id> (directory 0700, files
 # 0600): hosts running a server get every key, worker-only hosts only server.pub and client.*;
 # the copies are removed when the launch ends, however it ends.
 #
@@ -48,12 +48,13 @@ ssh_opts=(-n -o BatchMode=yes -o ConnectTimeout=10)
 [ -n "$ssh_config" ] && ssh_opts=(-F "$ssh_config" "${ssh_opts[@]}")
 common=(SSD_LAUNCH="$launch" DMLC_PS_ROOT_URI="$root_uri" DMLC_PS_ROOT_PORT="$port" DMLC_NUM_SERVER="$servers" DMLC_NUM_WORKER="$workers")
 worker_cmd=$(printf '%q ' "$@")
-scp_opts=(-q -o BatchMode=yes -o ConnectTimeout=10)
-[ -n "$ssh_config" ] && scp_opts=(-F "$ssh_config" "${scp_opts[@]}")
+# ssh without -n: the key files go through its standard input (no sftp subsystem needed, unlike scp).
+copy_opts=(-o BatchMode=yes -o ConnectTimeout=10)
+[ -n "$ssh_config" ] && copy_opts=(-F "$ssh_config" "${copy_opts[@]}")
 # Each host's extra environment: its copy of the keys when the cluster is secure.
 host_env=()
 for i in "${!hosts[@]}"; do host_env+=(""); done
-remote_keys=".ssd-keys/$launch"  # relative to the remote home (ssh and scp start there)
+remote_keys=".ssd-keys/$launch"  # relative to the remote home (where ssh starts)
 if [ -n "${PS_SECURE_DIR:-}" ]; then
     for f in server.pub client.key client.pub; do
         [ -f "$PS_SECURE_DIR/$f" ] || { echo "deploy/ssh.sh: PS_SECURE_DIR=$PS_SECURE_DIR has no $f; run 'ssd keys --output DIR'" >&2; exit 2; }
@@ -61,10 +62,12 @@ if [ -n "${PS_SECURE_DIR:-}" ]; then
     PS_SECURE_DIR=$(cd "$PS_SECURE_DIR" && pwd); export PS_SECURE_DIR
 fi
 copy_keys() {  # copy_keys INDEX FILES…: the key files to host INDEX, 0600 in a 0700 directory
-    local i=$1; shift
-    ssh "${ssh_opts[@]}" -p "${sshports[$i]}" "${hosts[$i]}" "umask 077 && mkdir -p $remote_keys" \
-        && scp "${scp_opts[@]}" -P "${sshports[$i]}" "$@" "${hosts[$i]}:$remote_keys/" \
-        && ssh "${ssh_opts[@]}" -p "${sshports[$i]}" "${hosts[$i]}" "chmod 600 $remote_keys/*"
+    local i=$1 f; shift
+    for f in "$@"; do
+        ssh "${copy_opts[@]}" -p "${sshports[$i]}" "${hosts[$i]}" \
+            "umask 077 && mkdir -p $remote_keys && cat > $remote_keys/$(basename "$f") && chmod 600 $remote_keys/$(basename "$f")" < "$f" \
+            || return 1
+    done
 }
 remove_keys() {
     [ -n "${PS_SECURE_DIR:-}" ] || return 0

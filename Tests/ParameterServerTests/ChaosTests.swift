@@ -83,6 +83,21 @@ struct ChaosTests {
         print("chaos “bandwidth drop to 256 kbit/s”: \(reportedEnd(r))")
         try await expectSameWeights(r, probe, "bandwidth drop")
     }
+
+    // MARK: - The longer matrix (make chaos)
+
+    @Test("make chaos: the server's or the scheduler's link down 5 s, 30% loss — ridden out with intact weights",
+          .enabled(if: ProcessInfo.processInfo.environment["SSD_CHAOS"] == "1", "the long matrix runs with `make chaos` (SSD_CHAOS=1)"),
+          .enabled(if: commandExists("nft"), "needs nftables' nft (scripts/install-deps.sh installs it as optional)"),
+          arguments: [["-x", "down:srv0:2:5"], ["-x", "down:sched:0:5"], ["-l", "30"]])
+    func longMatrix(_ options: [String]) async throws {
+        // The scheduler's link goes down at the start: registration waits for it (PS_REGISTRATION_TIMEOUT 60 s).
+        let probe = ["--steps", "30", "--step-delay", "0.2", "--batch", "4"]
+        let r = try await netns(options, probe: probe)
+        #expect(r.status == 0, "\(options): \(r.stderr)")
+        print("chaos “\(options.joined(separator: " "))”: \(reportedEnd(r))")
+        try await expectSameWeights(r, probe, options.joined(separator: " "))
+    }
 }
 
 /// Whether `name` is an executable on this machine's usual command paths.
