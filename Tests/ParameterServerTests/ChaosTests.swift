@@ -32,9 +32,10 @@ struct ChaosTests {
         }
     }
 
-    /// The script's report of how long after the first fault every process had ended.
+    /// The script's reports: how long after the first fault every process had ended, packets dropped.
     func reportedEnd(_ run: ScriptRun) -> String {
-        run.stderr.split(separator: "\n").last { $0.contains("every process ended") }.map(String.init) ?? "(no report)"
+        let lines = run.stderr.split(separator: "\n").filter { $0.contains("every process ended") || $0.contains("dropped at random") }
+        return lines.isEmpty ? "(no report)" : lines.joined(separator: "; ")
     }
 
     @Test("a worker's link down 5 s mid-run: training rides it out (heartbeat timeout 30 s) with intact weights")
