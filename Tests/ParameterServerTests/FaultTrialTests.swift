@@ -13,12 +13,15 @@ import Testing
 /// last process exited (the figures in docs/reliability.md).
 ///
 /// Short deadlines keep each trial to seconds: heartbeats every 0.5 s, a peer dead after 2 s of
-/// silence, registration within 4 s. `ssd kv-probe` is the worker (a logistic regression; the
+/// silence, and in the trials before registration, a roster within 4 s (elsewhere 30 s, so that
+/// a slow start on a loaded machine is not a fault). `ssd kv-probe` is the worker (a logistic regression; the
 /// same `KVClient` as the SSD trainer). The dist_async repetitions run with `make chaos` only.
 @Suite("Fault trials (real processes, kill -9 and SIGSTOP)", .serialized)
 struct FaultTrialTests {
-    static let deadlines = ["PS_HEARTBEAT_INTERVAL": "0.5", "PS_HEARTBEAT_TIMEOUT": "2", "PS_REGISTRATION_TIMEOUT": "4",
+    static let deadlines = ["PS_HEARTBEAT_INTERVAL": "0.5", "PS_HEARTBEAT_TIMEOUT": "2", "PS_REGISTRATION_TIMEOUT": "30",
                             "PS_ROUND_TIMEOUT": "30"]
+    /// The nodes' registration deadline in the trials before registration.
+    static let shortRegistration = ["PS_REGISTRATION_TIMEOUT": "4"]
     /// The most any process may take to exit after a fault: heartbeat timeout + registration
     /// timeout + the launcher's slack under load, far below the defaults' 30-120 s.
     static let bound = 20.0
@@ -67,8 +70,14 @@ struct FaultTrialTests {
     @Test("scheduler killed (kill -9) or frozen (SIGSTOP) after the server registered: every node stops naming the scheduler's address",
           arguments: [SIGKILL, SIGSTOP])
     func schedulerBeforeRegistration(_ signal: Int32) async throws {
-        let cluster = try makeCluster()
-        try await cluster.start("scheduler", executable: "param-server", environment: ["DMLC_ROLE": "scheduler"])
+        let cluster = try makeCluster(Self.shortRegistration)
+        // The scheduler's own deadline runs from its start: for kill -9, longer than the nodes',
+        // so that a slow start on a loaded machine cannot end it before the kill lands; frozen,
+        // it must be past its deadline when thawed (else it could read the exited nodes'
+        // registrations still queued in its kernel buffers).
+        let schedulerDeadline = signal == SIGKILL ? "15" : "4"
+        try await cluster.start("scheduler", executable: "param-server",
+                                environment: ["DMLC_ROLE": "scheduler", "PS_REGISTRATION_TIMEOUT": schedulerDeadline])
         try await cluster.start("server 0", executable: "param-server", environment: ["DMLC_ROLE": "server"])
         #expect(await cluster.waitUntil("scheduler", logs: "registered server"), "\(cluster.errors("scheduler"))")
         cluster.send(signal, to: "scheduler")
@@ -92,7 +101,7 @@ struct FaultTrialTests {
 
     @Test("worker killed before it registers: the scheduler names the missing rank, the others time out naming the scheduler")
     func workerBeforeRegistration() async throws {
-        let cluster = try makeCluster()
+        let cluster = try makeCluster(Self.shortRegistration)
         try await cluster.start("scheduler", executable: "param-server", environment: ["DMLC_ROLE": "scheduler"])
         try await cluster.start("server 0", executable: "param-server", environment: ["DMLC_ROLE": "server"])
         try await cluster.start("worker 0", executable: "ssd", arguments: ["kv-probe", "--rank", "0", "--steps", "5"])
@@ -106,7 +115,7 @@ struct FaultTrialTests {
 
     @Test("server killed before it registers: the scheduler says 0/1 server(s), the workers time out naming the scheduler")
     func serverBeforeRegistration() async throws {
-        let cluster = try makeCluster()
+        let cluster = try makeCluster(Self.shortRegistration)
         try await cluster.start("scheduler", executable: "param-server", environment: ["DMLC_ROLE": "scheduler"])
         try await cluster.start("server 0", executable: "param-server", environment: ["DMLC_ROLE": "server", "DMLC_PS_ROOT_PORT": "1"])
         // This server dials a port where no scheduler listens; kill it before anything else starts.
@@ -167,7 +176,7 @@ struct FaultTrialTests {
 
     @Test("scheduler killed mid-round: nothing to lose — it ends by itself (exit 0) after the rendezvous, and training completes")
     func schedulerMidRound() async throws {
-        let cluster = try makeCluster()
+        let cluster = try makeCluster(["PS_HEARTBEAT_TIMEOUT": "30"])  // nothing is lost here: the defaults' tolerance
         try await cluster.startAll(probeArguments: ["--steps", "30", "--step-delay", "0.02"])
         #expect(await cluster.waitUntilFormed(), "the cluster did not form: \(cluster.errors("worker 0"))")
         #expect(await cluster.wait("scheduler", seconds: 5) == 0, "the scheduler exits 0 once every node has its roster")
