@@ -10,7 +10,9 @@
 # (nftables `numgen random`, for kernels without sch_netem); -x FAULT, repeatable, one of
 #   down:HOST:AFTER:SECONDS  HOST's cable pulled AFTER s into the run, plugged back SECONDS later
 #   rate:HOST:AFTER:RATE     HOST's link limited to RATE (tc tbf) from AFTER s into the run
-# HOST: sched, srv0, w0, w1, …. The script reports each fault and how long after the first
+# HOST: sched, srv0, w0, w1, …. AFTER counts from the moment the cluster formed (the scheduler's
+# "cluster complete"), so the fault lands mid-run however slowly the processes start; +AFTER
+# counts from the start instead (a fault during registration). The script reports each fault and how long after the first
 # fault the last process ended.
 # Exit: the first failing process's status; 77 when this machine does not allow namespaces
 # (not root, or no `ip`) or a chaos tool is missing (`nft` for -l, `tc` for rate), so callers can skip cleanly.
@@ -20,7 +22,7 @@ while getopts "n:d:r:l:x:b:h" opt; do
     case $opt in
         n) workers=$OPTARG ;; d) delay=$OPTARG ;; r) rate=$OPTARG ;; b) bindir=$OPTARG ;;
         l) loss=$OPTARG ;; x) faults+=("$OPTARG") ;;
-        h|*) sed -n '2,19p' "$0"; exit 2 ;;
+        h|*) sed -n '2,18p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -113,7 +115,10 @@ fault() {  # fault KIND:HOST:AFTER:ARG — run in the background
     IFS=: read -r kind h after arg <<< "$1"
     eval "veth=\${veth_$h:-}"
     [ -n "$veth" ] || { echo "deploy/netns.sh: -x $1: no host $h (hosts: ${hosts[*]})" >&2; return; }
-    sleep "$after"
+    if [ "${after#+}" = "$after" ]; then  # wait (at most 120 s) until the cluster formed
+        for _ in $(seq 2400); do grep -q "cluster complete" "$logdir/scheduler.err" 2>/dev/null && break; sleep 0.05; done
+    fi
+    sleep "${after#+}"
     [ -e "$logdir/first-fault" ] || echo "$EPOCHREALTIME" > "$logdir/first-fault"
     case $kind in
         down)

@@ -77,8 +77,8 @@ struct ChaosTests {
     @Test("the server's bandwidth drops to 256 kbit/s mid-run (tc tbf): training slows, completes, weights intact")
     func bandwidthDrop() async throws {
         // 2000 features: 8 kB per push and per pull, so the drop matters (about 0.5 s a step).
-        let probe = ["--steps", "16", "--batch", "4", "--dimension", "2000", "--step-delay", "0.1"]
-        let r = try await netns(["-r", "1gbit", "-x", "rate:srv0:1:256kbit"], probe: probe)
+        let probe = ["--steps", "24", "--batch", "4", "--dimension", "2000", "--step-delay", "0.1"]
+        let r = try await netns(["-r", "1gbit", "-x", "rate:srv0:0.5:256kbit"], probe: probe)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("srv0's link limited to 256kbit"), "\(r.stderr)")
         print("chaos “bandwidth drop to 256 kbit/s”: \(reportedEnd(r))")
@@ -90,7 +90,7 @@ struct ChaosTests {
     @Test("make chaos: the server's or the scheduler's link down 5 s, 30% loss — ridden out with intact weights",
           .enabled(if: ProcessInfo.processInfo.environment["SSD_CHAOS"] == "1", "the long matrix runs with `make chaos` (SSD_CHAOS=1)"),
           .enabled(if: commandExists("nft"), "needs nftables' nft (scripts/install-deps.sh installs it as optional)"),
-          arguments: [["-x", "down:srv0:2:5"], ["-x", "down:sched:0:5"], ["-l", "30"]])
+          arguments: [["-x", "down:srv0:2:5"], ["-x", "down:sched:+0:5"], ["-l", "30"]])
     func longMatrix(_ options: [String]) async throws {
         // The scheduler's link goes down at the start: registration waits for it (PS_REGISTRATION_TIMEOUT 60 s).
         let probe = ["--steps", "30", "--step-delay", "0.2", "--batch", "4"]
