@@ -26,16 +26,19 @@ struct ValidationFaultTests {
                                    "--epochs", "2", "--mini_batch_size", "2", "--kv_store", "dist_sync", "--blas-threads", "1"]
         let launcher = ClusterLauncher()
         defer { launcher.sendToAll(SIGKILL) }
-        try await launcher.start(cluster.processes)
+        var worker0: pid_t = 0
+        for spec in cluster.processes {
+            let pid = try await launcher.start(spec)
+            if spec.name == "worker 0" { worker0 = pid }
+        }
         func log(_ name: String) -> String { launcher.output(of: name).stderr }
 
-        // Worker 0 logs the epoch's time, then validates: freeze it there.
-        let deadline = ContinuousClock.now + .seconds(180)
-        while !log("worker 0").contains("Epoch[0] Time cost") && launcher.isRunning("worker 0") && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        try #require(log("worker 0").contains("Epoch[0] Time cost"), "\(log("worker 0"))")
-        launcher.send(SIGSTOP, to: "worker 0")
+        // Worker 0 writes the epoch's record to metrics.jsonl (synced), then validates: freeze it
+        // there. A thread of its own watches the file, so a busy test runner cannot miss the moment.
+        let metrics = work.appendingPathComponent("model/metrics.jsonl").path
+        let frozen = Thread.freeze(pid: worker0, whenFile: metrics, contains: "\"epoch_end\"", within: 180)
+        while !frozen.isDone { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(frozen.didFreeze, "worker 0 never ended its first epoch: \(log("worker 0"))")
         let fault = ContinuousClock.now
         #expect(!log("worker 0").contains("Epoch[0] Validation-mAP"), "frozen after its validation, not during it")
 
@@ -56,5 +59,35 @@ struct ValidationFaultTests {
         #expect(thawed?.termination == .exited(1), "\(String(describing: thawed?.termination)) \(log("worker 0"))")
         #expect(log("worker 0").contains("Epoch[0] Validation-mAP") && log("worker 0").contains("server 0 at tcp://127.0.0.1:"),
                 "\(log("worker 0"))")
+    }
+}
+
+/// A thread that sends SIGSTOP to a process as soon as a file holds a text (or gives up after a
+/// deadline), independent of the test runner's task pool.
+final class FreezeWatch: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false, froze = false
+    var isDone: Bool { lock.lock(); defer { lock.unlock() }; return done }
+    var didFreeze: Bool { lock.lock(); defer { lock.unlock() }; return froze }
+    fileprivate func finish(froze: Bool) { lock.lock(); done = true; self.froze = froze; lock.unlock() }
+}
+
+extension Thread {
+    /// Polls `path` every 2 ms for `text`; then SIGSTOP to `pid`. Gives up after `within` seconds.
+    static func freeze(pid: pid_t, whenFile path: String, contains text: String, within seconds: Double) -> FreezeWatch {
+        let watch = FreezeWatch()
+        let thread = Thread {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if let data = FileManager.default.contents(atPath: path), String(decoding: data, as: UTF8.self).contains(text) {
+                    watch.finish(froze: kill(pid, SIGSTOP) == 0)
+                    return
+                }
+                usleep(2_000)
+            }
+            watch.finish(froze: false)
+        }
+        thread.start()
+        return watch
     }
 }
