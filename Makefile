@@ -5,7 +5,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BLAS_ENV = eval "$$(scripts/blas-env.sh)";
 
-.PHONY: deps build release test demo bench fixtures fuzz sanitize clean slurm-check validate-plan
+.PHONY: deps build release test demo bench fixtures fuzz sanitize chaos clean slurm-check validate-plan
 
 deps:
 	@scripts/install-deps.sh
@@ -56,6 +56,11 @@ fuzz: deps
 # .build-asan and .build-tsan, suppressions in scripts/sanitizers/ (each entry says why).
 sanitize: deps
 	@scripts/sanitizers/run.sh
+# Fault trials with real processes and chaos on real links (docs/reliability.md): the
+# representative trials run in `make test` too; SSD_CHAOS=1 adds the longer matrix (dist_async,
+# the server's and the scheduler's link down, 30% loss). The network trials need root.
+chaos: deps
+	$(SWIFT) build --build-tests && SSD_CHAOS=1 $(SWIFT) test --skip-build --filter 'FaultTrialTests|ChaosTests|ValidationFaultTests'
 
 # Regenerates the golden fixtures (needs Python with scripts/fixtures/requirements.txt).
 PYTHON ?= python3

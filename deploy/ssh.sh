@@ -6,6 +6,10 @@
 # SIGTERM or any process failing tears everything down on every host: the tagged processes get
 # SIGTERM, then SIGKILL 3 s later. Exit: 0 when every worker succeeded, the first failure's
 # status otherwise, 130 when interrupted.
+# Secure clusters: with PS_SECURE_DIR=DIR (keys from `ssd keys --output DIR`) the scheduler uses
+# DIR here, and each host gets a copy over ssh into ~/.ssd-keys/<launch id> (directory 0700, files
+# 0600): hosts running a server get every key, worker-only hosts only server.pub and client.*;
+# the copies are removed when the launch ends, however it ends.
 #
 # Usage: deploy/ssh.sh -H HOSTFILE [-n WORKERS] [-s SERVERS] [-p PORT] [-r ROOT_URI] [-d REMOTE_DIR]
 #                      [-b BIN_DIR] [-F SSH_CONFIG] -- WORKER_COMMAND [ARGS…]
@@ -44,6 +48,35 @@ ssh_opts=(-n -o BatchMode=yes -o ConnectTimeout=10)
 [ -n "$ssh_config" ] && ssh_opts=(-F "$ssh_config" "${ssh_opts[@]}")
 common=(SSD_LAUNCH="$launch" DMLC_PS_ROOT_URI="$root_uri" DMLC_PS_ROOT_PORT="$port" DMLC_NUM_SERVER="$servers" DMLC_NUM_WORKER="$workers")
 worker_cmd=$(printf '%q ' "$@")
+# ssh without -n: the key files go through its standard input (no sftp subsystem needed, unlike scp).
+copy_opts=(-o BatchMode=yes -o ConnectTimeout=10)
+[ -n "$ssh_config" ] && copy_opts=(-F "$ssh_config" "${copy_opts[@]}")
+# Each host's extra environment: its copy of the keys when the cluster is secure.
+host_env=()
+for i in "${!hosts[@]}"; do host_env+=(""); done
+remote_keys=".ssd-keys/$launch"  # relative to the remote home (where ssh starts)
+if [ -n "${PS_SECURE_DIR:-}" ]; then
+    for f in server.pub client.key client.pub; do
+        [ -f "$PS_SECURE_DIR/$f" ] || { echo "deploy/ssh.sh: PS_SECURE_DIR=$PS_SECURE_DIR has no $f; run 'ssd keys --output DIR'" >&2; exit 2; }
+    done
+    PS_SECURE_DIR=$(cd "$PS_SECURE_DIR" && pwd); export PS_SECURE_DIR
+fi
+copy_keys() {  # copy_keys INDEX FILES…: the key files to host INDEX, 0600 in a 0700 directory
+    local i=$1 f; shift
+    for f in "$@"; do
+        ssh "${copy_opts[@]}" -p "${sshports[$i]}" "${hosts[$i]}" \
+            "umask 077 && mkdir -p $remote_keys && cat > $remote_keys/$(basename "$f") && chmod 600 $remote_keys/$(basename "$f")" < "$f" \
+            || return 1
+    done
+}
+remove_keys() {
+    [ -n "${PS_SECURE_DIR:-}" ] || return 0
+    local i removers=()
+    for i in "${!hosts[@]}"; do
+        ssh "${ssh_opts[@]}" -p "${sshports[$i]}" "${hosts[$i]}" "rm -rf $remote_keys" >/dev/null 2>&1 & removers+=($!)
+    done
+    wait "${removers[@]}" 2>/dev/null
+}
 pids=(); names=(); worker_pids=()
 prefix() { while IFS= read -r l; do printf '[%s] %s\n' "$1" "$l"; done; }
 on_host() {  # on_host INDEX COMMAND: runs a shell command on host INDEX
@@ -72,20 +105,31 @@ teardown() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
 }
-trap 'echo "deploy/ssh.sh: interrupted; tearing down" >&2; teardown; exit 130' INT TERM
+trap 'echo "deploy/ssh.sh: interrupted; tearing down" >&2; teardown; remove_keys; exit 130' INT TERM
+if [ -n "${PS_SECURE_DIR:-}" ]; then
+    server_hosts=" "
+    for i in $(seq 0 $((servers - 1))); do server_hosts+="$((i % ${#hosts[@]})) "; done
+    for i in "${!hosts[@]}"; do
+        files=("$PS_SECURE_DIR/server.pub" "$PS_SECURE_DIR/client.key" "$PS_SECURE_DIR/client.pub")
+        if [[ "$server_hosts" == *" $i "* ]]; then files+=("$PS_SECURE_DIR/server.key" "$PS_SECURE_DIR/authorized_keys"); fi
+        copy_keys "$i" "${files[@]}" || { echo "deploy/ssh.sh: could not copy the keys to ${hosts[$i]}" >&2; remove_keys; exit 1; }
+        host_env[$i]="PS_SECURE_DIR=\$HOME/$remote_keys"
+    done
+    echo "deploy/ssh.sh: secure cluster (CURVE): keys of $PS_SECURE_DIR copied to ~/$remote_keys on every host (0600)"
+fi
 echo "deploy/ssh.sh: scheduler $root_uri:$port, $servers server(s), $workers worker(s) on ${#hosts[@]} host(s); launch $launch"
 ( set -o pipefail; env DMLC_ROLE=scheduler "${common[@]}" "$bindir/param-server" 2>&1 | prefix "local scheduler" ) &
 pids+=($!); names+=("scheduler")
 for i in $(seq 0 $((servers - 1))); do
     h=$((i % ${#hosts[@]}))
-    remote "$h" "${hosts[$h]} server $i" "DMLC_ROLE=server DMLC_NODE_HOST=${hosts[$h]} ${common[*]} $(printf %q "$bindir/param-server")"
+    remote "$h" "${hosts[$h]} server $i" "DMLC_ROLE=server DMLC_NODE_HOST=${hosts[$h]} ${host_env[$h]} ${common[*]} $(printf %q "$bindir/param-server")"
 done
 rank=0
 while [ $rank -lt "$workers" ]; do
     for i in "${!hosts[@]}"; do
         for _ in $(seq 1 "${slots[$i]}"); do
             [ $rank -ge "$workers" ] && break
-            remote "$i" "${hosts[$i]} worker $rank" "DMLC_ROLE=worker DMLC_WORKER_ID=$rank ${common[*]} $worker_cmd"
+            remote "$i" "${hosts[$i]} worker $rank" "DMLC_ROLE=worker DMLC_WORKER_ID=$rank ${host_env[$i]} ${common[*]} $worker_cmd"
             worker_pids+=($!)
             rank=$((rank + 1))
         done
@@ -120,4 +164,5 @@ while :; do
     fi
     sleep 0.2
 done
+remove_keys
 exit $status

@@ -12,7 +12,8 @@ packages=(libzmq3-dev libopenblas-dev libturbojpeg0-dev libpng-dev pkg-config
 #   iproute2            `ip netns` for the multi-host tests
 #   python3-matplotlib  the demo's loss/mAP curve and scripts/plot_*.py (the demo skips the plot without it)
 #   openssh-server, openssh-client   the deploy/ssh.sh test's "hosts" (network namespaces running sshd)
-optional=(iproute2 python3-matplotlib openssh-server openssh-client)
+#   nftables            random packet loss for the chaos tests (`nft … numgen random`; kernels without sch_netem)
+optional=(iproute2 python3-matplotlib openssh-server openssh-client nftables)
 
 # `install-deps.sh slurm` adds Slurm for `make slurm-check` (as optional packages).
 [ "${1:-}" = slurm ] && optional+=(slurm-wlm munge)

@@ -11,6 +11,13 @@ import Launcher
 /// writes `model/` and, on failure, `output/failure`. Roles as in
 /// SageMaker's distributed MXNet jobs: every host runs one parameter server and one worker, the
 /// first host (sorted) also the scheduler; a single host trains alone.
+///
+/// Secure clusters: the CURVE keys of `ssd keys` come as the input channel `secure`
+/// (`input/data/secure/`, from S3 — encrypt it there with SSE-KMS), never as hyperparameters or
+/// environment (DescribeTrainingJob shows both). SageMaker writes channel files readable by
+/// others, which the keys loader refuses, so every host copies them into a private directory
+/// (0700, files 0600) that is removed when training ends, and gives it to every process as
+/// `PS_SECURE_DIR`.
 struct SageMakerTrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sagemaker-train",
@@ -52,6 +59,23 @@ struct SageMakerTrain: AsyncParsableCommand {
         guard let me = current ?? hosts.first else { return ([], "") }
         guard hosts.isEmpty || hosts.contains(me) else { throw ValidationError("this host \(me) is not among the hosts \(hosts)") }
         return (hosts, me)
+    }
+
+    /// The `secure` channel's keys copied to a new private directory (0700, files 0600); nil
+    /// when there is no such channel.
+    static func privateKeys(channel: URL) throws -> URL? {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: channel.path) else { return nil }
+        let copy = fm.temporaryDirectory.appendingPathComponent("ssd-keys-\(ProcessInfo.processInfo.processIdentifier)")
+        try fm.createDirectory(at: copy, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for name in try fm.contentsOfDirectory(atPath: channel.path) where !name.hasPrefix(".") {
+            let target = copy.appendingPathComponent(name)
+            guard fm.createFile(atPath: target.path, contents: try Data(contentsOf: channel.appendingPathComponent(name)),
+                                attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("cannot copy the key \(name) of \(channel.path) into \(copy.path)")
+            }
+        }
+        return copy
     }
 
     func run() async throws {
@@ -97,6 +121,9 @@ struct SageMakerTrain: AsyncParsableCommand {
         if fm.fileExists(atPath: checkpoints) { args += ["--checkpoint-dir", checkpoints] }
         args += workerArguments
         let worker = binURL.appendingPathComponent("worker").path, server = binURL.appendingPathComponent("param-server").path
+        let keys: URL?
+        do { keys = try Self.privateKeys(channel: rootURL.appendingPathComponent("input/data/secure")) } catch { try fail("\(error)", 1) }
+        defer { if let keys { try? fm.removeItem(at: keys) } }
         var processes: [ProcessSpec]
         if topology.hosts.count <= 1 {
             // One host: the single-machine trainer (kv_store does not apply; the worker says so).
@@ -106,7 +133,7 @@ struct SageMakerTrain: AsyncParsableCommand {
             let first = topology.hosts[0], rank = topology.hosts.firstIndex(of: topology.current) ?? 0
             let cluster = ["DMLC_PS_ROOT_URI": first, "DMLC_PS_ROOT_PORT": environment["DMLC_PS_ROOT_PORT"] ?? "9091",
                            "DMLC_NUM_SERVER": "\(topology.hosts.count)", "DMLC_NUM_WORKER": "\(topology.hosts.count)",
-                           "DMLC_NODE_HOST": topology.current]
+                           "DMLC_NODE_HOST": topology.current].merging(keys.map { ["PS_SECURE_DIR": $0.path] } ?? [:]) { $1 }
             processes = []
             if topology.current == first {
                 processes.append(ProcessSpec(name: "scheduler", executable: server, environment: cluster.merging(["DMLC_ROLE": "scheduler"]) { $1 },

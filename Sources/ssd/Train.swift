@@ -33,6 +33,9 @@ struct Train: AsyncParsableCommand {
         // Each worker chooses its OpenBLAS kernels at start-up (BLASKernelChoice); pass on any decision made here.
         env = BLASKernelChoice.environment(for: env)
         env["OPENBLAS_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] ?? String(max(1, ProcessInfo.processInfo.activeProcessorCount / workers))
+        // `--secure DIR` (a worker option) holds for the scheduler and the servers too.
+        if let i = workerArguments.firstIndex(of: "--secure"), i + 1 < workerArguments.count { env["PS_SECURE_DIR"] = workerArguments[i + 1] }
+        if let a = workerArguments.last(where: { $0.hasPrefix("--secure=") }) { env["PS_SECURE_DIR"] = String(a.dropFirst("--secure=".count)) }
         var processes: [ProcessSpec]
         if servers > 0 {
             var cluster = try LocalCluster(binDirectory: bin, servers: servers, workers: workers)

@@ -84,7 +84,9 @@ struct WorkerCommand: ParsableCommand {
             FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(2)
         }
         if env["DMLC_ROLE"] == "scheduler" || env["DMLC_ROLE"] == "server" {
-            let status = ServiceRole.run(environment: env, metrics: metricsSettings, logger: Logger(label: env["DMLC_ROLE"] ?? "server"))
+            // `--secure DIR` holds for every role the one command line starts.
+            let status = ServiceRole.run(environment: env.merging(secure.map { ["PS_SECURE_DIR": $0] } ?? [:]) { $1 },
+                                         metrics: metricsSettings, logger: Logger(label: env["DMLC_ROLE"] ?? "server"))
             if status != 0 { throw ExitCode(status) }
             return
         }

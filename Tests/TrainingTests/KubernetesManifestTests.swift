@@ -1,4 +1,5 @@
 import Foundation
+import ParameterServer
 import Testing
 import Yams
 
@@ -97,5 +98,57 @@ struct KubernetesManifestTests {
                 #expect(path(w, "spec", "template", "spec", "restartPolicy") as? String == "Never", "\(file)")
             }
         }
+    }
+
+    @Test("every role runs with CURVE: the keys Secret mounted read-only at PS_SECURE_DIR, files 0400; workers never get server.key")
+    func secureKeys() throws {
+        let clientFiles: Set = [CurveKeys.serverPublicFile, CurveKeys.clientSecretFile, CurveKeys.clientPublicFile]
+        var secretNames: Set<String> = []
+        for (file, binds) in [("scheduler.yaml", true), ("servers.yaml", true), ("workers.yaml", false)] {
+            let job = try #require(try documents(file).first { $0["kind"] as? String == "Job" })
+            let pod = path(job, "spec", "template", "spec")
+            let container = path(pod, "containers", "0")
+            let env = path(container, "env") as? [[String: Any]] ?? []
+            let dir = try #require(env.first { $0["name"] as? String == "PS_SECURE_DIR" }?["value"] as? String, "\(file): no PS_SECURE_DIR")
+            let mounts = path(container, "volumeMounts") as? [[String: Any]] ?? []
+            let mount = try #require(mounts.first { $0["mountPath"] as? String == dir }, "\(file): nothing mounted at \(dir)")
+            #expect(mount["readOnly"] as? Bool == true, "\(file)")
+            let volumes = path(pod, "volumes") as? [[String: Any]] ?? []
+            let volume = try #require(volumes.first { $0["name"] as? String == mount["name"] as? String }, "\(file)")
+            let secret = try #require(volume["secret"] as? [String: Any], "\(file): the keys must come from a Secret")
+            secretNames.insert(secret["secretName"] as? String ?? "")
+            let mode = try #require(secret["defaultMode"] as? Int, "\(file): set defaultMode")
+            #expect(mode & 0o077 == 0, "\(file): mode \(String(mode, radix: 8)) is readable by group or others; the keys loader refuses it")
+            let items = (secret["items"] as? [[String: Any]])?.compactMap { $0["key"] as? String }
+            if binds {
+                #expect(items == nil, "\(file): the scheduler and servers need every key")
+            } else {
+                #expect(items.map(Set.init) == clientFiles, "\(file): workers get exactly \(clientFiles.sorted()), got \(items ?? [])")
+            }
+        }
+        #expect(secretNames.count == 1, "one Secret for the cluster: \(secretNames)")
+    }
+
+    @Test("keys as a Kubernetes Secret volume lays them out (links into ..data/, files 0400) load")
+    func secretVolumeLayout() throws {
+        let fm = FileManager.default
+        let made = fm.temporaryDirectory.appendingPathComponent("k8s-keys-\(UUID().uuidString)")
+        defer { try? fm.removeItem(at: made) }
+        try CurveKeys.generate(into: made.path)
+        // kubelet: DIR/..2026_…/FILE (0400), DIR/..data -> ..2026_…, DIR/FILE -> ..data/FILE.
+        let mounted = made.appendingPathComponent("mounted"), timestamped = mounted.appendingPathComponent("..2026_11_30_00_00_00.1")
+        try fm.createDirectory(at: timestamped, withIntermediateDirectories: true)
+        try fm.createSymbolicLink(atPath: mounted.appendingPathComponent("..data").path, withDestinationPath: timestamped.lastPathComponent)
+        for name in [CurveKeys.serverSecretFile, CurveKeys.serverPublicFile, CurveKeys.clientSecretFile, CurveKeys.clientPublicFile,
+                     CurveKeys.authorizedFile] {
+            try fm.copyItem(at: made.appendingPathComponent(name), to: timestamped.appendingPathComponent(name))
+            try fm.setAttributes([.posixPermissions: 0o400], ofItemAtPath: timestamped.appendingPathComponent(name).path)
+            try fm.createSymbolicLink(atPath: mounted.appendingPathComponent(name).path, withDestinationPath: "..data/\(name)")
+        }
+        let keys = try CurveKeys.load(directory: mounted.path)
+        #expect(keys.serverSecret != nil && keys.authorized == [keys.clientPublic])
+        // A group-readable file behind the link is still refused.
+        try fm.setAttributes([.posixPermissions: 0o440], ofItemAtPath: timestamped.appendingPathComponent(CurveKeys.clientSecretFile).path)
+        #expect(throws: SecurityError.self) { try CurveKeys.load(directory: mounted.path) }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Launcher
+import ParameterServer
 import TestSupport
 import Testing
 
@@ -16,15 +17,19 @@ struct LaunchConventionTests {
         guard synth.status == 0 else { throw SetupFailure(step: "ssd synth", output: synth.stderr) }
     }
 
-    @Test("one command for every role: `worker` runs the scheduler, the server and both workers (DMLC_INTERFACE=lo), dist_sync trains")
+    @Test("one command for every role, secure: `worker --secure DIR` runs the scheduler, the server and both workers (DMLC_INTERFACE=lo), dist_sync trains")
     func oneCommandForEveryRole() async throws {
         defer { try? FileManager.default.removeItem(at: work) }
+        // `--secure` on the one command line: a role that ignored it could not talk to the others.
+        let keys = work.appendingPathComponent("keys").path
+        try CurveKeys.generate(into: keys)
         var cluster = try LocalCluster(binDirectory: productsDirectory, servers: 1, workers: 2)
         cluster.serverExecutable = productsDirectory.appendingPathComponent("worker").path
         cluster.environment = ["DMLC_INTERFACE": "lo"]
         cluster.workerArguments = ["--data-root", work.appendingPathComponent("data").path, "--model-dir", work.appendingPathComponent("m").path,
                                    "--tiny-network", "--num_classes", "2", "--num_training_samples", "8", "--use_pretrained_model", "0",
-                                   "--epochs", "1", "--mini_batch_size", "2", "--kv_store", "dist_sync", "--blas-threads", "1"]
+                                   "--epochs", "1", "--mini_batch_size", "2", "--kv_store", "dist_sync", "--blas-threads", "1",
+                                   "--secure", keys]
         // The scheduler and server get the very same command line as the workers.
         let processes = cluster.processes.map { spec -> ProcessSpec in
             var s = spec

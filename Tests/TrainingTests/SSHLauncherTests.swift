@@ -35,7 +35,7 @@ struct SSHLauncherTests {
         try? FileManager.default.removeItem(at: work)
     }
 
-    func start(_ model: String, epochs: Int, port: Int) async throws -> ClusterLauncher {
+    func start(_ model: String, epochs: Int, port: Int, environment: [String: String] = [:]) async throws -> ClusterLauncher {
         let rootURI = try String(contentsOf: hosts.appendingPathComponent("root_uri"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let launcher = ClusterLauncher()
         try await launcher.start(ProcessSpec(
@@ -47,7 +47,7 @@ struct SSHLauncherTests {
                         "--model-dir", work.appendingPathComponent(model).path, "--tiny-network", "--num_classes", "2",
                         "--num_training_samples", "16", "--use_pretrained_model", "0", "--epochs", "\(epochs)", "--mini_batch_size", "2",
                         "--kv_store", "dist_sync", "--blas-threads", "1", "--log-every", "1"],
-            environment: ["PS_HEARTBEAT_TIMEOUT": "5"]))
+            environment: ["PS_HEARTBEAT_TIMEOUT": "5"].merging(environment) { $1 }))
         return launcher
     }
 
@@ -78,11 +78,21 @@ struct SSHLauncherTests {
     }
 
     func runCluster() async throws {
-        // A full run: 2 servers and 2 workers over ssh, the scheduler here.
-        let ok = try await start("ok", epochs: 1, port: Int(try freeLoopbackPort()))
+        // A full run, secure: 2 servers and 2 workers over ssh, the scheduler here; ssh.sh copies
+        // the CURVE keys to each host (0600) and removes them at the end.
+        let keys = work.appendingPathComponent("keys").path
+        let made = try await runProcess(productsDirectory.appendingPathComponent("ssd"), ["keys", "--output", keys], timeout: 30)
+        #expect(made.status == 0, "\(made.stderr)")
+        let ok = try await start("ok", epochs: 1, port: Int(try freeLoopbackPort()), environment: ["PS_SECURE_DIR": keys])
         let okEnd = try #require(await ok.result(of: "ssh.sh", timeout: .seconds(120)))
         #expect(okEnd.termination == .exited(0), "\(okEnd.stdout) \(okEnd.stderr)")
         #expect(okEnd.stdout.contains("effective batch 4 (dist_sync)"), "\(okEnd.stdout)")
+        #expect(okEnd.stdout.contains("secure cluster (CURVE): keys of"), "\(okEnd.stdout)")
+        // Every server on the hosts ran with the copy of the keys (its log says where they were).
+        let copies = okEnd.stdout.split(separator: "\n").filter { $0.contains(" server ") && $0.contains("secure: CURVE with the keys of") }
+        #expect(copies.count == 2 && copies.allSatisfy { $0.contains("/.ssd-keys/ssh-") }, "\(okEnd.stdout)")
+        let home = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".ssd-keys")
+        if let id = launchID(ok) { #expect(!FileManager.default.fileExists(atPath: home.appendingPathComponent(id).path), "keys left on the hosts") }
         #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("ok/model_algo_1-0001.params").path))
         if let id = launchID(ok) { #expect(await noProcessLeft(tag: id, variable: "SSD_LAUNCH")) }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Launcher
+import ParameterServer
 import TestSupport
 import Testing
 
@@ -11,7 +12,7 @@ import Testing
 struct SageMakerMultiHostTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    @Test("two hosts train in dist_sync (effective batch 2 × 4); algo-1's worker 0 writes SageMaker's model artifacts")
+    @Test("two hosts train in dist_sync (effective batch 2 × 4) with CURVE keys from the `secure` channel; algo-1's worker 0 writes SageMaker's model artifacts")
     func twoHosts() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("sm-hosts-\(UUID().uuidString)")
         let hostsDir = work.appendingPathComponent("hosts")
@@ -38,6 +39,12 @@ struct SageMakerMultiHostTests {
         try #require(synth.status == 0, "\(synth.stderr)")
         let namespaces = try String(contentsOf: hostsDir.appendingPathComponent("namespaces"), encoding: .utf8).split(separator: "\n").map(String.init)
         try #require(namespaces.count == 2)
+        // The keys as SageMaker downloads a channel: files readable by others (sagemaker-train makes a private copy).
+        let keys = work.appendingPathComponent("keys")
+        try CurveKeys.generate(into: keys.path)
+        for name in try fm.contentsOfDirectory(atPath: keys.path) {
+            try fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: keys.appendingPathComponent(name).path)
+        }
         let launcher = ClusterLauncher()
         for (k, ns) in namespaces.enumerated() {
             let host = "algo-\(k + 1)", smRoot = work.appendingPathComponent(host)
@@ -46,6 +53,7 @@ struct SageMakerMultiHostTests {
             for channel in ["train", "train_annotation", "validation", "validation_annotation"] {
                 try fm.copyItem(at: data.appendingPathComponent(channel), to: smRoot.appendingPathComponent("input/data/\(channel)"))
             }
+            try fm.copyItem(at: keys, to: smRoot.appendingPathComponent("input/data/secure"))
             try #"{"num_classes": "2", "num_training_samples": "16", "epochs": "1", "mini_batch_size": "4", "use_pretrained_model": "0", "kv_store": "dist_sync"}"#
                 .write(to: smRoot.appendingPathComponent("input/config/hyperparameters.json"), atomically: true, encoding: .utf8)
             try #"{"current_host": "\#(host)", "hosts": ["algo-2", "algo-1"], "network_interface_name": "eth0"}"#
@@ -62,6 +70,7 @@ struct SageMakerMultiHostTests {
         for host in ["algo-1", "algo-2"] {
             let log = outcome.result(host).map { $0.stdout + $0.stderr } ?? ""
             #expect(log.contains("effective batch 8 (dist_sync)"), "\(host): \(log)")
+            #expect(log.contains("secure: CURVE with the keys of"), "\(host): \(log)")
         }
         #expect(outcome.result("algo-1")?.stderr.contains("host algo-1 of 2: scheduler, server 0, worker 0") == true, "\(logs)")
         #expect(outcome.result("algo-2")?.stderr.contains("host algo-2 of 2: server 1, worker 1") == true, "\(logs)")

@@ -5,8 +5,10 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable, Sendable {
     case interrupted
     /// This node registered but the scheduler did not send its roster in time.
     case registrationTimedOut(scheduler: String, seconds: Double)
-    /// The scheduler's deadline passed before every node registered.
-    case clusterIncomplete(servers: Int, expectedServers: Int, workers: Int, expectedWorkers: Int, seconds: Double)
+    /// The scheduler's deadline passed before every node registered (`missingWorkerRanks`: the
+    /// ranks no worker asked for, when the workers ask for ranks).
+    case clusterIncomplete(servers: Int, expectedServers: Int, workers: Int, expectedWorkers: Int, seconds: Double,
+                           missingWorkerRanks: [Int] = [])
     /// The scheduler refused this node's registration.
     case registrationRejected(scheduler: String, reason: String)
     /// A server answered one of this worker's requests with an error.
@@ -30,8 +32,9 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .registrationTimedOut(scheduler, s):
             return "no roster from the scheduler at \(scheduler) after \(Int(s)) s: check that the scheduler runs, that "
                 + "DMLC_NUM_SERVER/DMLC_NUM_WORKER match the processes started, or raise PS_REGISTRATION_TIMEOUT"
-        case let .clusterIncomplete(s, es, w, ew, seconds):
-            return "cluster incomplete after \(Int(seconds)) s: \(s)/\(es) server(s) and \(w)/\(ew) worker(s) registered; "
+        case let .clusterIncomplete(s, es, w, ew, seconds, missing):
+            let which = missing.isEmpty ? "" : " (missing: worker rank \(missing.map(String.init).joined(separator: ", ")))"
+            return "cluster incomplete after \(Int(seconds)) s: \(s)/\(es) server(s) and \(w)/\(ew) worker(s) registered\(which); "
                 + "start the missing nodes or raise PS_REGISTRATION_TIMEOUT"
         case let .registrationRejected(scheduler, reason):
             return "the scheduler at \(scheduler) rejected this node: \(reason)"
@@ -41,7 +44,7 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable, Sendable {
             return "server \(server) at \(endpoint) stopped the job: \(reason)"
         case let .serverSilent(server, endpoint, s):
             return "server \(server) at \(endpoint) stopped answering for \(Int(s)) s (no reply, no heartbeat): it is presumed "
-                + "dead; check its log, then restart the job (resume from the last checkpoint)"
+                + "dead; check its log, then restart the job with --resume MODEL_DIR to continue from the last checkpoint"
         case let .requestTimedOut(server, endpoint, request, s):
             return "server \(server) at \(endpoint) is alive but has not answered \(request) for \(Int(s)) s: another worker "
                 + "is probably stuck; check the workers' logs, or raise PS_REQUEST_TIMEOUT for long pauses"

@@ -41,6 +41,15 @@ struct Registrations {
 
     var isComplete: Bool { servers.count == expectedServers && workers.count == expectedWorkers }
 
+    /// The worker ranks no registered worker asked for, when every registered worker asked for
+    /// one (`DMLC_WORKER_ID`, as the launchers set it); empty when that says nothing more than
+    /// the count.
+    var missingWorkerRanks: [Int] {
+        let asked = workers.compactMap(\.registration.requestedRank)
+        guard !asked.isEmpty, asked.count == workers.count else { return [] }
+        return (0..<expectedWorkers).filter { !asked.contains($0) }
+    }
+
     /// Adds a node or says why not.
     mutating func add(_ registration: Registration, from peer: PeerID, address: String?) throws(Refusal) {
         guard !(servers + workers).contains(where: { $0.peer == peer }) else { throw .alreadyRegistered }

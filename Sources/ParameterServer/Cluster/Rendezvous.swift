@@ -25,7 +25,7 @@ public enum Rendezvous {
             guard transport.now() < deadline else {
                 throw ClusterError.clusterIncomplete(servers: joined.servers.count, expectedServers: config.numServers,
                                                      workers: joined.workers.count, expectedWorkers: config.numWorkers,
-                                                     seconds: config.registrationTimeout)
+                                                     seconds: config.registrationTimeout, missingWorkerRanks: joined.missingWorkerRanks)
             }
             guard let received = try transport.receive(deadline: min(deadline, transport.now() + 0.2)) else { continue }
             let peer = received.peer

@@ -35,7 +35,7 @@ public final class KVServer {
             switch self {
             case let .deadWorker(_, name, silent):
                 return "\(name) sent nothing for \(Int(silent)) s: it is presumed dead; stopping the job "
-                    + "(check its log, then restart the job from the last checkpoint)"
+                    + "(check its log, then restart the job with --resume MODEL_DIR to continue from the last checkpoint)"
             case let .roundTimedOut(slice, round, waited, missing):
                 return "sync round \(round) of \(slice) waited \(Int(waited)) s for \(missing.joined(separator: "; ")); stopping the job "
                     + "(raise PS_ROUND_TIMEOUT if such pauses are expected)"

@@ -127,9 +127,10 @@ public struct CurveKeys: Equatable, Sendable {
     }
 
     private static func readPrivate(_ path: String) throws(SecurityError) -> String {
-        let attributes: [FileAttributeKey: Any]
-        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch { throw .missingFile(path) }
-        let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue ?? 0o777
+        // stat follows links: the mode is the key file's (a Kubernetes Secret volume links every key into `..data/`).
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw .missingFile(path) }
+        let mode = Int(info.st_mode) & 0o777
         guard mode & 0o077 == 0 else { throw .tooOpen(path: path, mode: mode) }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw .io(path: path, reason: "cannot be read as UTF-8 text")
