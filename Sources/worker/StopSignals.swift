@@ -16,14 +16,16 @@ import Training
 ///   step in hand cannot finish; the worker stops at once too, naming the newest complete
 ///   checkpoint (worker 0's last epoch).
 /// - A second signal stops at once.
+/// - Once training is over (`SignalCount.trainingOver`), a signal only raises `flag`: the
+///   metrics port's linger waits on it and the worker exits 0.
 enum StopSignals {
     /// Seconds from the first signal to the latest exit (SageMaker's Object Detection is given
     /// 30 s here; `ssd sagemaker-train` waits as long before SIGKILL).
     static let deadlineSeconds = 25
 
     /// Installs the handlers (keep the returned sources alive).
-    static func install(flag: StopFlag, cluster: Bool, checkpointDirectory: String) -> [DispatchSourceSignal] {
-        let signals = SignalCount()
+    static func install(flag: StopFlag, cluster: Bool, checkpointDirectory: String,
+                        signals: SignalCount) -> [DispatchSourceSignal] {
         // A parent may have started this process with the signals blocked (the mask is inherited).
         var mask = sigset_t()
         sigemptyset(&mask); sigaddset(&mask, SIGINT); sigaddset(&mask, SIGTERM)
@@ -33,6 +35,7 @@ enum StopSignals {
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
                 let name = sig == SIGTERM ? "SIGTERM" : "SIGINT"
+                if signals.trainingOver { flag.raise(); return }
                 if signals.next() > 1 { stop("\(name) again: stopping now", checkpointDirectory) }
                 if cluster {
                     stop("\(name): a cluster worker stops at once (the parameter servers stop too, so the step in hand cannot finish)",
@@ -61,10 +64,16 @@ enum StopSignals {
 
     static func say(_ line: String) { FileHandle.standardError.write(Data("worker: \(line)\n".utf8)) }
 
-    /// Signals received so far (the handlers of SIGINT and SIGTERM may run at the same time).
+    /// Signals received so far (the handlers of SIGINT and SIGTERM may run at the same time),
+    /// and whether training is over.
     final class SignalCount: @unchecked Sendable {
         private let lock = NSLock()
         private var count = 0
+        private var over = false
         func next() -> Int { lock.lock(); defer { lock.unlock() }; count += 1; return count }
+        var trainingOver: Bool {
+            get { lock.lock(); defer { lock.unlock() }; return over }
+            set { lock.lock(); over = newValue; lock.unlock() }
+        }
     }
 }

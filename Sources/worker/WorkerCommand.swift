@@ -137,8 +137,9 @@ struct WorkerCommand: ParsableCommand {
         options.checkpointDir = CheckpointLocation.resolve(option: checkpointDir, modelDir: options.modelDir)
         let stop = StopFlag()
         options.stopRequest = stop
-        let signalSources = StopSignals.install(flag: stop, cluster: cluster != nil, checkpointDirectory: options.checkpointDirectory)
-        defer { signalSources.forEach { $0.cancel() } }
+        let signals = StopSignals.SignalCount()
+        let signalSources = StopSignals.install(flag: stop, cluster: cluster != nil, checkpointDirectory: options.checkpointDirectory,
+                                                signals: signals)
         if let c = winogradChannels { options.winogradMinimumChannels = c > 0 ? c : nil }
         if let c = winogradWeightGradientChannels { options.winogradWeightGradientMinimumChannels = c > 0 ? c : nil }
         if tinyNetwork { options.networkOverride = h.baseNetwork == .resnet50 ? .tinyResNet(numClasses: h.numClasses) : .tiny(numClasses: h.numClasses) }
@@ -150,7 +151,13 @@ struct WorkerCommand: ParsableCommand {
             }
             options.observer = metrics
         }
-        defer { metricsEndpoint?.close() }
+        defer {
+            // Training is over (or failed): from here a signal only ends the metrics linger (the
+            // handlers above stay installed — installing others for the same signals would lose them).
+            signals.trainingOver = true
+            metricsEndpoint?.close(stop: stop)
+            signalSources.forEach { $0.cancel() }
+        }
         do {
             let trainer = try Trainer(options: options, cluster: cluster, logger: logger)
             let summary = try trainer.run()
