@@ -5,13 +5,13 @@ import Testing
 
 extension TrainerTests {
     @Test("dist_sync with 2bit gradient compression: 2 workers train the small SSD and the loss still falls")
-    func distSyncTwoBit() throws {
+    func distSyncTwoBit() async throws {
         defer { try? FileManager.default.removeItem(atPath: work) }
         // 2bit sends ±threshold per value and step: with the small SSD's gradients (of order
         // 1e-2 from scratch) MXNet's default 0.5 would hold nearly everything back for many
         // steps, so the threshold is set at their scale, as a user would.
         let compression = GradientCompression(kind: .twoBit, threshold: 0.05)
-        let summaries = try Self.runCluster(workers: 2, compression: compression) { w in
+        let summaries = try await Self.runCluster(workers: 2, compression: compression) { w in
             var o = options("c\(w)", epochs: 3, batch: 2, kvStore: .sync)
             o.hyperparameters.learningRate = 0.01
             return o

@@ -86,10 +86,10 @@ struct TrainerTests {
     }
 
     @Test("dist_sync: 2 workers × batch 2 (real KVServer and KVClients on 127.0.0.1, in threads) equal 1 machine × batch 4")
-    func distSyncInProcess() throws {
+    func distSyncInProcess() async throws {
         defer { try? FileManager.default.removeItem(atPath: work) }
         let (single, _) = try train(options("one", epochs: 1))
-        let summaries = try Self.runCluster(workers: 2) { w in options("w\(w)", epochs: 1, batch: 2, kvStore: .sync) }
+        let summaries = try await Self.runCluster(workers: 2) { w in options("w\(w)", epochs: 1, batch: 2, kvStore: .sync) }
         #expect(summaries.map(\.rank) == [0, 1] && summaries.allSatisfy { $0.effectiveBatch == 4 })
         let a = try weights(try #require(single.checkpoint)), b = try weights(try #require(summaries[0].checkpoint))
         #expect(a.count == b.count && a.count > 1000)
@@ -106,7 +106,7 @@ struct TrainerTests {
     /// threads of this process, real ZeroMQ peers on 127.0.0.1; the trainers' summaries once the
     /// server has shut down.
     static func runCluster(workers: Int, compression: GradientCompression = .none,
-                           options: @escaping @Sendable (Int) -> TrainingOptions) throws -> [TrainingSummary] {
+                           options: @escaping @Sendable (Int) -> TrainingOptions) async throws -> [TrainingSummary] {
         let port = try freeLoopbackPort()
         @Sendable func config(_ role: Role, rank: Int? = nil) -> ClusterConfig {
             var c = ClusterConfig(role: role, rootURI: "127.0.0.1", rootPort: port, numServers: 1, numWorkers: workers, requestedRank: rank,
@@ -136,10 +136,14 @@ struct TrainerTests {
                 group.leave()
             }
         }
-        #expect(group.wait(timeout: .now() + 120) == .success, "the in-process cluster did not finish within 120 s")
-        lock.lock(); defer { lock.unlock() }
-        #expect(try serverOutcome.value?.get() == .shutdown)
-        return try results.value.map { try #require($0).get() }
+        // Waited for off Swift concurrency's few shared threads (process tests' timers run there).
+        let finished = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            DispatchQueue.global().async { c.resume(returning: group.wait(timeout: .now() + 120) == .success) }
+        }
+        #expect(finished, "the in-process cluster did not finish within 120 s")
+        let (server, trainers) = lock.withLock { (serverOutcome.value, results.value) }
+        #expect(try server?.get() == .shutdown)
+        return try trainers.map { try #require($0).get() }
     }
 
     enum Damage: String, CaseIterable { case statesMissing, paramsTruncated }
