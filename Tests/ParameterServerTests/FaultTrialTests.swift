@@ -100,7 +100,8 @@ struct FaultTrialTests {
         }
     }
 
-    @Test("worker killed before it registers: the scheduler names the missing rank, the others time out naming the scheduler")
+    @Test("worker killed before it registers: the scheduler names the missing rank, the others time out naming the scheduler",
+          .enabled(if: ProcessInfo.processInfo.environment["SSD_CHAOS"] == "1", "timing-sensitive on a loaded 2-core machine (docs/reliability.md, Open): runs with `make chaos` (SSD_CHAOS=1)"))
     func workerBeforeRegistration() async throws {
         let cluster = try makeCluster(Self.shortRegistration)
         try await cluster.start("scheduler", executable: "param-server", environment: ["DMLC_ROLE": "scheduler"])
@@ -114,7 +115,8 @@ struct FaultTrialTests {
                           since: fault, trial: "worker missing at registration")
     }
 
-    @Test("server killed before it registers: the scheduler says 0/1 server(s), the workers time out naming the scheduler")
+    @Test("server killed before it registers: the scheduler says 0/1 server(s), the workers time out naming the scheduler",
+          .enabled(if: ProcessInfo.processInfo.environment["SSD_CHAOS"] == "1", "timing-sensitive on a loaded 2-core machine (docs/reliability.md, Open): runs with `make chaos` (SSD_CHAOS=1)"))
     func serverBeforeRegistration() async throws {
         let cluster = try makeCluster(Self.shortRegistration)
         try await cluster.start("scheduler", executable: "param-server", environment: ["DMLC_ROLE": "scheduler"])
