@@ -39,6 +39,9 @@ final class ZMQContext: @unchecked Sendable {
 final class ZMQSocket {
     enum Kind { case router, dealer }
 
+    /// The longest a ROUTER's send may wait for a peer's queue (`ZMQ_SNDTIMEO`).
+    static let routerSendTimeoutSeconds = 5.0
+
     private var handle: UnsafeMutableRawPointer?
     /// The endpoint bound or connected to, for messages.
     private(set) var endpoint = ""
@@ -52,7 +55,14 @@ final class ZMQSocket {
         try set(ZMQ_LINGER, Int32(linger * 1000))
         try set(ZMQ_SNDHWM, 10_000)
         try set(ZMQ_RCVHWM, 10_000)
-        if kind == .router { try set(ZMQ_ROUTER_MANDATORY, 1) }
+        if kind == .router {
+            try set(ZMQ_ROUTER_MANDATORY, 1)
+            // With ROUTER_MANDATORY a send to a peer whose queue is full (or whose pipe is still
+            // being torn down after it died) waits; this bounds that wait, so one such peer can
+            // never freeze a server that owes the others their replies (the send then fails and
+            // the server logs "could not answer").
+            try set(ZMQ_SNDTIMEO, Int32(Self.routerSendTimeoutSeconds * 1000))
+        }
         if let identity {
             let rc = identity.withUnsafeBytes { zmq_setsockopt(h, ZMQ_ROUTING_ID, $0.baseAddress, identity.count) }
             if rc != 0 { throw .socket(operation: "set identity", endpoint: "", reason: ZMQSocket.lastError()) }
