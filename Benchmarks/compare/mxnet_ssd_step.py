@@ -84,6 +84,15 @@ def training_symbol(classes):
     return mx.sym.Group([cls_prob, loc_loss, mx.sym.BlockGrad(cls_target)])
 
 
+def timed_images_per_second(step, batch, steps):
+    """Images per second of `steps` calls of `step` (one batch each) after one warm-up call."""
+    step()  # warm-up
+    start = time.time()
+    for _ in range(steps):
+        step()
+    return batch * steps / (time.time() - start)
+
+
 def mxnet_images_per_second(batch, steps, classes):
     sym = training_symbol(classes)
     mod = mx.mod.Module(sym, data_names=["data"], label_names=["label"], context=mx.cpu())
@@ -103,11 +112,7 @@ def mxnet_images_per_second(batch, steps, classes):
         mod.update()
         mx.nd.waitall()
 
-    step()  # warm-up
-    start = time.time()
-    for _ in range(steps):
-        step()
-    return batch * steps / (time.time() - start)
+    return timed_images_per_second(step, batch, steps)
 
 
 GLUONCV_MODELS = {  # row -> (model zoo name, image size fed)
@@ -150,11 +155,7 @@ def gluoncv_training_images_per_second(row, batch, steps):
         trainer.step(1)
         mx.nd.waitall()
 
-    step()  # warm-up
-    start = time.time()
-    for _ in range(steps):
-        step()
-    return batch * steps / (time.time() - start)
+    return timed_images_per_second(step, batch, steps)
 
 
 def gluoncv_inference_images_per_second(row, batch, steps):
@@ -166,11 +167,7 @@ def gluoncv_inference_images_per_second(row, batch, steps):
         ids, scores, bboxes = net(images)
         mx.nd.waitall()
 
-    step()
-    start = time.time()
-    for _ in range(steps):
-        step()
-    return batch * steps / (time.time() - start)
+    return timed_images_per_second(step, batch, steps)
 
 
 def ours(kind, row, batch, steps, threads):
