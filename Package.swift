@@ -89,6 +89,7 @@ let package = Package(
             name: "ClusterMetrics",
             dependencies: [
                 "MetricsHTTP", "ParameterServer", "Training",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

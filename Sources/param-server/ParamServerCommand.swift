@@ -35,9 +35,7 @@ struct ParamServerCommand: ParsableCommand {
     @Option(help: "Authenticate and encrypt every connection with the CURVE keys of this directory, made by `ssd keys` (PS_SECURE_DIR).")
     var secure: String?
     @Flag(help: "Also run the scheduler in this process (server 0 of a small cluster).") var withScheduler = false
-    @Option(help: "Serve Prometheus metrics at GET /metrics on this port, 0 = any free port (SSD_METRICS_PORT).") var metricsPort: Int?
-    @Option(help: "Address the metrics port listens on (SSD_METRICS_HOST; default 0.0.0.0).") var metricsHost: String?
-    @Option(help: "Seconds to keep serving the final metrics after the job ended (SSD_METRICS_LINGER; default 0).") var metricsLinger: Double?
+    @OptionGroup var metricsOptions: MetricsPortOptions
 
     func run() throws {
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -52,8 +50,7 @@ struct ParamServerCommand: ParsableCommand {
         let metricsSettings: MetricsPortSettings?
         do {
             config = try ClusterConfig.resolve(environment: ProcessInfo.processInfo.environment, flags: flags.asEnvironment)
-            metricsSettings = try MetricsPortSettings.resolve(port: metricsPort, host: metricsHost, linger: metricsLinger,
-                                                              environment: ProcessInfo.processInfo.environment)
+            metricsSettings = try metricsOptions.settings(environment: ProcessInfo.processInfo.environment)
         } catch {
             FileHandle.standardError.write(Data("param-server: \(error)\n".utf8))
             throw ExitCode(2)

@@ -50,9 +50,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Class names for the model artifacts (JSON array or one per line; default: the train annotations' categories).")
     var classNames: String?
     @Option(help: "Cluster only: CURVE keys directory made by `ssd keys` (PS_SECURE_DIR).") var secure: String?
-    @Option(help: "Serve Prometheus metrics at GET /metrics on this port, 0 = any free port (SSD_METRICS_PORT).") var metricsPort: Int?
-    @Option(help: "Address the metrics port listens on (SSD_METRICS_HOST; default 0.0.0.0).") var metricsHost: String?
-    @Option(help: "Seconds to keep serving the final metrics after training ended (SSD_METRICS_LINGER; default 0).") var metricsLinger: Double?
+    @OptionGroup var metricsOptions: MetricsPortOptions
     @Option(help: "Cluster only: compress gradient pushes — none, fp16, bf16 or 2bit, as MXNet's set_gradient_compression (PS_GRADIENT_COMPRESSION; default none). Every worker must give the same.")
     var gradientCompression: String?
     @Option(help: "Cluster only: the 2bit threshold (PS_COMPRESSION_THRESHOLD; default 0.5).") var compressionThreshold: String?
@@ -79,7 +77,7 @@ struct WorkerCommand: ParsableCommand {
         let env = ProcessInfo.processInfo.environment
         let metricsSettings: MetricsPortSettings?
         do {
-            metricsSettings = try MetricsPortSettings.resolve(port: metricsPort, host: metricsHost, linger: metricsLinger, environment: env)
+            metricsSettings = try metricsOptions.settings(environment: env)
         } catch {
             FileHandle.standardError.write(Data("worker: \(error)\n".utf8)); throw ExitCode(2)
         }
