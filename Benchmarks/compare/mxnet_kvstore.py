@@ -17,6 +17,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -106,12 +107,16 @@ def run_ours(rounds):
     exe = os.path.join(HERE, "..", ".build", "release", "ParameterServerBenchmarks")
     if not os.path.exists(exe):
         sys.exit("build it first: cd Benchmarks && swift build -c release --product ParameterServerBenchmarks")
-    out = subprocess.run([exe, "--rounds", str(rounds), "--servers", "1"], capture_output=True, text=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "ours.json")
+        subprocess.run([exe, "--rounds", str(rounds), "--servers", "1", "--workers", "2", "--compression", "none",
+                        "--json", path], capture_output=True, text=True, check=True)
+        with open(path) as f:
+            rows = json.load(f)["rows"]
     figures = {}
-    for line in out.splitlines():
-        m = re.match(r"(dist_sync|dist_async)\s+1\s+2\s+\d+\s+[\d.]+\s+([\d.]+)", line)
-        if m:
-            figures[m.group(1)] = float(m.group(2))
+    for row in rows:
+        if row["servers"] == 1 and row["workers"] == 2 and row["compression"] == "none":
+            figures[row["mode"]] = float(row["roundsPerSecond"])
     return figures
 
 

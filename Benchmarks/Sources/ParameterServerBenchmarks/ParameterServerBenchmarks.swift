@@ -98,6 +98,13 @@ struct ParameterServerBenchmarks: ParsableCommand {
             keys = try CurveKeys.load(directory: dir)
         }
         print("ZeroMQ security: \(secure ? "CURVE (authenticated and encrypted)" : "NULL (none)")")
+        print(String(format: "load average at start: %.2f", loadAverage()))
+        var floorFigures: Floor?
+        if floor { floorFigures = try Floor.measure(frameSizes: shapes.map { $0.count * 4 }, workers: workers.max() ?? 2) }
+        let chosen = try modes.map { name in
+            guard let mode = SyncMode(rawValue: name) else { throw ValidationError("unknown mode \(name): use dist_sync or dist_async") }
+            return mode
+        }
         let settings = try compression.map { try GradientCompression.parse(kind: $0, threshold: nil, source: "--compression") }
         print("mode        compression servers workers rounds   seconds  rounds/s  GB/s/worker (push+pull)  MB pushed+pulled/worker/round"
               + "  MB per server per float32 push (max/mean)")
@@ -121,12 +128,7 @@ struct ParameterServerBenchmarks: ParsableCommand {
             }
         }
         print(String(format: "load average at end: %.2f", loadAverage()))
-        print("reference (MXNet 1.9.1 ps-lite, same machine, 1 server + 2 workers): dist_sync with SGD on the server "
-              + "5.3 rounds/s, without optimizer 7.1; dist_async with SGD 4.6 (shared/reference/machine-performance.md); "
-              + "Benchmarks/compare/mxnet_kvstore.py measures it again")
-        if let sync1 = rows.first(where: { $0.mode == "dist_sync" && $0.servers == 1 && $0.workers == 2 && $0.compression == "none" }) {
-            print(String(format: "ratio dist_sync 1 server vs MXNet's 5.3 rounds/s: %.2f", sync1.roundsPerSecond / 5.3))
-        }
+        print("against MXNet 1.9.1 ps-lite on this machine, in one command: python3 Benchmarks/compare/mxnet_kvstore.py")
         if let json {
             let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]
             try e.encode(Results(cores: ProcessInfo.processInfo.activeProcessorCount, loadAverage: loadAverage(), floor: floorFigures, rows: rows))
