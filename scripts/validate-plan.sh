@@ -80,9 +80,11 @@ fi
 
 rows=$out/plan-validation-runs.jsonl  # one line per run, kept if the script is stopped
 : > "$rows"
+index=0
 for run in $runs; do
     IFS=: read -r link s n <<< "$run"
-    dir=$work/run-$link-$s-$n
+    index=$((index + 1))
+    dir=$work/run-$index-$link-$s-$n   # a run given twice gets fresh data and model directories
     # Exactly `steps` batches per worker: the epoch runs over the whole train channel.
     "$bindir/ssd" synth --output "$dir-data" --num-classes 4 --train $((n * batch * steps)) --validation 0 --image-size 300 >/dev/null || exit 1
     args=(--data-root "$dir-data" --model-dir "$dir" --num_classes 4 --num_training_samples $((n * batch * steps))

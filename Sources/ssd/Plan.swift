@@ -68,7 +68,7 @@ struct Plan: AsyncParsableCommand {
         for b in bandwidth {
             let link: PlanLink = b == "loopback" ? .loopback(bytesPerSecond: cal.loopback.bytesPerSecond) : .network(bytesPerSecond: try LinkRate.bytesPerSecond(b))
             let shared = (sharedMachine || b == "loopback") && computeSeconds == nil
-            let placement: PlanPlacement = shared ? .shared(cores: cal.machine.cores, copyBytesPerSecond: cal.loopback.bytesPerSecond) : .dedicated
+            let placement: PlanPlacement = shared ? .shared(cores: cal.machine.cores, copyBytesPerSecond: cal.loopback.copyBytesPerCPUSecond) : .dedicated
             for m in servers {
                 for n in workers {
                     let input = ClusterPlanInput(

@@ -148,6 +148,15 @@ struct ClusterPlanTests {
         #expect(p.perServer.map(\.floats).reduce(0, +) == keys.counts.values.reduce(0, +))
     }
 
+    @Test("a shared machine is charged the measured CPU per byte moved; a calibration without it falls back to the round's throughput")
+    func copyCostPerCPUSecond() throws {
+        let measured = PlanCalibration.Loopback(floatsPerRound: 1000, roundSeconds: 0.01, bytesPerSecond: 2e9, cpuSecondsPerByte: 0.25e-9)
+        #expect(abs(measured.copyBytesPerCPUSecond - 4e9) < 1)
+        let json = #"{"floatsPerRound": 1000, "roundSeconds": 0.01, "bytesPerSecond": 2e9}"#
+        let older = try JSONDecoder().decode(PlanCalibration.Loopback.self, from: Data(json.utf8))
+        #expect(older.cpuSecondsPerByte == nil && older.copyBytesPerCPUSecond == 2e9)
+    }
+
     @Test("a calibration file round-trips; another format version is refused with what to do")
     func calibrationFile() throws {
         let machine = PlanCalibration.Machine(cores: 2, cpu: "test", memoryGiB: 1, openBLASCore: "Haswell", openBLASConfig: "OpenBLAS",

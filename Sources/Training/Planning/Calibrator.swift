@@ -130,6 +130,7 @@ public struct Calibrator {
             do { _ = try ServerRunner(config: c, logger: quiet).run() } catch { failure.set("server: \(error)") }
         }
         var times: [Double] = []
+        var cpu0 = 0.0, cpuTimed = 0.0
         let keys = counts.keys.sorted()
         do {
             var c = config; c.role = .worker; c.requestedRank = 0
@@ -142,6 +143,7 @@ public struct Calibrator {
             try client.initialize(keys: declared, mode: .sync,
                                   optimizer: OptimizerConfig(kind: .sgd, learningRate: 0.001, momentum: 0.9, weightDecay: 0.0005))
             for r in 0..<(1 + max(1, rounds)) {
+                if r == 1 { cpu0 = Self.processCPUSeconds() }
                 let t0 = MonotonicClock.now()
                 for (i, key) in keys.enumerated() {
                     try gradients[i].withUnsafeBufferPointer { g in
@@ -151,6 +153,7 @@ public struct Calibrator {
                 try client.wait()
                 if r > 0 { times.append(MonotonicClock.now() - t0) }
             }
+            cpuTimed = Self.processCPUSeconds() - cpu0
             try client.shutdownServers()
         } catch {
             failure.set("worker: \(error)")
@@ -166,9 +169,22 @@ public struct Calibrator {
         // The copy path's share of the round; at least a tenth of it (a server CPU model that
         // overestimates must not leave an infinite throughput).
         let transport = max(round - cpu, round / 10)
-        let loop = PlanCalibration.Loopback(floatsPerRound: floats, roundSeconds: round, bytesPerSecond: Double(2 * 4 * floats) / transport)
-        logger.info("loopback: \(String(format: "%.1f", Double(floats * 4) / 1e6)) MB each way per round, \(String(format: "%.3f", round)) s per round (server CPU modelled \(String(format: "%.3f", cpu)) s), \(String(format: "%.2f", loop.bytesPerSecond / 1e9)) GB/s")
+        // CPU per byte moved: every thread of this process over the timed rounds (the scheduler
+        // idles), less the server's modelled CPU; at least a tenth of the round's CPU, as above.
+        let cpuPerRound = cpuTimed / Double(max(1, times.count))
+        let copyCPU = max(cpuPerRound - cpu, cpuPerRound / 10)
+        let loop = PlanCalibration.Loopback(floatsPerRound: floats, roundSeconds: round, bytesPerSecond: Double(2 * 4 * floats) / transport,
+                                            cpuSecondsPerByte: copyCPU / Double(2 * 4 * floats))
+        logger.info("loopback: \(String(format: "%.1f", Double(floats * 4) / 1e6)) MB each way per round, \(String(format: "%.3f", round)) s per round (server CPU modelled \(String(format: "%.3f", cpu)) s), \(String(format: "%.2f", loop.bytesPerSecond / 1e9)) GB/s; \(String(format: "%.3f", cpuPerRound)) CPU-s per round, \(String(format: "%.2f", loop.copyBytesPerCPUSecond / 1e9)) GB per CPU-second moved")
         return loop
+    }
+
+    /// User + system CPU seconds of every thread of this process so far (getrusage).
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
     static func median(_ values: [Double]) -> Double {

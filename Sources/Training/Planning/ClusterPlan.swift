@@ -75,8 +75,9 @@ public enum PlanPlacement: Equatable, Sendable {
     case dedicated
     /// Every process on one machine of `cores` cores (loopback and network-namespace runs): each
     /// worker runs max(1, cores / N) BLAS threads, N > cores workers time-share the cores, and
-    /// the servers' CPU time and the kernel's copies of every byte sent (at `copyBytesPerSecond`,
-    /// the calibrated loopback throughput) are taken from the same cores, spread over them.
+    /// the servers' CPU time and the copies of every byte sent (at `copyBytesPerSecond`, bytes
+    /// per CPU-second: the calibration's loopback rounds, CPU time measured) are taken from the
+    /// same cores, spread over them.
     case shared(cores: Int, copyBytesPerSecond: Double)
 }
 

@@ -59,9 +59,22 @@ public struct PlanCalibration: Codable, Equatable, Sendable {
         /// Bytes moved (push + pull) per second of the round, after the server's modelled CPU
         /// time is subtracted: the throughput `PlanLink.loopback` uses.
         public var bytesPerSecond: Double
+        /// CPU seconds (user + system, every thread of the calibrating process: the worker's
+        /// copies and hashes, ZeroMQ's I/O threads, the kernel's TCP copies) per byte moved, less
+        /// the server's modelled CPU: what moving a byte takes from the cores of a machine that
+        /// also computes. Nil in calibrations written before it was measured.
+        public var cpuSecondsPerByte: Double?
 
-        public init(floatsPerRound: Int, roundSeconds: Double, bytesPerSecond: Double) {
+        public init(floatsPerRound: Int, roundSeconds: Double, bytesPerSecond: Double, cpuSecondsPerByte: Double? = nil) {
             self.floatsPerRound = floatsPerRound; self.roundSeconds = roundSeconds; self.bytesPerSecond = bytesPerSecond
+            self.cpuSecondsPerByte = cpuSecondsPerByte
+        }
+
+        /// Bytes moved per CPU-second, the rate `PlanPlacement.shared` charges the cores with:
+        /// measured where known, else the round's throughput (which assumes one busy core).
+        public var copyBytesPerCPUSecond: Double {
+            if let c = cpuSecondsPerByte, c > 0 { return 1 / c }
+            return bytesPerSecond
         }
     }
 
