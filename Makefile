@@ -17,8 +17,10 @@ release: deps
 	$(SWIFT) build -c release
 
 # Runs with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE exactly as the environment gives them.
+# The benchmarks are a package of their own (Benchmarks/): built too, so none rots unnoticed.
 test: deps
 	$(SWIFT) build --build-tests && $(SWIFT) test --skip-build
+	$(SWIFT) build --package-path Benchmarks
 
 # The main job: synthetic data, SSD300 trained by 1 param-server + 2 workers (dist_sync), then the
 # validation mAP per epoch, the loss/mAP curve (PYTHON with matplotlib) and predicted boxes.

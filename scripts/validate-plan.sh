@@ -11,18 +11,20 @@
 #                                 [-l "loopback 1gbit 100mbit"] [-r "loopback:1:2 100mbit:2:3 …"]
 #   -r runs only the given LINK:SERVERS:WORKERS combinations (default: every link × servers × workers);
 #   -c keeps OUT_DIR/plan-calibration.json (measured earlier in the same session) instead of calibrating.
+#   -p RUNS.jsonl predicts again the runs recorded in RUNS.jsonl (their measured times kept) with
+#      OUT_DIR/plan-calibration.json and this build's model: no calibration, no runs (implies -c).
 # Writes OUT_DIR/plan-calibration.json, OUT_DIR/plan-validation-runs.jsonl (a line per run, as it ends),
 # OUT_DIR/plan-validation.json (calibration and runs) and
 # prints a Markdown table. Needs a release build (`swift build -c release`) and python3.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
-bindir=$here/.build/release; out=$here/Benchmarks/results; steps=3; batch=1; runs=""; keep_calibration=0
+bindir=$here/.build/release; out=$here/Benchmarks/results; steps=3; batch=1; runs=""; keep_calibration=0; repredict=""
 workers_list="1 2 3"; servers_list="1 2"; links="loopback 1gbit 100mbit"
-while getopts "b:o:t:m:w:s:l:r:ch" opt; do
+while getopts "b:o:t:m:w:s:l:r:p:ch" opt; do
     case $opt in
         b) bindir=$OPTARG ;; o) out=$OPTARG ;; t) steps=$OPTARG ;; m) batch=$OPTARG ;;
-        w) workers_list=$OPTARG ;; s) servers_list=$OPTARG ;; l) links=$OPTARG ;; r) runs=$OPTARG ;; c) keep_calibration=1 ;;
-        h|*) sed -n '2,17p' "$0"; exit 2 ;;
+        w) workers_list=$OPTARG ;; s) servers_list=$OPTARG ;; l) links=$OPTARG ;; r) runs=$OPTARG ;; c) keep_calibration=1 ;; p) repredict=$OPTARG; keep_calibration=1 ;;
+        h|*) sed -n '2,19p' "$0"; exit 2 ;;
     esac
 done
 for exe in ssd worker param-server; do
@@ -41,7 +43,7 @@ results=$out/plan-validation.json
 model=(--network vgg-16 --image-shape 300 --mini-batch-size "$batch" --num-classes 4)
 
 echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
-if [[ " $links " == *bit* ]] && [ "$(id -u)" -eq 0 ]; then
+if [ -z "$repredict" ] && [[ " $links " == *bit* ]] && [ "$(id -u)" -eq 0 ]; then
     # Does tbf shape this kernel's veth links? One namespace sends 3 s worth of bytes to another.
     for rate in $links; do
         [ "$rate" = loopback ] && continue
@@ -79,7 +81,29 @@ else
 fi
 
 rows=$out/plan-validation-runs.jsonl  # one line per run, kept if the script is stopped
-: > "$rows"
+if [ -n "$repredict" ]; then
+    plan=("$bindir/ssd" plan --calibration "$cal" "${model[@]}" --shared-machine --json)
+    python3 - "$repredict" "$rows" "${plan[@]}" <<'PY' || exit 1
+import json, subprocess, sys
+source, rows, plan = sys.argv[1], sys.argv[2], sys.argv[3:]
+old = [json.loads(l) for l in open(source) if l.strip()]   # read before `rows` (maybe the same file) is rewritten
+new = []
+for r in old:
+    args = plan + ["--workers", str(r["workers"]), "--servers", str(r["servers"]), "--bandwidth", r["link"]]
+    p = json.loads(subprocess.check_output(args))[0]["prediction"]
+    q = json.loads(subprocess.check_output(args + ["--compute-seconds", "%.6f" % r["measuredComputeSeconds"]]))[0]["prediction"]
+    r.update({"predictedStepSeconds": p["stepSeconds"], "error": p["stepSeconds"] / r["measuredStepSeconds"] - 1, "bottleneck": p["bottleneck"],
+              "predictedComputeSeconds": p["forwardSeconds"] + p["backwardSeconds"], "predictedCommunicationSeconds": p["communicationSeconds"],
+              "predictedFromRunComputeSeconds": q["stepSeconds"], "errorFromRunCompute": q["stepSeconds"] / r["measuredMeanStepSeconds"] - 1,
+              "bottleneckFromRunCompute": q["bottleneck"]})
+    new.append(r)
+with open(rows, "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in new)
+PY
+    runs=""
+else
+    : > "$rows"
+fi
 index=0
 for run in $runs; do
     IFS=: read -r link s n <<< "$run"
