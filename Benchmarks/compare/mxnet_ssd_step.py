@@ -127,6 +127,13 @@ def gluoncv_net(row):
     from gluoncv import model_zoo
     name, size = GLUONCV_MODELS[row]
     net = model_zoo.get_model(name, pretrained=False, pretrained_base=False)
+    # Xavier for the weights; batch-norm vectors get their usual ones/zeros (the ResNet model's
+    # feature expander declares them without an initializer of their own, and Xavier refuses 1-D).
+    for name, param in net.collect_params().items():
+        if name.endswith(("gamma", "running_var", "moving_var")):
+            param.init = mx.init.One()
+        elif name.endswith(("beta", "running_mean", "moving_mean")):
+            param.init = mx.init.Zero()
     net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="out", magnitude=2))
     net.hybridize(static_alloc=True, static_shape=True)
     return net, size
