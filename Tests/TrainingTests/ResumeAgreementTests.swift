@@ -32,8 +32,8 @@ struct ResumeAgreementTests {
         #expect(first.exitStatus == 0, "\(first.results.map(\.stderr))")
 
         let resumed = try await launch(epochs: 2, perWorker: [0: ["--model-dir", shared, "--resume", shared], 1: ["--model-dir", own]])
-        let verdict = "the workers would start from different positions: worker 0 (127.0.0.1) at epoch 1, batch 0, update 2; "
-            + "worker 1 (127.0.0.1) at epoch 0, batch 0, update 0; every worker must resume from the same checkpoint: give them one shared --model-dir"
+        let verdict = "the workers would start from different positions: worker 0 at epoch 1, batch 0, update 2; "
+            + "worker 1 at epoch 0, batch 0, update 0; every worker must resume from the same checkpoint: give them one shared --model-dir"
         #expect(resumed.results.allSatisfy { $0.part == .service || !$0.termination.isSuccess }, "\(resumed.results.map(\.termination))")
         // The scheduler stops with the verdict and tells every node, which stops too (the
         // launcher, on the first failure, may stop the others before they say so: each that
