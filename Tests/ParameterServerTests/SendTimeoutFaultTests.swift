@@ -56,7 +56,7 @@ struct SendTimeoutFaultTests {
     }
 
     /// Sends a heartbeat as `rank` from `transport` and waits (at most `seconds`) for its answer.
-    func beat(_ transport: ZeroMQTransport, rank: Int32, server: PeerID, seconds: Double) throws -> Bool {
+    static func beat(_ transport: ZeroMQTransport, rank: Int32, server: PeerID, seconds: Double) throws -> Bool {
         try transport.send(Message(header: MessageHeader(command: .heartbeat, sender: rank)), to: server)
         let deadline = transport.now() + seconds
         while let received = try transport.receive(deadline: deadline) {
@@ -65,11 +65,25 @@ struct SendTimeoutFaultTests {
         return false
     }
 
-    @Test("a peer that stops reading costs the server one bounded send: it fails naming the peer, the loop keeps serving the others")
-    func stuckPeer() async throws {
+    /// What the trial saw (run off Swift concurrency's shared threads: it blocks for seconds).
+    struct Trial {
+        var sends: [RecordingTransport.Send] = []
+        var goodPeer: PeerID?
+        var flooded = 0
+        var answeredFirst = false
+        var answeredAfter = 0.0
+        var beats = 0
+        var unanswered = 0
+        var stopped = false
+        var failure: String?
+    }
+
+    /// Serves a ServerLoop on one thread while worker 1 beats and a stuck worker 0 floods it.
+    static func runTrial() throws -> Trial {
+        var trial = Trial()
         let server = try ZeroMQTransport.bind("tcp://127.0.0.1:0", linger: 0)
         defer { server.close() }
-        let endpoint = try #require(server.boundEndpoint)
+        guard let endpoint = server.boundEndpoint else { throw TransportError.closed }
         let recording = RecordingTransport(server)
         // Nobody is declared silent during the test: the stuck peer stops sending after its flood.
         let loop = ServerLoop(server: KVServer(rank: 0, numWorkers: 2, timeouts: .init(heartbeat: 600)), transport: recording)
@@ -88,10 +102,11 @@ struct SendTimeoutFaultTests {
         defer { good.close() }
         let serverPeer = PeerID(endpoint)
         let start0 = good.now()
-        #expect(try beat(good, rank: 1, server: serverPeer, seconds: 30), "the server does not answer at all")
+        trial.answeredFirst = try beat(good, rank: 1, server: serverPeer, seconds: 30)
         // The server records a send once it returns, which can be after the answer arrived.
         while recording.sends.isEmpty, good.now() - start0 < 30 { usleep(1000) }
-        let goodPeer = try #require(recording.sends.first?.peer)
+        guard let goodPeer = recording.sends.first?.peer else { return trial }
+        trial.goodPeer = goodPeer
         let context = ZMQContext()
         let stuck = try ZMQSocket(context, kind: .dealer, linger: 0, receiveQueue: 1, kernelReceiveBuffer: 4096)
         defer { stuck.close(); context.terminate() }
@@ -99,34 +114,50 @@ struct SendTimeoutFaultTests {
         let heartbeat = Message(header: MessageHeader(command: .heartbeat, sender: 0))
         let frame = WireCodec().headerFrame(for: heartbeat)
         // Flood in batches until the server's send to the stuck peer waits (its queue is full).
-        var flooded = 0
         let floodStart = good.now()
-        while flooded < Self.floodLimit, recording.blockedFor < 0.5, !recording.sends.contains(where: { $0.error != nil }),
+        while trial.flooded < floodLimit, recording.blockedFor < 0.5, !recording.sends.contains(where: { $0.error != nil }),
               good.now() - floodStart < 120 {
             for _ in 0..<1000 { try frame.withUnsafeBytes { header in try stuck.send([header], payload: heartbeat.payload) } }
-            flooded += 1000
+            trial.flooded += 1000
             usleep(20_000)
         }
         // And a few more, answered after the wait: they must not wait again.
         for _ in 0..<100 { try frame.withUnsafeBytes { header in try stuck.send([header], payload: heartbeat.payload) } }
-        flooded += 100
+        trial.flooded += 100
 
         // Worker 1 is answered: after at most one send timeout while the stuck peer's queue filled.
-        let bound = ZMQSocket.routerSendTimeoutSeconds + 30
         let start = good.now()
-        #expect(try beat(good, rank: 1, server: serverPeer, seconds: bound), "worker 1 was not answered within \(bound) s")
-        let answeredAfter = good.now() - start
+        if !(try beat(good, rank: 1, server: serverPeer, seconds: bound)) { trial.unanswered += 1 }
+        trial.answeredAfter = good.now() - start
         // Worker 1 keeps beating, and is answered, until the whole flood has been handled.
-        var beats = 0
-        while recording.sends.filter({ $0.peer != goodPeer }).count < flooded, good.now() - start < 2 * bound {
-            #expect(try beat(good, rank: 1, server: serverPeer, seconds: bound), "worker 1 not answered after \(beats) beats")
-            beats += 1
+        while recording.sends.filter({ $0.peer != goodPeer }).count < trial.flooded, good.now() - start < 2 * bound {
+            if !(try beat(good, rank: 1, server: serverPeer, seconds: bound)) { trial.unanswered += 1 }
+            trial.beats += 1
         }
         stop.raise()
-        #expect(finished.wait(timeout: .now() + 30) == .success, "the server loop did not stop")
+        trial.stopped = finished.wait(timeout: .now() + 30) == .success
         stopped = true
+        trial.sends = recording.sends
+        trial.failure = loop.server.failure.map { "\($0)" }
+        return trial
+    }
 
-        let sends = recording.sends
+    /// How long worker 1 may wait for an answer: the send timeout and a loaded machine's slack.
+    static let bound = ZMQSocket.routerSendTimeoutSeconds + 30
+
+    @Test("a peer that stops reading costs the server one bounded send: it fails naming the peer, the loop keeps serving the others")
+    func stuckPeer() async throws {
+        let result: Result<Trial, Error> = await withCheckedContinuation { done in
+            Thread.detachNewThread { done.resume(returning: Result { try Self.runTrial() }) }
+        }
+        let trial = try result.get()
+        #expect(trial.answeredFirst, "the server does not answer at all")
+        let goodPeer = try #require(trial.goodPeer)
+        #expect(trial.unanswered == 0, "worker 1 was not answered within \(Self.bound) s \(trial.unanswered) time(s)")
+        #expect(trial.stopped, "the server loop did not stop")
+        let flooded = trial.flooded, beats = trial.beats, answeredAfter = trial.answeredAfter, bound = Self.bound
+
+        let sends = trial.sends
         let flood = sends.filter { $0.peer != goodPeer }
         let waited = flood.filter { if case .peerNotReading(_, let s)? = $0.error { return s > 0 } else { return false } }
         let atOnce = flood.filter { if case .peerNotReading(_, let s)? = $0.error { return s == 0 } else { return false } }
@@ -144,6 +175,6 @@ struct SendTimeoutFaultTests {
         #expect(!atOnce.isEmpty, "the flood's later answers should fail at once")
         #expect(sends.filter { $0.peer == goodPeer }.allSatisfy { $0.error == nil }, "worker 1's answers all leave")
         #expect("\(first.error!)".contains("has not read its messages: its queue stayed full for 5.0 s"), "\(first.error!)")
-        #expect(loop.server.failure == nil, "a peer that does not read is not the job's failure")
+        #expect(trial.failure == nil, "a peer that does not read is not the job's failure: \(trial.failure ?? "")")
     }
 }
