@@ -50,7 +50,8 @@ bench: deps
 	cd Benchmarks && $(SWIFT) run -c release KernelBenchmarks --json results/kernels.json
 
 # Fuzzing (not part of `make test`; CI runs its smoke test, FuzzTargetsTests): libFuzzer +
-# AddressSanitizer build in .build-fuzz, FUZZ_RUNS (default 10^6) inputs per target.
+# AddressSanitizer build in .build-fuzz, FUZZ_RUNS (default 10^6) inputs per target; the targets
+# in FUZZ_LOOP_TARGETS (default hyperparameters, too slow under ASan) run the seeded mutation loop.
 fuzz: deps
 	@scripts/fuzz.sh
 

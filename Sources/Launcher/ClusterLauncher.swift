@@ -15,7 +15,8 @@ import SystemPackage
 ///   services get `serviceGrace` to exit on their own); the first failure, `interrupt()` or the
 ///   deadline stops everything — SIGTERM, then SIGKILL after `stopGrace`.
 /// - Signals go through the process descriptor (pidfd) while the process runs, so a recycled
-///   pid is never hit.
+///   pid is never hit, and are sent by the caller's thread at once — never by a task that Swift
+///   concurrency's shared threads, all busy in a loaded test run, could start seconds late.
 public final class ClusterLauncher: @unchecked Sendable {
     /// Output handling and grace periods.
     public struct Options: Sendable {
@@ -38,11 +39,19 @@ public final class ClusterLauncher: @unchecked Sendable {
     private final class Entry {
         let spec: ProcessSpec
         var pid: pid_t?
-        var signals: AsyncStream<Int32>.Continuation?
+        /// Sends a signal to the child; set while it runs (until its output ends).
+        var deliver: ((Int32) -> Void)?
+        /// Signals sent before the child ran, delivered once it does.
+        var early: [Int32] = []
         var stdout = "", stderr = ""
         var result: ProcessResult?
         var waiters: [CheckedContinuation<ProcessResult, Never>] = []
         init(spec: ProcessSpec) { self.spec = spec }
+
+        /// Sends `signal` now if the child runs, or once it does (call under the launcher's lock).
+        func signal(_ signal: Int32) {
+            if let deliver { deliver(signal) } else if pid == nil, result == nil { early.append(signal) }
+        }
     }
 
     private enum Event { case exited, interrupted, deadline, serviceGraceOver }
@@ -66,11 +75,10 @@ public final class ClusterLauncher: @unchecked Sendable {
     @discardableResult
     public func start(_ spec: ProcessSpec) async throws(LauncherError) -> pid_t {
         let entry = Entry(spec: spec)
-        let (signals, signalSink) = AsyncStream<Int32>.makeStream()
-        locked { entry.signals = signalSink; entries.append(entry) }
+        locked { entries.append(entry) }
         let started: Result<pid_t, LauncherError> = await withCheckedContinuation { continuation in
             let gate = OneShot(continuation)
-            Task { await self.execute(entry, signals: signals, started: gate) }
+            Task { await self.execute(entry, started: gate) }
         }
         return try started.get()
     }
@@ -80,7 +88,7 @@ public final class ClusterLauncher: @unchecked Sendable {
         for spec in specs { try await start(spec) }
     }
 
-    private func execute(_ entry: Entry, signals: AsyncStream<Int32>, started: OneShot<Result<pid_t, LauncherError>>) async {
+    private func execute(_ entry: Entry, started: OneShot<Result<pid_t, LauncherError>>) async {
         let spec = entry.spec
         var environment = ProcessInfo.processInfo.environment.merging(spec.environment) { $1 }
         for name in spec.unsetting { environment[name] = nil }
@@ -95,14 +103,18 @@ public final class ClusterLauncher: @unchecked Sendable {
                 .path(FilePath(spec.executable)), arguments: Arguments(spec.arguments), environment: .custom(keys),
                 platformOptions: platform, input: .none, output: .sequence, error: .sequence
             ) { execution in
-                locked { entry.pid = execution.processIdentifier.value }
+                locked {
+                    entry.pid = execution.processIdentifier.value
+                    entry.deliver = { try? execution.send(signal: Signal(rawValue: $0)) }
+                    for signal in entry.early { entry.deliver?(signal) }
+                    entry.early = []
+                }
+                // Cleared before swift-subprocess closes the process descriptor.
+                defer { locked { entry.deliver = nil } }
                 started.resume(.success(execution.processIdentifier.value))
-                let forwarder = Task { for await signal in signals { try? execution.send(signal: Signal(rawValue: signal)) } }
                 async let out: Void = pump(execution.standardOutput, into: entry, isError: false)
                 async let err: Void = pump(execution.standardError, into: entry, isError: true)
                 _ = try await (out, err)
-                forwarder.cancel()
-                await forwarder.value
             }
             switch outcome.terminationStatus {
             case .exited(let code): termination = .exited(code)
@@ -114,8 +126,7 @@ public final class ClusterLauncher: @unchecked Sendable {
         }
         let waiters: [CheckedContinuation<ProcessResult, Never>] = locked {
             entry.result = ProcessResult(name: spec.name, part: spec.part, termination: termination, stdout: entry.stdout, stderr: entry.stderr)
-            entry.signals?.finish()
-            entry.signals = nil
+            entry.early = []
             defer { entry.waiters = [] }
             return entry.waiters
         }
@@ -152,12 +163,12 @@ public final class ClusterLauncher: @unchecked Sendable {
 
     /// Sends `signal` to the process called `name` if it still runs.
     public func send(_ signal: Int32, to name: String) {
-        locked { for e in entries where e.spec.name == name { e.signals?.yield(signal) } }
+        locked { for e in entries where e.spec.name == name { e.signal(signal) } }
     }
 
     /// Sends `signal` to every process that still runs.
     public func sendToAll(_ signal: Int32) {
-        locked { for e in entries { e.signals?.yield(signal) } }
+        locked { for e in entries { e.signal(signal) } }
     }
 
     /// What the process called `name` has printed so far.

@@ -48,9 +48,12 @@ final class DistributedUpdate: GradientSink {
     var rank: Int { client.rank }
     var workers: Int { client.numWorkers }
 
-    /// Joins the cluster (registration with the scheduler); `observer` is told of the waits and exchanges.
+    /// Joins the cluster (registration with the scheduler, which refuses workers that would
+    /// start from different positions: `start` is this one's); `observer` is told of the waits and exchanges.
     init(cluster: ClusterConfig, mode: SyncMode, store: ParameterStore, hyperparameters: Hyperparameters, logger: Logger,
-         observer: (any TrainingObserver)? = nil) throws {
+         observer: (any TrainingObserver)? = nil, start: TrainingPosition = TrainingPosition()) throws {
+        var cluster = cluster
+        cluster.startPosition = StartPosition(epoch: start.epoch, batch: start.batch, update: start.update)
         client = try KVClient.connect(config: cluster, logger: logger)
         self.observer = observer
         self.mode = mode; self.store = store; self.logger = logger
@@ -67,7 +70,7 @@ final class DistributedUpdate: GradientSink {
     /// Reads the servers' state that worker 0 saved in the checkpoint's `.states`; worker 0
     /// gives it back to the servers in `start`.
     func restore(from checkpoint: CheckpointFiles) throws -> TrainingPosition {
-        let (states, position) = try checkpoint.readOptimizerState(freshStates(), names: store.specs.map(\.name))
+        let (states, position) = try checkpoint.readOptimizerState(freshStates(), names: store.specs.map(\.name), optimizer: optimizer.kind)
         restoredStates = states
         return position
     }
@@ -136,7 +139,8 @@ final class DistributedUpdate: GradientSink {
             guard state.weights.count == out.count else { throw KVClientError.bufferSize(key: key, count: state.weights.count, expected: out.count) }
             _ = out.update(fromContentsOf: state.weights)
         }
-        try checkpoint.writeOptimizerState(fetched.mapValues(\.optimizer), names: store.specs.map(\.name), position: position)
+        try checkpoint.writeOptimizerState(fetched.mapValues(\.optimizer), names: store.specs.map(\.name), position: position,
+                                           optimizer: optimizer.kind)
     }
 
     /// A zero optimizer state per trained key (what the servers start from).

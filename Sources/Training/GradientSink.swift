@@ -52,7 +52,7 @@ final class LocalUpdate: GradientSink {
     }
 
     func restore(from checkpoint: CheckpointFiles) throws -> TrainingPosition {
-        let (restored, position) = try checkpoint.readOptimizerState(states, names: store.specs.map(\.name))
+        let (restored, position) = try checkpoint.readOptimizerState(states, names: store.specs.map(\.name), optimizer: optimizer.config.kind)
         states = restored
         return position
     }
@@ -70,7 +70,7 @@ final class LocalUpdate: GradientSink {
     }
 
     func save(beside checkpoint: CheckpointFiles, position: TrainingPosition) throws {
-        try checkpoint.writeOptimizerState(states, names: store.specs.map(\.name), position: position)
+        try checkpoint.writeOptimizerState(states, names: store.specs.map(\.name), position: position, optimizer: optimizer.config.kind)
     }
 
     func endEpoch() {}

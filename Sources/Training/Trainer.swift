@@ -256,7 +256,9 @@ public final class Trainer {
         let h = options.hyperparameters
         if let cluster, let mode = h.kvStore {
             return try DistributedUpdate(cluster: cluster, mode: mode, store: model.parameters, hyperparameters: h, logger: logger,
-                                         observer: options.observer)
+                                         observer: options.observer, start: resumePoint.map {
+                                             TrainingPosition(epoch: $0.manifest.epoch, batch: $0.manifest.batch, update: $0.manifest.update)
+                                         } ?? TrainingPosition())
         }
         return LocalUpdate(store: model.parameters, optimizer: h.optimizerConfig(workers: 1))
     }

@@ -68,6 +68,10 @@ enum ExitStatus {
             if case .unreadable = artifacts { runtimeFailure } else { configurationError }
         case let launcher as LauncherError:
             if case .cannotStart = launcher { runtimeFailure } else { configurationError }
+        case let plan as PlanError:
+            // No (or no usable) calibration for what was asked is a configuration problem; a
+            // calibration whose measurement failed is a runtime failure.
+            if case .measurementFailed = plan { runtimeFailure } else { configurationError }
         default: runtimeFailure
         }
     }

@@ -136,7 +136,7 @@ struct FaultTrialTests {
     // MARK: - Mid-round
 
     @Test("worker killed (kill -9) or frozen (SIGSTOP) mid-round: the server and the other worker stop naming it",
-          .enabled(if: ProcessInfo.processInfo.environment["SSD_CHAOS"] == "1", "timing-sensitive on a loaded 2-core machine (docs/reliability.md, Open): runs with `make chaos` (SSD_CHAOS=1)"),
+          .enabled(if: ProcessInfo.processInfo.environment["SSD_CHAOS"] == "1", "races the worker's first message to the server (docs/reliability.md, Open): runs with `make chaos` (SSD_CHAOS=1)"),
           arguments: [SIGKILL, SIGSTOP])
     func workerMidRound(_ signal: Int32) async throws {
         let cluster = try makeCluster()

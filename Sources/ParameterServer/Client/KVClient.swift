@@ -43,7 +43,8 @@ public final class KVClient {
     /// `profile` (benchmarks only) collects where the worker's time goes.
     public static func connect(config: ClusterConfig, logger: Logger, profile: RoundProfile? = nil) throws -> KVClient {
         let roster = try Rendezvous.register(Registration(role: .worker, endpoint: nil, requestedRank: config.requestedRank,
-                                                                          compression: config.gradientCompression), config: config)
+                                                                          compression: config.gradientCompression,
+                                                                          startPosition: config.startPosition), config: config)
         let transport = try ZeroMQTransport.connect(to: roster.servers, identity: { "w\(roster.rank)-s\($0)" }, security: config.security)
         transport.profile = profile
         let beats = try ZeroMQTransport.connect(to: roster.servers, identity: { "hb-w\(roster.rank)-s\($0)" },

@@ -61,6 +61,9 @@ public struct ClusterConfig: Equatable, Sendable {
     /// The gradient compression of this worker's pushes (`PS_GRADIENT_COMPRESSION`: none | fp16 |
     /// bf16 | 2bit, `PS_COMPRESSION_THRESHOLD` for 2bit; default none). Every worker must agree.
     public var gradientCompression: GradientCompression = .none
+    /// Workers: where this worker's training starts, told to the scheduler, which refuses a
+    /// cluster whose workers would start from different positions (nil: not said).
+    public var startPosition: StartPosition?
 
     /// Scheduler endpoint, e.g. `tcp://127.0.0.1:9091`.
     public var schedulerEndpoint: String { "tcp://\(rootURI):\(rootPort)" }
@@ -194,6 +197,21 @@ public struct Registration: Codable, Equatable, Sendable {
     public var requestedRank: Int?
     /// For workers: the gradient compression it pushes with; the scheduler refuses workers that differ.
     public var compression: GradientCompression? = nil
+    /// For workers: where its training starts (a resumed checkpoint's position, or the
+    /// beginning); the scheduler refuses a cluster whose workers differ. Nil: not said (not compared).
+    public var startPosition: StartPosition? = nil
+}
+
+/// Where a worker's training starts: epochs completed, batches of the next one done, optimizer
+/// updates done — all zero for a fresh start.
+public struct StartPosition: Codable, Hashable, Sendable, CustomStringConvertible {
+    public var epoch: Int
+    public var batch: Int
+    public var update: Int
+
+    public init(epoch: Int = 0, batch: Int = 0, update: Int = 0) { self.epoch = epoch; self.batch = batch; self.update = update }
+
+    public var description: String { "epoch \(epoch), batch \(batch), update \(update)" }
 }
 
 /// What a worker tells the servers about itself in its heartbeats, so their logs name it by

@@ -18,6 +18,8 @@ struct Registrations {
         case alreadyRegistered
         /// A worker whose gradient compression differs from the workers' registered before it.
         case compressionMismatch(GradientCompression, other: GradientCompression, otherAt: String)
+        /// Workers that would start from different positions: each worker's rank, address and position.
+        case startPositionsDiffer([(rank: Int, address: String?, position: StartPosition)])
 
         var description: String {
             switch self {
@@ -30,6 +32,11 @@ struct Registrations {
             case let .compressionMismatch(mine, other, at):
                 return "this worker pushes with gradient compression \(mine) but \(at) registered with \(other): "
                     + "give every worker the same --gradient-compression / PS_GRADIENT_COMPRESSION (and --compression-threshold)"
+            case let .startPositionsDiffer(workers):
+                let each = workers.map { "worker \($0.rank)\($0.address.map { " (\($0))" } ?? "") at \($0.position)" }
+                return "the workers would start from different positions: \(each.joined(separator: "; ")); every worker must "
+                    + "resume from the same checkpoint: give them one shared --model-dir (or copy worker 0's checkpoints into "
+                    + "each one's), or start every worker without --resume"
             }
         }
     }
@@ -75,5 +82,16 @@ struct Registrations {
         case .scheduler:
             throw .notANode(.scheduler)
         }
+    }
+
+    /// Once complete: `startPositionsDiffer` when the workers that said where they start
+    /// (`Registration.startPosition`) do not all say the same; `rankOrder[r]` is the index of
+    /// the worker given rank r.
+    func startPositionDisagreement(rankOrder: [Int]) -> Refusal? {
+        let said = rankOrder.enumerated().compactMap { rank, i in
+            workers[i].registration.startPosition.map { (rank: rank, address: workers[i].address, position: $0) }
+        }
+        guard Set(said.map(\.position)).count > 1 else { return nil }
+        return .startPositionsDiffer(said)
     }
 }

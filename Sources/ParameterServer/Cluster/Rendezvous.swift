@@ -56,6 +56,12 @@ public enum Rendezvous {
             }
             logger.info("registered \(reg.role.rawValue) \(reg.endpoint ?? from) (\(joined.servers.count)/\(config.numServers) servers, \(joined.workers.count)/\(config.numWorkers) workers)")
         }
+        let workerOrder = assignRanks(joined.workers.map(\.registration.requestedRank))
+        // Workers resuming from different checkpoints (or one resuming, another not) would
+        // train other batches at other learning rates and meet each other's barriers out of step.
+        if let disagreement = joined.startPositionDisagreement(rankOrder: workerOrder) {
+            try failEveryone(joined, transport, disagreement, from: nil, logger)
+        }
         let serverOrder = assignRanks(joined.servers.map(\.registration.requestedRank))
         let endpoints = serverOrder.map { joined.servers[$0].registration.endpoint ?? "" }
         let reply = MessageHeader(command: .register, isReply: true)
@@ -63,7 +69,7 @@ public enum Rendezvous {
             let roster = Roster(rank: rank, servers: endpoints, numWorkers: config.numWorkers)
             try transport.send(try Message(header: reply, json: roster), to: joined.servers[index].peer)
         }
-        for (rank, index) in assignRanks(joined.workers.map(\.registration.requestedRank)).enumerated() {
+        for (rank, index) in workerOrder.enumerated() {
             let roster = Roster(rank: rank, servers: endpoints, numWorkers: config.numWorkers)
             try transport.send(try Message(header: reply, json: roster), to: joined.workers[index].peer)
         }
@@ -102,10 +108,11 @@ public enum Rendezvous {
     }
 
     /// Refuses every node that joined (their registrations are answered with why) and stops with `error`.
-    private static func failEveryone(_ joined: Registrations, _ transport: Transport, _ error: Registrations.Refusal, from: String,
+    private static func failEveryone(_ joined: Registrations, _ transport: Transport, _ error: Registrations.Refusal, from: String?,
                                      _ logger: Logger) throws -> Never {
         for node in joined.servers + joined.workers {
-            refuse(transport, node.peer, MessageHeader(command: .register), "the cluster cannot start: \(error) (from \(from))", logger)
+            refuse(transport, node.peer, MessageHeader(command: .register),
+                   "the cluster cannot start: \(error)" + (from.map { " (from \($0))" } ?? ""), logger)
         }
         throw error
     }

@@ -78,7 +78,10 @@ public final class ServerLoop {
                 server.observer?.sent(bytes: MessageHeader.byteCount + o.message.payload.count)
             } catch {
                 // A peer that disconnected cannot be answered; that is not the server's failure.
-                logger.info("could not answer \(server.registry.name(of: o.peer, address: transport.address(of: o.peer))) (\(o.message)): \(error)")
+                // Nor is one that stopped reading: its first answer waited out the send timeout,
+                // the next ones fail at once (logged only at debug level: a flood would fill the log).
+                let line: Logger.Message = "could not answer \(server.registry.name(of: o.peer, address: transport.address(of: o.peer))) (\(o.message)): \(error)"
+                if case .peerNotReading(_, seconds: 0)? = error as? TransportError { logger.debug(line) } else { logger.info(line) }
             }
         }
     }

@@ -42,25 +42,41 @@ final class ZMQSocket {
     /// The longest a ROUTER's send may wait for a peer's queue (`ZMQ_SNDTIMEO`).
     static let routerSendTimeoutSeconds = 5.0
 
+    /// Messages queued per peer and direction before ZeroMQ pushes back (`ZMQ_SNDHWM`/`ZMQ_RCVHWM`).
+    static let defaultQueueLimit: Int32 = 10_000
+
     private var handle: UnsafeMutableRawPointer?
+    private let kind: Kind
     /// The endpoint bound or connected to, for messages.
     private(set) var endpoint = ""
+    /// ROUTER only: routing ids of peers whose queue stayed full for the whole send timeout.
+    /// They are not waited for again (a send to one fails at once) until one of their messages
+    /// is accepted again, so a peer that stopped reading costs the server one timeout, not one
+    /// per message.
+    private var congested: Set<[UInt8]> = []
 
-    /// A socket; `identity` sets the routing id a ROUTER peer sees.
-    init(_ context: ZMQContext, kind: Kind, linger: Double, identity: [UInt8]? = nil) throws(TransportError) {
+    /// A socket; `identity` sets the routing id a ROUTER peer sees; `receiveQueue` and
+    /// `kernelReceiveBuffer` (bytes, `ZMQ_RCVBUF`; nil: the system's) bound what it takes in
+    /// before its peers are pushed back — small only in tests of a peer that stops reading.
+    init(_ context: ZMQContext, kind: Kind, linger: Double, identity: [UInt8]? = nil,
+         receiveQueue: Int32 = ZMQSocket.defaultQueueLimit, kernelReceiveBuffer: Int32? = nil) throws(TransportError) {
         guard let ctx = context.handle, let h = zmq_socket(ctx, kind == .router ? ZMQ_ROUTER : ZMQ_DEALER) else {
             throw .socket(operation: "socket", endpoint: "", reason: ZMQSocket.lastError())
         }
         handle = h
+        self.kind = kind
         try set(ZMQ_LINGER, Int32(linger * 1000))
-        try set(ZMQ_SNDHWM, 10_000)
-        try set(ZMQ_RCVHWM, 10_000)
+        try set(ZMQ_SNDHWM, Self.defaultQueueLimit)
+        try set(ZMQ_RCVHWM, receiveQueue)
+        if let kernelReceiveBuffer { try set(ZMQ_RCVBUF, kernelReceiveBuffer) }
         if kind == .router {
+            // A message for a peer that is gone fails (EHOSTUNREACH) instead of vanishing. For a
+            // peer whose queue is full (it stopped reading) ROUTER_MANDATORY makes the send wait —
+            // without it ZeroMQ would drop the message silently — and libzmq's default wait has no
+            // end. This bounds it, so one such peer can never freeze a server that owes the
+            // others their replies: the send fails with `peerNotReading` and the server logs
+            // "could not answer" (SendTimeoutFaultTests holds a peer's queue full).
             try set(ZMQ_ROUTER_MANDATORY, 1)
-            // With ROUTER_MANDATORY a send to a peer whose queue is full (or whose pipe is still
-            // being torn down after it died) waits; this bounds that wait, so one such peer can
-            // never freeze a server that owes the others their replies (the send then fails and
-            // the server logs "could not answer").
             try set(ZMQ_SNDTIMEO, Int32(Self.routerSendTimeoutSeconds * 1000))
         }
         if let identity {
@@ -149,14 +165,23 @@ final class ZMQSocket {
     /// gone fails with `peerUnreachable`.
     func send(_ frames: [UnsafeRawBufferPointer], payload: Payload? = nil) throws(TransportError) {
         let h = try live()
+        // A ROUTER's first frame names the peer; ZeroMQ checks that peer's queue on it.
+        let peer = kind == .router ? frames.first.map { [UInt8]($0) } : nil
         for (i, frame) in frames.enumerated() {
             var msg = zmq_msg_t()
             guard zmq_msg_init_size(&msg, frame.count) == 0 else {
                 throw .socket(operation: "msg_init", endpoint: endpoint, reason: ZMQSocket.lastError())
             }
             if let base = frame.baseAddress, frame.count > 0 { zmq_msg_data(&msg).copyMemory(from: base, byteCount: frame.count) }
-            try send(&msg, on: h, more: i < frames.count - 1 || payload != nil, first: i == 0 ? frame : nil)
+            let wait = !(i == 0 && peer.map(congested.contains) == true)
+            do {
+                try send(&msg, on: h, more: i < frames.count - 1 || payload != nil, first: i == 0 ? peer : nil, wait: wait)
+            } catch {
+                if case .peerNotReading = error, let peer { congested.insert(peer) }
+                throw error
+            }
         }
+        if let peer { congested.remove(peer) }
         guard let payload else { return }
         var msg = zmq_msg_t()
         if let storage = payload.storage {
@@ -170,16 +195,24 @@ final class ZMQSocket {
         } else {
             zmq_msg_init(&msg)
         }
-        try send(&msg, on: h, more: false, first: nil)
+        try send(&msg, on: h, more: false, first: nil, wait: true)
     }
 
     /// Sends one frame; on failure closes it (releasing a zero-copy payload). `first` is the
-    /// routing frame of a ROUTER's message, named in `peerUnreachable`.
-    private func send(_ msg: inout zmq_msg_t, on h: UnsafeMutableRawPointer, more: Bool, first: UnsafeRawBufferPointer?) throws(TransportError) {
-        if zmq_msg_send(&msg, h, more ? ZMQ_SNDMORE : 0) < 0 {
+    /// routing id of a ROUTER's message, named in `peerUnreachable` and `peerNotReading`;
+    /// without `wait` a full queue fails at once.
+    private func send(_ msg: inout zmq_msg_t, on h: UnsafeMutableRawPointer, more: Bool, first: [UInt8]?, wait: Bool) throws(TransportError) {
+        if zmq_msg_send(&msg, h, (more ? ZMQ_SNDMORE : 0) | (wait ? 0 : ZMQ_DONTWAIT)) < 0 {
             let errno = zmq_errno(), error = ZMQSocket.lastError()
             zmq_msg_close(&msg)
-            if errno == EHOSTUNREACH, let first { throw .peerUnreachable(PeerID([UInt8](first))) }
+            if let first {
+                // ROUTER_MANDATORY: EHOSTUNREACH for a peer that is gone, EAGAIN for one whose
+                // queue stayed full for the send timeout (or at once, for a congested one).
+                if errno == EHOSTUNREACH { throw .peerUnreachable(PeerID(first)) }
+                if errno == EAGAIN {
+                    throw .peerNotReading(PeerID(first), seconds: wait ? Self.routerSendTimeoutSeconds : 0)
+                }
+            }
             throw .socket(operation: "send", endpoint: endpoint, reason: error)
         }
     }

@@ -117,12 +117,19 @@ public struct CheckpointFiles: Equatable, Sendable {
         guard missing.isEmpty else { throw TrainingError.checkpointIncomplete(path: params, missing: missing) }
     }
 
-    /// Writes the optimizer state (MXNet NDArray-list format): `meta:epoch`, `meta:batch`, `meta:update`, and
-    /// per parameter `count:<name>` (its own update count) and `state:<name>:<slot>`.
-    func writeOptimizerState(_ optimizerStates: [Int: OptimizerState], names: [String], position: TrainingPosition) throws {
+    /// The array naming the optimizer that wrote a state: `meta:optimizer:<kind>` (value 1) — a
+    /// state's slots mean different things for each update rule (SGD's momentum and RMSProp's
+    /// mean square are both one slot), so they are never read by another.
+    static let optimizerArrayPrefix = "meta:optimizer:"
+
+    /// Writes the optimizer state (MXNet NDArray-list format): `meta:epoch`, `meta:batch`, `meta:update`,
+    /// `meta:optimizer:<kind>`, and per parameter `count:<name>` (its own update count) and `state:<name>:<slot>`.
+    func writeOptimizerState(_ optimizerStates: [Int: OptimizerState], names: [String], position: TrainingPosition,
+                             optimizer: OptimizerKind) throws {
         var arrays = [MXNetParams.Array(name: "meta:epoch", shape: [1], values: [Float(position.epoch)]),
                       MXNetParams.Array(name: "meta:batch", shape: [1], values: [Float(position.batch)]),
-                      MXNetParams.Array(name: "meta:update", shape: [1], values: [Float(position.update)])]
+                      MXNetParams.Array(name: "meta:update", shape: [1], values: [Float(position.update)]),
+                      MXNetParams.Array(name: Self.optimizerArrayPrefix + optimizer.rawValue, shape: [1], values: [1])]
         for (i, state) in optimizerStates.sorted(by: { $0.key < $1.key }) {
             arrays.append(MXNetParams.Array(name: "count:\(names[i])", shape: [1], values: [Float(state.updateCount)]))
             for (k, slot) in state.slots.enumerated() {
@@ -133,9 +140,12 @@ public struct CheckpointFiles: Equatable, Sendable {
     }
 
     /// Reads the optimizer state into a copy of `fresh` (one zero state per trained parameter):
-    /// every one of them must be there with the right sizes, and its epoch must be this
-    /// checkpoint's. A missing file is `optimizerStateMissing`, never a silent restart.
-    func readOptimizerState(_ fresh: [Int: OptimizerState], names: [String]) throws -> ([Int: OptimizerState], TrainingPosition) {
+    /// every one of them must be there with the right sizes, its epoch must be this
+    /// checkpoint's, and it must have been written by `optimizer` (states written before the
+    /// optimizer was recorded are taken as they are). A missing file is `optimizerStateMissing`,
+    /// never a silent restart.
+    func readOptimizerState(_ fresh: [Int: OptimizerState], names: [String],
+                            optimizer: OptimizerKind) throws -> ([Int: OptimizerState], TrainingPosition) {
         guard FileManager.default.fileExists(atPath: states) else {
             throw TrainingError.optimizerStateMissing(params: params, states: states)
         }
@@ -144,6 +154,12 @@ public struct CheckpointFiles: Equatable, Sendable {
         func unusable(_ reason: String) -> TrainingError { .optimizerStateUnusable(path: states, reason: reason) }
         guard let epoch = arrays["meta:epoch"]?.first, let update = arrays["meta:update"]?.first else {
             throw unusable("no meta:epoch / meta:update; it is not an optimizer state written by this trainer")
+        }
+        if let written = arrays.keys.first(where: { $0.hasPrefix(Self.optimizerArrayPrefix) })?.dropFirst(Self.optimizerArrayPrefix.count),
+           written != optimizer.rawValue {
+            throw unusable("its optimizer state was written by optimizer=\(written), but this run uses optimizer=\(optimizer.rawValue) "
+                           + "(their state slots mean different things); resume with optimizer=\(written), or start the new "
+                           + "optimizer without --resume in another model directory")
         }
         let batch = Int(arrays["meta:batch"]?.first ?? 0)
         guard Int(epoch) == self.epoch, batch == self.batch else {
