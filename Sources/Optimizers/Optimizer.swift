@@ -64,11 +64,11 @@ public struct Optimizer: Sendable {
             for i in 0..<n { weights[i] = (1 - lr * wd) * weights[i] - lr * clipped(c.rescaleGrad * gradient[i]) }
         case .sgd:
             // mom = momentum·mom − lr·wd·weight − lr·clip(rescale·grad); weight += mom
+            // Vectorised, bit-identical to the scalar rule (SGDMomentumKernel.swift).
+            guard n > 0, let w = weights.baseAddress, let g = gradient.baseAddress else { break }
+            let k = SGDMomentumKernel.Coefficients(momentum: c.momentum, lrWd: lr * wd, lr: lr, rescale: c.rescaleGrad, clip: clip)
             state.slots[0].withUnsafeMutableBufferPointer { mom in
-                for i in 0..<n {
-                    mom[i] = c.momentum * mom[i] - lr * wd * weights[i] - lr * clipped(c.rescaleGrad * gradient[i])
-                    weights[i] += mom[i]
-                }
+                SGDMomentumKernel.update(weights: w, gradient: g, momentum: mom.baseAddress!, output: w, count: n, k)
             }
         case .adam:
             // g = clip(rescale·grad + wd·weight); m, v moments; bias correction folded into lr.

@@ -25,7 +25,9 @@ final class InProcessCluster {
                                requestTimeout: requestTimeout)
         let network = InProcessNetwork()
         let endpoints = (0..<servers).map { "inproc://server\($0)" }
-        let transports = endpoints.map { network.endpoint($0) }
+        // Servers and clients defer payload checks to the pass that sums or copies, as
+        // `param-server` and `worker` do over ZeroMQ.
+        let transports = endpoints.map { network.endpoint($0, codec: WireCodec(defersPayloadChecks: true)) }
         self.network = network; self.endpoints = endpoints; self.transports = transports
         loops = transports.indices.map { i in
             ServerLoop(server: KVServer(rank: i, numWorkers: serverWorkers ?? workers,
@@ -46,7 +48,7 @@ final class InProcessCluster {
     /// Worker `rank`'s client.
     func client(rank: Int = 0) -> KVClient {
         KVClient(roster: Roster(rank: rank, servers: endpoints, numWorkers: workers), config: config,
-                 transport: network.endpoint("worker\(rank)"))
+                 transport: network.endpoint("worker\(rank)", codec: WireCodec(defersPayloadChecks: true)))
     }
 
     /// Server `i` dies: it stops serving and messages to it are lost.

@@ -45,7 +45,9 @@ public final class KVClient {
         let roster = try Rendezvous.register(Registration(role: .worker, endpoint: nil, requestedRank: config.requestedRank,
                                                                           compression: config.gradientCompression,
                                                                           startPosition: config.startPosition), config: config)
-        let transport = try ZeroMQTransport.connect(to: roster.servers, identity: { "w\(roster.rank)-s\($0)" }, security: config.security)
+        // Weight replies are hashed while copied into the caller's buffers (`accept`).
+        let transport = try ZeroMQTransport.connect(to: roster.servers, identity: { "w\(roster.rank)-s\($0)" },
+                                                    codec: WireCodec(defersPayloadChecks: true), security: config.security)
         transport.profile = profile
         let beats = try ZeroMQTransport.connect(to: roster.servers, identity: { "hb-w\(roster.rank)-s\($0)" },
                                                 codec: WireCodec(maxPayloadBytes: 1 << 16), security: config.security)
@@ -109,7 +111,9 @@ public final class KVClient {
                     for part in layout.parts[key] ?? [] {
                         if pending.count >= maxInFlight { try wait() }
                         let h = MessageHeader(command: .initialize, key: UInt32(key), slice: part.slice, sliceCount: part.sliceCount, sender: Int32(rank))
-                        try request(h, payload: UnsafeBufferPointer(rebasing: values[part.offset..<(part.offset + part.count)]), server: part.server)
+                        // Borrowed: `keys` outlives the `wait()` below.
+                        try request(h, payload: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: values[part.offset..<(part.offset + part.count)])),
+                                    server: part.server, borrowing: true)
                     }
                 }
             }
@@ -120,7 +124,21 @@ public final class KVClient {
 
     /// Sends `gradient` of `key` for this round; the servers' new weights are written into
     /// `weights` by the next `wait()` (the buffer must stay valid until then).
+    ///
+    /// Uncompressed, `gradient` is sent from where it is, without a copy: it must stay
+    /// allocated and unchanged until the next `wait()` returns or throws. That is enough: every
+    /// push is answered, and a server answers only after it received every byte of it, so once
+    /// `wait()` has every reply ZeroMQ has finished reading every pushed buffer; when `wait()`
+    /// (or this call) throws, the transport drops what it still holds first
+    /// (`reclaimBorrowedPayloads`).
     public func pushPull(key: Int, gradient: UnsafeBufferPointer<Float>, into weights: UnsafeMutableBufferPointer<Float>) throws {
+        do { try sendPushPull(key: key, gradient: gradient, into: weights) } catch {
+            transport.reclaimBorrowedPayloads()
+            throw error
+        }
+    }
+
+    private func sendPushPull(key: Int, gradient: UnsafeBufferPointer<Float>, into weights: UnsafeMutableBufferPointer<Float>) throws {
         let parts = try partsOf(key, count: gradient.count)
         guard weights.count == gradient.count else { throw KVClientError.bufferSize(key: key, count: weights.count, expected: gradient.count) }
         let round = rounds[key] ?? 0
@@ -128,11 +146,13 @@ public final class KVClient {
             if pending.count >= maxInFlight { try wait() }
             var h = MessageHeader(command: .pushPull, key: UInt32(key), slice: part.slice, sliceCount: part.sliceCount,
                                   sender: Int32(rank), round: round)
-            // Uncompressed, straight from the caller's gradient: the transport's copy is the only one.
+            // Uncompressed, straight from the caller's gradient (borrowed, not copied); a compressed
+            // payload lives in the encoder's scratch buffer, reused by the next push: copied.
             try encoder.encode(key: key, range: part.offset..<(part.offset + part.count), of: gradient) { encoding, payload in
                 h.encoding = encoding
                 try request(h, payload: payload, server: part.server,
-                            into: UnsafeMutableBufferPointer(rebasing: weights[part.offset..<(part.offset + part.count)]))
+                            into: UnsafeMutableBufferPointer(rebasing: weights[part.offset..<(part.offset + part.count)]),
+                            borrowing: encoding == .float32)
             }
         }
         rounds[key] = round + 1
@@ -153,6 +173,13 @@ public final class KVClient {
     /// with the server's message on an error reply, when a server stops answering (heartbeat
     /// timeout) or when a living server leaves a request unanswered (request timeout).
     public func wait() throws {
+        do { try waitForReplies() } catch {
+            transport.reclaimBorrowedPayloads()
+            throw error
+        }
+    }
+
+    private func waitForReplies() throws {
         let start = transport.now()
         for s in servers.indices { lastHeard[s] = max(lastHeard[s], start) }
         while !pending.isEmpty {
@@ -183,8 +210,12 @@ public final class KVClient {
         try wait()
     }
 
-    /// Stops the heartbeats (call before exiting).
-    public func close() { heartbeat?.stop() }
+    /// Stops the heartbeats (call before exiting); with replies still outstanding, also makes
+    /// sure no pushed buffer is read any more.
+    public func close() {
+        heartbeat?.stop()
+        if !pending.isEmpty { transport.reclaimBorrowedPayloads() }
+    }
 
     // MARK: -
 
@@ -203,16 +234,20 @@ public final class KVClient {
         try transport.send(m, to: serverPeers[server])
     }
 
-    private func request(_ header: MessageHeader, payload: UnsafeBufferPointer<Float>, server: Int,
-                         into destination: UnsafeMutableBufferPointer<Float>? = nil) throws {
-        try request(header, payload: UnsafeRawBufferPointer(payload), server: server, into: destination)
-    }
-
+    /// Sends `payload` with `header`: `borrowing`, from the caller's memory without a copy (see
+    /// `pushPull` for how long it must stay unchanged), else copied during the call.
     private func request(_ header: MessageHeader, payload: UnsafeRawBufferPointer, server: Int,
-                         into destination: UnsafeMutableBufferPointer<Float>? = nil) throws {
+                         into destination: UnsafeMutableBufferPointer<Float>? = nil, borrowing: Bool) throws {
         var h = header
         pending.add(&h, server: server, destination: destination, now: transport.now())
-        try transport.send(h, payload: payload, to: serverPeers[server])
+        if borrowing {
+            do { try transport.send(h, borrowing: payload, to: serverPeers[server]) } catch {
+                transport.reclaimBorrowedPayloads()
+                throw error
+            }
+        } else {
+            try transport.send(h, payload: payload, to: serverPeers[server])
+        }
         observer?.pushed(bytes: payload.count)
     }
 
@@ -233,7 +268,7 @@ public final class KVClient {
             return
         }
         lastHeard[s] = transport.now()
-        let m: Message
+        var m: Message
         switch received {
         case .malformed(let error, _): throw ClusterError.malformedReply(server: s, endpoint: servers[s], error: error)
         case .message(let message, _): m = message
@@ -249,13 +284,24 @@ public final class KVClient {
         if h.isError {
             throw ClusterError.requestFailed(server: s, endpoint: servers[s], request: request.header.requestDescription, reason: m.text)
         }
-        if let onReply = request.onReply { return try onReply(m) }
-        guard let out = request.destination else { return }
-        guard m.payload.count == out.count * MemoryLayout<Float>.stride else {
+        guard let out = request.destination, request.onReply == nil, m.payload.count == out.count * MemoryLayout<Float>.stride else {
+            do { try m.checkPayload() } catch { throw ClusterError.malformedReply(server: s, endpoint: servers[s], error: error) }
+            if let onReply = request.onReply { return try onReply(m) }
+            guard let out = request.destination else { return }
             throw ClusterError.unexpectedReply(server: s, endpoint: servers[s],
                                                reply: "\(m.description) for a buffer of \(out.count) values")
         }
-        transport.profile.measure(.receiveCopy) { m.payload.withUnsafeBytes { UnsafeMutableRawBufferPointer(out).copyMemory(from: $0) } }
+        // One pass: the weights are hashed while copied. A reply that fails its checksum has
+        // then been written into `out`; the error stops this worker, and nothing reads them.
+        let hash = transport.profile.measure(.receiveCopy) {
+            m.payload.withUnsafeBytes { bytes -> UInt64 in
+                guard let base = out.baseAddress else { return WireChecksum.payloadHash(bytes) }
+                return WireChecksum.copyAndHash(bytes, to: UnsafeMutableRawPointer(base))
+            }
+        }
+        do { try m.pendingChecksum?.verify(payloadHash: hash) } catch {
+            throw ClusterError.malformedReply(server: s, endpoint: servers[s], error: error)
+        }
     }
 
     private func partsOf(_ key: Int, count: Int) throws(KVClientError) -> [KeyLayout.Part] {

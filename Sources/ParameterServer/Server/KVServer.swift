@@ -205,7 +205,8 @@ public final class KVServer {
         return [reply(to: m, peer)]
     }
 
-    private func push(_ m: Message, _ peer: PeerID, now: Double) -> [Outgoing] {
+    private func push(_ received: Message, _ peer: PeerID, now: Double) -> [Outgoing] {
+        var m = received
         guard let setup, let optimizer else { return [rejected(.notConfigured, m, peer, "push before the servers were configured")] }
         let slice: StoredSlice
         switch lookup(m, peer) {
@@ -215,37 +216,37 @@ public final class KVServer {
         guard slice.isInitialized else { return [rejected(.uninitialized, m, peer, "push to \(slice.id) before its initial value")] }
         let waiter = Waiter(peer: peer, request: m.header, needsRound: slice.round)
         do {
+            if setup.mode == .sync {
+                try slice.sync.admit(rank: m.header.sender, round: m.header.round, current: slice.round)
+            } else {
+                try profile.measure(.checksum) { () throws(WireError) in try m.checkPayload() }
+            }
             // The one place a push's payload is read: checked against the agreed encoding and the
             // slice's size, and decoded to float32 when compressed.
             return try pushDecoder.withGradient(m, of: slice.spec, compression: setup.compression) { pushed in
+                if setup.mode == .sync { return try syncPush(m, pushed, to: slice, waiter: waiter, optimizer: optimizer, now: now) }
                 var gradient: UnsafeBufferPointer<Float>? = pushed
                 // Found by the codec in its checksum pass; checked here for a message built in-process.
                 let check = m.floatCheck ?? profile.measure(.finiteCheck) {
                     NonFiniteGradients.first(in: pushed).map { .nonFinite(index: $0.index, value: $0.value) } ?? .allFinite
                 }
                 if case let .nonFinite(index, value) = check {
-                    let what = "push to \(slice.id) holds a non-finite value (\(value) at index \(index))"
-                    guard nonFinite == .skip else {
-                        return [rejected(.nonFinite, m, peer, "\(what); the weights are unchanged (PS_NON_FINITE_GRADIENTS=skip skips such pushes)")]
-                    }
-                    skippedNonFinite += 1
-                    logger.warning("skipped: \(what) from \(registry.name(m.header.sender)) (\(skippedNonFinite) skipped so far)")
+                    if let refusal = refuseNonFinite((index, value), m, peer, slice) { return [refusal] }
                     gradient = nil
                 }
                 trainingStarted = true
-                if setup.mode == .async {
-                    guard let gradient else { return [slice.answer(waiter, sender: senderID)] }
-                    let answer = try AsyncApplier(optimizer: optimizer, profile: profile)
-                        .push(gradient, request: m.header, from: peer, to: slice, sender: senderID)
-                    if slice.spec.optimized { updateCount += 1 }
-                    observer?.roundCompleted(round: slice.round, seconds: nil)
-                    return [answer]
-                }
-                try profile.measure(.sum) {
-                    try slice.sync.add(gradient, from: m.header.sender, round: m.header.round, current: slice.round, waiter: waiter, now: now)
-                }
-                return slice.sync.isComplete(workers: setup.numWorkers) ? completeRound(slice, optimizer, now: now) : []
+                guard let gradient else { return [slice.answer(waiter, sender: senderID)] }
+                let answer = try AsyncApplier(optimizer: optimizer, profile: profile)
+                    .push(gradient, request: m.header, from: peer, to: slice, sender: senderID)
+                if slice.spec.optimized { updateCount += 1 }
+                observer?.roundCompleted(round: slice.round, seconds: nil)
+                return [answer]
             }
+        } catch let wire as WireError {
+            if case .checksumMismatch = wire {
+                return [rejected(.checksum, m, peer, "push to \(slice.id) arrived corrupted (\(wire)); the weights are unchanged")]
+            }
+            return [rejected(.wrongSize, m, peer, "push to \(slice.id): \(wire)")]
         } catch let rejection as SyncRound.Rejection {
             return [rejected(rejection.reason, m, peer, "\(rejection) (\(slice.id))")]
         } catch let refused as GradientCompressionError {
@@ -258,13 +259,45 @@ public final class KVServer {
         }
     }
 
+    /// dist_sync: adds `pushed` (the float32 values of `m`) to the round in one pass that also
+    /// verifies `m`'s pending checksum and scans for NaN/±Inf (`SyncRound.stage`); only a push
+    /// that passes both changes the round (`commit`). Completes the round with the last push.
+    private func syncPush(_ m: Message, _ pushed: UnsafeBufferPointer<Float>, to slice: StoredSlice, waiter: Waiter,
+                          optimizer: Optimizer, now: Double) throws -> [Outgoing] {
+        guard let setup else { return [] }
+        // The received payload itself is kept (not copied) when `pushed` is it (float32, aligned).
+        let keep = m.payload.withUnsafeBytes { $0.baseAddress } == UnsafeRawPointer(pushed.baseAddress)
+        let (hash, hasNonFinite) = profile.measure(.sum) { slice.sync.stage(UnsafeRawBufferPointer(pushed), received: keep ? m.payload : nil) }
+        try m.pendingChecksum?.verify(payloadHash: hash)
+        var adding = true
+        if hasNonFinite, let hit = NonFiniteGradients.first(in: pushed) {
+            if let refusal = refuseNonFinite(hit, m, waiter.peer, slice) { return [refusal] }
+            adding = false
+        }
+        trainingStarted = true
+        slice.sync.commit(rank: m.header.sender, adding: adding, waiter: waiter, now: now)
+        return slice.sync.isComplete(workers: setup.numWorkers) ? completeRound(slice, optimizer, now: now) : []
+    }
+
+    /// A push holding the non-finite `hit`: the error reply (`.reject`), or nil when it is
+    /// skipped (`.skip`: counted and logged; the caller adds nothing).
+    private func refuseNonFinite(_ hit: (index: Int, value: Float), _ m: Message, _ peer: PeerID, _ slice: StoredSlice) -> Outgoing? {
+        let what = "push to \(slice.id) holds a non-finite value (\(hit.value) at index \(hit.index))"
+        guard nonFinite == .skip else {
+            return rejected(.nonFinite, m, peer, "\(what); the weights are unchanged (PS_NON_FINITE_GRADIENTS=skip skips such pushes)")
+        }
+        skippedNonFinite += 1
+        logger.warning("skipped: \(what) from \(registry.name(m.header.sender)) (\(skippedNonFinite) skipped so far)")
+        return nil
+    }
+
     /// Every worker pushed: one update from the sum, then the round's pushes and the pulls
     /// waiting for it are answered (one weights payload shared by all). When the optimizer
     /// refuses the update, every worker of the round gets the error and the weights stay.
     private func completeRound(_ slice: StoredSlice, _ optimizer: Optimizer, now: Double) -> [Outgoing] {
         let started = slice.sync.started ?? now
         let applied: Result<Void, OptimizerError> = profile.measure(.update) {
-            slice.sync.sum.withUnsafeBufferPointer { sum in Result { () throws(OptimizerError) in try slice.apply(gradient: sum, optimizer: optimizer) } }
+            slice.sync.withSum { sum in Result { () throws(OptimizerError) in try slice.apply(gradient: sum, optimizer: optimizer) } }
         }
         let pushes = slice.sync.finish()
         if case .failure(let failed) = applied {

@@ -41,4 +41,6 @@ public enum PushRejection: String, CaseIterable, Sendable {
     case duplicate
     /// The optimizer refused the update.
     case optimizer
+    /// The payload failed its checksum (corrupted in transit), found in the pass that sums it.
+    case checksum
 }

@@ -20,8 +20,9 @@ public final class ServerRunner {
     /// Serves until the job ends; returns why. Returns only once the last replies and failure
     /// notices have left (or the transport's linger bound passed).
     public func run() throws -> ServerLoop.Outcome {
+        // Pushes are hashed in the pass that sums them (`KVServer`, `SyncRound.stage`).
         let transport = try ZeroMQTransport.bind("tcp://\(Rendezvous.bindHost(config.nodeHost)):\(config.nodePort)",
-                                                 security: config.security)
+                                                 codec: WireCodec(defersPayloadChecks: true), security: config.security)
         defer { transport.close() }
         transport.profile = profile
         let port = transport.boundEndpoint?.split(separator: ":").last.map(String.init) ?? "\(config.nodePort)"

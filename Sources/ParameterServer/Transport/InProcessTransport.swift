@@ -109,9 +109,31 @@ public final class InProcessTransport: Transport {
     private func take() -> Received? {
         guard let (from, frames) = network.take(for: address) else { return nil }
         do throws(WireError) {
-            return .message(try codec.decode(frames: frames), from: from)
+            guard frames.count == 2 else { throw .wrongFrameCount(frames.count) }
+            // The payload frame is adopted as ZeroMQ's are (not copied and hashed on the way),
+            // so a codec that defers payload checks defers them here too.
+            let frame = ReceivedFrame(frames[1])
+            return .message(try codec.decode(header: frames[0], payload: Payload(adopting: frame.bytes, owner: frame)), from: from)
         } catch {
             return .malformed(error, from: from)
         }
     }
+}
+
+/// A received payload frame's bytes in memory of their own, kept alive by the `Payload`
+/// adopting them (the in-process stand-in for a ZeroMQ frame).
+final class ReceivedFrame: @unchecked Sendable {
+    private let base: UnsafeMutableRawPointer
+    private let count: Int
+
+    init(_ bytes: [UInt8]) {
+        count = bytes.count
+        base = .allocate(byteCount: max(count, 1), alignment: 16)
+        bytes.withUnsafeBytes { if let b = $0.baseAddress { base.copyMemory(from: b, byteCount: count) } }
+    }
+
+    deinit { base.deallocate() }
+
+    /// The bytes, valid while this frame lives.
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 }

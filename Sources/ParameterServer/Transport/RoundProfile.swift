@@ -6,17 +6,21 @@ import Foundation
 public final class RoundProfile: @unchecked Sendable {
     /// The phases a round's time is split into. Each is a leaf (they never nest).
     public enum Phase: String, CaseIterable, Sendable {
-        /// A worker copying a push (hashed in the same pass) and handing its frames to ZeroMQ.
+        /// A worker hashing its push in place (large float32 pushes are then sent from its gradient
+        /// buffer; small or compressed ones are copied in the same pass) and handing its frames to
+        /// ZeroMQ.
         case send
         /// Taking received frames from ZeroMQ (no copy: payloads are read in place).
         case receive
-        /// A worker copying replied weights into its buffers.
+        /// A worker copying replied weights into its buffers, hashed in the same pass.
         case receiveCopy = "receive copy"
-        /// Hashing received payloads (sent ones are hashed while copied) and headers.
+        /// Hashing received payloads that no other pass reads first (dist_async pushes, control
+        /// messages) and headers.
         case checksum
         /// A server scanning a push for NaN/Inf.
         case finiteCheck = "non-finite check"
-        /// A server adding a push into its round's sum.
+        /// A server's one pass over a dist_sync push: hash, NaN/±Inf scan and sum (the round's
+        /// first push only hashed and scanned; it is kept, not copied).
         case sum
         /// A server's optimizer update of a slice.
         case update = "optimizer update"

@@ -24,6 +24,17 @@ public protocol Transport: AnyObject {
     func limitIncomingPayloads(toBytes bytes: Int)
     /// Where send, receive and checksum times go (nil: not measured).
     var profile: RoundProfile? { get }
+    /// Sends `header` with a payload read from the caller's memory, where the transport can
+    /// without copying it (ZeroMQ, for large payloads): hashed in place, then handed over. The
+    /// caller keeps the bytes allocated and unchanged until the peer's reply to this message
+    /// arrived (a peer answers only after it received every byte, and ZeroMQ reads a frame only
+    /// while writing it to the socket — it only releases it afterwards), or until
+    /// `reclaimBorrowedPayloads()` returned.
+    func send(_ header: MessageHeader, borrowing payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError)
+    /// Makes sure no borrowed payload is read any more, for a caller that gives up waiting for
+    /// replies (an error) and may then free its buffers: ZeroMQ drops every message still queued
+    /// (its sockets close without linger, and this transport sends nothing afterwards).
+    func reclaimBorrowedPayloads()
 }
 
 extension Transport {
@@ -40,6 +51,14 @@ extension Transport {
         let owned = profile.measure(.send) { Payload(copying: payload) }
         try send(Message(header: header, payload: owned), to: peer)
     }
+
+    /// Copies (transports without zero-copy sends: the bytes are read during the call only).
+    public func send(_ header: MessageHeader, borrowing payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError) {
+        try send(header, payload: payload, to: peer)
+    }
+
+    /// Nothing borrowed, nothing to reclaim.
+    public func reclaimBorrowedPayloads() {}
 }
 
 /// What a transport received: a decoded message, or frames the codec rejected (so the

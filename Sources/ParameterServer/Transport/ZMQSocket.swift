@@ -165,23 +165,7 @@ final class ZMQSocket {
     /// gone fails with `peerUnreachable`.
     func send(_ frames: [UnsafeRawBufferPointer], payload: Payload? = nil) throws(TransportError) {
         let h = try live()
-        // A ROUTER's first frame names the peer; ZeroMQ checks that peer's queue on it.
-        let peer = kind == .router ? frames.first.map { [UInt8]($0) } : nil
-        for (i, frame) in frames.enumerated() {
-            var msg = zmq_msg_t()
-            guard zmq_msg_init_size(&msg, frame.count) == 0 else {
-                throw .socket(operation: "msg_init", endpoint: endpoint, reason: ZMQSocket.lastError())
-            }
-            if let base = frame.baseAddress, frame.count > 0 { zmq_msg_data(&msg).copyMemory(from: base, byteCount: frame.count) }
-            let wait = !(i == 0 && peer.map(congested.contains) == true)
-            do {
-                try send(&msg, on: h, more: i < frames.count - 1 || payload != nil, first: i == 0 ? peer : nil, wait: wait)
-            } catch {
-                if case .peerNotReading = error, let peer { congested.insert(peer) }
-                throw error
-            }
-        }
-        if let peer { congested.remove(peer) }
+        try sendCopies(frames, on: h, more: payload != nil)
         guard let payload else { return }
         var msg = zmq_msg_t()
         if let storage = payload.storage {
@@ -196,6 +180,56 @@ final class ZMQSocket {
             zmq_msg_init(&msg)
         }
         try send(&msg, on: h, more: false, first: nil, wait: true)
+    }
+
+    /// Sends the frames, then `borrowed` as the last frame straight from the caller's memory:
+    /// ZeroMQ reads it while writing it to the socket and, once done, calls a free function
+    /// that only counts it back in `lent` (the memory stays the caller's). See
+    /// `Transport.send(_:borrowing:to:)` for how long the caller must leave it unchanged.
+    func send(_ frames: [UnsafeRawBufferPointer], borrowed: UnsafeRawBufferPointer, lent: LentFrames) throws(TransportError) {
+        let h = try live()
+        try sendCopies(frames, on: h, more: true)
+        var msg = zmq_msg_t()
+        guard let base = borrowed.baseAddress, borrowed.count > 0 else {
+            zmq_msg_init(&msg)
+            return try send(&msg, on: h, more: false, first: nil, wait: true)
+        }
+        let owner = Unmanaged.passRetained(lent)
+        lent.lend()
+        guard zmq_msg_init_data(&msg, UnsafeMutableRawPointer(mutating: base), borrowed.count, returnBorrowedFrame, owner.toOpaque()) == 0 else {
+            lent.giveBack(); owner.release()
+            throw .socket(operation: "msg_init_data", endpoint: endpoint, reason: ZMQSocket.lastError())
+        }
+        try send(&msg, on: h, more: false, first: nil, wait: true)
+    }
+
+    /// Closes the socket discarding what is still queued (linger 0): ended with its context,
+    /// ZeroMQ then holds none of its frames.
+    func closeDroppingUnsent() {
+        try? set(ZMQ_LINGER, 0)
+        close()
+    }
+
+    /// Sends each frame as a copy in ZeroMQ's memory; `more`: another frame follows the last.
+    /// A ROUTER's first frame names the peer; ZeroMQ checks that peer's queue on it, and a peer
+    /// that let a send time out (`congested`) is not waited for again until a send to it succeeds.
+    private func sendCopies(_ frames: [UnsafeRawBufferPointer], on h: UnsafeMutableRawPointer, more: Bool) throws(TransportError) {
+        let peer = kind == .router ? frames.first.map { [UInt8]($0) } : nil
+        for (i, frame) in frames.enumerated() {
+            var msg = zmq_msg_t()
+            guard zmq_msg_init_size(&msg, frame.count) == 0 else {
+                throw .socket(operation: "msg_init", endpoint: endpoint, reason: ZMQSocket.lastError())
+            }
+            if let base = frame.baseAddress, frame.count > 0 { zmq_msg_data(&msg).copyMemory(from: base, byteCount: frame.count) }
+            let wait = !(i == 0 && peer.map(congested.contains) == true)
+            do {
+                try send(&msg, on: h, more: i < frames.count - 1 || more, first: i == 0 ? peer : nil, wait: wait)
+            } catch {
+                if case .peerNotReading = error, let peer { congested.insert(peer) }
+                throw error
+            }
+        }
+        if let peer { congested.remove(peer) }
     }
 
     /// Sends one frame; on failure closes it (releasing a zero-copy payload). `first` is the
@@ -278,4 +312,24 @@ final class ZMQFrame: @unchecked Sendable {
 /// ZeroMQ's free function for zero-copy payload frames: drops the reference `send` took.
 private func releasePayloadStorage(_ data: UnsafeMutableRawPointer?, _ hint: UnsafeMutableRawPointer?) {
     if let hint { Unmanaged<Payload.Storage>.fromOpaque(hint).release() }
+}
+
+/// Borrowed payload frames (`ZMQSocket.send(_:borrowed:lent:)`) ZeroMQ has not released yet.
+/// Counted on the sending thread and ZeroMQ's I/O thread, hence the lock.
+final class LentFrames: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+
+    func lend() { lock.lock(); count += 1; lock.unlock() }
+    func giveBack() { lock.lock(); count -= 1; lock.unlock() }
+    var outstanding: Int { lock.lock(); defer { lock.unlock() }; return count }
+}
+
+/// ZeroMQ's free function for borrowed frames: the memory is the caller's; only the count and
+/// the reference `send` took are given back.
+private func returnBorrowedFrame(_ data: UnsafeMutableRawPointer?, _ hint: UnsafeMutableRawPointer?) {
+    guard let hint else { return }
+    let lent = Unmanaged<LentFrames>.fromOpaque(hint)
+    lent.takeUnretainedValue().giveBack()
+    lent.release()
 }

@@ -13,6 +13,11 @@ public final class ZeroMQTransport: Transport {
     private let peers: [PeerID]
     private let isRouter: Bool
     private var nextSocket = 0
+    /// Borrowed payload frames ZeroMQ still holds (`send(_:borrowing:to:)`).
+    let lent = LentFrames()
+    /// Payloads at least this large are sent borrowed; smaller ones are copied (the copy costs
+    /// little, and a caller's short-lived buffer is then no concern).
+    static let borrowedPayloadMinimum = 64 << 10
     /// ROUTER only: the IP address each peer last sent from.
     private var addresses: [PeerID: String] = [:]
 
@@ -85,6 +90,27 @@ public final class ZeroMQTransport: Transport {
             return profile.measure(.send) { Result { () throws(TransportError) in try sockets[i].send([header], payload: payload) } }
         }
         try sent.get()
+    }
+
+    /// A DEALER sends a large payload from the caller's memory: hashed in place (one read, no
+    /// copy) and handed to ZeroMQ as a zero-copy frame whose free function only counts it back.
+    public func send(_ header: MessageHeader, borrowing payload: UnsafeRawBufferPointer, to peer: PeerID) throws(TransportError) {
+        guard !isRouter, payload.count >= Self.borrowedPayloadMinimum else { return try send(header, payload: payload, to: peer) }
+        guard let i = peers.firstIndex(of: peer) else { throw .peerUnreachable(peer) }
+        let sent: Result<Void, TransportError> = profile.measure(.send) {
+            codec.headerFrame(for: header, payload: payload).withUnsafeBytes { h in
+                Result { () throws(TransportError) in try sockets[i].send([h], borrowed: payload, lent: lent) }
+            }
+        }
+        try sent.get()
+    }
+
+    /// With borrowed frames still in ZeroMQ: closes the sockets without linger and ends the
+    /// context, which returns once ZeroMQ released every frame.
+    public func reclaimBorrowedPayloads() {
+        guard lent.outstanding > 0 else { return }
+        for s in sockets { s.closeDroppingUnsent() }
+        context.terminate()
     }
 
     public func limitIncomingPayloads(toBytes bytes: Int) {

@@ -11,6 +11,41 @@ public struct Message: Equatable, Sendable, CustomStringConvertible {
     /// here), so a receiver must check for itself.
     public var floatCheck: FloatCheck?
 
+    /// Set when `WireCodec` (with `defersPayloadChecks`) left the payload's half of the checksum
+    /// to the receiver, so the pass that uses the values also hashes them: nothing may act on
+    /// such a message's payload, or change any state for it, before `PendingChecksum.verify`
+    /// (or `checkPayload`) passed. Nil when the checksum was verified at decoding, or for a
+    /// message built here.
+    public var pendingChecksum: PendingChecksum?
+
+    /// The checksum a received message must still match, with its header's half already hashed.
+    public struct PendingChecksum: Equatable, Sendable {
+        /// The checksum the header carries.
+        public let expected: UInt32
+        /// `WireChecksum.headerHash` of header bytes 0..<36.
+        public let headerHash: UInt64
+
+        /// Throws `checksumMismatch` unless a payload with `WireChecksum.payloadHash` `payloadHash`
+        /// completes the header's checksum.
+        public func verify(payloadHash: UInt64) throws(WireError) {
+            let computed = WireChecksum.combine(headerHash: headerHash, payloadHash: payloadHash)
+            guard computed == expected else { throw .checksumMismatch(expected: expected, computed: computed) }
+        }
+    }
+
+    /// Verifies a pending checksum with a pass of its own (hashing and scanning the values, as
+    /// the codec would have), for a receiver with nothing to fuse it with; no-op otherwise.
+    public mutating func checkPayload() throws(WireError) {
+        guard let pending = pendingChecksum else { return }
+        let (hash, nonFinite) = payload.withUnsafeBytes { WireChecksum.hashAndScan(floats: $0) }
+        try pending.verify(payloadHash: hash)
+        pendingChecksum = nil
+        floatCheck = .allFinite
+        if nonFinite, let hit = try? withFloats({ NonFiniteGradients.first(in: $0) }) {
+            floatCheck = .nonFinite(index: hit.index, value: hit.value)
+        }
+    }
+
     /// What the codec found in a Float32 payload.
     public enum FloatCheck: Equatable, Sendable {
         case allFinite

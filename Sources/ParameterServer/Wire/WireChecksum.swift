@@ -27,6 +27,17 @@ public enum WireChecksum {
         hash(source, copyingTo: destination, scanning: false).hash
     }
 
+    /// Float32 values `source` copied to `destination` (or, with `adding`, `adding[i] + source[i]`
+    /// written there), hashed and scanned for NaN/±Inf, in one pass over `source`: a received
+    /// push is read once to be checked and summed. `source.count` must be a multiple of 4;
+    /// `destination` and `adding` hold as many bytes (they may be the same memory).
+    public static func hashScanAndSum(floats source: UnsafeRawBufferPointer, adding: UnsafeRawPointer?,
+                                      into destination: UnsafeMutableRawPointer) -> (hash: UInt64, hasNonFinite: Bool) {
+        precondition(source.count % 4 == 0, "hashScanAndSum takes whole Float32 values")
+        if let adding { return hash(source, copyingTo: destination, adding: adding, scanning: true) }
+        return hash(source, copyingTo: destination, scanning: true)
+    }
+
     /// Exponent bits of the two Float32 values in a little-endian 64-bit word.
     private static let exponents: UInt64 = 0x7F80_0000_7F80_0000
 
@@ -41,7 +52,7 @@ public enum WireChecksum {
 
     @inline(__always)
     private static func hash(_ payload: UnsafeRawBufferPointer, copyingTo destination: UnsafeMutableRawPointer?,
-                             scanning: Bool) -> (hash: UInt64, hasNonFinite: Bool) {
+                             adding: UnsafeRawPointer? = nil, scanning: Bool) -> (hash: UInt64, hasNonFinite: Bool) {
         // Four independent multiply-xor lanes over 32-byte blocks keep the multiplier busy
         // (one lane is latency-bound at a quarter of the speed).
         let words = payload.count / 8
@@ -55,8 +66,14 @@ public enum WireChecksum {
                 let w0 = p.loadUnaligned(as: UInt64.self), w1 = (p + 8).loadUnaligned(as: UInt64.self)
                 let w2 = (p + 16).loadUnaligned(as: UInt64.self), w3 = (p + 24).loadUnaligned(as: UInt64.self)
                 if let d = destination?.advanced(by: i * 8) {
-                    d.storeBytes(of: w0, as: UInt64.self); (d + 8).storeBytes(of: w1, as: UInt64.self)
-                    (d + 16).storeBytes(of: w2, as: UInt64.self); (d + 24).storeBytes(of: w3, as: UInt64.self)
+                    if let a = adding?.advanced(by: i * 8) {
+                        // The same 32 bytes as eight floats (re-read from L1), plus the running sum.
+                        let sum = a.loadUnaligned(as: SIMD8<Float>.self) + p.loadUnaligned(as: SIMD8<Float>.self)
+                        d.storeBytes(of: sum, as: SIMD8<Float>.self)
+                    } else {
+                        d.storeBytes(of: w0, as: UInt64.self); (d + 8).storeBytes(of: w1, as: UInt64.self)
+                        (d + 16).storeBytes(of: w2, as: UInt64.self); (d + 24).storeBytes(of: w3, as: UInt64.self)
+                    }
                 }
                 if scanning { flags |= nonFiniteBits(w0) | nonFiniteBits(w1) | nonFiniteBits(w2) | nonFiniteBits(w3) }
                 l0 = (l0 ^ w0) &* 0xFF51_AFD7_ED55_8CCD
@@ -67,7 +84,14 @@ public enum WireChecksum {
             }
             while i < words {
                 let w = (base + i * 8).loadUnaligned(as: UInt64.self)
-                destination?.advanced(by: i * 8).storeBytes(of: w, toByteOffset: 0, as: UInt64.self)
+                if let d = destination?.advanced(by: i * 8) {
+                    if let a = adding?.advanced(by: i * 8) {
+                        d.storeBytes(of: a.loadUnaligned(as: SIMD2<Float>.self) + (base + i * 8).loadUnaligned(as: SIMD2<Float>.self),
+                                     as: SIMD2<Float>.self)
+                    } else {
+                        d.storeBytes(of: w, as: UInt64.self)
+                    }
+                }
                 if scanning { flags |= nonFiniteBits(w) }
                 l0 = (l0 ^ w) &* 0xFF51_AFD7_ED55_8CCD
                 i += 1
@@ -76,8 +100,14 @@ public enum WireChecksum {
         let a = l0 ^ (l2 &* 0x9E37_79B9_7F4A_7C15)
         var b = l1 ^ (l3 &* 0xC2B2_AE3D_27D4_EB4F)
         for j in (words * 8)..<payload.count {
-            destination?.storeBytes(of: payload[j], toByteOffset: j, as: UInt8.self)
+            if adding == nil { destination?.storeBytes(of: payload[j], toByteOffset: j, as: UInt8.self) }
             b = (b ^ UInt64(payload[j])) &* 0x0000_0100_0000_01B3
+        }
+        if let sum = adding, let d = destination, payload.count - words * 8 >= 4 {
+            // The last Float32 of an odd count (whole floats only here).
+            let last = words * 8
+            d.storeBytes(of: sum.loadUnaligned(fromByteOffset: last, as: Float.self) + payload.loadUnaligned(fromByteOffset: last, as: Float.self),
+                         toByteOffset: last, as: Float.self)
         }
         if scanning, payload.count - words * 8 >= 4 {
             // The last Float32 of an odd count, in the low half of a word.
@@ -88,8 +118,19 @@ public enum WireChecksum {
 
     /// The checksum of `header` (bytes 0..<36) with a payload whose hash is `payloadHash`.
     public static func combine(header: UnsafeRawBufferPointer, payloadHash: UInt64) -> UInt32 {
+        combine(headerHash: headerHash(header), payloadHash: payloadHash)
+    }
+
+    /// The header's half of the checksum (FNV-1a over bytes 0..<36), kept by a receiver that
+    /// hashes the payload later (`Message.PendingChecksum`).
+    public static func headerHash(_ header: UnsafeRawBufferPointer) -> UInt64 {
         var h: UInt64 = 0xCBF2_9CE4_8422_2325
         for b in header { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return h
+    }
+
+    /// The checksum from a `headerHash` and a `payloadHash`.
+    public static func combine(headerHash h: UInt64, payloadHash: UInt64) -> UInt32 {
         var x = h ^ (payloadHash &* 0xFF51_AFD7_ED55_8CCD)
         x ^= x >> 33; x = x &* 0xFF51_AFD7_ED55_8CCD; x ^= x >> 33
         return UInt32(truncatingIfNeeded: x ^ (x >> 32))

@@ -4,8 +4,23 @@ public struct WireCodec: Sendable {
     /// Largest payload accepted (bytes); a bigger declared length is rejected before any copy.
     public var maxPayloadBytes: Int
 
+    /// Leaves the payload hash of float32 pushes (to a server) and of weight replies (to a
+    /// worker) to the receiver, which verifies it in the pass that sums or copies the values
+    /// (`Message.pendingChecksum`): one read of the payload instead of two. Off by default;
+    /// on where the receiver is `KVServer` or `KVClient`, which verify before using a value.
+    public var defersPayloadChecks: Bool
+
     /// A codec accepting payloads up to `maxPayloadBytes` (default 1 GiB).
-    public init(maxPayloadBytes: Int = 1 << 30) { self.maxPayloadBytes = maxPayloadBytes }
+    public init(maxPayloadBytes: Int = 1 << 30, defersPayloadChecks: Bool = false) {
+        self.maxPayloadBytes = maxPayloadBytes; self.defersPayloadChecks = defersPayloadChecks
+    }
+
+    /// Whether `header`'s payload check may be left to the receiver (see `defersPayloadChecks`).
+    func defersCheck(of header: MessageHeader, payloadBytes: Int) -> Bool {
+        guard defersPayloadChecks, !header.isError, header.encoding == .float32, payloadBytes % 4 == 0 else { return false }
+        return header.isReply ? header.command == .pull || header.command == .pushPull
+                              : header.command == .push || header.command == .pushPull
+    }
 
     /// The header frame for `message`, with payload length and checksum filled in (from the
     /// payload's remembered hash: no pass over its bytes when it was made by copying).
@@ -65,6 +80,14 @@ public struct WireCodec: Sendable {
         let carriesValues = !header.isError && [.initialize, .push, .pushPull].contains(header.command)
         // Compressed pushes are decoded (and checked for non-finite values) by the server.
         let carriesFloats = carriesValues && header.encoding == .float32
+        if payload.storage?.hash == nil, defersCheck(of: header, payloadBytes: payload.count) {
+            var message = Message(header: header, payload: payload)
+            message.pendingChecksum = headerBytes.withUnsafeBytes { hb in
+                Message.PendingChecksum(expected: header.checksum,
+                                        headerHash: WireChecksum.headerHash(UnsafeRawBufferPointer(rebasing: hb[0..<MessageHeader.checksummedByteCount])))
+            }
+            return message
+        }
         var scan: Bool?
         let payloadHash: UInt64
         if let known = payload.storage?.hash {
