@@ -93,8 +93,8 @@ public enum Conv2D {
         /// ×1.56/×1.64 vs ×1.31/×1.09, conv4_1 ×1.36/×1.60 vs ×0.85/×0.97).
         public var winogradWeightGradientMinimumChannels: Int?
         /// Winograd layers with at least this many input and output channels run F(4×4, 3×3)
-        /// instead of F(2×2, 3×3) (forward and input gradient) where F(4×4) does fewer multiplies
-        /// on the map (not on maps of 1, 2, 5 or 6 pixels a side); nil: always F(2×2).
+        /// instead of F(2×2, 3×3) (forward and input gradient) on maps it suits (at least 37
+        /// wide, `Winograd4x4.suits`); nil: always F(2×2).
         public var winograd4x4MinimumChannels: Int?
         /// The same for the weight gradient of a layer whose weight gradient is Winograd.
         public var winograd4x4WeightGradientMinimumChannels: Int?
@@ -107,8 +107,12 @@ public enum Conv2D {
         /// from 64 channels, while with 3 input channels (conv1_1) the transforms cost more than
         /// the multiplies they save. Another CPU may want others: the worker takes
         /// --winograd-channels and --winograd-weight-gradient-channels.
+        /// F(4×4) (2-core Intel Xeon, Cooperlake kernels, batch 8, GEMMs on own threads, one run at
+        /// load 19, time of F(2×2) / time of F(4×4)): weight gradients ×1.33–×2.29 from conv1_2 to
+        /// conv4_2 (38×38 and wider), so they take it from 64 channels; forward ×0.58–×0.99 and input
+        /// gradients ×0.59–×0.91, so those stay F(2×2) (Benchmarks/results/README.md, "Winograd F(4×4, 3×3)").
         public init(winogradMinimumChannels: Int? = 64, winogradWeightGradientMinimumChannels: Int? = 64,
-                    winograd4x4MinimumChannels: Int? = 64, winograd4x4WeightGradientMinimumChannels: Int? = 64) {
+                    winograd4x4MinimumChannels: Int? = nil, winograd4x4WeightGradientMinimumChannels: Int? = 64) {
             self.winogradMinimumChannels = winogradMinimumChannels
             self.winogradWeightGradientMinimumChannels = winogradWeightGradientMinimumChannels
             self.winograd4x4MinimumChannels = winograd4x4MinimumChannels
@@ -152,10 +156,10 @@ public enum Conv2D {
             return Self.tile(g, minimumChannels: winograd4x4WeightGradientMinimumChannels)
         }
 
-        /// F(4×4) from `minimumChannels` input and output channels where it does fewer multiplies, else F(2×2).
+        /// F(4×4) from `minimumChannels` input and output channels on maps it suits, else F(2×2).
         private static func tile(_ g: Geometry, minimumChannels: Int?) -> Winograd.Algorithm {
             guard let minimum = minimumChannels, g.inChannels >= minimum && g.outChannels >= minimum,
-                  Winograd4x4.fewerMultiplies(height: g.height, width: g.width) else { return .f2x2 }
+                  Winograd4x4.suits(height: g.height, width: g.width) else { return .f2x2 }
             return .f4x4
         }
     }

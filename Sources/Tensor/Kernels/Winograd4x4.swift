@@ -31,11 +31,13 @@ enum Winograd4x4 {
     /// Positions of a transformed tile.
     static let positions = 36
 
-    /// Whether F(4×4) does fewer GEMM multiplies than F(2×2) on this map (36 per 4×4 tile against
-    /// 16 per 2×2 tile, tiles cut at the map's edge): false on maps of 1, 2, 5, 6 pixels a side,
-    /// where the larger tiles are mostly padding.
-    static func fewerMultiplies(height h: Int, width w: Int) -> Bool {
-        36 * ((h + 3) / 4) * ((w + 3) / 4) < 16 * ((h + 1) / 2) * ((w + 1) / 2)
+    /// Whether F(4×4) suits an H×W map: it does fewer GEMM multiplies than F(2×2) there (36 per
+    /// 4×4 tile against 16 per 2×2 tile, tiles cut at the map's edge; not so on maps of 1, 2, 5, 6
+    /// pixels a side) and the map is at least 37 wide, so that most tiles take the eight-tile
+    /// vector transforms (on narrower maps every tile takes the scalar ones: conv5_1's 19×19 weight
+    /// gradient ran ×0.79 of F(2×2)'s, KernelBenchmarks).
+    static func suits(height h: Int, width w: Int) -> Bool {
+        w >= 37 && 36 * ((h + 3) / 4) * ((w + 3) / 4) < 16 * ((h + 1) / 2) * ((w + 1) / 2)
     }
 
     // MARK: 1-D transforms
