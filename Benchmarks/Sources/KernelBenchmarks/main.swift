@@ -1,5 +1,7 @@
 // Conv2D forward/backward GFLOP/s on the VGG16-reduced layer shapes of SSD300, beside a bare
-// cblas_sgemm of the same M×N×K measured in the same run, and the ratio between them.
+// cblas_sgemm of the same M×N×K measured in the same run, and the ratio between them; for the
+// 3×3 stride-1 pad-1 layers also Winograd F(2×2, 3×3) and F(4×4, 3×3) against im2col, forward,
+// input gradient and weight gradient apart, all in the same run.
 import ArgumentParser
 import Foundation
 import Tensor
@@ -39,12 +41,18 @@ func bestTime(_ repetitions: Int, _ body: () throws -> Void) rethrows -> Double 
     return best
 }
 
+/// Speedups of one Winograd algorithm over im2col (im2col time / its time; > 1: faster).
+struct Speedup: Codable {
+    var forward, inputGradient, weightGradient: Double
+}
+
 struct Row: Codable {
     var layer: String, batch: Int, m: Int, n: Int, k: Int
     var forwardGFLOPS: Double, sgemmGFLOPS: Double, forwardRatio: Double
+    /// Backward = the input-gradient and weight-gradient passes, timed apart and added.
     var backwardGFLOPS: Double, sgemmBackwardGFLOPS: Double, backwardRatio: Double
-    /// 3×3 stride-1 pad-1 layers: im2col time / Winograd time, forward and backward (> 1: Winograd faster).
-    var winogradForwardSpeedup: Double?, winogradBackwardSpeedup: Double?
+    /// 3×3 stride-1 pad-1 layers: F(2×2, 3×3) and F(4×4, 3×3) against im2col.
+    var winograd2x2: Speedup?, winograd4x4: Speedup?
 }
 
 @main
@@ -57,28 +65,38 @@ struct KernelBenchmarks: ParsableCommand {
     @Option(help: "Threads for the kernels' own loops (im2col/col2im); default: all cores.") var threads: Int?
     @Option(help: "Only these layers (comma-separated names).") var layers: String?
     @Option(help: "Write the results as JSON to this path.") var json: String?
-    @Option(help: "Winograd path: smallest channel count whose weight gradient is Winograd too (0 = never).")
-    var winogradWeightGradientChannels = 64
+    @Flag(help: "Independent GEMMs (Winograd's, the images of a batch) one per thread on single-threaded OpenBLAS, as the worker's --gemms-on-own-threads.")
+    var gemmsOnOwnThreads = false
 
     func run() throws {
         let kernels = BLASKernelChoice.adoptAtStartup()
         BLAS.configureThreads()
         print(kernels)
-        let threading = Threading(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(threading.threads)")
+        let threading = Threading(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, gemmsOnOwnThreads: gemmsOnOwnThreads)
+        if gemmsOnOwnThreads { BLAS.setThreads(1) }
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(threading.threads), GEMMs on own threads: \(gemmsOnOwnThreads)")
         let selected = layers.map { Set($0.split(separator: ",").map(String.init)) }
         var rows: [Row] = []
-        print("Conv2D runs as im2col + sgemm here; the last two columns time the Winograd path of 3×3 stride-1 layers against it.")
-        print("layer    batch      M       N      K | fwd GF/s  sgemm GF/s  ratio | bwd GF/s  sgemm GF/s  ratio | Winograd speedup fwd  bwd")
+        print("Conv2D runs as im2col + sgemm in the first columns; then im2col time / Winograd time (> 1: Winograd faster)")
+        print("for F(2×2, 3×3) and F(4×4, 3×3), forward, input gradient (dx) and weight gradient (dw), and F(2×2) time / F(4×4) time.")
+        print("layer    batch      M       N      K | fwd GF/s  sgemm GF/s  ratio | bwd GF/s  sgemm GF/s  ratio |"
+              + "  F2x2: fwd    dx    dw |  F4x4: fwd    dx    dw |  F4 vs F2: fwd    dx    dw")
         for b in batch {
             for layer in vgg16Layers where selected?.contains(layer.name) ?? true {
                 let row = try measure(layer, batch: b, threading: threading)
                 rows.append(row)
-                let winograd = row.winogradForwardSpeedup.map { String(format: "%6.2f %6.2f", $0, row.winogradBackwardSpeedup ?? 0) } ?? "     -      -"
+                func columns(_ s: Speedup?) -> String {
+                    s.map { String(format: " %5.2f %5.2f %5.2f", $0.forward, $0.inputGradient, $0.weightGradient) } ?? "     -     -     -"
+                }
+                let f4OverF2 = row.winograd2x2.flatMap { f2 in row.winograd4x4.map { f4 in
+                    Speedup(forward: f4.forward / f2.forward, inputGradient: f4.inputGradient / f2.inputGradient,
+                            weightGradient: f4.weightGradient / f2.weightGradient)
+                } }
                 print(layer.name.padding(toLength: 8, withPad: " ", startingAt: 0)
                       + String(format: " %5d %6d %7d %6d | %8.1f %11.1f %6.2f | %8.1f %11.1f %6.2f |      ",
                                b, row.m, row.n, row.k, row.forwardGFLOPS, row.sgemmGFLOPS,
-                               row.forwardRatio, row.backwardGFLOPS, row.sgemmBackwardGFLOPS, row.backwardRatio) + winograd)
+                               row.forwardRatio, row.backwardGFLOPS, row.sgemmBackwardGFLOPS, row.backwardRatio)
+                      + columns(row.winograd2x2) + " |      " + columns(row.winograd4x4) + " |          " + columns(f4OverF2))
             }
             let mine = rows.filter { $0.batch == b && $0.layer.hasPrefix("conv") || $0.batch == b && $0.layer == "fc6" }
             let ratios = mine.map(\.forwardRatio)
@@ -103,9 +121,11 @@ struct KernelBenchmarks: ParsableCommand {
         let x = Tensor.uniform(g.inputShape, using: &rng), w = Tensor.uniform(g.weightShape, low: -0.05, high: 0.05, using: &rng)
         let bias = Tensor(zeros: [g.outChannels])
         var y = Tensor(zeros: g.outputShape), dx = Tensor(zeros: g.inputShape), dw = Tensor(zeros: g.weightShape)
-        var db = Tensor(zeros: [g.outChannels])
-        let im2col = Conv2D.Workspace(winogradMinimumChannels: nil), winograd = Conv2D.Workspace(
-            winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: winogradWeightGradientChannels > 0 ? winogradWeightGradientChannels : nil)
+        let im2col = Conv2D.Workspace(winogradMinimumChannels: nil)
+        let winograd2x2 = Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1,
+                                           winograd4x4MinimumChannels: nil, winograd4x4WeightGradientMinimumChannels: nil)
+        let winograd4x4 = Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1,
+                                           winograd4x4MinimumChannels: 1, winograd4x4WeightGradientMinimumChannels: 1)
         let m = g.outChannels, n = g.outHeight * g.outWidth, k = g.inChannels * g.kernelHeight * g.kernelWidth
         let flops = 2.0 * Double(g.multiplyAdds)
 
@@ -118,22 +138,31 @@ struct KernelBenchmarks: ParsableCommand {
                 } }
             }
         }
-        func backwardTime(_ workspace: Conv2D.Workspace) throws -> Double {
+        /// Backward with only the input gradient (`input`) or only the weight gradient.
+        func backwardTime(_ workspace: Conv2D.Workspace, input: Bool) throws -> Double {
             try bestTime(repetitions) {
                 try x.storage.withUnsafeBufferPointer { xp in try w.storage.withUnsafeBufferPointer { wp in
                     try y.storage.withUnsafeBufferPointer { dyp in try dx.storage.withUnsafeMutableBufferPointer { dxp in
-                        try dw.storage.withUnsafeMutableBufferPointer { dwp in try db.storage.withUnsafeMutableBufferPointer { dbp in
-                            try Conv2D.backward(g, input: xp, weight: wp, gradOutput: dyp, gradInput: dxp, gradWeight: dwp,
-                                                gradBias: dbp, workspace: workspace, threading: threading)
-                        } }
+                        try dw.storage.withUnsafeMutableBufferPointer { dwp in
+                            try Conv2D.backward(g, input: xp, weight: wp, gradOutput: dyp, gradInput: input ? dxp : nil,
+                                                gradWeight: input ? nil : dwp, gradBias: nil, workspace: workspace, threading: threading)
+                        }
                     } }
                 } }
             }
         }
-        let forward = try forwardTime(im2col), backward = try backwardTime(im2col)
+        func speedup(_ workspace: Conv2D.Workspace, over base: Speedup) throws -> Speedup {
+            Speedup(forward: base.forward / (try forwardTime(workspace)),
+                    inputGradient: base.inputGradient / (try backwardTime(workspace, input: true)),
+                    weightGradient: base.weightGradient / (try backwardTime(workspace, input: false)))
+        }
+        // im2col times (in a Speedup's fields).
+        let base = Speedup(forward: try forwardTime(im2col), inputGradient: try backwardTime(im2col, input: true),
+                           weightGradient: try backwardTime(im2col, input: false))
+        let forward = base.forward, backward = base.inputGradient + base.weightGradient
         let winogradApplies = layer.kernel == 3 && layer.pad == 1 && layer.dilation == 1
-        let winogradForward = winogradApplies ? try forwardTime(winograd) : nil
-        let winogradBackward = winogradApplies ? try backwardTime(winograd) : nil
+        let winograd2x2Speedup = winogradApplies ? try speedup(winograd2x2, over: base) : nil
+        let winograd4x4Speedup = winogradApplies ? try speedup(winograd4x4, over: base) : nil
         // Bare sgemm: the same M×N×K once per image (forward), and the two backward products.
         let a = [Float](repeating: 0.01, count: m * k), bm = [Float](repeating: 0.02, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
@@ -155,6 +184,6 @@ struct KernelBenchmarks: ParsableCommand {
                    forwardRatio: sgemmForward / forward,
                    backwardGFLOPS: 2 * flops / backward / 1e9, sgemmBackwardGFLOPS: 2 * flops / sgemmBackward / 1e9,
                    backwardRatio: sgemmBackward / backward,
-                   winogradForwardSpeedup: winogradForward.map { forward / $0 }, winogradBackwardSpeedup: winogradBackward.map { backward / $0 })
+                   winograd2x2: winograd2x2Speedup, winograd4x4: winograd4x4Speedup)
     }
 }

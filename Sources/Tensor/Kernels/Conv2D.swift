@@ -92,6 +92,14 @@ public enum Conv2D {
         /// paired runs: conv1_2 ×1.11/×1.99 vs ×0.98/×1.13 with im2col weight gradients, conv2_2
         /// ×1.56/×1.64 vs ×1.31/×1.09, conv4_1 ×1.36/×1.60 vs ×0.85/×0.97).
         public var winogradWeightGradientMinimumChannels: Int?
+        /// Winograd layers with at least this many input and output channels run F(4×4, 3×3)
+        /// instead of F(2×2, 3×3) (forward and input gradient) on maps it suits (at least 37
+        /// wide, `Winograd4x4.suits`); nil: always F(2×2).
+        public var winograd4x4MinimumChannels: Int?
+        /// The same for the weight gradient of a layer whose weight gradient is Winograd.
+        public var winograd4x4WeightGradientMinimumChannels: Int?
+        /// Floats of each of Winograd's transformed-tile buffers (V and M) per chunk of tiles.
+        var winogradChunkFloats = 1 << 22
 
         /// An empty workspace. The default cut-offs were measured by KernelBenchmarks, which times
         /// both paths per layer (Benchmarks/results/README.md, "Winograd weight gradient below 512
@@ -99,9 +107,16 @@ public enum Conv2D {
         /// from 64 channels, while with 3 input channels (conv1_1) the transforms cost more than
         /// the multiplies they save. Another CPU may want others: the worker takes
         /// --winograd-channels and --winograd-weight-gradient-channels.
-        public init(winogradMinimumChannels: Int? = 64, winogradWeightGradientMinimumChannels: Int? = 64) {
+        /// F(4×4) (2-core Intel Xeon, Cooperlake kernels, batch 8, GEMMs on own threads, one run at
+        /// load 19, time of F(2×2) / time of F(4×4)): weight gradients ×1.33–×2.29 from conv1_2 to
+        /// conv4_2 (38×38 and wider), so they take it from 64 channels; forward ×0.58–×0.99 and input
+        /// gradients ×0.59–×0.91, so those stay F(2×2) (Benchmarks/results/README.md, "Winograd F(4×4, 3×3)").
+        public init(winogradMinimumChannels: Int? = 64, winogradWeightGradientMinimumChannels: Int? = 64,
+                    winograd4x4MinimumChannels: Int? = nil, winograd4x4WeightGradientMinimumChannels: Int? = 64) {
             self.winogradMinimumChannels = winogradMinimumChannels
             self.winogradWeightGradientMinimumChannels = winogradWeightGradientMinimumChannels
+            self.winograd4x4MinimumChannels = winograd4x4MinimumChannels
+            self.winograd4x4WeightGradientMinimumChannels = winograd4x4WeightGradientMinimumChannels
             capacity = []
             storage = []
         }
@@ -127,16 +142,25 @@ public enum Conv2D {
         /// Slot of thread `thread`'s own buffer `kind` (0: column tile, 1: weight-gradient partial).
         static func threadSlot(_ thread: Int, _ kind: Int) -> Int { 3 + 2 * thread + kind }
 
-        /// Whether `g` runs as Winograd.
-        func usesWinograd(_ g: Geometry) -> Bool {
-            guard let minimum = winogradMinimumChannels else { return false }
-            return Winograd.applies(to: g) && g.inChannels >= minimum && g.outChannels >= minimum
+        /// The Winograd algorithm `g` runs (forward and input gradient); nil: im2col.
+        func winogradAlgorithm(_ g: Geometry) -> Winograd.Algorithm? {
+            guard let minimum = winogradMinimumChannels, Winograd.applies(to: g),
+                  g.inChannels >= minimum && g.outChannels >= minimum else { return nil }
+            return Self.tile(g, minimumChannels: winograd4x4MinimumChannels)
         }
 
-        /// Whether `g`'s weight gradient runs as Winograd.
-        func usesWinogradWeightGradient(_ g: Geometry) -> Bool {
-            guard let minimum = winogradWeightGradientMinimumChannels else { return false }
-            return usesWinograd(g) && g.inChannels >= minimum && g.outChannels >= minimum
+        /// The Winograd algorithm of `g`'s weight gradient; nil: im2col.
+        func winogradWeightGradientAlgorithm(_ g: Geometry) -> Winograd.Algorithm? {
+            guard let minimum = winogradWeightGradientMinimumChannels, winogradAlgorithm(g) != nil,
+                  g.inChannels >= minimum && g.outChannels >= minimum else { return nil }
+            return Self.tile(g, minimumChannels: winograd4x4WeightGradientMinimumChannels)
+        }
+
+        /// F(4×4) from `minimumChannels` input and output channels on maps it suits, else F(2×2).
+        private static func tile(_ g: Geometry, minimumChannels: Int?) -> Winograd.Algorithm {
+            guard let minimum = minimumChannels, g.inChannels >= minimum && g.outChannels >= minimum,
+                  Winograd4x4.suits(height: g.height, width: g.width) else { return .f2x2 }
+            return .f4x4
         }
     }
 
@@ -157,12 +181,8 @@ public enum Conv2D {
         let (x, w, y) = (input.baseAddress!, weight.baseAddress!, output.baseAddress!)
         let pixels = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
         let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
-        if workspace.usesWinograd(g) {
-            let u = workspace.buffer(16 * g.outChannels * g.inChannels, slot: 1)
-            Winograd.transformWeights(w, outChannels: g.outChannels, inChannels: g.inChannels, into: u)
-            Winograd.convolve(batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
-                              transformedWeights: u, outChannels: g.outChannels, bias: bias?.baseAddress,
-                              output: y, accumulate: false, workspace: workspace, threading: threading)
+        if let algorithm = workspace.winogradAlgorithm(g) {
+            Winograd.forward(algorithm, g, input: x, weight: w, bias: bias?.baseAddress, output: y, workspace: workspace, threading: threading)
             return
         }
         let t = g.tileLength
@@ -233,20 +253,12 @@ public enum Conv2D {
         let pixels = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
         let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
         var gradInput = gradInput, gradWeight = gradWeight
-        if let dx = gradInput?.baseAddress, workspace.usesWinograd(g) {
-            // dx += conv3x3(dy, flipped Wᵀ): the same Winograd forward, C and K exchanged.
-            let flipped = workspace.buffer(9 * g.outChannels * g.inChannels, slot: 2)
-            Winograd.flipTranspose(w, outChannels: g.outChannels, inChannels: g.inChannels, into: flipped)
-            let u = workspace.buffer(16 * g.outChannels * g.inChannels, slot: 1)
-            Winograd.transformWeights(flipped, outChannels: g.inChannels, inChannels: g.outChannels, into: u)
-            Winograd.convolve(batch: g.batch, input: dy, channels: g.outChannels, height: g.height, width: g.width,
-                              transformedWeights: u, outChannels: g.inChannels, bias: nil,
-                              output: dx, accumulate: true, workspace: workspace, threading: threading)
+        if let dx = gradInput?.baseAddress, let algorithm = workspace.winogradAlgorithm(g) {
+            Winograd.inputGradient(algorithm, g, weight: w, gradOutput: dy, gradInput: dx, workspace: workspace, threading: threading)
             gradInput = nil
         }
-        if let dw = gradWeight?.baseAddress, workspace.usesWinogradWeightGradient(g) {
-            Winograd.weightGradient(batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
-                                    gradOutput: dy, outChannels: g.outChannels, gradWeight: dw, workspace: workspace, threading: threading)
+        if let dw = gradWeight?.baseAddress, let algorithm = workspace.winogradWeightGradientAlgorithm(g) {
+            Winograd.weightGradient(algorithm, g, input: x, gradOutput: dy, gradWeight: dw, workspace: workspace, threading: threading)
             gradWeight = nil
         }
         if let db = gradBias?.baseAddress {

@@ -10,8 +10,68 @@
 
 /// The Winograd path of `Conv2D` for 3×3 stride-1 pad-1 layers: forward, the input gradient
 /// (a forward pass of the output gradient through the flipped, transposed kernel) and the
-/// weight gradient. Which layers take it is the `Conv2D.Workspace`'s choice.
+/// weight gradient, as F(2×2, 3×3) (here) or F(4×4, 3×3) (`Winograd4x4`). Which layers take
+/// which is the `Conv2D.Workspace`'s choice.
 enum Winograd {
+    /// The two tile sizes: F(2×2, 3×3) here, F(4×4, 3×3) in `Winograd4x4`.
+    enum Algorithm: Hashable {
+        case f2x2, f4x4
+
+        /// Positions of a transformed tile (16 or 36): the GEMMs per chunk of tiles.
+        var positions: Int { self == .f2x2 ? 16 : Winograd4x4.positions }
+    }
+
+    /// `output = conv3x3(input, weight) + bias` for `g` (a geometry `applies(to:)` accepts).
+    static func forward(_ algorithm: Algorithm, _ g: Conv2D.Geometry, input x: UnsafePointer<Float>, weight w: UnsafePointer<Float>,
+                        bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
+                        workspace: Conv2D.Workspace, threading: Threading) {
+        convolve(algorithm, batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width, weight: w,
+                 outChannels: g.outChannels, bias: bias, output: y, accumulate: false, workspace: workspace, threading: threading)
+    }
+
+    /// `gradInput += conv3x3(gradOutput, flipped Wᵀ)`: the same convolution, C and K exchanged.
+    static func inputGradient(_ algorithm: Algorithm, _ g: Conv2D.Geometry, weight w: UnsafePointer<Float>,
+                              gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
+                              workspace: Conv2D.Workspace, threading: Threading) {
+        let flipped = workspace.buffer(9 * g.outChannels * g.inChannels, slot: 2)
+        flipTranspose(w, outChannels: g.outChannels, inChannels: g.inChannels, into: flipped)
+        convolve(algorithm, batch: g.batch, input: dy, channels: g.outChannels, height: g.height, width: g.width, weight: flipped,
+                 outChannels: g.inChannels, bias: nil, output: dx, accumulate: true, workspace: workspace, threading: threading)
+    }
+
+    /// `gradWeight += ∂L/∂W` for `g`.
+    static func weightGradient(_ algorithm: Algorithm, _ g: Conv2D.Geometry, input x: UnsafePointer<Float>,
+                               gradOutput dy: UnsafePointer<Float>, gradWeight dw: UnsafeMutablePointer<Float>,
+                               workspace: Conv2D.Workspace, threading: Threading) {
+        switch algorithm {
+        case .f2x2:
+            weightGradient(batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
+                           gradOutput: dy, outChannels: g.outChannels, gradWeight: dw, workspace: workspace, threading: threading)
+        case .f4x4:
+            Winograd4x4.weightGradient(batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
+                                       gradOutput: dy, outChannels: g.outChannels, gradWeight: dw, workspace: workspace, threading: threading)
+        }
+    }
+
+    /// Transforms `weight` (K×C×3×3) into the workspace and convolves with it.
+    static func convolve(
+        _ algorithm: Algorithm, batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
+        weight: UnsafePointer<Float>, outChannels k: Int, bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
+        accumulate: Bool, workspace: Conv2D.Workspace, threading: Threading
+    ) {
+        let u = workspace.buffer(algorithm.positions * k * c, slot: 1)
+        switch algorithm {
+        case .f2x2:
+            transformWeights(weight, outChannels: k, inChannels: c, into: u)
+            convolve(batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
+                     bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
+        case .f4x4:
+            Winograd4x4.transformWeights(weight, outChannels: k, inChannels: c, into: u, threading: threading)
+            Winograd4x4.convolve(batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
+                                 bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
+        }
+    }
+
     /// Whether `g` can run here.
     static func applies(to g: Conv2D.Geometry) -> Bool {
         g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 1 && g.strideWidth == 1
@@ -50,7 +110,7 @@ enum Winograd {
         }
     }
 
-    /// `output (+)= conv3x3(input, weights whose transform is u)` for `batch` images, C → K
+    /// `output (+)= conv3x3(input, weights whose transform is u) + bias` for `batch` images, C → K
     /// channels on an H×W map; the tiles of all images share the GEMMs (small maps still make
     /// wide ones). `accumulate` adds to `output` instead of overwriting it.
     static func convolve(
@@ -96,9 +156,9 @@ enum Winograd {
                         let y00 = q00 + q01 + q02, y01 = q01 - q02 - q03, y10 = q10 + q11 + q12, y11 = q11 - q12 - q13
                         let row0 = plane + oy * w + ox
                         if accumulate {
-                            row0[0] += y00
-                            if ox + 1 < w { row0[1] += y01 }
-                            if oy + 1 < h { row0[w] += y10; if ox + 1 < w { row0[w + 1] += y11 } }
+                            row0[0] += b + y00
+                            if ox + 1 < w { row0[1] += b + y01 }
+                            if oy + 1 < h { row0[w] += b + y10; if ox + 1 < w { row0[w + 1] += b + y11 } }
                         } else {
                             row0[0] = b + y00
                             if ox + 1 < w { row0[1] = b + y01 }
@@ -184,13 +244,14 @@ enum Winograd {
         }
     }
 
-    /// Tiles per chunk (so that V and M stay around 16 MB each) and the workspace's room for one
-    /// chunk's V (16 × C × chunk) and M (16 × K × chunk).
-    static func chunkBuffers(tiles: Int, channels c: Int, outChannels k: Int, workspace: Conv2D.Workspace)
+    /// Tiles per chunk (so that V and M stay around `workspace.winogradChunkFloats` floats each,
+    /// 16 MB by default) and the workspace's room for one chunk's V (`positions` × C × chunk) and
+    /// M (`positions` × K × chunk).
+    static func chunkBuffers(tiles: Int, positions: Int = 16, channels c: Int, outChannels k: Int, workspace: Conv2D.Workspace)
         -> (chunk: Int, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>) {
-        let chunk = max(1, min(tiles, (1 << 22) / (16 * max(c, k))))
-        let buffer = workspace.buffer(16 * chunk * (c + k))
-        return (chunk, buffer, buffer + 16 * chunk * c)
+        let chunk = max(1, min(tiles, workspace.winogradChunkFloats / (positions * max(c, k))))
+        let buffer = workspace.buffer(positions * chunk * (c + k))
+        return (chunk, buffer, buffer + positions * chunk * c)
     }
 
     /// V[ξ][c][t] (16 × C × `tiles`): Bᵀ d B of the 4×4 input patch of each tile `firstTile` …
@@ -298,11 +359,8 @@ enum Winograd {
             row.evenHalf = even
             row.oddHalf = odd
             let p = UnsafeMutableRawPointer(out + i * rowStride)
-            if accumulate {
-                row += p.loadUnaligned(as: SIMD16<Float>.self)
-            } else {
-                row += SIMD16<Float>(repeating: bias)
-            }
+            row += SIMD16<Float>(repeating: bias)
+            if accumulate { row += p.loadUnaligned(as: SIMD16<Float>.self) }
             p.storeBytes(of: row, as: SIMD16<Float>.self)
         }
         write(0, q00 + q01 + q02, q01 - q02 - q03)
