@@ -54,7 +54,7 @@ struct KernelBenchmarks: ParsableCommand {
 
     @Option(help: "Batch sizes to measure.") var batch: [Int] = [1, 8]
     @Option(help: "Repetitions per measurement (best is reported).") var repetitions = 3
-    @Option(help: "Threads for the kernels' own loops (im2col/col2im); default: all cores.") var threads: Int?
+    @Option(help: "Threads; default: OPENBLAS_NUM_THREADS, else all cores (ComputeThreads, as the worker).") var threads: Int?
     @Option(help: "Only these layers (comma-separated names).") var layers: String?
     @Option(help: "Write the results as JSON to this path.") var json: String?
     @Option(help: "Winograd path: smallest channel count whose weight gradient is Winograd too (0 = never).")
@@ -62,10 +62,11 @@ struct KernelBenchmarks: ParsableCommand {
 
     func run() throws {
         let kernels = BLASKernelChoice.adoptAtStartup()
-        BLAS.configureThreads()
+        // OpenBLAS-threaded GEMMs: the bare-sgemm columns are one multi-threaded sgemm each.
+        let compute = ComputeThreads.resolve(requested: threads, batch: batch.min() ?? 1, gemms: .openblas)
+        let threading = compute.apply()
         print(kernels)
-        let threading = Threading(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(threading.threads)")
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); \(compute)")
         let selected = layers.map { Set($0.split(separator: ",").map(String.init)) }
         var rows: [Row] = []
         print("Conv2D runs as im2col + sgemm here; the last two columns time the Winograd path of 3×3 stride-1 layers against it.")
