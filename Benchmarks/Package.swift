@@ -17,6 +17,7 @@ let package = Package(
         .executableTarget(
             name: "KernelBenchmarks",
             dependencies: [
+                "SSDBenchmarkSupport",
                 .product(name: "Tensor", package: "SSDTrainer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),

@@ -43,9 +43,12 @@ public struct Optimizer: Sendable {
     /// Updates `weights` in place from `gradient` (raw, before `rescaleGrad`), advancing
     /// `state.updateCount`. `globalUpdate` is the update number the learning-rate schedule
     /// reads (MXNet uses the largest per-array count); nil uses this array's own count.
+    /// `threads` split the elements into contiguous ranges; every element's arithmetic is the
+    /// same whatever the split, so any thread count gives the same bits.
     public func update(
         weights: UnsafeMutableBufferPointer<Float>, gradient: UnsafeBufferPointer<Float>,
-        state: inout OptimizerState, multipliers: ParameterMultipliers = .one, globalUpdate: Int? = nil
+        state: inout OptimizerState, multipliers: ParameterMultipliers = .one, globalUpdate: Int? = nil,
+        threads: Int = 1
     ) throws(OptimizerError) {
         guard weights.count == gradient.count, state.slots.allSatisfy({ $0.count == weights.count }),
               state.slots.count == config.stateSlots else {
@@ -57,55 +60,66 @@ public struct Optimizer: Sendable {
         let wd = c.weightDecay * multipliers.wdMult
         let clip = c.clipGradient ?? -1
         @inline(__always) func clipped(_ g: Float) -> Float { clip >= 0 ? min(max(g, -clip), clip) : g }
-        let n = weights.count
-        switch c.kind {
-        case .sgd where c.momentum == 0:
-            // weight = (1 − lr·wd)·weight − lr·clip(rescale·grad)
-            for i in 0..<n { weights[i] = (1 - lr * wd) * weights[i] - lr * clipped(c.rescaleGrad * gradient[i]) }
-        case .sgd:
-            // mom = momentum·mom − lr·wd·weight − lr·clip(rescale·grad); weight += mom
-            // Vectorised, bit-identical to the scalar rule (SGDMomentumKernel.swift).
-            guard n > 0, let w = weights.baseAddress, let g = gradient.baseAddress else { break }
-            let k = SGDMomentumKernel.Coefficients(momentum: c.momentum, lrWd: lr * wd, lr: lr, rescale: c.rescaleGrad, clip: clip)
-            state.slots[0].withUnsafeMutableBufferPointer { mom in
-                SGDMomentumKernel.update(weights: w, gradient: g, momentum: mom.baseAddress!, output: w, count: n, k)
-            }
-        case .adam:
-            // g = clip(rescale·grad + wd·weight); m, v moments; bias correction folded into lr.
-            let t = Float(state.updateCount)
-            let lrT = lr * (1 - pow(c.beta2, t)).squareRoot() / (1 - pow(c.beta1, t))
-            var m = state.slots[0], v = state.slots[1]
-            state.slots = []  // m and v uniquely referenced: updated in place, no copy
-            for i in 0..<n {
-                let g = clipped(c.rescaleGrad * gradient[i] + wd * weights[i])
-                m[i] = c.beta1 * m[i] + (1 - c.beta1) * g
-                v[i] = c.beta2 * v[i] + (1 - c.beta2) * g * g
-                weights[i] -= lrT * m[i] / (v[i].squareRoot() + c.adamEpsilon)
-            }
-            state.slots = [m, v]
-        case .rmsprop:
-            // g = clip(rescale·grad + wd·weight); n = (1−γ)·g² + γ·n; weight −= lr·g / sqrt(n + ε)
-            state.slots[0].withUnsafeMutableBufferPointer { acc in
-                for i in 0..<n {
-                    let g = clipped(c.rescaleGrad * gradient[i] + wd * weights[i])
-                    acc[i] = (1 - c.rmspropDecay) * g * g + c.rmspropDecay * acc[i]
-                    weights[i] -= lr * g / (acc[i] + c.rmspropEpsilon).squareRoot()
+        guard let weight = weights.baseAddress, let grad = gradient.baseAddress else { return }
+        // Adam's bias correction folded into its learning rate.
+        let t = Float(state.updateCount)
+        let lrT = c.kind == .adam ? lr * (1 - pow(c.beta2, t)).squareRoot() / (1 - pow(c.beta1, t)) : lr
+        // The slot arrays, uniquely referenced while they are updated in place.
+        var first = state.slots.first ?? [], second = state.slots.count > 1 ? state.slots[1] : []
+        state.slots = []
+        defer { state.slots = Array([first, second].prefix(c.stateSlots)) }
+        first.withUnsafeMutableBufferPointer { firstSlot in second.withUnsafeMutableBufferPointer { secondSlot in
+            let s0 = firstSlot.baseAddress, s1 = secondSlot.baseAddress
+            Self.forEachChunk(weights.count, threads: threads) { range in
+                switch c.kind {
+                case .sgd where c.momentum == 0:
+                    // weight = (1 − lr·wd)·weight − lr·clip(rescale·grad)
+                    for i in range { weight[i] = (1 - lr * wd) * weight[i] - lr * clipped(c.rescaleGrad * grad[i]) }
+                case .sgd:
+                    // mom = momentum·mom − lr·wd·weight − lr·clip(rescale·grad); weight += mom
+                    // Vectorised, bit-identical to that scalar rule (SGDMomentumKernel.swift).
+                    let k = SGDMomentumKernel.Coefficients(momentum: c.momentum, lrWd: lr * wd, lr: lr, rescale: c.rescaleGrad, clip: clip)
+                    let o = range.lowerBound
+                    SGDMomentumKernel.update(weights: weight + o, gradient: grad + o, momentum: s0! + o, output: weight + o, count: range.count, k)
+                case .adam:
+                    // g = clip(rescale·grad + wd·weight); m, v moments; bias correction in lrT.
+                    let m = s0!, v = s1!
+                    for i in range {
+                        let g = clipped(c.rescaleGrad * grad[i] + wd * weight[i])
+                        m[i] = c.beta1 * m[i] + (1 - c.beta1) * g
+                        v[i] = c.beta2 * v[i] + (1 - c.beta2) * g * g
+                        weight[i] -= lrT * m[i] / (v[i].squareRoot() + c.adamEpsilon)
+                    }
+                case .rmsprop:
+                    // g = clip(rescale·grad + wd·weight); n = (1−γ)·g² + γ·n; weight −= lr·g / sqrt(n + ε)
+                    let acc = s0!
+                    for i in range {
+                        let g = clipped(c.rescaleGrad * grad[i] + wd * weight[i])
+                        acc[i] = (1 - c.rmspropDecay) * g * g + c.rmspropDecay * acc[i]
+                        weight[i] -= lr * g / (acc[i] + c.rmspropEpsilon).squareRoot()
+                    }
+                case .adadelta:
+                    // MXNet's AdaDelta ignores the learning rate: Δ = sqrt(accΔ + ε)/sqrt(accG + ε)·g;
+                    // weight −= Δ + wd·weight.
+                    let accG = s0!, accDelta = s1!
+                    for i in range {
+                        let g = clipped(c.rescaleGrad * grad[i])
+                        accG[i] = c.rho * accG[i] + (1 - c.rho) * g * g
+                        let delta = (accDelta[i] + c.adadeltaEpsilon).squareRoot() / (accG[i] + c.adadeltaEpsilon).squareRoot() * g
+                        accDelta[i] = c.rho * accDelta[i] + (1 - c.rho) * delta * delta
+                        weight[i] -= delta + wd * weight[i]
+                    }
                 }
             }
-        case .adadelta:
-            // MXNet's AdaDelta ignores the learning rate: Δ = sqrt(accΔ + ε)/sqrt(accG + ε)·g;
-            // weight −= Δ + wd·weight.
-            var accG = state.slots[0], accDelta = state.slots[1]
-            state.slots = []
-            for i in 0..<n {
-                let g = clipped(c.rescaleGrad * gradient[i])
-                accG[i] = c.rho * accG[i] + (1 - c.rho) * g * g
-                let delta = (accDelta[i] + c.adadeltaEpsilon).squareRoot() / (accG[i] + c.adadeltaEpsilon).squareRoot() * g
-                accDelta[i] = c.rho * accDelta[i] + (1 - c.rho) * delta * delta
-                weights[i] -= delta + wd * weights[i]
-            }
-            state.slots = [accG, accDelta]
-        }
+        } }
+    }
+
+    /// Runs `body` over `0..<count` in at most `threads` contiguous ranges (inline below 32 768
+    /// elements per range, where starting a thread costs more than it saves).
+    static func forEachChunk(_ count: Int, threads: Int, _ body: (Range<Int>) -> Void) {
+        let chunks = min(max(1, threads), max(1, count / (1 << 15)))
+        if chunks <= 1 { body(0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: chunks) { k in body((count * k / chunks)..<(count * (k + 1) / chunks)) }
     }
 }
 

@@ -42,9 +42,12 @@ final class LocalUpdate: GradientSink {
     private let optimizer: Optimizer
     private let trainable: [Int]
     private var states: [Int: OptimizerState]
+    /// Threads each array's update is split over (elementwise: the same bits for any count).
+    private let threads: Int
 
-    init(store: ParameterStore, optimizer config: OptimizerConfig) {
+    init(store: ParameterStore, optimizer config: OptimizerConfig, threads: Int) {
         self.store = store
+        self.threads = threads
         let optimizer = Optimizer(config), trainable = store.trainable
         self.optimizer = optimizer
         self.trainable = trainable
@@ -65,7 +68,7 @@ final class LocalUpdate: GradientSink {
         for i in trainable {
             try optimizer.update(weights: store.values.mutableView(i), gradient: store.gradients.view(i), state: &states[i]!,
                                  multipliers: ParameterMultipliers(lrMult: store.specs[i].lrMult, wdMult: store.specs[i].wdMult),
-                                 globalUpdate: update)
+                                 globalUpdate: update, threads: threads)
         }
     }
 

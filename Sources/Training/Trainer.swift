@@ -27,6 +27,8 @@ public struct TrainingOptions: Sendable {
     public var augment = true
     public var seed: UInt64 = 233
     public var loaderThreads = 2
+    /// The kernels' threads (`ComputeThreads.apply()`); nil: the model's default.
+    public var threading: Threading?
     /// Log a progress line every this many batches.
     public var logEvery = 10
     public var skipBadSamples = false
@@ -102,6 +104,7 @@ public final class Trainer {
         model = try SSDModel(config: config, seed: options.seed)
         model.workspace.winogradMinimumChannels = options.winogradMinimumChannels
         model.workspace.winogradWeightGradientMinimumChannels = options.winogradWeightGradientMinimumChannels
+        if let threading = options.threading { model.threading = threading }
         // The starting weights: a checkpoint of this run (a restart), else the model channel
         // (incremental training), else pretrained base weights, else the initialisation.
         resumePoint = try Self.findResumePoint(options, model: model, logger: logger)
@@ -260,7 +263,7 @@ public final class Trainer {
                                              TrainingPosition(epoch: $0.manifest.epoch, batch: $0.manifest.batch, update: $0.manifest.update)
                                          } ?? TrainingPosition())
         }
-        return LocalUpdate(store: model.parameters, optimizer: h.optimizerConfig(workers: 1))
+        return LocalUpdate(store: model.parameters, optimizer: h.optimizerConfig(workers: 1), threads: model.threading.threads)
     }
 
     /// Restores the optimizer's side of `resumePoint` (its weights are loaded already); returns

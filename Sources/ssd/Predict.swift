@@ -3,6 +3,7 @@ import Detection
 import DetectionData
 import Foundation
 import Serving
+import Tensor
 
 /// `ssd predict`: detections for images with a trained model directory, as SageMaker's
 /// inference JSON and as PNGs with the boxes drawn and labelled (class name and score).
@@ -22,6 +23,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let predictor = try Predictor(modelDirectory: modelDir)
+        predictor.artifacts.model.threading = ComputeThreads.resolve(batch: 1).apply()   // one image per forward pass
         let font = try LabelFont()
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         for path in images {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Serving
+import Tensor
 
 /// `ssd serve`: SageMaker's hosting contract (`GET /ping`, `POST /invocations`) and `GET /metrics`.
 struct Serve: AsyncParsableCommand {
@@ -41,7 +42,13 @@ struct Serve: AsyncParsableCommand {
         options.drawThreshold = drawThreshold
         options.labels = labels
         let logger = Logger(label: "ssd-serve")
-        let server = InferenceServer(options: options, logger: logger)
+        // Forward passes may hold a single image: threads as for batch 1 (ComputeThreads).
+        let threading = ComputeThreads.resolve(batch: 1).apply(), directory = modelDir
+        let server = InferenceServer(options: options, logger: logger, load: {
+            let predictor = try Predictor(modelDirectory: directory)
+            predictor.artifacts.model.threading = threading
+            return predictor
+        })
         let host = options.host
         try await server.run { port in logger.info("listening on \(host):\(port)") }
     }

@@ -13,7 +13,7 @@ struct Train: AsyncParsableCommand {
         discussion: """
             Every other argument goes to each `worker` (see `worker --help`): hyperparameters as --name value, \
             --data-root, --model-dir, … With --servers > 0 and no --kv_store, dist_sync is used. Each worker gets \
-            cores / workers OpenBLAS threads.
+            cores / workers threads (OPENBLAS_NUM_THREADS; see `worker --threads`).
             """)
 
     @Option(help: "Worker processes.") var workers = 1
@@ -32,7 +32,7 @@ struct Train: AsyncParsableCommand {
         var env = ProcessInfo.processInfo.environment
         // Each worker chooses its OpenBLAS kernels at start-up (BLASKernelChoice); pass on any decision made here.
         env = BLASKernelChoice.environment(for: env)
-        env["OPENBLAS_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] ?? String(max(1, ProcessInfo.processInfo.activeProcessorCount / workers))
+        env["OPENBLAS_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] ?? String(ComputeThreads.perWorker(workers: workers))
         // `--secure DIR` (a worker option) holds for the scheduler and the servers too.
         if let i = workerArguments.firstIndex(of: "--secure"), i + 1 < workerArguments.count { env["PS_SECURE_DIR"] = workerArguments[i + 1] }
         if let a = workerArguments.last(where: { $0.hasPrefix("--secure=") }) { env["PS_SECURE_DIR"] = String(a.dropFirst("--secure=".count)) }

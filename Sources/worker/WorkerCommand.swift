@@ -32,7 +32,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "MXNet .params of the base network for use_pretrained_model=1.") var pretrainedModel: String?
     @Option(help: "Log a progress line every N batches.") var logEvery = 10
     @Option(help: "Data-loading threads.") var loaderThreads = 2
-    @Option(help: "OpenBLAS threads (default: OPENBLAS_NUM_THREADS, else all cores).") var blasThreads: Int?
+    @Option(name: [.customLong("threads"), .customLong("blas-threads")],
+            help: "Compute threads (default: OPENBLAS_NUM_THREADS, else all cores); with a batch of at least one image per thread, GEMMs run one per thread and OpenBLAS single-threaded (ComputeThreads).")
+    var threads: Int?
     @Option(help: "Random seed for shuffling, augmentation and initialisation.") var seed: UInt64 = 233
     @Option(help: "3×3 layers with at least this many channels run as Winograd F(2×2,3×3); 0: never (default 64, measured by KernelBenchmarks, Benchmarks/results/README.md).")
     var winogradChannels: Int?
@@ -43,6 +45,7 @@ struct WorkerCommand: ParsableCommand {
         for (flag, value) in [("--winograd-channels", winogradChannels), ("--winograd-weight-gradient-channels", winogradWeightGradientChannels)] {
             if let value, value < 0 { throw ValidationError("\(flag) \(value): give a channel count ≥ 1, or 0 for never") }
         }
+        if let threads, threads < 1 { throw ValidationError("--threads \(threads): give at least 1 (default: OPENBLAS_NUM_THREADS, else all cores)") }
     }
     @Flag(help: "Turn training augmentation off (deterministic runs).") var noAugment = false
     @Flag(help: "Skip and count unreadable samples instead of failing.") var skipBadSamples = false
@@ -119,7 +122,7 @@ struct WorkerCommand: ParsableCommand {
         } else if values["kv_store"] != nil {
             logger.notice("kv_store is ignored on a single machine")
         }
-        BLAS.configureThreads(requested: blasThreads)
+        let compute = ComputeThreads.resolve(requested: threads, batch: h.miniBatchSize)
         HeapPolicy.keepFreedMemoryForReuse()
         if let warning = BLASKernelChoice.adoptAtStartup().warning { logger.warning("\(warning)") }
         var options = TrainingOptions(hyperparameters: h,
@@ -129,6 +132,8 @@ struct WorkerCommand: ParsableCommand {
         options.augment = !noAugment
         options.seed = seed
         options.loaderThreads = loaderThreads
+        options.threading = compute.apply()
+        logger.info("compute: \(compute)")
         options.logEvery = logEvery
         options.skipBadSamples = skipBadSamples
         options.resumeFrom = resume

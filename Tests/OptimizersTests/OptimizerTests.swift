@@ -84,6 +84,30 @@ struct OptimizerTests {
         #expect(abs(w[0] - (2 - 0.5 * 2 - 0.5 * 0.1 * 2)) < 1e-6)
     }
 
+    @Test("an update split over 3 threads gives the same bits as one thread, every rule", arguments: [
+        OptimizerConfig(kind: .sgd, learningRate: 0.1, weightDecay: 0.01, clipGradient: 0.5),
+        OptimizerConfig(kind: .sgd, learningRate: 0.1, momentum: 0.9, weightDecay: 0.01),
+        OptimizerConfig(kind: .adam, learningRate: 0.01, weightDecay: 0.01),
+        OptimizerConfig(kind: .rmsprop, learningRate: 0.01),
+        OptimizerConfig(kind: .adadelta, learningRate: 1, weightDecay: 0.001),
+    ])
+    func threadedUpdate(_ config: OptimizerConfig) throws {
+        let optimizer = Optimizer(config), count = 3 * (1 << 15) + 11
+        let start = (0..<count).map { Float(($0 * 7919) % 1000) / 500 - 1 }, gradient = start.map { $0 * 0.3 + 0.01 }
+        func run(threads: Int) throws -> ([Float], OptimizerState) {
+            var w = start, state = optimizer.makeState(count: count)
+            for _ in 0..<2 {
+                try w.withUnsafeMutableBufferPointer { wp in try gradient.withUnsafeBufferPointer { gp in
+                    try optimizer.update(weights: wp, gradient: gp, state: &state, threads: threads)
+                } }
+            }
+            return (w, state)
+        }
+        let (serialWeights, serialState) = try run(threads: 1), (threadedWeights, threadedState) = try run(threads: 3)
+        #expect(serialWeights == threadedWeights && serialState == threadedState)
+        #expect(serialWeights != start && serialState.updateCount == 2 && serialState.slots.count == config.stateSlots)
+    }
+
     @Test("configuration round-trips through JSON (what a worker sends the servers)")
     func codable() throws {
         var c = OptimizerConfig(kind: .adam, learningRate: 0.01, clipGradient: 2, schedule: .init(steps: [5], factor: 0.1))

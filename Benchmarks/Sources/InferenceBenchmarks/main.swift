@@ -19,7 +19,7 @@ struct InferenceBenchmarks: ParsableCommand {
 
     func run() throws {
         let (network, imageShape) = (options.network, options.imageShape)
-        let model = try SSDBenchmark.model(options, keepFreedMemory: true)
+        let model = try SSDBenchmark.model(options, smallestBatch: batch.min() ?? 1, keepFreedMemory: true)
         print("SSD\(imageShape) \(network) inference (forward, softmax, decode, NMS 0.45)")
         print("batch  s/batch  images/s  peak RSS MiB")
         var rows: [Row] = []

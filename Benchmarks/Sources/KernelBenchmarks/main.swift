@@ -4,6 +4,7 @@
 // input gradient and weight gradient apart, all in the same run.
 import ArgumentParser
 import Foundation
+import SSDBenchmarkSupport
 import Tensor
 
 /// One VGG16-reduced convolution at 300×300 input (facts file A.1).
@@ -62,19 +63,18 @@ struct KernelBenchmarks: ParsableCommand {
 
     @Option(help: "Batch sizes to measure.") var batch: [Int] = [1, 8]
     @Option(help: "Repetitions per measurement (best is reported).") var repetitions = 3
-    @Option(help: "Threads for the kernels' own loops (im2col/col2im); default: all cores.") var threads: Int?
+    @Option(help: "Threads; default: OPENBLAS_NUM_THREADS, else all cores (ComputeThreads, as the worker).") var threads: Int?
     @Option(help: "Only these layers (comma-separated names).") var layers: String?
     @Option(help: "Write the results as JSON to this path.") var json: String?
-    @Flag(help: "Independent GEMMs (Winograd's, the images of a batch) one per thread on single-threaded OpenBLAS, as the worker's --gemms-on-own-threads.")
-    var gemmsOnOwnThreads = false
+    @Option(help: "Who runs the GEMMs: openblas (one at a time, OpenBLAS-threaded: the sgemm columns are one multi-threaded sgemm each) or own (Winograd's and the images' GEMMs one per thread on single-threaded OpenBLAS, as the worker at batch ≥ threads).")
+    var gemms: ComputeThreads.GEMMs = .openblas
 
     func run() throws {
         let kernels = BLASKernelChoice.adoptAtStartup()
-        BLAS.configureThreads()
+        let compute = ComputeThreads.resolve(requested: threads, batch: batch.min() ?? 1, gemms: gemms)
+        let threading = compute.apply()
         print(kernels)
-        let threading = Threading(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, gemmsOnOwnThreads: gemmsOnOwnThreads)
-        if gemmsOnOwnThreads { BLAS.setThreads(1) }
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(threading.threads), GEMMs on own threads: \(gemmsOnOwnThreads)")
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); \(compute)")
         let selected = layers.map { Set($0.split(separator: ",").map(String.init)) }
         var rows: [Row] = []
         print("Conv2D runs as im2col + sgemm in the first columns; then im2col time / Winograd time (> 1: Winograd faster)")

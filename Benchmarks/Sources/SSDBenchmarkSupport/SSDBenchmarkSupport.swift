@@ -7,13 +7,15 @@ import Detection
 import Foundation
 import Tensor
 
+extension ComputeThreads.GEMMs: @retroactive ExpressibleByArgument {}
+
 /// The options TrainingBenchmarks and InferenceBenchmarks both take.
 public struct SSDBenchmarkOptions: ParsableArguments {
     @Option(help: "Image shape (300 or 512).") public var imageShape = 300
     @Option(help: "Base network: vgg-16 or resnet-50.") public var network = "vgg-16"
-    @Option(help: "Threads (OpenBLAS and the kernels' own loops); default: OPENBLAS_NUM_THREADS, else all cores.") public var threads: Int?
-    @Flag(help: "Run OpenBLAS single-threaded and independent GEMMs (images of a batch, Winograd's 16 products) one per thread.")
-    public var gemmsOnOwnThreads = false
+    @Option(help: "Threads; default: OPENBLAS_NUM_THREADS, else all cores (ComputeThreads, as the worker).") public var threads: Int?
+    @Option(help: "Who runs the GEMMs: auto (the worker's rule), own (independent GEMMs one per thread, OpenBLAS single-threaded) or openblas (one at a time, OpenBLAS-threaded).")
+    public var gemms: ComputeThreads.GEMMs = .auto
     @Option(help: "Write the results as JSON to this path.") public var json: String?
 
     public init() {}
@@ -22,17 +24,17 @@ public struct SSDBenchmarkOptions: ParsableArguments {
 /// Set-up and reporting shared by TrainingBenchmarks and InferenceBenchmarks.
 public enum SSDBenchmark {
     /// An SSD (20 classes) for the options' network and image shape, after choosing the OpenBLAS
-    /// kernels and threads; prints the kernel choice and the machine line every benchmark starts with.
-    public static func model(_ options: SSDBenchmarkOptions, keepFreedMemory: Bool) throws -> SSDModel {
+    /// kernels and the threads as the worker does for `smallestBatch` (`ComputeThreads`); prints
+    /// the kernel choice and the machine line every benchmark starts with.
+    public static func model(_ options: SSDBenchmarkOptions, smallestBatch: Int, keepFreedMemory: Bool) throws -> SSDModel {
         let kernels = BLASKernelChoice.adoptAtStartup()
-        BLAS.configureThreads(requested: options.threads)
+        let compute = ComputeThreads.resolve(requested: options.threads, batch: smallestBatch, gemms: options.gemms)
+        let threading = compute.apply()
         if keepFreedMemory { HeapPolicy.keepFreedMemoryForReuse() }
         let model = try SSDModel(config: try .forBaseNetwork(options.network, imageShape: options.imageShape, numClasses: 20))
-        let threadCount = BLAS.threads
-        if options.gemmsOnOwnThreads { BLAS.setThreads(1) }
-        model.threading = Threading(threads: threadCount, gemmsOnOwnThreads: options.gemmsOnOwnThreads)
+        model.threading = threading
         print(kernels)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); kernel threads \(model.threading.threads), GEMMs on own threads: \(options.gemmsOnOwnThreads)")
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); \(compute)")
         return model
     }
 

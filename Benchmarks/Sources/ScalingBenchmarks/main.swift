@@ -9,6 +9,7 @@ import ArgumentParser
 import Detection
 import Foundation
 import Launcher
+import Tensor
 
 @main
 struct ScalingBenchmarks: AsyncParsableCommand {
@@ -87,7 +88,7 @@ struct ScalingBenchmarks: AsyncParsableCommand {
                     var cluster = try LocalCluster(binDirectory: binURL, servers: 1, workers: n)
                     cluster.environment = try await blasEnvironment
                     cluster.workerArguments = args
-                    cluster.workerEnvironment = ["OPENBLAS_NUM_THREADS": "\(max(1, ProcessInfo.processInfo.activeProcessorCount / n))"]
+                    cluster.workerEnvironment = ["OPENBLAS_NUM_THREADS": "\(ComputeThreads.perWorker(workers: n))"]
                     let clusterLauncher = ClusterLauncher()
                     try await clusterLauncher.start(cluster.processes)
                     let outcome = await clusterLauncher.wait(timeout: .seconds(3600))

@@ -25,7 +25,7 @@ struct TrainingBenchmarks: ParsableCommand {
 
     func run() throws {
         let (network, imageShape) = (options.network, options.imageShape)
-        let model = try SSDBenchmark.model(options, keepFreedMemory: keepHeap)
+        let model = try SSDBenchmark.model(options, smallestBatch: batch.min() ?? 1, keepFreedMemory: keepHeap)
         model.workspace.winogradMinimumChannels = winogradChannels > 0 ? winogradChannels : nil
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).

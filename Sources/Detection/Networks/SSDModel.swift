@@ -145,7 +145,7 @@ public final class SSDModel {
                         try Conv2D.forward(g, input: x, weight: p.view(w), bias: b.map { p.view($0) }, output: y,
                                            workspace: workspace, threading: threading)
                     }
-                    if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y) }
+                    if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y, threading: threading) }
                 case let .pool(g1):
                     var g = g1; g.batch = batch
                     state.pools[i] = try x[0].withUnsafeBufferPointer { x in try MaxPool2D.forward(g, input: x, output: y, threading: threading) }
@@ -154,11 +154,11 @@ public final class SSDModel {
                     state.norms[i] = try x[0].withUnsafeBufferPointer { x in
                         try BatchNorm.forward(g, input: x, gamma: p.view(gamma), beta: p.view(beta),
                                               movingMean: p.mutableView(mean), movingVar: p.mutableView(variance), output: y,
-                                              updateMovingStatistics: state.batchStatistics)
+                                              updateMovingStatistics: state.batchStatistics, threading: threading)
                     }
-                    if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y) }
+                    if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y, threading: threading) }
                 case .add:
-                    try withBuffers(x) { x in try ElementwiseAdd.forward(x[0], x[1], output: y) }
+                    try withBuffers(x) { x in try ElementwiseAdd.forward(x[0], x[1], output: y, threading: threading) }
                 }
             } }
             state.outputs.append(out)
@@ -169,7 +169,7 @@ public final class SSDModel {
             let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
             state.normalized = [Float](repeating: 0, count: state.outputs[h0.node].count)
             state.l2 = try state.outputs[h0.node].withUnsafeBufferPointer { x in try state.normalized.withUnsafeMutableBufferPointer { y in
-                try L2Normalization.forward(lg, input: x, scale: p.view(scale), output: y)
+                try L2Normalization.forward(lg, input: x, scale: p.view(scale), output: y, threading: threading)
             } }
         }
         // Heads: conv → NHWC flatten → concatenate over sources.
@@ -251,7 +251,7 @@ public final class SSDModel {
             try state.outputs[h0.node].withUnsafeBufferPointer { x in
                 try L2Normalization.backward(lg, saved: state.l2!, input: x, scale: p.view(scale),
                                              gradOutput: UnsafeBufferPointer(grads.buffer(normalizedNode)),
-                                             gradInput: grads.buffer(h0.node), gradScale: gradient(scale))
+                                             gradInput: grads.buffer(h0.node), gradScale: gradient(scale), threading: threading)
             }
             grads.release(normalizedNode)
             try ready([scale])
@@ -266,7 +266,7 @@ public final class SSDModel {
             }
             let x = node.inputs.map { $0 == TrunkNode.image ? state.input : state.outputs[$0] }
             func throughReLU(_ relu: Bool) throws {
-                if relu { try state.outputs[i].withUnsafeBufferPointer { y in try ReLU.backwardInPlace(output: y, gradient: dyAll) } }
+                if relu { try state.outputs[i].withUnsafeBufferPointer { y in try ReLU.backwardInPlace(output: y, gradient: dyAll, threading: threading) } }
             }
             try timed(node.name, .backward) {
                 switch node.op {
@@ -288,11 +288,12 @@ public final class SSDModel {
                     try throughReLU(relu)
                     try x[0].withUnsafeBufferPointer { x in
                         try BatchNorm.backward(g, saved: state.norms[i]!, input: x, gamma: p.view(gamma), gradOutput: dy,
-                                               gradInput: gradInput(0), gradGamma: gradient(gamma), gradBeta: gradient(beta))
+                                               gradInput: gradInput(0), gradGamma: gradient(gamma), gradBeta: gradient(beta),
+                                               threading: threading)
                     }
                 case .add:
-                    try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(0), gradB: nil)
-                    try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(1), gradB: nil)
+                    try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(0), gradB: nil, threading: threading)
+                    try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(1), gradB: nil, threading: threading)
                 }
             }
             switch node.op {

@@ -47,20 +47,10 @@ public enum BLAS {
     /// Threads OpenBLAS uses for one call.
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
-    /// Sets the threads OpenBLAS uses (at least 1). Several worker processes on one machine
-    /// should each use `cores / workers`.
+    /// Sets the threads OpenBLAS uses (at least 1). How many a process gives it is
+    /// `ComputeThreads`'s rule.
     public static func setThreads(_ count: Int) {
         openblas_set_num_threads(Int32(max(1, count)))
-    }
-
-    /// Applies the thread policy: `OPENBLAS_NUM_THREADS` when set (OpenBLAS already honoured
-    /// it), otherwise `requested`, otherwise every core of the machine.
-    public static func configureThreads(requested: Int? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        if let requested {
-            setThreads(requested)
-        } else if environment["OPENBLAS_NUM_THREADS"].flatMap(Int.init) == nil {
-            setThreads(ProcessInfo.processInfo.activeProcessorCount)
-        }
     }
 
     /// OpenBLAS's build line: version, build options and the kernel family it runs

@@ -40,12 +40,14 @@ public enum BatchNorm {
         _ g: Geometry, input: UnsafeBufferPointer<Float>, gamma: UnsafeBufferPointer<Float>,
         beta: UnsafeBufferPointer<Float>, movingMean: UnsafeMutableBufferPointer<Float>,
         movingVar: UnsafeMutableBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
-        updateMovingStatistics: Bool = true
+        updateMovingStatistics: Bool = true, threading: Threading = .serial
     ) throws(TensorError) -> Saved {
         try check(g, input.count, output.count, [gamma.count, beta.count, movingMean.count, movingVar.count])
         let plane = g.height * g.width, m = g.batch * plane
-        var mean = [Float](repeating: 0, count: g.channels), invStd = mean
-        for c in 0..<g.channels {
+        let mean = UnsafeMutableBufferPointer<Float>.allocate(capacity: g.channels), invStd = UnsafeMutableBufferPointer<Float>.allocate(capacity: g.channels)
+        defer { mean.deallocate(); invStd.deallocate() }
+        // Channels are independent: split over the threads, each summed as with one thread.
+        threading.forEachChunk(g.channels) { channels in for c in channels {
             var mu: Float, variance: Float
             if g.useGlobalStats {
                 mu = movingMean[c]; variance = movingVar[c]
@@ -73,8 +75,8 @@ public enum BatchNorm {
                 let offset = (n * g.channels + c) * plane
                 for i in 0..<plane { output[offset + i] = input[offset + i] * scale + shift }
             }
-        }
-        return Saved(mean: mean, invStd: invStd)
+        } }
+        return Saved(mean: Array(mean), invStd: Array(invStd))
     }
 
     /// Gradients of `forward`, accumulated (`+=`) into the non-nil buffers. With
@@ -82,7 +84,8 @@ public enum BatchNorm {
     public static func backward(
         _ g: Geometry, saved: Saved, input: UnsafeBufferPointer<Float>, gamma: UnsafeBufferPointer<Float>,
         gradOutput: UnsafeBufferPointer<Float>, gradInput: UnsafeMutableBufferPointer<Float>?,
-        gradGamma: UnsafeMutableBufferPointer<Float>?, gradBeta: UnsafeMutableBufferPointer<Float>?
+        gradGamma: UnsafeMutableBufferPointer<Float>?, gradBeta: UnsafeMutableBufferPointer<Float>?,
+        threading: Threading = .serial
     ) throws(TensorError) {
         try check(g, input.count, gradOutput.count, [gamma.count, saved.mean.count, saved.invStd.count])
         if let gradInput { try TensorError.check("BatchNorm.backward", "gradInput", count: gradInput.count, expected: g.shape) }
@@ -90,7 +93,8 @@ public enum BatchNorm {
             if let grad { try TensorError.check("BatchNorm.backward", "gradGamma/gradBeta", count: grad.count, expected: [g.channels]) }
         }
         let plane = g.height * g.width, m = Float(g.batch * plane)
-        for c in 0..<g.channels {
+        // Channels are independent: split over the threads, each summed as with one thread.
+        threading.forEachChunk(g.channels) { channels in for c in channels {
             let mu = saved.mean[c], inv = saved.invStd[c]
             var sumDy: Float = 0, sumDyXhat: Float = 0
             for n in 0..<g.batch {
@@ -116,7 +120,7 @@ public enum BatchNorm {
                     }
                 }
             }
-        }
+        } }
     }
 
     private static func check(_ g: Geometry, _ input: Int, _ output: Int, _ perChannel: [Int]) throws(TensorError) {

@@ -140,7 +140,9 @@ public enum Conv2D {
         }
 
         /// Slot of thread `thread`'s own buffer `kind` (0: column tile, 1: weight-gradient partial).
-        static func threadSlot(_ thread: Int, _ kind: Int) -> Int { 3 + 2 * thread + kind }
+        /// Thread 0's column tile is slot 0, the one-thread path's (Winograd's chunks also live
+        /// there), so running the images on T threads adds T − 1 tiles, not T.
+        static func threadSlot(_ thread: Int, _ kind: Int) -> Int { thread == 0 && kind == 0 ? 0 : 3 + 2 * thread + kind }
 
         /// The Winograd algorithm `g` runs (forward and input gradient); nil: im2col.
         func winogradAlgorithm(_ g: Geometry) -> Winograd.Algorithm? {

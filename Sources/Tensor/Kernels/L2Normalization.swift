@@ -25,25 +25,34 @@ public enum L2Normalization {
     }
 
     /// Normalises every pixel's channel vector to unit length and multiplies by `scale`.
+    /// Pixels (then channels) are split over `threading`; every value is summed in the same
+    /// order as with one thread, so any thread count gives the same bits.
     public static func forward(
         _ g: Geometry, input: UnsafeBufferPointer<Float>, scale: UnsafeBufferPointer<Float>,
-        output: UnsafeMutableBufferPointer<Float>
+        output: UnsafeMutableBufferPointer<Float>, threading: Threading = .serial
     ) throws(TensorError) -> Saved {
         try TensorError.check("L2Normalization", "input", count: input.count, expected: g.shape)
         try TensorError.check("L2Normalization", "output", count: output.count, expected: g.shape)
         try TensorError.check("L2Normalization", "scale", count: scale.count, expected: [g.channels])
         let plane = g.height * g.width
         var norms = [Float](repeating: 0, count: g.batch * plane)
-        for n in 0..<g.batch {
-            let base = n * g.channels * plane
-            var sq = [Float](repeating: 0, count: plane)
-            for c in 0..<g.channels {
-                for i in 0..<plane { let v = input[base + c * plane + i]; sq[i] += v * v }
+        if input.isEmpty { return Saved(norms: [Float](repeating: g.eps.squareRoot(), count: g.batch * plane)) }  // no channels
+        let x = input.baseAddress!, y = output.baseAddress!, s = scale.baseAddress!
+        norms.withUnsafeMutableBufferPointer { normsBuffer in
+            let norm = normsBuffer.baseAddress!
+            // norm[n, i] = sqrt(Σ_c x² + eps), channels summed in order.
+            threading.forEachChunk(g.batch * plane, minimumPerChunk: 256) { pixels in
+                for p in pixels {
+                    let n = p / plane, i = p % plane, base = n * g.channels * plane + i
+                    var sq: Float = 0
+                    for c in 0..<g.channels { let v = x[base + c * plane]; sq += v * v }
+                    norm[p] = (sq + g.eps).squareRoot()
+                }
             }
-            for i in 0..<plane { norms[n * plane + i] = (sq[i] + g.eps).squareRoot() }
-            for c in 0..<g.channels {
-                for i in 0..<plane {
-                    output[base + c * plane + i] = scale[c] * input[base + c * plane + i] / norms[n * plane + i]
+            threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
+                for nc in planes {
+                    let n = nc / g.channels, c = nc % g.channels, o = nc * plane
+                    for i in 0..<plane { y[o + i] = s[c] * x[o + i] / norm[n * plane + i] }
                 }
             }
         }
@@ -52,10 +61,12 @@ public enum L2Normalization {
 
     /// Gradients, accumulated into the non-nil buffers:
     /// `gradScale[c] += Σ dy·x̂`, `gradInput += (s·dy − x̂ · Σ_c s·dy·x̂) / norm` with x̂ = x / norm.
+    /// Split over `threading` by pixel (the channel sums), by channel (`gradScale`, summed image
+    /// by image as with one thread) and by plane: any thread count gives the same bits.
     public static func backward(
         _ g: Geometry, saved: Saved, input: UnsafeBufferPointer<Float>, scale: UnsafeBufferPointer<Float>,
         gradOutput: UnsafeBufferPointer<Float>, gradInput: UnsafeMutableBufferPointer<Float>?,
-        gradScale: UnsafeMutableBufferPointer<Float>?
+        gradScale: UnsafeMutableBufferPointer<Float>?, threading: Threading = .serial
     ) throws(TensorError) {
         try TensorError.check("L2Normalization.backward", "input", count: input.count, expected: g.shape)
         try TensorError.check("L2Normalization.backward", "gradOutput", count: gradOutput.count, expected: g.shape)
@@ -64,25 +75,42 @@ public enum L2Normalization {
         if let gradInput { try TensorError.check("L2Normalization.backward", "gradInput", count: gradInput.count, expected: g.shape) }
         if let gradScale { try TensorError.check("L2Normalization.backward", "gradScale", count: gradScale.count, expected: [g.channels]) }
         let plane = g.height * g.width
-        for n in 0..<g.batch {
-            let base = n * g.channels * plane
-            var dot = [Float](repeating: 0, count: plane)  // Σ_c s·dy·x̂ per pixel
-            for c in 0..<g.channels {
-                var sumScale: Float = 0
-                for i in 0..<plane {
-                    let o = base + c * plane + i
-                    let xhat = input[o] / saved.norms[n * plane + i]
-                    sumScale += gradOutput[o] * xhat
-                    dot[i] += scale[c] * gradOutput[o] * xhat
+        if input.isEmpty { return }
+        let x = input.baseAddress!, dy = gradOutput.baseAddress!, s = scale.baseAddress!
+        saved.norms.withUnsafeBufferPointer { normsBuffer in
+            let norm = normsBuffer.baseAddress!
+            if let dscale = gradScale?.baseAddress {
+                // gradScale[c] += Σ_n (Σ_i dy·x̂): one image's sum at a time, images in order.
+                threading.forEachChunk(g.channels, minimumPerChunk: 4) { channels in
+                    for c in channels {
+                        for n in 0..<g.batch {
+                            let o = (n * g.channels + c) * plane
+                            var sumScale: Float = 0
+                            for i in 0..<plane { sumScale += dy[o + i] * (x[o + i] / norm[n * plane + i]) }
+                            dscale[c] += sumScale
+                        }
+                    }
                 }
-                gradScale?[c] += sumScale
             }
-            guard let gradInput else { continue }
-            for c in 0..<g.channels {
-                for i in 0..<plane {
-                    let o = base + c * plane + i, norm = saved.norms[n * plane + i]
-                    let xhat = input[o] / norm
-                    gradInput[o] += (scale[c] * gradOutput[o] - xhat * dot[i]) / norm
+            guard let dx = gradInput?.baseAddress else { return }
+            // dot[n, i] = Σ_c s·dy·x̂, channels summed in order.
+            let dot = UnsafeMutablePointer<Float>.allocate(capacity: g.batch * plane)
+            defer { dot.deallocate() }
+            threading.forEachChunk(g.batch * plane, minimumPerChunk: 256) { pixels in
+                for p in pixels {
+                    let n = p / plane, i = p % plane, base = n * g.channels * plane + i
+                    var sum: Float = 0
+                    for c in 0..<g.channels { let o = base + c * plane; sum += s[c] * dy[o] * (x[o] / norm[p]) }
+                    dot[p] = sum
+                }
+            }
+            threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
+                for nc in planes {
+                    let n = nc / g.channels, c = nc % g.channels, o = nc * plane
+                    for i in 0..<plane {
+                        let nrm = norm[n * plane + i], xhat = x[o + i] / nrm
+                        dx[o + i] += (s[c] * dy[o + i] - xhat * dot[n * plane + i]) / nrm
+                    }
                 }
             }
         }

@@ -46,10 +46,11 @@ public struct Calibrator {
         return value
     }
 
-    /// One training step of `model` on a synthetic batch with `threads` OpenBLAS threads:
-    /// median of `steps` timed steps after a warm-up, and one forward pass alone.
+    /// One training step of `model` on a synthetic batch with `threads` threads, run as a worker
+    /// runs them (`ComputeThreads`): median of `steps` timed steps after a warm-up, and one
+    /// forward pass alone.
     public func measureStep(model: SSDModel, network: String, batch: Int, threads: Int) throws -> PlanCalibration.Compute {
-        BLAS.setThreads(threads)
+        model.threading = ComputeThreads.resolve(requested: threads, batch: batch).apply()
         let shape = model.config.imageShape
         var rng = SeededGenerator(seed: 7)
         let images = (0..<(batch * 3 * shape * shape)).map { _ in rng.uniform(-120, 130) }

@@ -1,4 +1,5 @@
 import ParameterServer
+import Tensor
 
 // The scaling model behind `ssd plan`: one dist_sync step of N workers and M servers, from
 // measured constants (PlanCalibration) and the real key layout (KeyLayout). Pure functions,
@@ -188,7 +189,7 @@ public enum ClusterPlan {
             return input.computeSeconds
         case .shared(let cores, _):
             let n = input.workers
-            let threads = max(1, cores / n)
+            let threads = ComputeThreads.perWorker(cores: cores, workers: n)
             if threads >= input.computeThreads { return input.computeSeconds }
             // Fewer threads than measured with: the single-thread figure when known.
             let single = input.singleThreadComputeSeconds ?? input.computeSeconds * Double(input.computeThreads)
