@@ -12,8 +12,10 @@ import Foundation
 ///   Winograd's 16 products) run one per thread (`Threading.gemmsOnOwnThreads`): no barrier
 ///   inside every GEMM, and the loops around the GEMMs run in parallel too (SSD300-VGG16 batch 8
 ///   on 2 cores: ×1.6 of one thread against ×1.3 with OpenBLAS's threads,
-///   Benchmarks/results/README.md). With fewer images than threads (`ssd predict`'s one
-///   image) a layer would have only one GEMM at a time, so OpenBLAS threads it instead.
+///   Benchmarks/results/README.md). With fewer images than threads a training step's
+///   im2col layers would have only one GEMM at a time, so OpenBLAS threads them instead —
+///   except forward-only work (`ssd predict`, `ssd serve`: one image at a time), whose forward
+///   pass splits an image's output pixels over the threads, one single-threaded GEMM each.
 ///
 /// Results depend on the thread count (weight gradients are summed per thread, in thread
 /// order), never on scheduling: the same count gives the same bits.
@@ -45,9 +47,10 @@ public struct ComputeThreads: Equatable, Sendable, CustomStringConvertible {
     ///   - requested: the process's thread option (nil: not given).
     ///   - batch: the smallest batch the process runs (a worker's `mini_batch_size`, 1 for
     ///     `ssd predict` and `ssd serve`).
+    ///   - forwardOnly: the process runs forward passes only (inference).
     ///   - gemms: `.auto` for the rule, or a forced choice (benchmarks compare the two).
     public static func resolve(
-        requested: Int? = nil, batch: Int, gemms: GEMMs = .auto,
+        requested: Int? = nil, batch: Int, forwardOnly: Bool = false, gemms: GEMMs = .auto,
         environment: [String: String] = ProcessInfo.processInfo.environment,
         cores: Int = ProcessInfo.processInfo.activeProcessorCount
     ) -> ComputeThreads {
@@ -61,7 +64,7 @@ public struct ComputeThreads: Equatable, Sendable, CustomStringConvertible {
         }
         let own: Bool
         switch gemms {
-        case .auto: own = threads > 1 && batch >= threads
+        case .auto: own = threads > 1 && (batch >= threads || forwardOnly)
         case .own: own = threads > 1
         case .openblas: own = false
         }

@@ -23,7 +23,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let predictor = try Predictor(modelDirectory: modelDir)
-        predictor.artifacts.model.threading = ComputeThreads.resolve(batch: 1).apply()   // one image per forward pass
+        predictor.artifacts.model.threading = ComputeThreads.resolve(batch: 1, forwardOnly: true).apply()   // one image per forward pass
         let font = try LabelFont()
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         for path in images {

@@ -43,7 +43,7 @@ struct Serve: AsyncParsableCommand {
         options.labels = labels
         let logger = Logger(label: "ssd-serve")
         // Forward passes may hold a single image: threads as for batch 1 (ComputeThreads).
-        let threading = ComputeThreads.resolve(batch: 1).apply(), directory = modelDir
+        let threading = ComputeThreads.resolve(batch: 1, forwardOnly: true).apply(), directory = modelDir
         let server = InferenceServer(options: options, logger: logger, load: {
             let predictor = try Predictor(modelDirectory: directory)
             predictor.artifacts.model.threading = threading

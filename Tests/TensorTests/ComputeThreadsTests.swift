@@ -22,8 +22,11 @@ struct ComputeThreadsTests {
         let training = resolve(2, batch: 8)
         #expect(training.gemmsOnOwnThreads && training.blasThreads == 1)
         #expect(training.threading.threads == 2 && training.threading.gemmThreads == 2)
-        let predict = resolve(2, batch: 1)
-        #expect(!predict.gemmsOnOwnThreads && predict.blasThreads == 2 && predict.threading.gemmThreads == 1)
+        let smallBatch = resolve(2, batch: 1)
+        #expect(!smallBatch.gemmsOnOwnThreads && smallBatch.blasThreads == 2 && smallBatch.threading.gemmThreads == 1)
+        // Forward-only (ssd predict, ssd serve): the forward pass splits an image's pixels over the threads.
+        let predict = ComputeThreads.resolve(requested: 2, batch: 1, forwardOnly: true, environment: [:], cores: 2)
+        #expect(predict.gemmsOnOwnThreads && predict.blasThreads == 1 && predict.threading.gemmThreads == 2)
         #expect(!resolve(1, batch: 8).gemmsOnOwnThreads && resolve(1, batch: 8).blasThreads == 1)
         #expect(resolve(4, batch: 4).gemmsOnOwnThreads && !resolve(4, batch: 3).gemmsOnOwnThreads)
         #expect(resolve(2, batch: 1, .own).gemmsOnOwnThreads && !resolve(2, batch: 8, .openblas).gemmsOnOwnThreads)

@@ -24,11 +24,11 @@ public struct SSDBenchmarkOptions: ParsableArguments {
 /// Set-up and reporting shared by TrainingBenchmarks and InferenceBenchmarks.
 public enum SSDBenchmark {
     /// An SSD (20 classes) for the options' network and image shape, after choosing the OpenBLAS
-    /// kernels and the threads as the worker does for `smallestBatch` (`ComputeThreads`); prints
+    /// kernels and the threads as the worker (or, `forwardOnly`, `ssd predict`) does for `smallestBatch` (`ComputeThreads`); prints
     /// the kernel choice and the machine line every benchmark starts with.
-    public static func model(_ options: SSDBenchmarkOptions, smallestBatch: Int, keepFreedMemory: Bool) throws -> SSDModel {
+    public static func model(_ options: SSDBenchmarkOptions, smallestBatch: Int, forwardOnly: Bool = false, keepFreedMemory: Bool) throws -> SSDModel {
         let kernels = BLASKernelChoice.adoptAtStartup()
-        let compute = ComputeThreads.resolve(requested: options.threads, batch: smallestBatch, gemms: options.gemms)
+        let compute = ComputeThreads.resolve(requested: options.threads, batch: smallestBatch, forwardOnly: forwardOnly, gemms: options.gemms)
         let threading = compute.apply()
         if keepFreedMemory { HeapPolicy.keepFreedMemoryForReuse() }
         let model = try SSDModel(config: try .forBaseNetwork(options.network, imageShape: options.imageShape, numClasses: 20))

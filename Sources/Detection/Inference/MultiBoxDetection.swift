@@ -1,3 +1,5 @@
+import Tensor
+
 /// MXNet's `contrib.MultiBoxDetection`: class probabilities and box offsets → detections.
 ///
 /// Per anchor the best foreground class (1…C) is taken; anchors scoring below `threshold` are
@@ -33,38 +35,74 @@ public struct MultiBoxDetection: Sendable {
     ///   - probabilities: B × (C+1) × A softmax probabilities (class 0 = background).
     ///   - offsets: B × A·4 predicted offsets.
     ///   - anchors: A × 4.
+    ///   - threading: images are split over the threads (each writes only its own rows).
     /// - Returns: B × A × 6 values in MXNet's layout.
-    public func compute(probabilities: [Float], offsets: [Float], anchors: [Float], batch: Int, classes: Int) -> [Float] {
+    public func compute(probabilities: [Float], offsets: [Float], anchors: [Float], batch: Int, classes: Int,
+                        threading: Threading = .serial) -> [Float] {
         let a = anchors.count / 4
+        precondition(probabilities.count == batch * (classes + 1) * a && offsets.count == batch * a * 4,
+                     "MultiBoxDetection: \(probabilities.count) probabilities and \(offsets.count) offsets for \(batch) images of \(a) anchors")
         var out = [Float](repeating: -1, count: batch * a * 6)
-        for n in 0..<batch {
-            var rows: [(id: Int, score: Float, box: [Float])] = []
-            let base = n * (classes + 1) * a
-            for i in 0..<a {
-                var score: Float = -1, id = 0
-                for k in 1...classes where probabilities[base + k * a + i] > score { score = probabilities[base + k * a + i]; id = k }
-                if score < threshold { continue }
-                var box = [Float](repeating: 0, count: 4)
-                offsets.withUnsafeBufferPointer { t in anchors.withUnsafeBufferPointer { an in box.withUnsafeMutableBufferPointer { b in
-                    BoxCoder.decode(offsets: t.baseAddress! + (n * a + i) * 4, anchor: an.baseAddress! + 4 * i, clip: clip, into: b.baseAddress!)
-                } } }
-                rows.append((id - 1, score, box))
+        probabilities.withUnsafeBufferPointer { p in offsets.withUnsafeBufferPointer { t in anchors.withUnsafeBufferPointer { an in
+            out.withUnsafeMutableBufferPointer { o in
+                let (p, t, an, o) = (p.baseAddress!, t.baseAddress!, an.baseAddress!, o.baseAddress!)
+                threading.forEachChunk(batch) { images in
+                    for n in images {
+                        image(probabilities: p + n * (classes + 1) * a, offsets: t + n * a * 4, anchors: an, count: a,
+                              classes: classes, output: o + n * a * 6)
+                    }
+                }
             }
-            if !rows.isEmpty && nmsThreshold > 0 && nmsThreshold <= 1 {  // MXNet skips sort and NMS otherwise
-                // Stable sort by descending score; only the first `keep` rows are reordered: past
-                // top K, MXNet leaves the unsorted row in place with its class set to −1.
-                let sorted = rows.enumerated().sorted { ($0.element.score, -$0.offset) > ($1.element.score, -$1.offset) }.map(\.element)
-                let keep = topK > 0 && topK < rows.count ? topK : rows.count  // topK ≤ 0 (MXNet's −1): keep all
-                for k in rows.indices { if k < keep { rows[k] = sorted[k] } else { rows[k].id = -1 } }
-                NMS.suppress(&rows, threshold: nmsThreshold, forceSuppress: forceSuppress, limit: keep)
-            }
-            for (k, r) in rows.enumerated() {
-                let o = (n * a + k) * 6
-                out[o] = Float(r.id); out[o + 1] = r.score
-                out[o + 2] = r.box[0]; out[o + 3] = r.box[1]; out[o + 4] = r.box[2]; out[o + 5] = r.box[3]
+        } } }
+        return out
+    }
+
+    /// One image of `compute`: (C+1) × A probabilities and A × 4 offsets → A rows of 6.
+    private func image(probabilities p: UnsafePointer<Float>, offsets t: UnsafePointer<Float>, anchors an: UnsafePointer<Float>,
+                       count a: Int, classes: Int, output o: UnsafeMutablePointer<Float>) {
+        // The best foreground class of every anchor (the first of equals), one class row at a time.
+        var best = [Float](repeating: -1, count: a), bestClass = [Int](repeating: 0, count: a)
+        for k in 1..<(classes + 1) {
+            let row = p + k * a
+            for i in 0..<a where row[i] > best[i] { best[i] = row[i]; bestClass[i] = k }
+        }
+        // Valid rows in anchor order: score, 0-based class, decoded box.
+        var scores: [Float] = [], ids: [Int] = [], boxes: [Float] = []
+        for i in 0..<a where !(best[i] < threshold) {
+            scores.append(best[i]); ids.append(bestClass[i] - 1)
+            boxes.append(contentsOf: [0, 0, 0, 0])
+            boxes.withUnsafeMutableBufferPointer { b in
+                BoxCoder.decode(offsets: t + 4 * i, anchor: an + 4 * i, clip: clip, into: b.baseAddress! + b.count - 4)
             }
         }
-        return out
+        let count = scores.count
+        // Output position k holds valid row order[k] with class rowClass[k].
+        var order = Array(0..<count), rowClass = ids
+        if count > 0 && nmsThreshold > 0 && nmsThreshold <= 1 {  // MXNet skips sort and NMS otherwise
+            // Stable sort by descending score; only the first `keep` rows are reordered: past
+            // top K, MXNet leaves the unsorted row in place with its class set to −1.
+            let sorted = order.sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
+            let keep = topK > 0 && topK < count ? topK : count  // topK ≤ 0 (MXNet's −1): keep all
+            var kept = [Float](repeating: 0, count: 4 * keep)
+            for k in 0..<count {
+                if k < keep {
+                    order[k] = sorted[k]; rowClass[k] = ids[sorted[k]]
+                    for j in 0..<4 { kept[4 * k + j] = boxes[4 * sorted[k] + j] }
+                } else {
+                    rowClass[k] = -1
+                }
+            }
+            kept.withUnsafeBufferPointer { b in
+                rowClass.withUnsafeMutableBufferPointer { c in
+                    NMS.suppress(classes: c.baseAddress!, boxes: b.baseAddress!, count: keep, threshold: nmsThreshold, forceSuppress: forceSuppress)
+                }
+            }
+        }
+        for k in 0..<count {
+            let r = order[k], row = o + k * 6
+            row[0] = Float(rowClass[k]); row[1] = scores[r]
+            for j in 0..<4 { row[2 + j] = boxes[4 * r + j] }
+        }
     }
 
     /// The valid detections of image `n` from `compute`'s output.

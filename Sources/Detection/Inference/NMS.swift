@@ -6,10 +6,23 @@ public enum NMS {
     public static func suppress(_ rows: inout [(id: Int, score: Float, box: [Float])], threshold: Float,
                                 forceSuppress: Bool = false, limit: Int? = nil) {
         let n = min(limit.map { $0 > 0 ? $0 : rows.count } ?? rows.count, rows.count)
-        for i in 0..<n where rows[i].id >= 0 {
-            for j in (i + 1)..<max(n, i + 1) where rows[j].id >= 0 {
-                if (forceSuppress || rows[i].id == rows[j].id) && BoxCoder.iou(rows[i].box, rows[j].box) >= threshold {
-                    rows[j].id = -1
+        guard n > 0 else { return }
+        var ids = rows.prefix(n).map(\.id)
+        let boxes = rows.prefix(n).flatMap(\.box)
+        boxes.withUnsafeBufferPointer { b in ids.withUnsafeMutableBufferPointer { c in
+            suppress(classes: c.baseAddress!, boxes: b.baseAddress!, count: n, threshold: threshold, forceSuppress: forceSuppress)
+        } }
+        for i in 0..<n { rows[i].id = ids[i] }
+    }
+
+    /// The same over `count` rows given as class ids (−1 = none; suppressed rows are set to −1)
+    /// and `count` × 4 corner boxes.
+    public static func suppress(classes: UnsafeMutablePointer<Int>, boxes: UnsafePointer<Float>, count n: Int,
+                                threshold: Float, forceSuppress: Bool = false) {
+        for i in 0..<n where classes[i] >= 0 {
+            for j in (i + 1)..<max(n, i + 1) where classes[j] >= 0 {
+                if (forceSuppress || classes[i] == classes[j]) && BoxCoder.iou(boxes + 4 * i, boxes + 4 * j) >= threshold {
+                    classes[j] = -1
                 }
             }
         }

@@ -13,19 +13,29 @@ extension SSDModel {
     public func deployForward(images: [Float], batch: Int, detection: MultiBoxDetection) throws -> [Float] {
         let state = try forward(images: images, batch: batch)
         let k = config.numClasses + 1, a = anchorCount
-        // B × A × (C+1) logits → B × (C+1) × A (multibox_cls_pred), softmax over axis 1.
-        var prob = MultiBoxLoss.transpose(state.cls, batch: batch, rows: a, cols: k)
-        prob.withUnsafeMutableBufferPointer { p in
-            for n in 0..<batch {
-                for i in 0..<a {
-                    var m = -Float.infinity
-                    for c in 0..<k { m = max(m, p[(n * k + c) * a + i]) }
-                    var sum: Float = 0
-                    for c in 0..<k { let e = exp(p[(n * k + c) * a + i] - m); p[(n * k + c) * a + i] = e; sum += e }
-                    for c in 0..<k { p[(n * k + c) * a + i] /= sum }
+        // Softmax over each anchor's C+1 logits where they are contiguous (B × A × (C+1)), then
+        // B × (C+1) × A (multibox_cls_pred's layout, what MultiBoxDetection reads).
+        let prob = timed("cls_prob", .forward) { () -> [Float] in
+            var logits = state.cls
+            logits.withUnsafeMutableBufferPointer { p in
+                threading.forEachChunk(batch * a, minimumPerChunk: 1024) { anchors in
+                    for i in anchors { Self.softmax(p.baseAddress! + i * k, count: k) }
                 }
             }
+            return MultiBoxLoss.transpose(logits, batch: batch, rows: a, cols: k)
         }
-        return detection.compute(probabilities: prob, offsets: state.loc, anchors: anchors, batch: batch, classes: config.numClasses)
+        return timed("detection", .forward) {
+            detection.compute(probabilities: prob, offsets: state.loc, anchors: anchors, batch: batch, classes: config.numClasses,
+                              threading: threading)
+        }
+    }
+
+    /// `x ← exp(x − max x) / Σ exp(x − max x)` over `count` contiguous values.
+    static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        var m = -Float.infinity
+        for c in 0..<count { m = max(m, x[c]) }
+        var sum: Float = 0
+        for c in 0..<count { let e = exp(x[c] - m); x[c] = e; sum += e }
+        for c in 0..<count { x[c] /= sum }
     }
 }

@@ -143,9 +143,8 @@ public final class SSDModel {
                     var g = g1; g.batch = batch
                     try x[0].withUnsafeBufferPointer { x in
                         try Conv2D.forward(g, input: x, weight: p.view(w), bias: b.map { p.view($0) }, output: y,
-                                           workspace: workspace, threading: threading)
+                                           activation: relu ? .relu : .identity, workspace: workspace, threading: threading)
                     }
-                    if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y, threading: threading) }
                 case let .pool(g1):
                     var g = g1; g.batch = batch
                     state.pools[i] = try x[0].withUnsafeBufferPointer { x in try MaxPool2D.forward(g, input: x, output: y, threading: threading) }
@@ -168,9 +167,11 @@ public final class SSDModel {
         if let scale = h0.normalizeScale {
             let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
             state.normalized = [Float](repeating: 0, count: state.outputs[h0.node].count)
-            state.l2 = try state.outputs[h0.node].withUnsafeBufferPointer { x in try state.normalized.withUnsafeMutableBufferPointer { y in
-                try L2Normalization.forward(lg, input: x, scale: p.view(scale), output: y, threading: threading)
-            } }
+            state.l2 = try timed("\(config.sourceNames[0])_norm", .forward) {
+                try state.outputs[h0.node].withUnsafeBufferPointer { x in try state.normalized.withUnsafeMutableBufferPointer { y in
+                    try L2Normalization.forward(lg, input: x, scale: p.view(scale), output: y, threading: threading)
+                } }
+            }
         }
         // Heads: conv → NHWC flatten → concatenate over sources.
         var locParts: [[Float]] = [], clsParts: [[Float]] = []
@@ -308,7 +309,7 @@ public final class SSDModel {
     // MARK: - Helpers
 
     /// Runs `body`, adding its wall time to `profile` when one is attached.
-    private func timed(_ layer: String, _ phase: LayerProfile.Phase, _ body: () throws -> Void) rethrows {
+    func timed<R>(_ layer: String, _ phase: LayerProfile.Phase, _ body: () throws -> R) rethrows -> R {
         if let profile { try profile.measure(layer, phase, body) } else { try body() }
     }
 

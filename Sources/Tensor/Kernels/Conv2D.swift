@@ -166,12 +166,20 @@ public enum Conv2D {
         }
     }
 
-    /// `output = conv(input, weight) + bias`.
+    /// What `forward` applies to `conv + bias` in its output pass.
+    public enum Activation: Sendable {
+        case identity
+        /// `max(·, 0)`: a conv → ReLU pair in one pass over the output. Training may use it too:
+        /// ReLU's backward needs only the rectified output (`ReLU.backwardInPlace`).
+        case relu
+    }
+
+    /// `output = activation(conv(input, weight) + bias)`.
     /// - Parameters:
     ///   - input: N×C×H×W. weight: K×C×R×S. bias: K, or nil for none. output: N×K×OH×OW (overwritten).
     public static func forward(
         _ g: Geometry, input: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>,
-        bias: UnsafeBufferPointer<Float>?, output: UnsafeMutableBufferPointer<Float>,
+        bias: UnsafeBufferPointer<Float>?, output: UnsafeMutableBufferPointer<Float>, activation: Activation = .identity,
         workspace: Workspace = Workspace(), threading: Threading = .serial
     ) throws(TensorError) {
         try g.validate()
@@ -185,20 +193,37 @@ public enum Conv2D {
         let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
         if let algorithm = workspace.winogradAlgorithm(g) {
             Winograd.forward(algorithm, g, input: x, weight: w, bias: bias?.baseAddress, output: y, workspace: workspace, threading: threading)
-            return
-        }
-        let t = g.tileLength
-        if imagesInParallel(g, threading) {
-            // Each thread its own images, column tile and single-threaded GEMMs.
-            let cols = (0..<min(threading.gemmThreads, g.batch)).map { workspace.buffer(g.isPointwise ? 1 : crs * t, slot: Workspace.threadSlot($0, 0)) }
-            threading.forEachJob(g.batch) { n, thread in
-                forwardImage(g, x + n * imageIn, w, bias?.baseAddress, y + n * imageOut, col: cols[thread], threading: .serial)
+            if activation == .relu {
+                ReLU.addBiasAndRectify(y, rows: g.batch * g.outChannels, length: pixels, rowStride: pixels, bias: nil, threading: threading)
             }
             return
         }
-        let col = workspace.buffer(g.isPointwise ? 1 : crs * t)
-        for n in 0..<g.batch {
-            forwardImage(g, x + n * imageIn, w, bias?.baseAddress, y + n * imageOut, col: col, threading: threading)
+        let (b, t) = (bias?.baseAddress, g.tileLength), threads = threading.gemmThreads
+        guard threads > 1 else {
+            // One image at a time, each GEMM threaded by OpenBLAS.
+            let col = workspace.buffer(g.isPointwise ? 1 : crs * t)
+            for n in 0..<g.batch {
+                forwardPixels(g, x + n * imageIn, w, b, y + n * imageOut, 0..<pixels, activation, col: col, threading: threading)
+            }
+            return
+        }
+        // GEMMs on the kernels' own threads, each single-threaded with its own column tile: whole
+        // rounds of images one per thread, then the images left over (all of them below `threads`
+        // images, as batch-1 inference) with their output pixels in fixed contiguous shares, one
+        // per thread. The split depends only on the thread count, so the results do too (a
+        // narrower GEMM may round a pixel's sum differently in the last bit, never by scheduling).
+        let rounds = g.batch / threads * threads
+        let share = min(t, (pixels + threads - 1) / threads)
+        let cols = (0..<threads).map {
+            workspace.buffer(g.isPointwise ? 1 : crs * (rounds > 0 ? t : share), slot: Workspace.threadSlot($0, 0))
+        }
+        threading.forEachJob(rounds) { n, thread in
+            forwardPixels(g, x + n * imageIn, w, b, y + n * imageOut, 0..<pixels, activation, col: cols[thread], threading: .serial)
+        }
+        for n in rounds..<g.batch {
+            threading.forEachShare(pixels) { range, thread in
+                forwardPixels(g, x + n * imageIn, w, b, y + n * imageOut, range, activation, col: cols[thread], threading: .serial)
+            }
         }
     }
 
@@ -209,27 +234,43 @@ public enum Conv2D {
         threading.gemmThreads > 1 && g.batch >= threading.gemmThreads
     }
 
-    /// One image of `forward`: `yn = conv(xn, w) + bias`, tile by tile through `col`.
-    static func forwardImage(
+    /// Output pixels `pixels` of one image of `forward`: `yn = activation(conv(xn, w) + bias)`,
+    /// tile by tile through `col`; each tile's GEMM output gets bias and activation in one pass
+    /// while it is still in cache.
+    static func forwardPixels(
         _ g: Geometry, _ xn: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-        _ yn: UnsafeMutablePointer<Float>, col: UnsafeMutablePointer<Float>, threading: Threading
+        _ yn: UnsafeMutablePointer<Float>, _ pixels: Range<Int>, _ activation: Activation,
+        col: UnsafeMutablePointer<Float>, threading: Threading
     ) {
-        let pixels = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
-        if let b = bias {
-            for k in 0..<g.outChannels { (yn + k * pixels).update(repeating: b[k], count: pixels) }
-        }
-        let beta: Float = bias == nil ? 0 : 1
-        if g.isPointwise {
-            Gemm.sgemm(m: g.outChannels, n: pixels, k: crs, a: w, lda: crs, b: xn, ldb: pixels, beta: beta, c: yn, ldc: pixels)
-            return
-        }
+        let all = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
         let t = g.tileLength
-        var p0 = 0
-        while p0 < pixels {
-            let len = min(t, pixels - p0)
-            Im2Col.unfold(g, image: xn, firstPixel: p0, tile: len, col: col, threading: threading)
-            Gemm.sgemm(m: g.outChannels, n: len, k: crs, a: w, lda: crs, b: col, ldb: len, beta: beta, c: yn + p0, ldc: pixels)
+        var p0 = pixels.lowerBound
+        while p0 < pixels.upperBound {
+            let len = min(t, pixels.upperBound - p0)
+            if g.isPointwise {
+                Gemm.sgemm(m: g.outChannels, n: len, k: crs, a: w, lda: crs, b: xn + p0, ldb: all, beta: 0, c: yn + p0, ldc: all)
+            } else {
+                Im2Col.unfold(g, image: xn, firstPixel: p0, tile: len, col: col, threading: threading)
+                Gemm.sgemm(m: g.outChannels, n: len, k: crs, a: w, lda: crs, b: col, ldb: len, beta: 0, c: yn + p0, ldc: all)
+            }
+            switch activation {
+            case .relu:
+                ReLU.addBiasAndRectify(yn + p0, rows: g.outChannels, length: len, rowStride: all, bias: bias, threading: threading)
+            case .identity:
+                if let bias { addBias(yn + p0, rows: g.outChannels, length: len, rowStride: all, bias: bias, threading: threading) }
+            }
             p0 += len
+        }
+    }
+
+    /// `row r += bias[r]` for `rows` rows of `length` values, `rowStride` apart.
+    static func addBias(_ y: UnsafeMutablePointer<Float>, rows: Int, length: Int, rowStride: Int,
+                        bias: UnsafePointer<Float>, threading: Threading) {
+        threading.forEachChunk(rows, minimumPerChunk: max(1, 16384 / max(1, length))) { range in
+            for r in range {
+                let row = y + r * rowStride, b = bias[r]
+                for i in 0..<length { row[i] += b }
+            }
         }
     }
 
