@@ -14,6 +14,8 @@ struct InferenceBenchmarks: ParsableCommand {
     @Option(help: "Batch sizes.") var batch: [Int] = [1, 8]
     @OptionGroup var options: SSDBenchmarkOptions
     @Option(help: "Timed batches per batch size (after one warm-up batch).") var steps = 3
+    @Flag(help: "Print what the peak resident memory holds: parameters, gradients, the activation buffers live at the peak.")
+    var memory = false
 
     struct Row: Codable { var network: String; var imageShape: Int; var batch: Int; var imagesPerSecond: Double; var peakRSSMiB: Double; var secondsPerBatch: Double }
 
@@ -27,6 +29,8 @@ struct InferenceBenchmarks: ParsableCommand {
         for b in batch {
             let images = SSDBenchmark.images(batch: b, imageShape: imageShape, rng: &rng)
             _ = try model.detect(images: images, batch: b)
+            let ledger = MemoryLedger()
+            if memory { model.memory = ledger }
             let start = Date()
             for _ in 0..<steps { _ = try model.detect(images: images, batch: b) }
             let perBatch = Date().timeIntervalSince(start) / Double(steps)
@@ -34,6 +38,8 @@ struct InferenceBenchmarks: ParsableCommand {
                           peakRSSMiB: SSDBenchmark.peakRSSMiB(), secondsPerBatch: perBatch)
             rows.append(row)
             print(String(format: "%5d %8.3f %9.2f %13.0f", b, perBatch, row.imagesPerSecond, row.peakRSSMiB))
+            model.memory = nil
+            if memory { print(model.memoryReport(ledger, peakResidentBytes: Int(row.peakRSSMiB * 1048576))) }
         }
         if let json = options.json { try SSDBenchmark.writeJSON(rows, to: json) }
     }
