@@ -17,6 +17,8 @@ struct InferenceBenchmarks: ParsableCommand {
     @OptionGroup var options: SSDBenchmarkOptions
     @Option(help: "Timed batches per batch size (after one warm-up batch).") var steps = 3
     @Flag(help: "Print where the time of the timed batches went, per layer.") var profile = false
+    @Flag(help: "Print what the peak resident memory holds: parameters, gradients, the activation buffers live at the peak.")
+    var memory = false
 
     struct Row: Codable { var network: String; var imageShape: Int; var batch: Int; var imagesPerSecond: Double; var peakRSSMiB: Double; var secondsPerBatch: Double }
 
@@ -32,6 +34,8 @@ struct InferenceBenchmarks: ParsableCommand {
             _ = try model.detect(images: images, batch: b)
             let layers = LayerProfile()
             if profile { model.profile = layers }
+            let ledger = MemoryLedger()
+            if memory { model.memory = ledger }
             let start = Date()
             for _ in 0..<steps { _ = try model.detect(images: images, batch: b) }
             let perBatch = Date().timeIntervalSince(start) / Double(steps)
@@ -44,6 +48,8 @@ struct InferenceBenchmarks: ParsableCommand {
                 print("per-layer time over \(steps) batch(es) of \(b) (layers: \(String(format: "%.3f", layers.total)) s of \(String(format: "%.3f", perBatch * Double(steps))) s):")
                 print(layers.report(top: 80))
             }
+            model.memory = nil
+            if memory { print(model.memoryReport(ledger, peakResidentBytes: Int(row.peakRSSMiB * 1048576))) }
         }
         if let json = options.json { try SSDBenchmark.writeJSON(rows, to: json) }
     }

@@ -20,6 +20,8 @@ struct TrainingBenchmarks: ParsableCommand {
     @Option(help: "Smallest channel count for Winograd 3×3 convolutions; 0 = never (im2col only).") var winogradChannels = 64
     @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
+    @Flag(help: "Print what the peak resident memory holds: parameters, gradients, the activation buffers live at the peak.")
+    var memory = false
 
     struct Row: Codable { var network: String; var batch: Int; var imagesPerSecond: Double; var gflopsPerSecond: Double; var peakRSSMiB: Double; var secondsPerStep: Double }
 
@@ -41,10 +43,13 @@ struct TrainingBenchmarks: ParsableCommand {
             _ = try model.trainingStep(images: images, labels: labels, batch: b)
             let layers = LayerProfile()
             if profile { model.profile = layers }
+            let ledger = MemoryLedger()
+            if memory { model.memory = ledger }
             let start = Date()
             for _ in 0..<steps { _ = try model.trainingStep(images: images, labels: labels, batch: b) }
             let perStep = Date().timeIntervalSince(start) / Double(steps)
             model.profile = nil
+            model.memory = nil
             let row = Row(network: network, batch: b, imagesPerSecond: Double(b) / perStep, gflopsPerSecond: gflopPerImage * Double(b) / perStep,
                           peakRSSMiB: SSDBenchmark.peakRSSMiB(), secondsPerStep: perStep)
             rows.append(row)
@@ -53,6 +58,7 @@ struct TrainingBenchmarks: ParsableCommand {
                 print("per-layer time over \(steps) step(s) at batch \(b) (layers: \(String(format: "%.2f", layers.total)) s of \(String(format: "%.2f", perStep * Double(steps))) s):")
                 print(layers.report(top: 60))
             }
+            if memory { print(model.memoryReport(ledger, peakResidentBytes: Int(row.peakRSSMiB * 1048576))) }
         }
         if let json = options.json { try SSDBenchmark.writeJSON(rows, to: json) }
     }

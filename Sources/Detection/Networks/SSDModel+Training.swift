@@ -27,7 +27,7 @@ extension SSDModel {
             throw ModelError.nonFiniteLoss(crossEntropy: result.crossEntropy, smoothL1: result.smoothL1)
         }
         parameters.zeroGradients()
-        try backward(state, gradLoc: result.gradLoc, gradCls: result.gradCls, gradientReady: gradientReady)
+        try backward(consume state, gradLoc: result.gradLoc, gradCls: result.gradCls, gradientReady: gradientReady)
         return result
     }
 

@@ -3,9 +3,10 @@ import Tensor
 
 /// The SSD network: a base (VGG16-reduced or ResNet, with MXNet's layer names), extra feature
 /// layers and per-source class/box heads, over one `ParameterStore`. The base and the extra
-/// layers are a graph of `TrunkNode`s in topological order; forward keeps every node's output
-/// in a `ForwardState` and backward walks the nodes in reverse, accumulating each parameter's
-/// gradient into the store.
+/// layers are a graph of `TrunkNode`s in topological order; a training forward keeps what
+/// backward reads of the nodes' outputs in a `ForwardState` (`ActivationPlan`) and backward
+/// walks the nodes in reverse, freeing each as it is consumed and accumulating each
+/// parameter's gradient into the store.
 ///
 /// Layout of the outputs (as MXNet's symbol): box offsets `B × A·4` and class logits
 /// `B × A × (C+1)`, anchors ordered by source, row, column, anchor-in-cell.
@@ -35,10 +36,14 @@ public final class SSDModel {
     public var anchorCount: Int { anchors.count / 4 }
     let nodes: [TrunkNode]
     let heads: [Head]
+    /// Which outputs forward keeps and when each is freed.
+    let plan: ActivationPlan
     /// Scratch memory of the convolutions and their algorithm choice (Winograd from 64 channels).
     public let workspace = Conv2D.Workspace()
     /// When set, every layer's forward and backward wall time is added to it.
     public var profile: LayerProfile?
+    /// When set, every activation-sized buffer of forward and backward is recorded in it.
+    public var memory: MemoryLedger?
 
     /// What the BatchNorm layers normalise with during training (inference always uses the
     /// moving statistics).
@@ -91,6 +96,7 @@ public final class SSDModel {
         }
         self.nodes = b.nodes
         self.heads = heads
+        self.plan = ActivationPlan(nodes: b.nodes, sources: heads.map(\.node))
         self.anchors = anchors
         self.parameters = ParameterStore(specs: b.specs, seed: seed)
     }
@@ -105,13 +111,18 @@ public final class SSDModel {
         return total
     }
 
-    /// What forward keeps for backward.
+    /// The predictions, and what a training forward keeps for backward (which consumes it).
     public struct ForwardState {
         var batch: Int
         /// BatchNorm used batch statistics (training with `.batch`), so backward must too.
         var batchStatistics = false
+        /// A training forward: what backward reads is kept (an inference forward keeps nothing).
+        var keptForBackward: Bool
         var input: [Float]
-        var outputs: [[Float]]            // node outputs (after the node's ReLU, if any)
+        /// Node outputs (after the node's ReLU, if any) that backward reads; empty for the others.
+        var outputs: [[Float]]
+        /// The ReLU masks kept instead of outputs (`ActivationPlan.keepsMaskOnly`).
+        var reluMasks: [Int: ReLU.Mask]
         var pools: [Int: MaxPool2D.Saved]
         var norms: [Int: BatchNorm.Saved]
         var normalized: [Float]           // first source after L2 normalization × scale (VGG)
@@ -124,19 +135,22 @@ public final class SSDModel {
         public var cls: [Float] { output.cls }
     }
 
-    /// Runs the network on `batch` images (B × 3 × S × S, mean-subtracted). `training` with
-    /// `batchNormStatistics == .batch` normalises with each batch's statistics and updates the
-    /// moving averages (the only parameters forward ever writes).
+    /// Runs the network on `batch` images (B × 3 × S × S, mean-subtracted). `training` keeps
+    /// what `backward` needs (an inference forward frees each output once its readers have run)
+    /// and, with `batchNormStatistics == .batch`, normalises with each batch's statistics and
+    /// updates the moving averages (the only parameters forward ever writes).
     public func forward(images: [Float], batch: Int, training: Bool = false) throws -> ForwardState {
         let s = config.imageShape
         precondition(images.count == batch * 3 * s * s, "images hold \(images.count) values, expected \(batch)×3×\(s)×\(s)")
-        var state = ForwardState(batch: batch, input: images, outputs: [], pools: [:], norms: [:], normalized: [], l2: nil,
-                                 output: MultiBoxOutput(loc: [], cls: []))
+        memory?.freeAll()
+        var state = ForwardState(batch: batch, keptForBackward: training, input: images, outputs: [], reluMasks: [:], pools: [:],
+                                 norms: [:], normalized: [], l2: nil, output: MultiBoxOutput(loc: [], cls: []))
         state.batchStatistics = training && batchNormStatistics == .batch
         let p = parameters.values
         for (i, node) in nodes.enumerated() {
             let x = node.inputs.map { $0 == TrunkNode.image ? images : state.outputs[$0] }
             var out = [Float](repeating: 0, count: batch * node.channels * node.size * node.size)
+            memory?.allocate("\(node.name) output", bytes: out.count * 4, during: "forward \(node.name)")
             try timed(node.name, .forward) { try out.withUnsafeMutableBufferPointer { y in
                 switch node.op {
                 case let .conv(g1, w, b, relu):
@@ -147,31 +161,48 @@ public final class SSDModel {
                     }
                 case let .pool(g1):
                     var g = g1; g.batch = batch
-                    state.pools[i] = try x[0].withUnsafeBufferPointer { x in try MaxPool2D.forward(g, input: x, output: y, threading: threading) }
+                    let saved = try x[0].withUnsafeBufferPointer { x in try MaxPool2D.forward(g, input: x, output: y, threading: threading) }
+                    if training {
+                        state.pools[i] = saved
+                        memory?.allocate("\(node.name) argmax", bytes: saved.argmax.count * 4, during: "forward \(node.name)")
+                    }
                 case let .batchNorm(g1, gamma, beta, mean, variance, relu):
                     var g = g1; g.batch = batch; g.useGlobalStats = !state.batchStatistics
-                    state.norms[i] = try x[0].withUnsafeBufferPointer { x in
+                    let saved = try x[0].withUnsafeBufferPointer { x in
                         try BatchNorm.forward(g, input: x, gamma: p.view(gamma), beta: p.view(beta),
                                               movingMean: p.mutableView(mean), movingVar: p.mutableView(variance), output: y,
                                               updateMovingStatistics: state.batchStatistics, threading: threading)
                     }
+                    if training { state.norms[i] = saved }
                     if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y, threading: threading) }
                 case .add:
                     try withBuffers(x) { x in try ElementwiseAdd.forward(x[0], x[1], output: y, threading: threading) }
                 }
+                if training && plan.keepsMaskOnly[i] {
+                    let mask = ReLU.Mask(output: UnsafeBufferPointer(y), threading: threading)
+                    state.reluMasks[i] = mask
+                    memory?.allocate("\(node.name) ReLU mask", bytes: mask.byteCount, during: "forward \(node.name)")
+                }
             } }
             state.outputs.append(out)
+            // Inputs whose last reader this was, and that backward does not read, are freed now.
+            for k in Set(node.inputs) where k != TrunkNode.image && plan.lastReader[k] == i && !(training && plan.readByBackward[k]) {
+                state.outputs[k] = []
+                memory?.free("\(nodes[k].name) output")
+            }
         }
         // The first source → L2 normalization × scale for its heads (VGG's relu4_3).
         let h0 = heads[0]
         if let scale = h0.normalizeScale {
             let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
             state.normalized = [Float](repeating: 0, count: state.outputs[h0.node].count)
-            state.l2 = try timed("\(config.sourceNames[0])_norm", .forward) {
+            memory?.allocate("\(config.sourceNames[0]) L2-normalized", bytes: state.normalized.count * 4, during: "forward L2 normalization")
+            let saved = try timed("\(config.sourceNames[0])_norm", .forward) {
                 try state.outputs[h0.node].withUnsafeBufferPointer { x in try state.normalized.withUnsafeMutableBufferPointer { y in
                     try L2Normalization.forward(lg, input: x, scale: p.view(scale), output: y, threading: threading)
                 } }
             }
+            if training { state.l2 = saved }
         }
         // Heads: conv → NHWC flatten → concatenate over sources.
         var locParts: [[Float]] = [], clsParts: [[Float]] = []
@@ -196,6 +227,12 @@ public final class SSDModel {
             }
         }
         state.output = MultiBoxOutput(loc: try concat(locParts, batch: batch), cls: try concat(clsParts, batch: batch))
+        if !training {
+            // The heads were the sources' last readers.
+            state.outputs = []
+            state.normalized = []
+            memory?.freeAll()
+        }
         return state
     }
 
@@ -206,16 +243,21 @@ public final class SSDModel {
     /// layer — so a caller can send the gradient (`parameters.gradients.view(i)`) and later
     /// write the new weights (`parameters.values.mutableView(i)`) while backward goes on:
     /// backward reads neither again.
+    ///
+    /// `state` must come from a training forward; backward frees what it holds as it goes (pass
+    /// it with `consume`, so that no copy keeps it alive).
     public typealias GradientReady = (_ index: Int) throws -> Void
 
-    public func backward(_ state: ForwardState, gradLoc: [Float], gradCls: [Float],
+    public func backward(_ state: consuming ForwardState, gradLoc: [Float], gradCls: [Float],
                          gradientReady: GradientReady? = nil) throws {
+        precondition(state.keptForBackward, "backward needs the state of a training forward (forward(images:batch:training: true))")
         let batch = state.batch
         let p = parameters.values, gp = parameters.gradients, frozen = parameters.frozen
         // Gradient of each node's output, allocated when first needed and freed once consumed.
-        let grads = GradientBuffers(counts: state.outputs.map(\.count) + [state.normalized.count])
+        let normalizedNode = nodes.count  // the gradient of the L2-normalized first source
+        let grads = GradientBuffers(counts: nodes.map { batch * $0.channels * $0.size * $0.size } + [state.normalized.count],
+                                    names: nodes.map(\.name) + ["\(config.sourceNames[0]) L2-normalized"], memory: memory)
         defer { grads.releaseAll() }
-        let normalizedNode = state.outputs.count  // the gradient of the L2-normalized first source
         func gradient(_ i: Int) -> UnsafeMutableBufferPointer<Float>? { frozen.contains(i) ? nil : gp.mutableView(i) }
         func ready(_ indices: [Int]) throws {
             guard let gradientReady else { return }
@@ -257,23 +299,37 @@ public final class SSDModel {
             grads.release(normalizedNode)
             try ready([scale])
         }
-        // The trunk, last node first; a node's gradient is complete once every later node is done.
+        state.normalized = []
+        state.l2 = nil
+        memory?.free("\(config.sourceNames[0]) L2-normalized")
+        // The trunk, last node first; a node's gradient is complete once every later node is done,
+        // and its output is read for the last time by its own ReLU.
         for i in nodes.indices.reversed() {
             let node = nodes[i]
-            guard let dyAll = grads.existing(i) else { continue }   // nothing downstream uses this node
+            func releaseOutput() {
+                state.outputs[i] = []
+                state.reluMasks[i] = nil
+                memory?.free("\(node.name) output")
+                memory?.free("\(node.name) ReLU mask")
+            }
+            guard let dyAll = grads.existing(i) else { releaseOutput(); continue }   // nothing downstream uses this node
             let dy = UnsafeBufferPointer(dyAll)
             func gradInput(_ k: Int) -> UnsafeMutableBufferPointer<Float>? {
                 node.inputs[k] == TrunkNode.image ? nil : grads.buffer(node.inputs[k])
             }
             let x = node.inputs.map { $0 == TrunkNode.image ? state.input : state.outputs[$0] }
-            func throughReLU(_ relu: Bool) throws {
-                if relu { try state.outputs[i].withUnsafeBufferPointer { y in try ReLU.backwardInPlace(output: y, gradient: dyAll, threading: threading) } }
-            }
             try timed(node.name, .backward) {
+                if node.hasReLU {
+                    if let mask = state.reluMasks[i] {
+                        try ReLU.backwardInPlace(mask: mask, gradient: dyAll, threading: threading)
+                    } else {
+                        try state.outputs[i].withUnsafeBufferPointer { y in try ReLU.backwardInPlace(output: y, gradient: dyAll, threading: threading) }
+                    }
+                }
+                releaseOutput()
                 switch node.op {
-                case let .conv(g1, w, b, relu):
+                case let .conv(g1, w, b, _):
                     var g = g1; g.batch = batch
-                    try throughReLU(relu)
                     try x[0].withUnsafeBufferPointer { x in
                         try Conv2D.backward(g, input: x, weight: p.view(w), gradOutput: dy, gradInput: gradInput(0),
                                             gradWeight: gradient(w), gradBias: b.flatMap { gradient($0) },
@@ -284,14 +340,16 @@ public final class SSDModel {
                     if let dx = gradInput(0) {
                         try MaxPool2D.backward(g, saved: state.pools[i]!, gradOutput: dy, gradInput: dx, threading: threading)
                     }
-                case let .batchNorm(g1, gamma, beta, _, _, relu):
+                    state.pools[i] = nil
+                    memory?.free("\(node.name) argmax")
+                case let .batchNorm(g1, gamma, beta, _, _, _):
                     var g = g1; g.batch = batch; g.useGlobalStats = !state.batchStatistics
-                    try throughReLU(relu)
                     try x[0].withUnsafeBufferPointer { x in
                         try BatchNorm.backward(g, saved: state.norms[i]!, input: x, gamma: p.view(gamma), gradOutput: dy,
                                                gradInput: gradInput(0), gradGamma: gradient(gamma), gradBeta: gradient(beta),
                                                threading: threading)
                     }
+                    state.norms[i] = nil
                 case .add:
                     try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(0), gradB: nil, threading: threading)
                     try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(1), gradB: nil, threading: threading)
@@ -351,9 +409,14 @@ public struct MultiBoxOutput: Sendable {
 final class GradientBuffers {
     private var buffers: [UnsafeMutableBufferPointer<Float>?]
     private let counts: [Int]
+    private let names: [String]
+    private let memory: MemoryLedger?
 
-    init(counts: [Int]) {
+    /// `names`: the nodes', for `memory`.
+    init(counts: [Int], names: [String], memory: MemoryLedger?) {
         self.counts = counts
+        self.names = names
+        self.memory = memory
         buffers = Array(repeating: nil, count: counts.count)
     }
 
@@ -363,6 +426,7 @@ final class GradientBuffers {
         let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: counts[i])
         b.initialize(repeating: 0)
         buffers[i] = b
+        memory?.allocate("\(names[i]) gradient", bytes: counts[i] * 4, during: "backward into \(names[i])")
         return b
     }
 
@@ -370,8 +434,10 @@ final class GradientBuffers {
     func existing(_ i: Int) -> UnsafeMutableBufferPointer<Float>? { buffers[i] }
 
     func release(_ i: Int) {
-        buffers[i]?.deallocate()
+        guard let b = buffers[i] else { return }
+        b.deallocate()
         buffers[i] = nil
+        memory?.free("\(names[i]) gradient")
     }
 
     func releaseAll() { for i in buffers.indices { release(i) } }

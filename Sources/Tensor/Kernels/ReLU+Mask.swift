@@ -1,0 +1,55 @@
+// What ReLU's backward reads of its output, kept in 1/32 of the output's memory.
+
+extension ReLU {
+    /// One bit per element of a ReLU's output: set where the output was positive. It is all
+    /// `backwardInPlace` reads of the output, so a layer whose output nothing else reads in
+    /// backward (a convolution followed only by max pooling) keeps this instead of the output.
+    public struct Mask: Sendable {
+        /// Bit `i % 64` of word `i / 64` is element `i`'s.
+        fileprivate var words: [UInt64]
+        /// Number of elements.
+        public let count: Int
+
+        /// The mask of `output` (a ReLU's output).
+        public init(output: UnsafeBufferPointer<Float>, threading: Threading = .serial) {
+            count = output.count
+            let wordCount = (output.count + 63) / 64
+            words = [UInt64](unsafeUninitializedCapacity: wordCount) { buffer, initialized in
+                let x = output.baseAddress, n = output.count, w = buffer.baseAddress!
+                threading.forEachChunk(wordCount, minimumPerChunk: 1 << 12) { range in
+                    for k in range {
+                        var bits: UInt64 = 0
+                        for b in 0..<min(64, n - 64 * k) where x![64 * k + b] > 0 { bits |= 1 << UInt64(b) }
+                        w[k] = bits
+                    }
+                }
+                initialized = wordCount
+            }
+        }
+
+        /// Bytes the mask holds.
+        public var byteCount: Int { words.count * 8 }
+
+        /// Whether element `i` of the output was positive.
+        public subscript(i: Int) -> Bool { words[i / 64] & (1 << UInt64(i % 64)) != 0 }
+    }
+
+    /// `backwardInPlace` from the output's mask: `gradient = 0` where the forward output was not
+    /// positive (bit for bit what the output itself gives).
+    public static func backwardInPlace(mask: Mask, gradient: UnsafeMutableBufferPointer<Float>,
+                                       threading: Threading = .serial) throws(TensorError) {
+        guard mask.count == gradient.count else {
+            throw .shapeMismatch(kernel: "ReLU.backwardInPlace", argument: "gradient", expected: [mask.count], actual: [gradient.count])
+        }
+        let g = gradient.baseAddress, n = gradient.count
+        mask.words.withUnsafeBufferPointer { words in
+            threading.forEachChunk(words.count, minimumPerChunk: 1 << 12) { range in
+                for k in range {
+                    let bits = words[k]
+                    if bits == .max { continue }
+                    for b in 0..<min(64, n - 64 * k) where bits & (1 << UInt64(b)) == 0 { g![64 * k + b] = 0 }
+                }
+            }
+        }
+    }
+}
