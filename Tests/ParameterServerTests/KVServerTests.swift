@@ -148,6 +148,18 @@ struct KVServerTests {
         #expect(out.first?.message.text.contains("worker-0") == false)
     }
 
+    @Test("a worker of the roster never heard from is presumed dead one heartbeat timeout after the server began to serve")
+    func neverHeardWorker() {
+        let h = ServerHarness(workers: 2)
+        #expect(h.server.tick(now: 0).isEmpty)   // serving from 0 (worker 0 configured it then)
+        h.send(Message(header: MessageHeader(command: .heartbeat, sender: 0)), from: 0, now: 5)
+        h.send(Message(header: MessageHeader(command: .heartbeat, sender: 0)), from: 0, now: 9)
+        #expect(h.server.tick(now: 9.5).isEmpty)
+        let out = h.server.tick(now: 10.5)
+        #expect(h.server.failure == .deadWorker(rank: 1, name: "worker 1, which never reached this server,", silentFor: 10.5))
+        #expect(out.first?.message.text.hasPrefix("worker 1, which never reached this server, sent nothing for 10 s") == true)
+    }
+
     @Test("a sync round missing a push times out naming the missing worker as alive but stuck")
     func roundTimeout() {
         let h = ServerHarness(workers: 3)

@@ -132,6 +132,7 @@ public final class KVServer {
     /// Checks heartbeats, sync-round and barrier deadlines; returns the error notices to send
     /// (every known worker learns what failed) and sets `failure`.
     public func tick(now: Double) -> [Outgoing] {
+        if registry.servingSince == nil { registry.servingSince = now }
         guard failure == nil, let found = overdue(now: now) else { return [] }
         failure = found
         logger.error("\(found)")
@@ -142,7 +143,8 @@ public final class KVServer {
 
     private func overdue(now: Double) -> Failure? {
         if let (rank, silent) = registry.silent(longerThan: timeouts.heartbeat, now: now) {
-            return .deadWorker(rank: rank, name: registry.name(rank), silentFor: silent)
+            let name = registry.wasHeard(rank) ? registry.name(rank) : "worker \(rank), which never reached this server,"
+            return .deadWorker(rank: rank, name: name, silentFor: silent)
         }
         for (id, s) in slices.sorted(by: { ($0.key.key, $0.key.slice) < ($1.key.key, $1.key.slice) }) {
             if let started = s.sync.started, now - started > timeouts.round {

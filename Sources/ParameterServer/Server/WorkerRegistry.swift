@@ -73,10 +73,22 @@ struct WorkerRegistry {
         return "an unregistered peer" + (address.map { " from \($0)" } ?? "")
     }
 
-    /// The first worker silent for longer than `timeout`, and for how long.
+    /// When this server began to serve (its first deadline check): a worker of the roster never
+    /// heard from counts as silent since then — one killed before its first message would
+    /// otherwise never be missed, and the others would wait for the round timeout.
+    var servingSince: Double?
+
+    /// The first worker silent for longer than `timeout` (counting those never heard since
+    /// `servingSince`), and for how long.
     func silent(longerThan timeout: Double, now: Double) -> (rank: Int32, seconds: Double)? {
-        workers.sorted { $0.key < $1.key }.first { now - $0.value.lastSeen > timeout }.map { ($0.key, now - $0.value.lastSeen) }
+        for rank in 0..<Int32(numWorkers) {
+            if let last = workers[rank]?.lastSeen ?? servingSince, now - last > timeout { return (rank, now - last) }
+        }
+        return nil
     }
+
+    /// Whether worker `rank` has sent anything to this server.
+    func wasHeard(_ rank: Int32) -> Bool { workers[rank] != nil }
 
     /// Whether worker `rank` was heard within `timeout` (alive, even if it does not push).
     func isAlive(_ rank: Int32, within timeout: Double, now: Double) -> Bool {
