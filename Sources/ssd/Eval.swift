@@ -42,7 +42,9 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
+        let threading = ForwardCompute.start(batch: 8)   // Evaluation's batches of 8
         let model = try Checkpoint.load(from: modelDir, epoch: epoch)
+        model.threading = threading
         let dataset = try openSageMakerChannel(dataRoot: dataRoot, channel: channel)
         let metric = try Evaluation.averagePrecision(model: model, dataset: dataset, overlapThreshold: overlapThreshold,
                                                      nmsThreshold: nmsThreshold, interpolation: area ? .area : .elevenPoint, rules: mapRules)

@@ -22,8 +22,9 @@ struct Predict: ParsableCommand {
     @Argument(help: "JPEG or PNG images.") var images: [String]
 
     func run() throws {
+        let threading = ForwardCompute.start(batch: 1)   // one image per forward pass
         let predictor = try Predictor(modelDirectory: modelDir)
-        predictor.artifacts.model.threading = ComputeThreads.resolve(batch: 1, forwardOnly: true).apply()   // one image per forward pass
+        predictor.artifacts.model.threading = threading
         let font = try LabelFont()
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         for path in images {

@@ -31,6 +31,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Forward passes may hold a single image: threads as for batch 1 (ComputeThreads).
+        let threading = ForwardCompute.start(batch: 1), directory = modelDir
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var options = ServerOptions()
         options.modelDirectory = modelDir
@@ -42,8 +44,6 @@ struct Serve: AsyncParsableCommand {
         options.drawThreshold = drawThreshold
         options.labels = labels
         let logger = Logger(label: "ssd-serve")
-        // Forward passes may hold a single image: threads as for batch 1 (ComputeThreads).
-        let threading = ComputeThreads.resolve(batch: 1, forwardOnly: true).apply(), directory = modelDir
         let server = InferenceServer(options: options, logger: logger, load: {
             let predictor = try Predictor(modelDirectory: directory)
             predictor.artifacts.model.threading = threading
