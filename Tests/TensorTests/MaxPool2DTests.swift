@@ -46,6 +46,19 @@ struct MaxPool2DTests {
         #expect(dx == [0, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0])
     }
 
+    @Test("backward keeps one byte per output (the max's place in its window); windows beyond 15×15 are refused")
+    func savedPlaces() throws {
+        let g = MaxPool2D.Geometry(batch: 1, channels: 1, height: 5, width: 5, kernel: 3, stride: 2, pad: 1)
+        let x = (0..<25).map { Float(($0 * 7) % 25) }
+        let (_, saved) = try poolForward(g, x)
+        #expect(saved.byteCount == g.outputShape.reduce(1, *))
+        // Window (0, 0) covers rows/columns −1…1 (x[k] = 7k mod 25): of x[0], x[1], x[5], x[6]
+        // = 0, 7, 10, 17 the max x[1·5 + 1] sits at (dh 2, dw 2) of the window.
+        #expect(saved.window[0] == 2 * 3 + 2)
+        let big = MaxPool2D.Geometry(batch: 1, channels: 1, height: 16, width: 16, kernel: 16, stride: 1)
+        #expect(throws: TensorError.self) { _ = try poolForward(big, [Float](repeating: 0, count: 256)) }
+    }
+
     @Test("forward and gradient equal MXNet's Pooling")
     func matchesMXNet() throws {
         let f = try kernelFixture("maxpool2d")

@@ -164,7 +164,7 @@ public final class SSDModel {
                     let saved = try x[0].withUnsafeBufferPointer { x in try MaxPool2D.forward(g, input: x, output: y, threading: threading) }
                     if training {
                         state.pools[i] = saved
-                        memory?.allocate("\(node.name) argmax", bytes: saved.argmax.count * 4, during: "forward \(node.name)")
+                        memory?.allocate("\(node.name) argmax", bytes: saved.byteCount, during: "forward \(node.name)")
                     }
                 case let .batchNorm(g1, gamma, beta, mean, variance, relu):
                     var g = g1; g.batch = batch; g.useGlobalStats = !state.batchStatistics
