@@ -81,14 +81,14 @@ else
 fi
 
 rows=$out/plan-validation-runs.jsonl  # one line per run, kept if the script is stopped
-if [ -n "$repredict" ]; then
-    plan=("$bindir/ssd" plan --calibration "$cal" "${model[@]}" --shared-machine --json)
-    python3 - "$repredict" "$rows" "${plan[@]}" <<'PY' || exit 1
+# predict_rows SRC DST: `ssd plan`'s two predictions (from the calibration; from the run's own
+# compute) for each measured run in SRC, written with its measured figures to DST, one line each.
+predict_rows() {
+    python3 - "$1" "$2" "$bindir/ssd" plan --calibration "$cal" "${model[@]}" --shared-machine --json <<'PY'
 import json, subprocess, sys
 source, rows, plan = sys.argv[1], sys.argv[2], sys.argv[3:]
-old = [json.loads(l) for l in open(source) if l.strip()]   # read before `rows` (maybe the same file) is rewritten
-new = []
-for r in old:
+runs = [json.loads(l) for l in open(source) if l.strip()]   # read before `rows` (maybe the same file) is rewritten
+for r in runs:
     args = plan + ["--workers", str(r["workers"]), "--servers", str(r["servers"]), "--bandwidth", r["link"]]
     p = json.loads(subprocess.check_output(args))[0]["prediction"]
     q = json.loads(subprocess.check_output(args + ["--compute-seconds", "%.6f" % r["measuredComputeSeconds"]]))[0]["prediction"]
@@ -96,10 +96,17 @@ for r in old:
               "predictedComputeSeconds": p["forwardSeconds"] + p["backwardSeconds"], "predictedCommunicationSeconds": p["communicationSeconds"],
               "predictedFromRunComputeSeconds": q["stepSeconds"], "errorFromRunCompute": q["stepSeconds"] / r["measuredMeanStepSeconds"] - 1,
               "bottleneckFromRunCompute": q["bottleneck"]})
-    new.append(r)
+    print("%-9s %d server(s) %d worker(s): measured %.2f s/step (steps %s), predicted %.2f (%+.0f%%), %s; "
+          "from the run's compute %.2f s: mean step %.2f, predicted %.2f (%+.0f%%), %s; load %s→%s" % (
+        r["link"], r["servers"], r["workers"], r["measuredStepSeconds"], " ".join("%.2f" % x for x in r["stepSeconds"]),
+        p["stepSeconds"], 100 * r["error"], p["bottleneck"], r["measuredComputeSeconds"], r["measuredMeanStepSeconds"],
+        q["stepSeconds"], 100 * r["errorFromRunCompute"], q["bottleneck"], *r["loadAverage"]), flush=True)
 with open(rows, "w") as f:
-    f.writelines(json.dumps(r) + "\n" for r in new)
+    f.writelines(json.dumps(r) + "\n" for r in runs)
 PY
+}
+if [ -n "$repredict" ]; then
+    predict_rows "$repredict" "$rows" || exit 1
     runs=""
 else
     : > "$rows"
@@ -122,11 +129,9 @@ for run in $runs; do
     rc=$?
     load1=$(cut -d' ' -f1 /proc/loadavg)
     if [ $rc -ne 0 ]; then echo "validate-plan: $link, $s server(s), $n worker(s) failed (status $rc):" >&2; tail -n 20 "$dir.log" >&2; continue; fi
-    plan=("$bindir/ssd" plan --calibration "$cal" "${model[@]}" --workers "$n" --servers "$s" --bandwidth "$link" --shared-machine --json)
-    python3 - "$dir" "$link" "$s" "$n" "$load0" "$load1" "$rows" "$batch" "${plan[@]}" <<'PY' || exit 1
-import json, statistics, subprocess, sys
-d, link, s, n, l0, l1, rows, batch = sys.argv[1:9]
-plan = sys.argv[9:]
+    python3 - "$dir" "$link" "$s" "$n" "$load0" "$load1" "$dir.measured.jsonl" "$batch" <<'PY' || exit 1
+import json, statistics, sys
+d, link, s, n, l0, l1, out, batch = sys.argv[1:9]
 steps = [json.loads(l) for l in open(f"{d}/metrics.jsonl") if '"images_per_sec"' in l]
 secs = [int(batch) / r["images_per_sec"] for r in steps]
 measured = statistics.median(secs[1:] if len(secs) > 1 else secs)
@@ -138,21 +143,13 @@ for line in open(f"{d}.log"):
         if obj.get("rank") == 0:
             summary = obj
 busy = int(batch) * len(secs) / summary["images_per_sec"]
-compute = busy * (1 - summary["waiting_fraction"]) / len(secs)
-p = json.loads(subprocess.check_output(plan))[0]["prediction"]
-q = json.loads(subprocess.check_output(plan + ["--compute-seconds", "%.6f" % compute]))[0]["prediction"]
 row = {"link": link, "servers": int(s), "workers": int(n), "measuredStepSeconds": measured, "stepSeconds": secs,
-       "predictedStepSeconds": p["stepSeconds"], "error": p["stepSeconds"] / measured - 1, "bottleneck": p["bottleneck"],
-       "predictedComputeSeconds": p["forwardSeconds"] + p["backwardSeconds"], "predictedCommunicationSeconds": p["communicationSeconds"],
-       "measuredMeanStepSeconds": busy / len(secs), "measuredComputeSeconds": compute, "waitingFraction": summary["waiting_fraction"],
-       "predictedFromRunComputeSeconds": q["stepSeconds"], "errorFromRunCompute": q["stepSeconds"] / (busy / len(secs)) - 1,
-       "bottleneckFromRunCompute": q["bottleneck"], "loadAverage": [float(l0), float(l1)]}
-open(rows, "a").write(json.dumps(row) + "\n")
-print("%-9s %d server(s) %d worker(s): measured %.2f s/step (steps %s), predicted %.2f (%+.0f%%), %s; "
-      "from the run's compute %.2f s: mean step %.2f, predicted %.2f (%+.0f%%), %s; load %s→%s" % (
-    link, row["servers"], row["workers"], measured, " ".join("%.2f" % x for x in secs), p["stepSeconds"], 100 * row["error"], p["bottleneck"],
-    compute, busy / len(secs), q["stepSeconds"], 100 * row["errorFromRunCompute"], q["bottleneck"], l0, l1), flush=True)
+       "measuredMeanStepSeconds": busy / len(secs), "measuredComputeSeconds": busy * (1 - summary["waiting_fraction"]) / len(secs),
+       "waitingFraction": summary["waiting_fraction"], "loadAverage": [float(l0), float(l1)]}
+open(out, "w").write(json.dumps(row) + "\n")
 PY
+    predict_rows "$dir.measured.jsonl" "$dir.row.jsonl" || exit 1
+    cat "$dir.row.jsonl" >> "$rows"
 done
 
 python3 - "$rows" "$results" "$cal" <<'PY'
