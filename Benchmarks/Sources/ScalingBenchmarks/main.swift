@@ -19,6 +19,9 @@ struct ScalingBenchmarks: AsyncParsableCommand {
     @Option(help: "kv_store modes.") var modes: [String] = ["dist_sync", "dist_async"]
     @Option(help: "Per-worker batch (mini_batch_size).") var batch = 4
     @Option(help: "Steps each worker trains.") var steps = 3
+    @Option(help: "Parameter servers of every cluster (local launcher).") var servers = 1
+    @Option(help: "Batch of the single-machine reference row (default: the per-worker batch); e.g. workers × batch for the same effective batch.")
+    var singleBatch: Int?
     @Flag(inversion: .prefixedNo, help: "First run one worker alone (single machine, no server, every core) as the reference row.")
     var single = true
     @Flag(help: "Use the small test network (64×64) instead of SSD300, for a quick check.") var tiny = false
@@ -45,9 +48,11 @@ struct ScalingBenchmarks: AsyncParsableCommand {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("scaling-\(getpid())")
         defer { try? FileManager.default.removeItem(at: work) }
         let size = tiny ? 64 : 300
-        let images = (workers.max() ?? 1) * batch * steps
+        let singleBatch = self.singleBatch ?? batch
+        let images = max((workers.max() ?? 1) * batch, singleBatch) * steps
         try await shell(binURL.appendingPathComponent("ssd").path, ["synth", "--output", work.appendingPathComponent("data").path, "--num-classes", "4",
                                                               "--train", "\(images)", "--validation", "0", "--image-size", "\(size)"])
+        guard servers >= 1, singleBatch >= 1 else { throw ValidationError("--servers and --single-batch take at least 1") }
         let config: SSDConfig = tiny ? .tiny(numClasses: 4) : try .vgg16Reduced(imageShape: 300, numClasses: 4)
         let parameters = try SSDModel(config: config).parameters.count
         guard ["local", "netns"].contains(launcher) else { throw ValidationError("--launcher must be 'local' or 'netns', not '\(launcher)'") }
@@ -57,7 +62,7 @@ struct ScalingBenchmarks: AsyncParsableCommand {
         print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(tiny ? "tiny SSD 64" : "SSD300 VGG16-reduced"), \(parameters) parameters, batch \(batch)/worker, \(steps) steps")
         print("mode        workers  eff.batch  total img/s  per-worker  efficiency  waiting  MB/step/worker  vs single")
         var rows: [Row] = []
-        func common(_ modelDir: String, samples: Int) -> [String] {
+        func common(_ modelDir: String, samples: Int, batch: Int) -> [String] {
             var args = ["--data-root", work.appendingPathComponent("data").path, "--model-dir", work.appendingPathComponent(modelDir).path,
                         "--num_classes", "4", "--num_training_samples", "\(samples)", "--epochs", "1", "--mini_batch_size", "\(batch)",
                         "--use_pretrained_model", "0", "--no-augment"]
@@ -68,25 +73,23 @@ struct ScalingBenchmarks: AsyncParsableCommand {
         if single {
             // One process, no server, OpenBLAS on every core: what a user gets without a cluster.
             let worker = binURL.appendingPathComponent("worker").path
-            let script = "eval \"$(\"$0\"/scripts/blas-env.sh)\"; exec \"$@\""
-            let out = try await shell("/bin/bash", ["-c", script, root.path, worker] + common("m-single", samples: batch * steps))
+            let out = try await shell(worker, common("m-single", samples: singleBatch * steps, batch: singleBatch))
             guard let (ips, _) = summaries(out).first else { throw ValidationError("no summary from the single-machine run:\n\(out.suffix(2000))") }
             singleRate = ips
-            let row = Row(mode: "single", launcher: "none", link: "none", workers: 1, effectiveBatch: batch, totalImagesPerSecond: ips,
+            let row = Row(mode: "single", launcher: "none", link: "none", workers: 1, effectiveBatch: singleBatch, totalImagesPerSecond: ips,
                           perWorkerImagesPerSecond: ips, efficiency: 1, waitingFraction: 0, bytesPerStepPerWorker: 0, ratioToSingle: 1)
             rows.append(row)
-            print(String(format: "%@ %7d %10d %12.2f %11.2f %11.2f %7.0f%% %15.1f %10.2f", ("single" as String).padding(toLength: 11, withPad: " ", startingAt: 0) as NSString, 1, batch, ips, ips, 1.0, 0.0, 0.0, 1.0))
+            print(String(format: "%@ %7d %10d %12.2f %11.2f %11.2f %7.0f%% %15.1f %10.2f", ("single" as String).padding(toLength: 11, withPad: " ", startingAt: 0) as NSString, 1, singleBatch, ips, ips, 1.0, 0.0, 0.0, 1.0))
         }
         for mode in modes {
             var base: Double?
             for n in workers {
                 let samples = n * batch * steps
-                let args = common("m-\(mode)-\(n)", samples: samples) + ["--kv_store", mode]
+                let args = common("m-\(mode)-\(n)", samples: samples, batch: batch) + ["--kv_store", mode]
                 // Every worker reads the whole (small) data set; limit the epoch by the sample count.
                 let out: String
                 if launcher == "local" {
-                    var cluster = try LocalCluster(binDirectory: binURL, servers: 1, workers: n)
-                    cluster.environment = try await blasEnvironment
+                    var cluster = try LocalCluster(binDirectory: binURL, servers: servers, workers: n)
                     cluster.workerArguments = args
                     cluster.workerEnvironment = ["OPENBLAS_NUM_THREADS": "\(ComputeThreads.perWorker(workers: n))"]
                     let clusterLauncher = ClusterLauncher()
@@ -129,21 +132,6 @@ struct ScalingBenchmarks: AsyncParsableCommand {
                   let obj = try? JSONSerialization.jsonObject(with: Data(line[brace...].utf8)) as? [String: Any],
                   let ips = obj["images_per_sec"] as? Double, let wait = obj["waiting_fraction"] as? Double else { return nil }
             return (ips, wait)
-        }
-    }
-
-    /// OpenBLAS's environment for this CPU (scripts/blas-env.sh's `export` lines), set up once.
-    var blasEnvironment: [String: String] {
-        get async throws {
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent()
-            let lines = try await shell(root.appendingPathComponent("scripts/blas-env.sh").path, [])
-            var env: [String: String] = [:]
-            for line in lines.split(separator: "\n") where line.hasPrefix("export ") {
-                let pair = line.dropFirst("export ".count).split(separator: "=", maxSplits: 1)
-                if pair.count == 2 { env[String(pair[0])] = String(pair[1]) }
-            }
-            return env
         }
     }
 

@@ -18,6 +18,8 @@ struct TrainingBenchmarks: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Keep freed activation buffers in the heap for the next step (as the worker does).")
     var keepHeap = true
     @Option(help: "Smallest channel count for Winograd 3×3 convolutions; 0 = never (im2col only).") var winogradChannels = 64
+    @Option(help: "Winograd layers give each thread a share of the images from this many threads (GEMMs on own threads, one image per thread); 0 = never. Default: the workspace's.")
+    var winogradImagesThreads: Int?
     @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
     @Flag(help: "Print what the peak resident memory holds: parameters, gradients, the activation buffers live at the peak.")
@@ -29,6 +31,7 @@ struct TrainingBenchmarks: ParsableCommand {
         let (network, imageShape) = (options.network, options.imageShape)
         let model = try SSDBenchmark.model(options, smallestBatch: batch.min() ?? 1, keepFreedMemory: keepHeap)
         model.workspace.winogradMinimumChannels = winogradChannels > 0 ? winogradChannels : nil
+        if let winogradImagesThreads { model.workspace.winogradImagesInParallelMinimumThreads = winogradImagesThreads > 0 ? winogradImagesThreads : nil }
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).
         let gflopPerImage = 3 * 2 * Double(model.forwardMultiplyAdds) / 1e9

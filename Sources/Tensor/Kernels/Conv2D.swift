@@ -98,6 +98,12 @@ public enum Conv2D {
         public var winograd4x4MinimumChannels: Int?
         /// The same for the weight gradient of a layer whose weight gradient is Winograd.
         public var winograd4x4WeightGradientMinimumChannels: Int?
+        /// With at least this many threads running GEMMs on their own (and one image per thread),
+        /// Winograd layers give each thread a share of the images instead of splitting each chunk
+        /// of tiles over the threads (`Winograd.imagesInParallel`, Winograd+Images.swift); nil: never.
+        public var winogradImagesInParallelMinimumThreads: Int? = 8
+        /// The per-thread workspaces of `Winograd.imagesInParallel` (made on first use).
+        private var imageShares: [Workspace] = []
         /// Floats of each of Winograd's transformed-tile buffers (V and M) per chunk of tiles.
         var winogradChunkFloats = 1 << 22
 
@@ -138,6 +144,29 @@ public enum Conv2D {
             }
             return storage[slot]
         }
+
+        /// `count` workspaces for threads that each run a share of the images single-threaded, with
+        /// this one's cut-offs; each gets 1/`count` of the chunk floats (at least 2²⁰), so the
+        /// chunks of all threads together stay near one chunk of the batch path.
+        func imageWorkspaces(_ count: Int) -> [Workspace] {
+            while imageShares.count < count { imageShares.append(Workspace()) }
+            for share in imageShares.prefix(count) {
+                share.winogradMinimumChannels = winogradMinimumChannels
+                share.winogradWeightGradientMinimumChannels = winogradWeightGradientMinimumChannels
+                share.winograd4x4MinimumChannels = winograd4x4MinimumChannels
+                share.winograd4x4WeightGradientMinimumChannels = winograd4x4WeightGradientMinimumChannels
+                share.winogradImagesInParallelMinimumThreads = nil
+                share.winogradChunkFloats = max(1 << 20, winogradChunkFloats / count)
+            }
+            return Array(imageShares.prefix(count))
+        }
+
+        /// How many per-thread workspaces `Winograd.imagesInParallel` has made so far (0 until a
+        /// layer first ran that way).
+        public var imageWorkspaceCount: Int { imageShares.count }
+
+        /// Slot of an image workspace's weight-gradient partial (`Winograd.weightGradientByImages`).
+        static let imagePartialSlot = 3
 
         /// Slot of thread `thread`'s own buffer `kind` (0: column tile, 1: weight-gradient partial).
         /// Thread 0's column tile is slot 0, the one-thread path's (Winograd's chunks also live
@@ -192,7 +221,11 @@ public enum Conv2D {
         let pixels = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
         let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
         if let algorithm = workspace.winogradAlgorithm(g) {
-            Winograd.forward(algorithm, g, input: x, weight: w, bias: bias?.baseAddress, output: y, workspace: workspace, threading: threading)
+            if Winograd.imagesInParallel(g, workspace: workspace, threading: threading) {
+                Winograd.forwardByImages(algorithm, g, input: x, weight: w, bias: bias?.baseAddress, output: y, workspace: workspace, threading: threading)
+            } else {
+                Winograd.forward(algorithm, g, input: x, weight: w, bias: bias?.baseAddress, output: y, workspace: workspace, threading: threading)
+            }
             if activation == .relu {
                 ReLU.addBiasAndRectify(y, rows: g.batch * g.outChannels, length: pixels, rowStride: pixels, bias: nil, threading: threading)
             }
@@ -297,11 +330,19 @@ public enum Conv2D {
         let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
         var gradInput = gradInput, gradWeight = gradWeight
         if let dx = gradInput?.baseAddress, let algorithm = workspace.winogradAlgorithm(g) {
-            Winograd.inputGradient(algorithm, g, weight: w, gradOutput: dy, gradInput: dx, workspace: workspace, threading: threading)
+            if Winograd.imagesInParallel(g, workspace: workspace, threading: threading) {
+                Winograd.inputGradientByImages(algorithm, g, weight: w, gradOutput: dy, gradInput: dx, workspace: workspace, threading: threading)
+            } else {
+                Winograd.inputGradient(algorithm, g, weight: w, gradOutput: dy, gradInput: dx, workspace: workspace, threading: threading)
+            }
             gradInput = nil
         }
         if let dw = gradWeight?.baseAddress, let algorithm = workspace.winogradWeightGradientAlgorithm(g) {
-            Winograd.weightGradient(algorithm, g, input: x, gradOutput: dy, gradWeight: dw, workspace: workspace, threading: threading)
+            if Winograd.imagesInParallel(g, workspace: workspace, threading: threading) {
+                Winograd.weightGradientByImages(algorithm, g, input: x, gradOutput: dy, gradWeight: dw, workspace: workspace, threading: threading)
+            } else {
+                Winograd.weightGradient(algorithm, g, input: x, gradOutput: dy, gradWeight: dw, workspace: workspace, threading: threading)
+            }
             gradWeight = nil
         }
         if let db = gradBias?.baseAddress {

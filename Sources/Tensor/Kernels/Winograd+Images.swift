@@ -1,0 +1,106 @@
+// Winograd with the images of a batch on separate threads, for many threads.
+//
+// The batch path (`Winograd.convolve`, `weightGradient`) runs one chunk of tiles at a time: the
+// input transform split over channels, the 16 (or 36) GEMMs one per thread, the output transform
+// split over output channels, with a barrier between each. On 16 cores that leaves threads idle
+// (a 64-channel layer's transforms use at most 8 chunks of 8 channels, 36 GEMMs make 3 rounds of
+// 16) and the barriers come every few milliseconds: one worker with 16 threads trained SSD300 at
+// 2.78 images/s against 2.65 with 8 (16-core Xeon, Benchmarks/results/README.md, "Many cores").
+// Here each thread takes a fixed contiguous share of the images and runs the whole Winograd
+// convolution of its share single-threaded in its own workspace: no barrier inside a layer.
+// The transformed weights are made once and shared; weight gradients are summed per thread
+// and then added in thread order, so results depend on the thread count only.
+
+extension Winograd {
+    /// Whether `g`'s Winograd passes take the images one share per thread: GEMMs on the kernels'
+    /// own threads, at least the workspace's `winogradImagesInParallelMinimumThreads` of them,
+    /// and at least one image per thread.
+    static func imagesInParallel(_ g: Conv2D.Geometry, workspace: Conv2D.Workspace, threading: Threading) -> Bool {
+        guard let minimum = workspace.winogradImagesInParallelMinimumThreads else { return false }
+        return threading.gemmsOnOwnThreads && threading.threads >= minimum && g.batch >= threading.threads
+    }
+
+    /// `forward` with the images one share per thread (`imagesInParallel`).
+    static func forwardByImages(_ algorithm: Algorithm, _ g: Conv2D.Geometry, input x: UnsafePointer<Float>, weight w: UnsafePointer<Float>,
+                                bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
+                                workspace: Conv2D.Workspace, threading: Threading) {
+        let u = transformedWeights(algorithm, w, outChannels: g.outChannels, inChannels: g.inChannels, workspace: workspace, threading: threading)
+        convolveByImages(algorithm, batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
+                         transformedWeights: u, outChannels: g.outChannels, bias: bias, output: y, accumulate: false,
+                         workspace: workspace, threading: threading)
+    }
+
+    /// `inputGradient` with the images one share per thread (`imagesInParallel`).
+    static func inputGradientByImages(_ algorithm: Algorithm, _ g: Conv2D.Geometry, weight w: UnsafePointer<Float>,
+                                      gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
+                                      workspace: Conv2D.Workspace, threading: Threading) {
+        let flipped = workspace.buffer(9 * g.outChannels * g.inChannels, slot: 2)
+        flipTranspose(w, outChannels: g.outChannels, inChannels: g.inChannels, into: flipped)
+        let u = transformedWeights(algorithm, flipped, outChannels: g.inChannels, inChannels: g.outChannels, workspace: workspace, threading: threading)
+        convolveByImages(algorithm, batch: g.batch, input: dy, channels: g.outChannels, height: g.height, width: g.width,
+                         transformedWeights: u, outChannels: g.inChannels, bias: nil, output: dx, accumulate: true,
+                         workspace: workspace, threading: threading)
+    }
+
+    /// `weightGradient` with the images one share per thread (`imagesInParallel`): thread 0 adds
+    /// into `gradWeight`, every other thread into its own partial, then the partials are added
+    /// in thread order.
+    static func weightGradientByImages(_ algorithm: Algorithm, _ g: Conv2D.Geometry, input x: UnsafePointer<Float>,
+                                       gradOutput dy: UnsafePointer<Float>, gradWeight dw: UnsafeMutablePointer<Float>,
+                                       workspace: Conv2D.Workspace, threading: Threading) {
+        let shares = workspace.imageWorkspaces(min(threading.gemmThreads, g.batch))
+        let weights = g.outChannels * g.inChannels * 9
+        let partials = shares.indices.map { t -> UnsafeMutablePointer<Float> in
+            if t == 0 { return dw }
+            let partial = shares[t].buffer(weights, slot: Conv2D.Workspace.imagePartialSlot)
+            partial.update(repeating: 0, count: weights)
+            return partial
+        }
+        let (imageIn, imageOut) = (g.inChannels * g.height * g.width, g.outChannels * g.height * g.width)
+        threading.forEachShare(g.batch) { images, t in
+            var share = g
+            share.batch = images.count
+            weightGradient(algorithm, share, input: x + images.lowerBound * imageIn, gradOutput: dy + images.lowerBound * imageOut,
+                           gradWeight: partials[t], workspace: shares[t], threading: .serial)
+        }
+        guard shares.count > 1 else { return }
+        threading.forEachChunk(weights, minimumPerChunk: 1 << 14) { range in
+            for t in 1..<shares.count {
+                let partial = partials[t]
+                for i in range { dw[i] += partial[i] }
+            }
+        }
+    }
+
+    /// U of `weight` (K×C×3×3) for `algorithm`, in the workspace's slot 1.
+    private static func transformedWeights(_ algorithm: Algorithm, _ weight: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int,
+                                           workspace: Conv2D.Workspace, threading: Threading) -> UnsafeMutablePointer<Float> {
+        let u = workspace.buffer(algorithm.positions * k * c, slot: 1)
+        switch algorithm {
+        case .f2x2: transformWeights(weight, outChannels: k, inChannels: c, into: u)
+        case .f4x4: Winograd4x4.transformWeights(weight, outChannels: k, inChannels: c, into: u, threading: threading)
+        }
+        return u
+    }
+
+    /// Each thread convolves its share of the images with the shared transformed weights `u`,
+    /// single-threaded, through its own workspace.
+    private static func convolveByImages(
+        _ algorithm: Algorithm, batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
+        transformedWeights u: UnsafePointer<Float>, outChannels k: Int, bias: UnsafePointer<Float>?,
+        output y: UnsafeMutablePointer<Float>, accumulate: Bool, workspace: Conv2D.Workspace, threading: Threading
+    ) {
+        let shares = workspace.imageWorkspaces(min(threading.gemmThreads, batch))
+        threading.forEachShare(batch) { images, t in
+            let (xs, ys) = (x + images.lowerBound * c * h * w, y + images.lowerBound * k * h * w)
+            switch algorithm {
+            case .f2x2:
+                convolve(batch: images.count, input: xs, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
+                         bias: bias, output: ys, accumulate: accumulate, workspace: shares[t], threading: .serial)
+            case .f4x4:
+                Winograd4x4.convolve(batch: images.count, input: xs, channels: c, height: h, width: w, transformedWeights: u,
+                                     outChannels: k, bias: bias, output: ys, accumulate: accumulate, workspace: shares[t], threading: .serial)
+            }
+        }
+    }
+}
