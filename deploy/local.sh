@@ -9,12 +9,13 @@
 #   deploy/local.sh -s 2 -n 2 -- .build/release/worker --hyperparameters hp.json …
 #   deploy/local.sh -n 2 -- .build/release/ssd kv-probe --steps 20
 #   With PS_SECURE_DIR=DIR (keys from `ssd keys --output DIR`) every process uses ZeroMQ CURVE.
+#   Stopping sends SIGTERM, then SIGKILL after STOP_GRACE seconds (default 30) to what still runs.
 set -u
 servers=1; workers=2; port=""; logdir=""; bindir=""
 while getopts "s:n:p:l:b:h" opt; do
     case $opt in
         s) servers=$OPTARG ;; n) workers=$OPTARG ;; p) port=$OPTARG ;; l) logdir=$OPTARG ;; b) bindir=$OPTARG ;;
-        h|*) sed -n '2,13p' "$0"; exit 2 ;;
+        h|*) sed -n '2,12p' "$0"; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -39,16 +40,24 @@ if [ -n "${PS_SECURE_DIR:-}" ]; then
 fi
 export DMLC_PS_ROOT_URI=127.0.0.1 DMLC_PS_ROOT_PORT=$port DMLC_NUM_SERVER=$servers DMLC_NUM_WORKER=$workers
 pids=(); names=()
-start() {  # start NAME COMMAND… : runs it with a log prefix, remembers its pid
+start() {  # start NAME COMMAND… : runs it with a log prefix, remembers its pid (the command's own)
     local name=$1; shift
-    ( set -o pipefail; "$@" 2>&1 | while IFS= read -r line; do printf '[%s] %s\n' "$name" "$line"; done | tee "$logdir/$name.log" ) &
+    "$@" > >(while IFS= read -r line; do printf '[%s] %s\n' "$name" "$line"; done | tee "$logdir/$name.log") 2>&1 &
     pids+=($!); names+=("$name")
 }
+# SIGTERM, then SIGKILL to whatever still runs STOP_GRACE seconds later (default 30: a worker
+# alone finishes its step and writes a checkpoint within 25 s of the signal).
 stop_all() {
     trap - INT TERM
-    for pid in "${pids[@]}"; do pkill -TERM -P "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null; done
-    sleep 1
-    for pid in "${pids[@]}"; do pkill -KILL -P "$pid" 2>/dev/null; kill -KILL "$pid" 2>/dev/null; done
+    for pid in "${pids[@]}"; do [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; done
+    local deadline=$((SECONDS + ${STOP_GRACE:-30})) pid alive
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        alive=0
+        for pid in "${pids[@]}"; do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" -eq 0 ] && break
+        sleep 0.2
+    done
+    for pid in "${pids[@]}"; do [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; done
     wait 2>/dev/null
 }
 trap 'echo "deploy/local.sh: interrupted; stopping the cluster" >&2; stop_all; exit 130' INT TERM
@@ -68,7 +77,7 @@ while :; do
         pid=${pids[$i]}
         [ -z "$pid" ] && continue
         if kill -0 "$pid" 2>/dev/null; then running=$((running + 1)); continue; fi
-        wait "$pid"; rc=$?   # pipefail: the command's own status
+        wait "$pid"; rc=$?   # the command's own status
         pids[$i]=""
         if [ $rc -ne 0 ] && [ "$status" -eq 0 ]; then
             status=$rc

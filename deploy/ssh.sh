@@ -4,7 +4,7 @@
 # workers spread over the hosts' slots. Every remote process gets the DMLC_* environment and a
 # launch tag (SSD_LAUNCH=<id>); logs stream back with a "[host role rank]" prefix. Ctrl-C,
 # SIGTERM or any process failing tears everything down on every host: the tagged processes get
-# SIGTERM, then SIGKILL 3 s later. Exit: 0 when every worker succeeded, the first failure's
+# SIGTERM, then SIGKILL when they have not all ended STOP_GRACE seconds later (default 30). Exit: 0 when every worker succeeded, the first failure's
 # status otherwise, 130 when interrupted.
 # Secure clusters: with PS_SECURE_DIR=DIR (keys from `ssd keys --output DIR`) the scheduler uses
 # DIR here, and each host gets a copy over ssh into ~/.ssd-keys/<launch id> (directory 0700, files
@@ -100,7 +100,15 @@ signal_all() {  # signal_all SIGNAL
 teardown() {
     trap - INT TERM
     signal_all TERM
-    sleep 3
+    # Up to STOP_GRACE seconds (default 30) for every stream to end (a remote process exiting
+    # ends its ssh session), then SIGKILL to what is left.
+    local deadline=$((SECONDS + ${STOP_GRACE:-30})) p alive
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" -eq 0 ] && break
+        sleep 0.2
+    done
     signal_all KILL
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null

@@ -16,6 +16,9 @@ struct Train: AsyncParsableCommand {
             cores / workers threads (OPENBLAS_NUM_THREADS; see `worker --threads`).
             """)
 
+    /// Between SIGTERM and SIGKILL when `ssd train` stops its processes.
+    static let stopGrace: Duration = .seconds(30)
+
     @Option(help: "Worker processes.") var workers = 1
     @Option(help: "Parameter servers (0 = no cluster: a single machine).") var servers = 0
     @Argument(parsing: .captureForPassthrough, help: "Arguments for every worker.") var workerArguments: [String] = []
@@ -49,9 +52,12 @@ struct Train: AsyncParsableCommand {
             processes = [ProcessSpec(name: "worker", executable: bin.appendingPathComponent("worker").path, arguments: workerArguments,
                                      environment: env, unsetting: ["DMLC_ROLE"])]
         }
-        let launcher = ClusterLauncher(options: .init(echo: true, capture: false))
         // Ctrl-C / SIGTERM: the launcher stops every process (SIGTERM, then SIGKILL after a grace
         // period). Children start with default signal dispositions, so they do stop on SIGTERM.
+        // A worker alone finishes the step in hand and writes a checkpoint within 25 s of the
+        // signal (the worker's StopSignals deadline; one SSD300 step on 2 cores is 6–7 s at batch
+        // 8): the grace covers that, and ends as soon as every process has exited.
+        let launcher = ClusterLauncher(options: .init(echo: true, capture: false, stopGrace: Self.stopGrace))
         let signalSources = [SIGINT, SIGTERM].map { sig in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
