@@ -329,6 +329,9 @@ public final class Trainer {
             workers: sink.workers, augment: options.augment, network: NetworkIdentity(model.config),
             epochCrossEntropy: epochLoss.ce, epochSmoothL1: epochLoss.l1, bestMAP: stopping.best,
             epochsWithoutImprovement: stopping.epochsWithoutImprovement))
+        let superseded = checkpoint.removeSupersededMidEpochCheckpoints()
+        for removed in superseded.removed { logger.info("removed mid-epoch checkpoint \(removed.manifest): \(checkpoint.manifest) supersedes it") }
+        for failure in superseded.failures { logger.warning("could not remove a superseded mid-epoch checkpoint's file \(failure); delete it by hand") }
         return checkpoint
     }
 }

@@ -95,6 +95,10 @@ struct SpotInterruptionTests {
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("resumed from \(newest.checkpoint.manifest): epoch \(newest.checkpoint.epoch), batch \(newest.checkpoint.batch)"),
                 "\(resumed.stderr)")
+        // The next complete checkpoint supersedes the mid-epoch one, which is removed.
+        #expect(CheckpointFiles.all(in: checkpoints).allSatisfy { $0.batch == 0 }, "\(CheckpointFiles.all(in: checkpoints))")
+        #expect(resumed.stderr.contains("removed mid-epoch checkpoint \(newest.checkpoint.manifest)"), "\(resumed.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: newest.checkpoint.params) && !FileManager.default.fileExists(atPath: newest.checkpoint.states))
         let (a, b) = (try finalWeights("full"), try finalWeights("part"))
         #expect(a.map(\.name) == b.map(\.name))
         for (x, y) in zip(a, b) { #expect(x.values == y.values, "\(x.name) differs after the resume") }

@@ -64,6 +64,30 @@ public struct CheckpointFiles: Equatable, Sendable {
         return found.sorted { ($0[0], $0[1]) > ($1[0], $1[1]) }.map { CheckpointFiles(directory: directory, epoch: $0[0], batch: $0[1]) }
     }
 
+    /// Removes the mid-epoch checkpoints (written on SIGTERM) older than this one, which must be
+    /// complete: a resume takes the newest complete checkpoint, so they would never be read
+    /// again, and each holds the weights and the optimizer state (≈ 300 MB for SSD300-VGG16).
+    /// Epoch checkpoints are kept. The manifest goes first, so an interrupted removal leaves an
+    /// incomplete checkpoint that a search skips, never a complete one with a file missing.
+    /// Returns what was removed, and each file that could not be (training goes on: a file left
+    /// behind costs disk, not correctness).
+    @discardableResult
+    public func removeSupersededMidEpochCheckpoints() -> (removed: [CheckpointFiles], failures: [String]) {
+        guard case .success = readManifest(hashing: false) else { return ([], []) }
+        var removed: [CheckpointFiles] = [], failures: [String] = []
+        for checkpoint in Self.all(in: directory) where checkpoint.batch > 0 && (checkpoint.epoch, checkpoint.batch) < (epoch, batch) {
+            var whole = true
+            for path in [checkpoint.manifest, checkpoint.params, checkpoint.states] where FileManager.default.fileExists(atPath: path) {
+                do { try FileManager.default.removeItem(atPath: path) } catch {
+                    whole = false
+                    failures.append("\(path): \(error.localizedDescription)")
+                }
+            }
+            if whole { removed.append(checkpoint) }
+        }
+        return (removed, failures)
+    }
+
     /// The newest complete checkpoint of `directory` (`CheckpointManifest`), and each newer one
     /// that is not complete with the reason. For resuming, and for anyone who needs to know what
     /// a restart would start from (a cluster's resume, the worker's message on SIGTERM).
