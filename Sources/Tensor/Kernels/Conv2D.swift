@@ -101,7 +101,10 @@ public enum Conv2D {
         /// With at least this many threads running GEMMs on their own (and one image per thread),
         /// Winograd layers give each thread a share of the images instead of splitting each chunk
         /// of tiles over the threads (`Winograd.imagesInParallel`, Winograd+Images.swift); nil: never.
-        public var winogradImagesInParallelMinimumThreads: Int? = 8
+        /// Off by default until measured on many cores (on 2 cores it is slower: SSD300 batch 8,
+        /// 0.94/1.07 images/s against 1.06/1.28, and 115 MB more); `Benchmarks/manycore.sh`
+        /// measures both (TrainingBenchmarks --winograd-images-threads).
+        public var winogradImagesInParallelMinimumThreads: Int? = nil
         /// The per-thread workspaces of `Winograd.imagesInParallel` (made on first use).
         private var imageShares: [Workspace] = []
         /// Floats of each of Winograd's transformed-tile buffers (V and M) per chunk of tiles.

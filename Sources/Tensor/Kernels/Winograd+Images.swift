@@ -8,6 +8,8 @@
 // 2.78 images/s against 2.65 with 8 (16-core Xeon, Benchmarks/results/README.md, "Many cores").
 // Here each thread takes a fixed contiguous share of the images and runs the whole Winograd
 // convolution of its share single-threaded in its own workspace: no barrier inside a layer.
+// Opt-in (`Conv2D.Workspace.winogradImagesInParallelMinimumThreads`): not yet measured on many
+// cores, and slower than the batch path on 2.
 // The transformed weights are made once and shared; weight gradients are summed per thread
 // and then added in thread order, so results depend on the thread count only.
 
