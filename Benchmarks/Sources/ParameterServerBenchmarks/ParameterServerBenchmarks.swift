@@ -76,7 +76,7 @@ struct ParameterServerBenchmarks: ParsableCommand {
     @Flag(help: "First measure this machine's floor: memory bandwidth for the bytes a round touches, and loopback TCP with the same frame sizes.")
     var floor = false
     @Option(help: "Write the results as JSON to this path.") var json: String?
-    @Flag(help: "Also print where a round's time goes: send, receive copy, checksum, non-finite check, sum, optimizer update, reply.")
+    @Flag(help: "Also print where a round's time goes: send, receive, receive copy, checksum, non-finite check, sum, update + reply hash, reply.")
     var profile = false
     @Option(help: "Gradient compression settings to measure (none, fp16, bf16, 2bit; MXNet's default 2bit threshold 0.5).")
     var compression: [String] = ["none"]
