@@ -105,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "param-server",
             dependencies: [
-                "ParameterServer", "ClusterMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "ParameterServer", "ClusterMetrics", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(

@@ -47,6 +47,7 @@ let package = Package(
             dependencies: [
                 .product(name: "ParameterServer", package: "SSDTrainer"),
                 .product(name: "Optimizers", package: "SSDTrainer"),
+                .product(name: "Tensor", package: "SSDTrainer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

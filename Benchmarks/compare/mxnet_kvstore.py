@@ -4,7 +4,7 @@ shapes: the 71 trainable arrays of SSD300-VGG16 (26.29 M floats), 1 server + 2 w
 127.0.0.1, push then pull of every key per round.
 
 Usage (from the repository root, after `cd Benchmarks && swift build -c release`):
-    python3 Benchmarks/compare/mxnet_kvstore.py [--rounds 20] [--mode dist_sync|dist_async]
+    python3 Benchmarks/compare/mxnet_kvstore.py [--rounds 20] [--ours-exe OTHER_BUILD] [--ours-flag=--system-heap]
 
 Needs `pip install mxnet==1.9.1 numpy==1.23.5` (scripts/fixtures/requirements.txt). The script
 starts the scheduler, server and workers itself as child processes with the DMLC_* environment,
@@ -103,20 +103,20 @@ def run_mxnet(rounds, warmup, mode, optimizer):
     return json.loads(line[0])
 
 
-def run_ours(rounds):
-    exe = os.path.join(HERE, "..", ".build", "release", "ParameterServerBenchmarks")
+def run_ours(rounds, extra, exe=None):
+    exe = exe or os.path.join(HERE, "..", ".build", "release", "ParameterServerBenchmarks")
     if not os.path.exists(exe):
         sys.exit("build it first: cd Benchmarks && swift build -c release --product ParameterServerBenchmarks")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "ours.json")
         subprocess.run([exe, "--rounds", str(rounds), "--servers", "1", "--workers", "2", "--compression", "none",
-                        "--json", path], capture_output=True, text=True, check=True)
+                        "--json", path] + extra, capture_output=True, text=True, check=True)
         with open(path) as f:
             rows = json.load(f)["rows"]
     figures = {}
     for row in rows:
         if row["servers"] == 1 and row["workers"] == 2 and row["compression"] == "none":
-            figures[row["mode"]] = float(row["roundsPerSecond"])
+            figures[row["mode"]] = row
     return figures
 
 
@@ -126,6 +126,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--mode", default="dist_sync")
     ap.add_argument("--optimizer", action="store_true", help="(worker) SGD on the server")
+    ap.add_argument("--ours-flag", action="append", default=[],
+                    help="extra flag for ParameterServerBenchmarks, e.g. --ours-flag=--system-heap (repeatable)")
+    ap.add_argument("--ours-exe", help="another ParameterServerBenchmarks build (e.g. a copy of the one before a change)")
     ap.add_argument("--as-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.as_worker:
@@ -136,17 +139,22 @@ def main():
     load = [os.getloadavg()[0]]
     mx_sync = run_mxnet(args.rounds, args.warmup, "dist_sync", optimizer=True)
     load.append(os.getloadavg()[0])
-    ours = run_ours(args.rounds)
+    ours = run_ours(args.rounds, args.ours_flag, args.ours_exe)
     load.append(os.getloadavg()[0])
     mx_async = run_mxnet(args.rounds, args.warmup, "dist_async", optimizer=True)
     load.append(os.getloadavg()[0])
     print("%s, %d cores, load average %s (before MXNet sync, ours, MXNet async, after)"
           % (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), os.cpu_count(), " / ".join("%.1f" % l for l in load)))
-    print("1 server + 2 workers, SSD300-VGG16 shapes, SGD on the server, %d rounds" % args.rounds)
+    print("1 server + 2 workers, SSD300-VGG16 shapes, SGD on the server, %d rounds%s"
+          % (args.rounds, "".join("; ours: " + x for x in [args.ours_exe, " ".join(args.ours_flag)] if x)))
     for mode, mx_fig in (("dist_sync", mx_sync), ("dist_async", mx_async)):
-        mine = ours.get(mode, float("nan"))
-        print("%-10s MXNet/ps-lite %.2f rounds/s   this project %.2f rounds/s   ratio %.2f"
-              % (mode, mx_fig["rounds_per_second"], mine, mine / mx_fig["rounds_per_second"]))
+        row = ours.get(mode, {})
+        mine = float(row.get("roundsPerSecond", float("nan")))
+        print("%-10s MXNet/ps-lite %.2f rounds/s   this project %.2f rounds/s   ratio %.2f   (ours per round: CPU %.0f ms user"
+              " + %.0f ms sys, %.0f minor page faults)"
+              % (mode, mx_fig["rounds_per_second"], mine, mine / mx_fig["rounds_per_second"],
+                 1000 * row.get("userSecondsPerRound", float("nan")), 1000 * row.get("systemSecondsPerRound", float("nan")),
+                 row.get("minorFaultsPerRound", float("nan"))))
 
 
 if __name__ == "__main__":

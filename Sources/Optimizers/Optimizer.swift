@@ -78,7 +78,7 @@ public struct Optimizer: Sendable {
                 case .sgd:
                     // mom = momentum·mom − lr·wd·weight − lr·clip(rescale·grad); weight += mom
                     // Vectorised, bit-identical to that scalar rule (SGDMomentumKernel.swift).
-                    let k = SGDMomentumKernel.Coefficients(momentum: c.momentum, lrWd: lr * wd, lr: lr, rescale: c.rescaleGrad, clip: clip)
+                    let k = Self.sgdMomentumCoefficients(c, lr: lr, wd: wd)
                     let o = range.lowerBound
                     SGDMomentumKernel.update(weights: weight + o, gradient: grad + o, momentum: s0! + o, output: weight + o, count: range.count, k)
                 case .adam:
@@ -112,6 +112,21 @@ public struct Optimizer: Sendable {
                 }
             }
         } }
+    }
+
+    /// The scalars `update` gives `SGDMomentumKernel` for update number `update` of an array
+    /// with `multipliers` (nil unless the rule is SGD with momentum): a caller that runs the
+    /// kernel chunk by chunk, fused with a pass of its own (the parameter server copying the new
+    /// weights into its reply), gets the same bits as `update`.
+    public func sgdMomentumCoefficients(atUpdate update: Int, multipliers: ParameterMultipliers = .one) -> SGDMomentumKernel.Coefficients? {
+        let c = config
+        guard c.kind == .sgd, c.momentum != 0 else { return nil }
+        let lr = c.schedule.learningRate(base: c.learningRate, atUpdate: update) * multipliers.lrMult
+        return Self.sgdMomentumCoefficients(c, lr: lr, wd: c.weightDecay * multipliers.wdMult)
+    }
+
+    private static func sgdMomentumCoefficients(_ c: OptimizerConfig, lr: Float, wd: Float) -> SGDMomentumKernel.Coefficients {
+        SGDMomentumKernel.Coefficients(momentum: c.momentum, lrWd: lr * wd, lr: lr, rescale: c.rescaleGrad, clip: c.clipGradient ?? -1)
     }
 
     /// Runs `body` over `0..<count` in at most `threads` contiguous ranges (inline below 32 768

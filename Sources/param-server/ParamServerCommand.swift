@@ -3,6 +3,7 @@ import ClusterMetrics
 import Foundation
 import Logging
 import ParameterServer
+import Tensor
 
 /// `param-server`: a parameter server (or the cluster's scheduler) configured like an MXNet
 /// ps-lite node, from `DMLC_*` variables and/or flags (flags win).
@@ -38,6 +39,9 @@ struct ParamServerCommand: ParsableCommand {
     @OptionGroup var metricsOptions: MetricsPortOptions
 
     func run() throws {
+        // Freed messages stay in the heap for the next ones (ZeroMQ allocates every received
+        // push itself): no page faults per push. Before any thread allocates.
+        HeapPolicy.keepFreedMemoryForReuse(oneArena: true)
         LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
         var logger = Logger(label: "param-server")
         logger.logLevel = ProcessInfo.processInfo.environment["PS_VERBOSE"].flatMap(Int.init).map { $0 >= 1 ? .debug : .info } ?? .info

@@ -8,6 +8,7 @@ import Glibc
 import Logging
 import Optimizers
 import ParameterServer
+import Tensor
 
 /// The 71 trainable arrays of SSD300 with a VGG16-reduced base and 20 classes (facts A.1–A.3).
 func ssd300VGG16Shapes() -> [(name: String, count: Int)] {
@@ -47,6 +48,8 @@ struct Row: Codable {
     var seconds: Double, roundsPerSecond: Double, gigabytesPerSecondPerWorker: Double
     /// With --profile: milliseconds per round spent in each phase, summed over all threads.
     var phases: [String: Double]?
+    /// This process's CPU seconds (every thread) and minor page faults per timed round.
+    var userSecondsPerRound: Double, systemSecondsPerRound: Double, minorFaultsPerRound: Double
 }
 
 /// One phase per line: milliseconds per round (all threads together), calls per round, share.
@@ -56,7 +59,7 @@ func printProfile(_ phases: [String: Double], row: Row) {
                  1000 * row.seconds / Double(row.rounds), row.workers, row.servers))
     for phase in RoundProfile.Phase.allCases {
         let ms = phases[phase.rawValue] ?? 0
-        let name = phase.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)
+        let name = phase.rawValue.padding(toLength: 20, withPad: " ", startingAt: 0)
         print("    \(name)" + String(format: "%9.2f ms/round  %5.1f %%", ms, measured > 0 ? 100 * ms / measured : 0))
     }
 }
@@ -73,14 +76,19 @@ struct ParameterServerBenchmarks: ParsableCommand {
     @Flag(help: "First measure this machine's floor: memory bandwidth for the bytes a round touches, and loopback TCP with the same frame sizes.")
     var floor = false
     @Option(help: "Write the results as JSON to this path.") var json: String?
-    @Flag(help: "Also print where a round's time goes: send, receive copy, checksum, non-finite check, sum, optimizer update, reply.")
+    @Flag(help: "Also print where a round's time goes: send, receive, receive copy, checksum, non-finite check, sum, update + reply hash, reply.")
     var profile = false
     @Option(help: "Gradient compression settings to measure (none, fp16, bf16, 2bit; MXNet's default 2bit threshold 0.5).")
     var compression: [String] = ["none"]
     @Flag(help: "Run every socket with ZeroMQ CURVE (keys generated into a temporary directory), as `--secure` clusters do.")
     var secure = false
+    @Flag(help: "Leave the C heap at glibc's defaults (large messages mapped and unmapped each time, one arena per thread) instead of param-server's policy.")
+    var systemHeap = false
 
     func run() throws {
+        // As `param-server` does: freed messages stay in the heap (before any thread allocates).
+        let heap = systemHeap ? "glibc's defaults"
+            : HeapPolicy.keepFreedMemoryForReuse(oneArena: true) ? "freed memory kept for reuse, one arena" : "mallopt unavailable"
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = .warning
@@ -97,7 +105,7 @@ struct ParameterServerBenchmarks: ParsableCommand {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             keys = try CurveKeys.load(directory: dir)
         }
-        print("ZeroMQ security: \(secure ? "CURVE (authenticated and encrypted)" : "NULL (none)")")
+        print("ZeroMQ security: \(secure ? "CURVE (authenticated and encrypted)" : "NULL (none)"); C heap: \(heap)")
         print(String(format: "load average at start: %.2f", loadAverage()))
         var floorFigures: Floor?
         if floor { floorFigures = try Floor.measure(frameSizes: shapes.map { $0.count * 4 }, workers: workers.max() ?? 2) }
@@ -121,6 +129,8 @@ struct ParameterServerBenchmarks: ParsableCommand {
                                      row.gigabytesPerSecondPerWorker, Double(row.pushBytesPerWorker) / 1e6, Double(row.pullBytesPerWorker) / 1e6,
                                      mb.map { String(format: "%.1f", $0) }.joined(separator: "/") as NSString,
                                      (mb.max() ?? 0) / (mb.reduce(0, +) / Double(max(1, mb.count)))))
+                        print(String(format: "  per round: CPU %.0f ms user + %.0f ms system (all threads), %.0f minor page faults",
+                                     1000 * row.userSecondsPerRound, 1000 * row.systemSecondsPerRound, row.minorFaultsPerRound))
                         if let phases = row.phases { printProfile(phases, row: row) }
                         if let f = floorFigures, s == 1, setting.kind == .none { f.printBound(workers: w, measured: row.roundsPerSecond) }
                     }
@@ -158,6 +168,7 @@ struct ParameterServerBenchmarks: ParsableCommand {
         }
         let lock = NSLock()
         var elapsed: [Double] = []
+        var usage = ResourceUsage(userSeconds: 0, systemSeconds: 0, minorFaults: 0)
         var failures: [String] = []
         let totalRounds = rounds, warm = warmup
         for rank in 0..<workers {
@@ -175,8 +186,9 @@ struct ParameterServerBenchmarks: ParsableCommand {
                                           optimizer: OptimizerConfig(kind: .sgd, learningRate: 0.001, momentum: 0.9, weightDecay: 0.0005,
                                                                      rescaleGrad: 1.0 / Double(8 * 2).asFloat))
                     var start = 0.0
+                    var usageAtStart = ResourceUsage.now()
                     for r in 0..<(warm + totalRounds) {
-                        if r == warm { try client.barrier(); phases?.reset(); start = MonotonicClock.now() }
+                        if r == warm { try client.barrier(); phases?.reset(); start = MonotonicClock.now(); usageAtStart = ResourceUsage.now() }
                         for i in shapes.indices {
                             try grads[i].withUnsafeBufferPointer { g in
                                 try weights[i].withUnsafeMutableBufferPointer { w in try client.pushPull(key: i, gradient: g, into: w) }
@@ -185,8 +197,9 @@ struct ParameterServerBenchmarks: ParsableCommand {
                         try client.wait()
                     }
                     let t = MonotonicClock.now() - start
+                    let used = ResourceUsage.now().since(usageAtStart)
                     try client.shutdownServers()
-                    lock.lock(); elapsed.append(t); lock.unlock()
+                    lock.lock(); elapsed.append(t); if rank == 0 { usage = used }; lock.unlock()
                 } catch {
                     lock.lock(); failures.append("worker \(rank): \(error)"); lock.unlock()
                 }
@@ -208,7 +221,9 @@ struct ParameterServerBenchmarks: ParsableCommand {
                    gigabytesPerSecondPerWorker: Double(pushBytes + pullBytes) * Double(rounds) / seconds / 1e9,
                    phases: phases.map { p in
                        Dictionary(uniqueKeysWithValues: p.totals.map { ($0.key.rawValue, 1000 * $0.value.seconds / Double(rounds)) })
-                   })
+                   },
+                   userSecondsPerRound: usage.userSeconds / Double(rounds), systemSecondsPerRound: usage.systemSeconds / Double(rounds),
+                   minorFaultsPerRound: Double(usage.minorFaults) / Double(rounds))
     }
 }
 

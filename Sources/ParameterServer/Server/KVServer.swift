@@ -298,18 +298,29 @@ public final class KVServer {
     /// refuses the update, every worker of the round gets the error and the weights stay.
     private func completeRound(_ slice: StoredSlice, _ optimizer: Optimizer, now: Double) -> [Outgoing] {
         let started = slice.sync.started ?? now
-        let applied: Result<Void, OptimizerError> = profile.measure(.update) {
-            slice.sync.withSum { sum in Result { () throws(OptimizerError) in try slice.apply(gradient: sum, optimizer: optimizer) } }
+        // The update writes the reply's weights in the same pass when a waiter needs them.
+        let replies = slice.sync.waiters.contains { $0.request.command != .push }
+            || slice.pullWaiters.contains { $0.needsRound <= slice.round }
+        let applied: Result<Payload?, OptimizerError> = profile.measure(.update) {
+            slice.sync.withSum { sum in
+                Result { () throws(OptimizerError) -> Payload? in
+                    if replies { return try slice.applyAndShareWeights(gradient: sum, optimizer: optimizer) }
+                    try slice.apply(gradient: sum, optimizer: optimizer)
+                    return nil
+                }
+            }
         }
         let pushes = slice.sync.finish()
-        if case .failure(let failed) = applied {
+        let weights: Payload?
+        switch applied {
+        case .failure(let failed):
             return pushes.map { rejected(.optimizer, Message(header: $0.request), $0.peer, "the optimizer refused round \(slice.round) of \(slice.id): \(failed); the weights are unchanged") }
+        case .success(let payload): weights = payload
         }
         if slice.spec.optimized { updateCount += 1 }
         observer?.roundCompleted(round: slice.round, seconds: now - started)
         let ready = pushes + slice.pullWaiters.filter { $0.needsRound < slice.round }
         slice.pullWaiters.removeAll { $0.needsRound < slice.round }
-        let weights = profile.measure(.replyCopy) { slice.weightBytes }
         return ready.map { slice.answer($0, sender: senderID, weights: weights) }
     }
 

@@ -15,6 +15,8 @@ final class StoredSlice {
     var sync: SyncRound
     /// Pulls waiting for a round not yet applied (dist_sync).
     var pullWaiters: [Waiter] = []
+    /// The weights the last reply payload shares (`StoredSlice+Reply.swift`).
+    var sharedWeights: SharedWeights?
 
     init(spec: SliceSpec, optimizer: Optimizer) {
         self.spec = spec
@@ -29,6 +31,7 @@ final class StoredSlice {
     /// itself for a summed-only key. Advances the round only when it succeeded; on an error
     /// the weights are unchanged (the optimizer checks sizes before writing).
     func apply(gradient: UnsafeBufferPointer<Float>, optimizer: Optimizer) throws(OptimizerError) {
+        sharedWeights = nil  // in place (no copy-on-write) unless a reply still holds the weights
         if spec.optimized {
             try weights.withUnsafeMutableBufferPointer { (w) throws(OptimizerError) in
                 try optimizer.update(weights: w, gradient: gradient, state: &state, multipliers: spec.multipliers)
@@ -39,9 +42,9 @@ final class StoredSlice {
         round += 1
     }
 
-    /// A copy of the weights as a payload (hashed in the same pass), shared by every reply of
-    /// a round: the weights change next round while replies may still be in flight.
-    var weightBytes: Payload { weights.withUnsafeBufferPointer { Payload(floats: $0) } }
+    /// The weights as a payload (hashed), shared by every reply of a round without a copy: the
+    /// weights of the next round are written elsewhere while replies still hold these.
+    var weightBytes: Payload { shareWeights() }
 }
 
 /// A request answered later: a sync push waiting for its round, or a pull for a future round.

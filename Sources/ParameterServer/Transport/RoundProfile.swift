@@ -22,11 +22,10 @@ public final class RoundProfile: @unchecked Sendable {
         /// A server's one pass over a dist_sync push: hash, NaN/±Inf scan and sum (the round's
         /// first push only hashed and scanned; it is kept, not copied).
         case sum
-        /// A server's optimizer update of a slice.
-        case update = "optimizer update"
-        /// A server copying a slice's new weights into the round's reply payload (hashed in the
-        /// same pass).
-        case replyCopy = "reply copy"
+        /// A server's optimizer update of a slice, and the hash of its new weights for the
+        /// replies, which send them without a copy — with SGD momentum in the same pass
+        /// (`applyAndShareWeights`).
+        case update = "update + reply hash"
         /// A server handing its replies to ZeroMQ (no copy).
         case reply
     }

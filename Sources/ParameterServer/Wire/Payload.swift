@@ -23,9 +23,9 @@ public struct Payload: RandomAccessCollection, Equatable, Sendable, ExpressibleB
             base = UnsafeRawPointer(memory); count = bytes.count; owner = nil
         }
 
-        init(adopting bytes: UnsafeRawBufferPointer, owner: AnyObject) {
+        init(adopting bytes: UnsafeRawBufferPointer, owner: AnyObject, hash: UInt64? = nil) {
             base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
-            count = bytes.count; self.owner = owner; hash = nil
+            count = bytes.count; self.owner = owner; self.hash = hash
         }
 
         deinit { if owner == nil { UnsafeMutableRawPointer(mutating: base).deallocate() } }
@@ -51,6 +51,12 @@ public struct Payload: RandomAccessCollection, Equatable, Sendable, ExpressibleB
     /// received ZeroMQ frame). The caller must not change them afterwards.
     public init(adopting bytes: UnsafeRawBufferPointer, owner: AnyObject) {
         storage = bytes.isEmpty ? nil : Storage(adopting: bytes, owner: owner)
+    }
+
+    /// `bytes` where they are, kept valid and unchanged by `owner`, whose `WireChecksum.payloadHash`
+    /// the caller already knows (computed in the pass that wrote them).
+    init(adopting bytes: UnsafeRawBufferPointer, owner: AnyObject, hash: UInt64) {
+        storage = bytes.isEmpty ? nil : Storage(adopting: bytes, owner: owner, hash: hash)
     }
 
     public init(arrayLiteral elements: UInt8...) { self.init(elements) }

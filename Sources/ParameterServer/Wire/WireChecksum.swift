@@ -53,14 +53,33 @@ public enum WireChecksum {
     @inline(__always)
     private static func hash(_ payload: UnsafeRawBufferPointer, copyingTo destination: UnsafeMutableRawPointer?,
                              adding: UnsafeRawPointer? = nil, scanning: Bool) -> (hash: UInt64, hasNonFinite: Bool) {
-        // Four independent multiply-xor lanes over 32-byte blocks keep the multiplier busy
-        // (one lane is latency-bound at a quarter of the speed).
-        let words = payload.count / 8
+        var lanes = Lanes()
+        let flags = lanes.absorb(payload, copyingTo: destination, adding: adding, scanning: scanning)
+        let tail = payload.count - payload.count % 8
+        return (lanes.finish(tail: UnsafeRawBufferPointer(rebasing: payload[tail...]), count: payload.count), flags != 0)
+    }
+
+    /// The running state of `payloadHash`: four multiply-xor lanes over 32-byte blocks.
+    struct Lanes {
         var l0: UInt64 = 0xCBF2_9CE4_8422_2325, l1: UInt64 = 0x9E37_79B9_7F4A_7C15
         var l2: UInt64 = 0xC2B2_AE3D_27D4_EB4F, l3: UInt64 = 0x1656_67B1_9E37_79F9
-        var i = 0
-        var flags: UInt64 = 0
-        if let base = payload.baseAddress {
+
+        /// Hashes `payload`'s 64-bit words (a piece that is not the payload's last must be whole
+        /// 32-byte blocks) and copies it to `destination` — or writes `adding + payload` there, as
+        /// Float32 values — and returns the NaN/±Inf flags when `scanning` (non-zero: one found).
+        /// The trailing bytes after the last whole word are copied (or summed, as a Float32) and
+        /// scanned here; `finish` hashes them.
+        @inline(__always)
+        mutating func absorb(_ payload: UnsafeRawBufferPointer, copyingTo destination: UnsafeMutableRawPointer?,
+                             adding: UnsafeRawPointer?, scanning: Bool) -> UInt64 {
+            // Four independent multiply-xor lanes over 32-byte blocks keep the multiplier busy
+            // (one lane is latency-bound at a quarter of the speed).
+            let words = payload.count / 8
+            var l0 = self.l0, l1 = self.l1, l2 = self.l2, l3 = self.l3
+            defer { self.l0 = l0; self.l1 = l1; self.l2 = l2; self.l3 = l3 }
+            var i = 0
+            var flags: UInt64 = 0
+            guard let base = payload.baseAddress else { return 0 }
             while i + 4 <= words {
                 let p = base + i * 8
                 let w0 = p.loadUnaligned(as: UInt64.self), w1 = (p + 8).loadUnaligned(as: UInt64.self)
@@ -75,7 +94,10 @@ public enum WireChecksum {
                         (d + 16).storeBytes(of: w2, as: UInt64.self); (d + 24).storeBytes(of: w3, as: UInt64.self)
                     }
                 }
-                if scanning { flags |= nonFiniteBits(w0) | nonFiniteBits(w1) | nonFiniteBits(w2) | nonFiniteBits(w3) }
+                if scanning {
+                    flags |= WireChecksum.nonFiniteBits(w0) | WireChecksum.nonFiniteBits(w1)
+                        | WireChecksum.nonFiniteBits(w2) | WireChecksum.nonFiniteBits(w3)
+                }
                 l0 = (l0 ^ w0) &* 0xFF51_AFD7_ED55_8CCD
                 l1 = (l1 ^ w1) &* 0xC4CE_B9FE_1A85_EC53
                 l2 = (l2 ^ w2) &* 0xFF51_AFD7_ED55_8CCD
@@ -92,28 +114,65 @@ public enum WireChecksum {
                         d.storeBytes(of: w, as: UInt64.self)
                     }
                 }
-                if scanning { flags |= nonFiniteBits(w) }
+                if scanning { flags |= WireChecksum.nonFiniteBits(w) }
                 l0 = (l0 ^ w) &* 0xFF51_AFD7_ED55_8CCD
                 i += 1
             }
+            if adding == nil, let d = destination {
+                for j in (words * 8)..<payload.count { d.storeBytes(of: payload[j], toByteOffset: j, as: UInt8.self) }
+            }
+            if let sum = adding, let d = destination, payload.count - words * 8 >= 4 {
+                // The last Float32 of an odd count (whole floats only here).
+                let last = words * 8
+                d.storeBytes(of: sum.loadUnaligned(fromByteOffset: last, as: Float.self) + payload.loadUnaligned(fromByteOffset: last, as: Float.self),
+                             toByteOffset: last, as: Float.self)
+            }
+            if scanning, payload.count - words * 8 >= 4 {
+                // The last Float32 of an odd count, in the low half of a word.
+                flags |= WireChecksum.nonFiniteBits(UInt64(payload.loadUnaligned(fromByteOffset: words * 8, as: UInt32.self)))
+            }
+            return flags
         }
-        let a = l0 ^ (l2 &* 0x9E37_79B9_7F4A_7C15)
-        var b = l1 ^ (l3 &* 0xC2B2_AE3D_27D4_EB4F)
-        for j in (words * 8)..<payload.count {
-            if adding == nil { destination?.storeBytes(of: payload[j], toByteOffset: j, as: UInt8.self) }
-            b = (b ^ UInt64(payload[j])) &* 0x0000_0100_0000_01B3
+
+        /// The hash of a payload of `count` bytes whose words were absorbed, `tail` its last
+        /// `count % 8` bytes.
+        @inline(__always)
+        func finish(tail: UnsafeRawBufferPointer, count: Int) -> UInt64 {
+            let a = l0 ^ (l2 &* 0x9E37_79B9_7F4A_7C15)
+            var b = l1 ^ (l3 &* 0xC2B2_AE3D_27D4_EB4F)
+            for byte in tail { b = (b ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+            return a ^ (b &* 31) ^ UInt64(count)
         }
-        if let sum = adding, let d = destination, payload.count - words * 8 >= 4 {
-            // The last Float32 of an odd count (whole floats only here).
-            let last = words * 8
-            d.storeBytes(of: sum.loadUnaligned(fromByteOffset: last, as: Float.self) + payload.loadUnaligned(fromByteOffset: last, as: Float.self),
-                         toByteOffset: last, as: Float.self)
+    }
+
+    /// `payloadHash` of a payload hashed piece by piece, in order (every piece but the last a
+    /// multiple of `blockBytes` long): a pass that produces a payload in chunks — the server's
+    /// optimizer update of the weights its reply sends — hashes each chunk while it is in cache.
+    public struct PieceHasher {
+        /// Pieces before the last must be whole multiples of this many bytes.
+        public static let blockBytes = 32
+        private var lanes = Lanes()
+        private var count = 0
+        /// The last piece's bytes after its last whole word (at most 7).
+        private var tail: UInt64 = 0, tailCount = 0
+
+        public init() {}
+
+        /// Hashes the next `piece`.
+        public mutating func hash(_ piece: UnsafeRawBufferPointer) {
+            precondition(count % Self.blockBytes == 0, "only the last piece may end inside a 32-byte block")
+            _ = lanes.absorb(piece, copyingTo: nil, adding: nil, scanning: false)
+            count += piece.count
+            let n = piece.count % 8
+            var last: UInt64 = 0
+            withUnsafeMutableBytes(of: &last) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: piece[(piece.count - n)...])) }
+            tail = last; tailCount = n
         }
-        if scanning, payload.count - words * 8 >= 4 {
-            // The last Float32 of an odd count, in the low half of a word.
-            flags |= nonFiniteBits(UInt64(payload.loadUnaligned(fromByteOffset: words * 8, as: UInt32.self)))
+
+        /// The `payloadHash` of every piece so far, as one payload.
+        public func finish() -> UInt64 {
+            withUnsafeBytes(of: tail) { lanes.finish(tail: UnsafeRawBufferPointer(rebasing: $0[0..<tailCount]), count: count) }
         }
-        return (a ^ (b &* 31) ^ UInt64(payload.count), flags != 0)
     }
 
     /// The checksum of `header` (bytes 0..<36) with a payload whose hash is `payloadHash`.
