@@ -136,7 +136,8 @@ public final class SSDModel {
     }
 
     /// Runs the network on `batch` images (B × 3 × S × S, mean-subtracted). `training` keeps
-    /// what `backward` needs (an inference forward frees each output once its readers have run)
+    /// what `backward` needs (an inference forward frees each output once its readers have run
+    /// and records no max-pool places: `MaxPool2D.forwardOnly`, the same outputs bit for bit)
     /// and, with `batchNormStatistics == .batch`, normalises with each batch's statistics and
     /// updates the moving averages (the only parameters forward ever writes).
     public func forward(images: [Float], batch: Int, training: Bool = false) throws -> ForwardState {
