@@ -96,6 +96,29 @@ struct MaxPool2DTests {
         #expect(report.passed, "\(g): \(report)")
     }
 
+    @Test("forwardOnly gives forward's output bit for bit: ties, ±0, NaN, −∞, windows past the edge, vector and scalar columns",
+          arguments: [
+              MaxPool2D.Geometry(batch: 2, channels: 3, height: 36, width: 40, kernel: 2, stride: 2),
+              MaxPool2D.Geometry(batch: 1, channels: 2, height: 37, width: 35, kernel: 2, stride: 2, convention: .full),
+              MaxPool2D.Geometry(batch: 1, channels: 5, height: 9, width: 19, kernel: 2, stride: 2),
+              MaxPool2D.Geometry(batch: 1, channels: 2, height: 19, width: 19, kernel: 3, stride: 1, pad: 1),
+              MaxPool2D.Geometry(batch: 2, channels: 1, height: 11, width: 13, kernel: 3, stride: 2, pad: 1, convention: .full),
+          ])
+    func forwardOnlyEqualsForward(_ g: MaxPool2D.Geometry) throws {
+        var rng = SeededGenerator(seed: 21)
+        // Few distinct values so windows tie; some −0, NaN and −∞ among them.
+        let special: [Float] = [0, -0.0, .nan, -.infinity, 1, 1, -1]
+        let x = (0..<g.inputShape.reduce(1, *)).map { _ in special[Int(rng.uniform(0, Float(special.count) - 0.001))] }
+        let (expected, _) = try poolForward(g, x)
+        for threads in [1, 2] {
+            var y = [Float](repeating: 7, count: expected.count)
+            try x.withUnsafeBufferPointer { xp in try y.withUnsafeMutableBufferPointer { yp in
+                try MaxPool2D.forwardOnly(g, input: xp, output: yp, threading: Threading(threads: threads))
+            } }
+            #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(g), \(threads) thread(s)")
+        }
+    }
+
     @Test("mismatched shapes are rejected")
     func rejectsMismatch() {
         let g = MaxPool2D.Geometry(batch: 1, channels: 1, height: 4, width: 4, kernel: 2, stride: 2)

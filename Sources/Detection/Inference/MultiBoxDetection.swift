@@ -66,24 +66,24 @@ public struct MultiBoxDetection: Sendable {
             let row = p + k * a
             for i in 0..<a where row[i] > best[i] { best[i] = row[i]; bestClass[i] = k }
         }
-        // Valid rows in anchor order: score, 0-based class, decoded box.
-        var scores: [Float] = [], ids: [Int] = [], boxes: [Float] = []
-        for i in 0..<a where !(best[i] < threshold) {
-            scores.append(best[i]); ids.append(bestClass[i] - 1)
-            boxes.append(contentsOf: [0, 0, 0, 0])
-            boxes.withUnsafeMutableBufferPointer { b in
-                BoxCoder.decode(offsets: t + 4 * i, anchor: an + 4 * i, clip: clip, into: b.baseAddress! + b.count - 4)
-            }
+        // Valid rows in anchor order: anchor, then its decoded box (into one buffer sized once).
+        var valid: [Int] = []
+        valid.reserveCapacity(a)
+        for i in 0..<a where !(best[i] < threshold) { valid.append(i) }
+        let count = valid.count
+        var boxes = [Float](repeating: 0, count: 4 * count)
+        boxes.withUnsafeMutableBufferPointer { b in
+            for (r, i) in valid.enumerated() { BoxCoder.decode(offsets: t + 4 * i, anchor: an + 4 * i, clip: clip, into: b.baseAddress! + 4 * r) }
         }
-        let count = scores.count
-        // Output position k holds valid row order[k] with class rowClass[k].
-        var order = Array(0..<count), rowClass = ids
+        // Output position k holds valid row order[k] with class rowClass[k] (0-based).
+        var order = Array(0..<count), rowClass = valid.map { bestClass[$0] - 1 }
         if count > 0 && nmsThreshold > 0 && nmsThreshold <= 1 {  // MXNet skips sort and NMS otherwise
             // Stable sort by descending score; only the first `keep` rows are reordered: past
             // top K, MXNet leaves the unsorted row in place with its class set to −1.
-            let sorted = order.sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
+            let sorted = Self.descendingStableOrder(scores: valid.map { best[$0] })
             let keep = topK > 0 && topK < count ? topK : count  // topK ≤ 0 (MXNet's −1): keep all
             var kept = [Float](repeating: 0, count: 4 * keep)
+            let ids = rowClass
             for k in 0..<count {
                 if k < keep {
                     order[k] = sorted[k]; rowClass[k] = ids[sorted[k]]
@@ -100,9 +100,23 @@ public struct MultiBoxDetection: Sendable {
         }
         for k in 0..<count {
             let r = order[k], row = o + k * 6
-            row[0] = Float(rowClass[k]); row[1] = scores[r]
+            row[0] = Float(rowClass[k]); row[1] = best[valid[r]]
             for j in 0..<4 { row[2 + j] = boxes[4 * r + j] }
         }
+    }
+
+    /// Indices of `scores` by descending score, equal scores in index order (a stable sort), as
+    /// one sort of 64-bit keys: the score's bits mapped so that integer order is descending float
+    /// order (−0 taken as +0, so the two tie as they compare equal), then the index.
+    static func descendingStableOrder(scores: [Float]) -> [Int] {
+        precondition(scores.count <= Int(UInt32.max), "at most 2³² scores")
+        var keys = scores.enumerated().map { i, score -> UInt64 in
+            let bits = (score + 0).bitPattern  // −0 + 0 = +0
+            let ascending = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+            return UInt64(~ascending) << 32 | UInt64(i)
+        }
+        keys.sort()
+        return keys.map { Int($0 & 0xFFFF_FFFF) }
     }
 
     /// The valid detections of image `n` from `compute`'s output.

@@ -74,12 +74,12 @@ extension SSDModel {
     /// targets and loss, and heap memory freed but kept for reuse).
     public func memoryReport(_ ledger: MemoryLedger, peakResidentBytes: Int, top: Int = 25) -> String {
         func mib(_ b: Int) -> String { String(format: "%8.1f", Double(b) / Double(1 << 20)) }
-        let parameterBytes = parameters.count * 4
-        let rest = peakResidentBytes - 2 * parameterBytes - ledger.peakBytes
+        let parameterBytes = parameters.count * 4, gradientBytes = parameters.allocatedGradients == nil ? 0 : parameterBytes
+        let rest = peakResidentBytes - parameterBytes - gradientBytes - ledger.peakBytes
         return [
             "peak resident memory \(mib(peakResidentBytes)) MiB:",
             "  parameters           \(mib(parameterBytes)) MiB",
-            "  parameter gradients  \(mib(parameterBytes)) MiB",
+            "  parameter gradients  \(mib(gradientBytes)) MiB" + (gradientBytes == 0 ? " (never allocated: forward passes only)" : ""),
             "  activation buffers   \(mib(ledger.peakBytes)) MiB (at their peak)",
             "  everything else      \(mib(rest)) MiB (convolution scratch, OpenBLAS, runtime, inputs, loss, freed heap)",
             ledger.report(top: top),

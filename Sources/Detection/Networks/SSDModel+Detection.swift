@@ -11,12 +11,14 @@ extension SSDModel {
     /// `detection`): B × A × 6 rows `[class, score, xmin, ymin, xmax, ymax]` in MXNet's layout,
     /// with `detection`'s settings (threshold, NMS, top k) — what serving and `ssd predict` run.
     public func deployForward(images: [Float], batch: Int, detection: MultiBoxDetection) throws -> [Float] {
-        let state = try forward(images: images, batch: batch)
+        var state = try forward(images: images, batch: batch)
         let k = config.numClasses + 1, a = anchorCount
-        // Softmax over each anchor's C+1 logits where they are contiguous (B × A × (C+1)), then
-        // B × (C+1) × A (multibox_cls_pred's layout, what MultiBoxDetection reads).
+        // Softmax over each anchor's C+1 logits where they are contiguous (B × A × (C+1)), in
+        // place (the state lets go of them: no copy), then B × (C+1) × A (multibox_cls_pred's
+        // layout, what MultiBoxDetection reads).
+        var logits = state.output.cls
+        state.output.cls = []
         let prob = timed("cls_prob", .forward) { () -> [Float] in
-            var logits = state.cls
             logits.withUnsafeMutableBufferPointer { p in
                 threading.forEachChunk(batch * a, minimumPerChunk: 1024) { anchors in
                     for i in anchors { Self.softmax(p.baseAddress! + i * k, count: k) }

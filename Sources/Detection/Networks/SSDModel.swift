@@ -136,7 +136,8 @@ public final class SSDModel {
     }
 
     /// Runs the network on `batch` images (B × 3 × S × S, mean-subtracted). `training` keeps
-    /// what `backward` needs (an inference forward frees each output once its readers have run)
+    /// what `backward` needs (an inference forward frees each output once its readers have run
+    /// and records no max-pool places: `MaxPool2D.forwardOnly`, the same outputs bit for bit)
     /// and, with `batchNormStatistics == .batch`, normalises with each batch's statistics and
     /// updates the moving averages (the only parameters forward ever writes).
     public func forward(images: [Float], batch: Int, training: Bool = false) throws -> ForwardState {
@@ -149,7 +150,7 @@ public final class SSDModel {
         let p = parameters.values
         for (i, node) in nodes.enumerated() {
             let x = node.inputs.map { $0 == TrunkNode.image ? images : state.outputs[$0] }
-            var out = [Float](repeating: 0, count: batch * node.channels * node.size * node.size)
+            var out = [Float](overwrittenCount: batch * node.channels * node.size * node.size)
             memory?.allocate("\(node.name) output", bytes: out.count * 4, during: "forward \(node.name)")
             try timed(node.name, .forward) { try out.withUnsafeMutableBufferPointer { y in
                 switch node.op {
@@ -161,10 +162,12 @@ public final class SSDModel {
                     }
                 case let .pool(g1):
                     var g = g1; g.batch = batch
-                    let saved = try x[0].withUnsafeBufferPointer { x in try MaxPool2D.forward(g, input: x, output: y, threading: threading) }
                     if training {
+                        let saved = try x[0].withUnsafeBufferPointer { x in try MaxPool2D.forward(g, input: x, output: y, threading: threading) }
                         state.pools[i] = saved
                         memory?.allocate("\(node.name) argmax", bytes: saved.byteCount, during: "forward \(node.name)")
+                    } else {
+                        try x[0].withUnsafeBufferPointer { x in try MaxPool2D.forwardOnly(g, input: x, output: y, threading: threading) }
                     }
                 case let .batchNorm(g1, gamma, beta, mean, variance, relu):
                     var g = g1; g.batch = batch; g.useGlobalStats = !state.batchStatistics
@@ -195,7 +198,7 @@ public final class SSDModel {
         let h0 = heads[0]
         if let scale = h0.normalizeScale {
             let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
-            state.normalized = [Float](repeating: 0, count: state.outputs[h0.node].count)
+            state.normalized = [Float](overwrittenCount: state.outputs[h0.node].count)
             memory?.allocate("\(config.sourceNames[0]) L2-normalized", bytes: state.normalized.count * 4, during: "forward L2 normalization")
             let saved = try timed("\(config.sourceNames[0])_norm", .forward) {
                 try state.outputs[h0.node].withUnsafeBufferPointer { x in try state.normalized.withUnsafeMutableBufferPointer { y in
@@ -211,7 +214,7 @@ public final class SSDModel {
             for (kind, params, g) in h.convolutions(classes: config.numClasses, batch: batch) {
                 try timed("\(config.sourceNames[k])_\(kind)_pred_conv", .forward) {
                     let out = g.outChannels
-                    var y = [Float](repeating: 0, count: batch * out * h.size * h.size), flat = y
+                    var y = [Float](overwrittenCount: batch * out * h.size * h.size), flat = [Float](overwrittenCount: y.count)
                     try source.withUnsafeBufferPointer { x in try y.withUnsafeMutableBufferPointer { yp in
                         try Conv2D.forward(g, input: x, weight: p.view(params.weight), bias: p.view(params.bias), output: yp,
                                            workspace: workspace, threading: threading)
@@ -372,7 +375,7 @@ public final class SSDModel {
     }
 
     private func concat(_ parts: [[Float]], batch: Int) throws -> [Float] {
-        var out = [Float](repeating: 0, count: parts.reduce(0) { $0 + $1.count })
+        var out = [Float](overwrittenCount: parts.reduce(0) { $0 + $1.count })
         try withBuffers(parts) { views in try out.withUnsafeMutableBufferPointer { try Concat.forward(parts: views, outer: batch, inner: 1, output: $0) } }
         return out
     }

@@ -84,8 +84,18 @@ public final class ParameterStore {
     public let offsets: [Int]
     /// The parameters' values.
     public let values: ParameterBuffer
-    /// The gradients backward accumulates.
-    public let gradients: ParameterBuffer
+    /// The gradients backward accumulates, allocated (zeroed) on first use: a process that only
+    /// runs forward passes (`ssd predict`, `ssd serve`, evaluation) never holds them. The first
+    /// use is a training step's, on its own thread, before anything else reads them.
+    public var gradients: ParameterBuffer {
+        if let allocatedGradients { return allocatedGradients }
+        let buffer = ParameterBuffer(ranges: ranges, count: count)
+        allocatedGradients = buffer
+        return buffer
+    }
+    /// The gradients if anything has used them yet.
+    public private(set) var allocatedGradients: ParameterBuffer?
+    private let ranges: [Range<Int>]
     /// Parameters frozen by `freeze_layer_pattern`: no update, no gradient traffic.
     public private(set) var frozen: Set<Int> = []
     private let index: [String: Int]
@@ -96,9 +106,8 @@ public final class ParameterStore {
         var offsets: [Int] = [], total = 0
         for s in specs { offsets.append(total); total += s.count }
         self.offsets = offsets
-        let ranges = specs.indices.map { offsets[$0]..<(offsets[$0] + specs[$0].count) }
+        ranges = specs.indices.map { offsets[$0]..<(offsets[$0] + specs[$0].count) }
         values = ParameterBuffer(ranges: ranges, count: total)
-        gradients = ParameterBuffer(ranges: ranges, count: total)
         index = Dictionary(uniqueKeysWithValues: specs.enumerated().map { ($1.name, $0) })
         var rng = SeededGenerator(seed: seed)
         for (i, s) in specs.enumerated() {

@@ -70,41 +70,96 @@ public enum MaxPool2D {
         public var byteCount: Int { window.count }
     }
 
-    /// `output[n,c,oh,ow] = max` of the window's in-image pixels (the first one on ties).
+    /// `output[n,c,oh,ow] = max` of the window's in-image pixels (the first one on ties), and
+    /// each max's place for `backward`.
     public static func forward(
         _ g: Geometry, input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
         threading: Threading = .serial
     ) throws(TensorError) -> Saved {
+        try check(g, input, output)
+        var places = [UInt8](repeating: Saved.none, count: output.count)
+        places.withUnsafeMutableBufferPointer { am in
+            pool(g, input.baseAddress!, output.baseAddress!, places: am.baseAddress!, threading: threading)
+        }
+        return Saved(window: places)
+    }
+
+    /// The same output as `forward`, bit for bit, keeping nothing for backward (inference): no
+    /// places are written, and 2×2 stride-2 windows inside the map (VGG's pool1–pool4) take
+    /// eight outputs per step.
+    public static func forwardOnly(
+        _ g: Geometry, input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
+        threading: Threading = .serial
+    ) throws(TensorError) {
+        try check(g, input, output)
+        pool(g, input.baseAddress!, output.baseAddress!, places: nil, threading: threading)
+    }
+
+    private static func check(_ g: Geometry, _ input: UnsafeBufferPointer<Float>, _ output: UnsafeMutableBufferPointer<Float>) throws(TensorError) {
         try g.validate()
         try TensorError.check("MaxPool2D", "input", count: input.count, expected: g.inputShape)
         try TensorError.check("MaxPool2D", "output", count: output.count, expected: g.outputShape)
-        var places = [UInt8](repeating: Saved.none, count: output.count)
+    }
+
+    /// Both forwards: planes split over the threads; `places` (one per output) written when given.
+    private static func pool(_ g: Geometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                             places a: UnsafeMutablePointer<UInt8>?, threading: Threading) {
         let (oh, ow) = (g.outHeight, g.outWidth)
-        let x = input.baseAddress!, y = output.baseAddress!
-        places.withUnsafeMutableBufferPointer { am in
-            let a = am.baseAddress!
-            threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
-                for plane in planes {
-                    let xp = x + plane * g.height * g.width
-                    let yp = y + plane * oh * ow, ap = a + plane * oh * ow
-                    for i in 0..<oh {
-                        let h0 = i * g.stride - g.pad, h1 = min(h0 + g.kernel, g.height)
-                        for j in 0..<ow {
-                            let w0 = j * g.stride - g.pad, w1 = min(w0 + g.kernel, g.width)
-                            var best = -Float.infinity, at = Saved.none
-                            for h in max(h0, 0)..<max(h1, max(h0, 0)) {
-                                for w in max(w0, 0)..<max(w1, max(w0, 0)) where xp[h * g.width + w] > best || at == Saved.none {
-                                    best = xp[h * g.width + w]; at = UInt8((h - h0) * g.kernel + (w - w0))
-                                }
-                            }
-                            yp[i * ow + j] = at == Saved.none ? 0 : best
-                            ap[i * ow + j] = at
+        // Outputs j < halfWidth of a 2×2 stride-2 unpadded pooling have their whole window in the row pair.
+        let pairs = a == nil && g.kernel == 2 && g.stride == 2 && g.pad == 0, halfWidth = min(ow, g.width / 2)
+        threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
+            for plane in planes {
+                let xp = x + plane * g.height * g.width
+                let yp = y + plane * oh * ow, ap = a.map { $0 + plane * oh * ow }
+                for i in 0..<oh {
+                    let h0 = i * g.stride - g.pad, h1 = min(h0 + g.kernel, g.height)
+                    var j = 0
+                    if pairs && h1 == h0 + 2 {
+                        j = maxOfPairs(top: xp + h0 * g.width, bottom: xp + (h0 + 1) * g.width, into: yp + i * ow, count: halfWidth)
+                    }
+                    while j < ow {
+                        let w0 = j * g.stride - g.pad, w1 = min(w0 + g.kernel, g.width)
+                        if a == nil && h0 >= 0 && h1 == h0 + g.kernel && w0 >= 0 && w1 == w0 + g.kernel {
+                            // A window inside the map, nothing to record: the same scan without the bookkeeping.
+                            var best = xp[h0 * g.width + w0]
+                            for h in h0..<h1 { for w in w0..<w1 where xp[h * g.width + w] > best { best = xp[h * g.width + w] } }
+                            yp[i * ow + j] = best
+                            j += 1
+                            continue
                         }
+                        var best = -Float.infinity, at = Saved.none
+                        for h in max(h0, 0)..<max(h1, max(h0, 0)) {
+                            for w in max(w0, 0)..<max(w1, max(w0, 0)) where xp[h * g.width + w] > best || at == Saved.none {
+                                best = xp[h * g.width + w]; at = UInt8((h - h0) * g.kernel + (w - w0))
+                            }
+                        }
+                        yp[i * ow + j] = at == Saved.none ? 0 : best
+                        ap?[i * ow + j] = at
+                        j += 1
                     }
                 }
             }
         }
-        return Saved(window: places)
+    }
+
+    /// `out[j] = max(top[2j], top[2j+1], bottom[2j], bottom[2j+1])`, taken in that order with
+    /// the first of equals kept (as `pool`'s scan), for as many whole groups of eight of the
+    /// `count` outputs as there are; returns how many outputs it wrote.
+    @inline(__always)
+    private static func maxOfPairs(top: UnsafePointer<Float>, bottom: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                                   count: Int) -> Int {
+        var j = 0
+        while j + 8 <= count {
+            let t = UnsafeRawPointer(top + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
+            let b = UnsafeRawPointer(bottom + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
+            var m = t.evenHalf
+            m.replace(with: t.oddHalf, where: t.oddHalf .> m)
+            m.replace(with: b.evenHalf, where: b.evenHalf .> m)
+            m.replace(with: b.oddHalf, where: b.oddHalf .> m)
+            UnsafeMutableRawPointer(out + j).storeBytes(of: m, as: SIMD8<Float>.self)
+            j += 8
+        }
+        return j
     }
 
     /// Routes each output gradient to its window's max: `gradInput[max's place] += gradOutput`.
