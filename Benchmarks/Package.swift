@@ -63,6 +63,7 @@ let package = Package(
             dependencies: [
                 "SSDBenchmarkSupport",
                 .product(name: "Detection", package: "SSDTrainer"),
+                .product(name: "Optimizers", package: "SSDTrainer"),
                 .product(name: "Tensor", package: "SSDTrainer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),

@@ -5,7 +5,7 @@ Every figure and every ratio comes from this one run, each side in its own child
 each gets its own peak resident memory, read from the kernel's rusage) with the same batch and
 thread count. Three sides:
 
-* ours: Benchmarks/.build/release/TrainingBenchmarks (forward, MultiBoxTarget, loss, backward)
+* ours: Benchmarks/.build/release/TrainingBenchmarks (forward, MultiBoxTarget, loss, backward, SGD update)
   and InferenceBenchmarks (forward, softmax, decode, NMS), `--threads T`. They print the
   OpenBLAS kernel family they ran; it is repeated here.
 * MXNet 1.9.1's example/ssd training symbol (VGG16-reduced, extra layers, heads, anchors,

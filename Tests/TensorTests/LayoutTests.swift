@@ -52,6 +52,36 @@ struct LayoutTests {
         #expect(y[1] == x[4])  // (h=0, w=0, c=1) comes from channel 1's first pixel
     }
 
+    @Test("NHWC flatten of a channel range equals flattening those channels alone, and backward adds only into them")
+    func nhwcChannelRange() throws {
+        let (batch, total, h, w) = (2, 5, 3, 2), range = 1..<4, plane = h * w
+        let x = randomValues(batch * total * plane, seed: 65)
+        // The same channels copied out into a map of their own, flattened whole.
+        var alone = [Float]()
+        for n in 0..<batch { for c in range { alone += x[((n * total + c) * plane)..<((n * total + c + 1) * plane)] } }
+        var expected = [Float](repeating: 0, count: alone.count), y = expected
+        try alone.withUnsafeBufferPointer { ap in try expected.withUnsafeMutableBufferPointer { ep in
+            try NHWCFlatten.forward(batch: batch, channels: range.count, height: h, width: w, input: ap, output: ep)
+        } }
+        try x.withUnsafeBufferPointer { xp in try y.withUnsafeMutableBufferPointer { yp in
+            try NHWCFlatten.forward(batch: batch, channels: range, of: total, height: h, width: w, input: xp, output: yp)
+        } }
+        #expect(y == expected)
+        var back = [Float](repeating: 1, count: x.count)
+        try y.withUnsafeBufferPointer { yp in try back.withUnsafeMutableBufferPointer { bp in
+            try NHWCFlatten.backward(batch: batch, channels: range, of: total, height: h, width: w, gradOutput: yp, gradInput: bp)
+        } }
+        for n in 0..<batch { for c in 0..<total { for i in 0..<plane {
+            let at = (n * total + c) * plane + i
+            #expect(back[at] == (range.contains(c) ? 1 + x[at] : 1))
+        } } }
+        #expect(throws: TensorError.self) {
+            try x.withUnsafeBufferPointer { xp in try y.withUnsafeMutableBufferPointer { yp in
+                try NHWCFlatten.forward(batch: batch, channels: 3..<6, of: total, height: h, width: w, input: xp, output: yp)
+            } }
+        }
+    }
+
     @Test("flatten keeps the storage and makes N × rest")
     func flatten() throws {
         let t = try Tensor(shape: [2, 3, 2, 1], storage: (0..<12).map(Float.init))

@@ -1,11 +1,13 @@
-// SSD training-step throughput: images/s and GFLOP/s of a full forward + backward (targets,
-// loss, every gradient) for SSD300/512 with the VGG16-reduced or ResNet-50 base, per batch
-// size, with the process's peak resident memory; `--profile` adds the per-layer time table.
+// SSD training-step throughput: images/s and GFLOP/s of a full training step (forward,
+// targets, loss, every gradient, and the SGD-momentum update of every trained weight, as the
+// MXNet and GluonCV sides of the comparison run it) for SSD300/512 with the VGG16-reduced or
+// ResNet-50 base, per batch size, with the process's peak resident memory; `--profile` adds the per-layer time table.
 // Every ratio comes from one run: Benchmarks/compare/mxnet_ssd_step.py runs this and MXNet /
 // GluonCV side by side on the same machine and prints the ratios.
 import ArgumentParser
 import Detection
 import Foundation
+import Optimizers
 import SSDBenchmarkSupport
 import Tensor
 
@@ -22,6 +24,8 @@ struct TrainingBenchmarks: ParsableCommand {
     var winogradImagesThreads: Int?
     @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
+    @Flag(inversion: .prefixedNo, help: "Update the weights after each step (SGD, momentum 0.9, lr 0.004, wd 5e-4, as mxnet_ssd_step.py's MXNet and GluonCV sides); --no-update times forward and backward alone.")
+    var update = true
     @Flag(help: "Print what the peak resident memory holds: parameters, gradients, the activation buffers live at the peak.")
     var memory = false
 
@@ -39,17 +43,31 @@ struct TrainingBenchmarks: ParsableCommand {
         print("batch  s/step  images/s  GFLOP/s  peak RSS MiB")
         var rows: [Row] = []
         var rng = SeededGenerator(seed: 1)
+        // The local update as the worker runs it (LocalUpdate): one optimizer state per trained array.
+        let store = model.parameters, sgd = Optimizer(OptimizerConfig(kind: .sgd, learningRate: 0.004, momentum: 0.9, weightDecay: 5e-4))
+        var states = update ? Dictionary(uniqueKeysWithValues: store.trainable.map { ($0, sgd.makeState(count: store.specs[$0].count)) }) : [:]
+        func step(images: [Float], labels: [Float], batch b: Int) throws {
+            _ = try model.trainingStep(images: images, labels: labels, batch: b)
+            guard update else { return }
+            let start = Date()
+            for i in store.trainable {
+                try sgd.update(weights: store.values.mutableView(i), gradient: store.gradients.view(i), state: &states[i]!,
+                               multipliers: ParameterMultipliers(lrMult: store.specs[i].lrMult, wdMult: store.specs[i].wdMult),
+                               threads: model.threading.threads)
+            }
+            model.profile?.record("sgd_update", .backward, seconds: Date().timeIntervalSince(start))
+        }
         for b in batch {
             let images = SSDBenchmark.images(batch: b, imageShape: imageShape, rng: &rng)
             var labels = [Float](repeating: -1, count: b * 4 * 5)
             for n in 0..<b { labels.replaceSubrange((n * 20)..<(n * 20 + 5), with: [Float(n % 20), 0.2, 0.2, 0.6, 0.7]) }
-            _ = try model.trainingStep(images: images, labels: labels, batch: b)
+            try step(images: images, labels: labels, batch: b)
             let layers = LayerProfile()
             if profile { model.profile = layers }
             let ledger = MemoryLedger()
             if memory { model.memory = ledger }
             let start = Date()
-            for _ in 0..<steps { _ = try model.trainingStep(images: images, labels: labels, batch: b) }
+            for _ in 0..<steps { try step(images: images, labels: labels, batch: b) }
             let perStep = Date().timeIntervalSince(start) / Double(steps)
             model.profile = nil
             model.memory = nil

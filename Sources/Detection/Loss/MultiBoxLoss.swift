@@ -31,9 +31,12 @@ public enum MultiBoxLoss {
     public static func compute(loc: [Float], clsNHWC: [Float], targets: MultiBoxTarget.Output, batch: Int, anchors a: Int,
                                classes: Int, normalizers: (cls: Float, box: Float)? = nil) throws -> Result {
         let k = classes + 1, n = loc.count, labels = targets.clsTarget
-        let g = SoftmaxCrossEntropy.Geometry(batch: batch, classes: k, positions: a)
-        // The intermediates live in one zeroed allocation, freed on return, with a typed view each.
-        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2 * clsNHWC.count + 4 * n)
+        // The logits stay in the heads' layout, B·A rows of C+1 classes: softmax over axis 1 of a
+        // (B·A) × (C+1) × 1 tensor is the same arithmetic, in the same order, as over B × (C+1) × A,
+        // without transposing the logits in and the gradient out.
+        let g = SoftmaxCrossEntropy.Geometry(batch: batch * a, classes: k, positions: 1)
+        // The box intermediates live in one zeroed allocation, freed on return, with a typed view each.
+        let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: 4 * n)
         scratch.initialize(repeating: 0)
         defer { scratch.deallocate() }
         var used = 0
@@ -41,28 +44,28 @@ public enum MultiBoxLoss {
             defer { used += count }
             return UnsafeMutableBufferPointer(rebasing: scratch[used..<used + count])
         }
-        let logits = view(clsNHWC.count), gradLogits = view(clsNHWC.count)  // B × (C+1) × A
         let diff = view(n), smooth = view(n), head = view(n), gradDiff = view(n)  // B × A·4
 
-        clsNHWC.withUnsafeBufferPointer { transpose($0, into: logits, batch: batch, rows: a, cols: k) }
         for i in 0..<n { diff[i] = targets.locMask[i] * (loc[i] - targets.locTarget[i]) }
-        let saved = try labels.withUnsafeBufferPointer { try SoftmaxCrossEntropy.forward(g, logits: UnsafeBufferPointer(logits), labels: $0) }
+        let saved = try clsNHWC.withUnsafeBufferPointer { logits in
+            try labels.withUnsafeBufferPointer { try SoftmaxCrossEntropy.forward(g, logits: logits, labels: $0) }
+        }
         let (boxSum, nonZero) = try SmoothL1.forward(input: UnsafeBufferPointer(diff), sigma: 1, output: smooth)
 
         let clsNorm = normalizers?.cls ?? Float(max(saved.validCount, 1))
         let boxNorm = normalizers?.box ?? Float(max(nonZero, 1))
-        try labels.withUnsafeBufferPointer {
-            try SoftmaxCrossEntropy.backward(g, saved: saved, labels: $0, scale: 1 / clsNorm, gradLogits: gradLogits)
+        var gradCls = [Float](repeating: 0, count: clsNHWC.count)   // B × A × (C+1), as the logits
+        try labels.withUnsafeBufferPointer { l in
+            try gradCls.withUnsafeMutableBufferPointer { try SoftmaxCrossEntropy.backward(g, saved: saved, labels: l, scale: 1 / clsNorm, gradLogits: $0) }
         }
         head.update(repeating: 1 / boxNorm)
         try SmoothL1.backward(input: UnsafeBufferPointer(diff), sigma: 1, gradOutput: UnsafeBufferPointer(head), gradInput: gradDiff)
         for i in 0..<n { gradDiff[i] *= targets.locMask[i] }
 
         let valid = Double(max(saved.validCount, 1))
-        let metric = MultiBoxMetric(probabilities: saved.probabilities, labels: labels, batch: batch, classes: k, positions: a, smoothL1Sum: boxSum)
+        let metric = MultiBoxMetric(probabilities: saved.probabilities, labels: labels, batch: batch * a, classes: k, positions: 1, smoothL1Sum: boxSum)
         return Result(crossEntropy: metric.crossEntropySum / valid, smoothL1: boxSum / valid, metric: metric, classLossSum: saved.lossSum, boxLossSum: boxSum,
-                      validCount: saved.validCount, boxNonZero: nonZero, gradLoc: Array(gradDiff),
-                      gradCls: transpose(UnsafeBufferPointer(gradLogits), batch: batch, rows: k, cols: a))
+                      validCount: saved.validCount, boxNonZero: nonZero, gradLoc: Array(gradDiff), gradCls: gradCls)
     }
 
     /// The two normalizers of a batch without computing the loss: non-ignored anchors, and box

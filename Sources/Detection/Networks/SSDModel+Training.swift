@@ -19,14 +19,16 @@ extension SSDModel {
                              normalizers: ((_ counts: (valid: Int, boxNonZero: Int)) throws -> Normalizers?)? = nil,
                              gradientReady: GradientReady? = nil) throws -> MultiBoxLoss.Result {
         let state = try forward(images: images, batch: batch, training: true)
-        let targets = self.targets(for: state, labels: labels, batch: batch)
+        let targets = timed("multibox_target", .forward) { self.targets(for: state, labels: labels, batch: batch) }
         let divisors = try normalizers?(MultiBoxLoss.counts(loc: state.loc, targets: targets))
-        let result = try MultiBoxLoss.compute(loc: state.loc, clsNHWC: state.cls, targets: targets, batch: batch,
-                                              anchors: anchorCount, classes: config.numClasses, normalizers: divisors)
+        let result = try timed("multibox_loss", .forward) {
+            try MultiBoxLoss.compute(loc: state.loc, clsNHWC: state.cls, targets: targets, batch: batch,
+                                     anchors: anchorCount, classes: config.numClasses, normalizers: divisors)
+        }
         guard result.crossEntropy.isFinite, result.smoothL1.isFinite else {
             throw ModelError.nonFiniteLoss(crossEntropy: result.crossEntropy, smoothL1: result.smoothL1)
         }
-        parameters.zeroGradients()
+        timed("zero_gradients", .backward) { parameters.zeroGradients() }
         try backward(consume state, gradLoc: result.gradLoc, gradCls: result.gradCls, gradientReady: gradientReady)
         return result
     }
@@ -35,6 +37,6 @@ extension SSDModel {
     public func targets(for state: ForwardState, labels: [Float], batch: Int) -> MultiBoxTarget.Output {
         let logits = MultiBoxLoss.transpose(state.cls, batch: batch, rows: anchorCount, cols: config.numClasses + 1)
         return MultiBoxTarget().compute(anchors: anchors, labels: labels, labelWidth: 5, batch: batch,
-                                        classPredictions: logits, classes: config.numClasses)
+                                        classPredictions: logits, classes: config.numClasses, threading: threading)
     }
 }

@@ -207,27 +207,14 @@ public final class SSDModel {
             }
             if training { state.l2 = saved }
         }
-        // Heads: conv → NHWC flatten → concatenate over sources.
+        // Heads: conv (box and class filters as one, SSDModel+Heads.swift) → NHWC flatten →
+        // concatenate over sources.
         var locParts: [[Float]] = [], clsParts: [[Float]] = []
         for (k, h) in heads.enumerated() {
             let source = h.normalizeScale != nil ? state.normalized : state.outputs[h.node]
-            for (kind, params, g) in h.convolutions(classes: config.numClasses, batch: batch) {
-                try timed("\(config.sourceNames[k])_\(kind)_pred_conv", .forward) {
-                    let out = g.outChannels
-                    var y = [Float](overwrittenCount: batch * out * h.size * h.size), flat = [Float](overwrittenCount: y.count)
-                    try source.withUnsafeBufferPointer { x in try y.withUnsafeMutableBufferPointer { yp in
-                        try Conv2D.forward(g, input: x, weight: p.view(params.weight), bias: p.view(params.bias), output: yp,
-                                           workspace: workspace, threading: threading)
-                    } }
-                    try y.withUnsafeBufferPointer { yp in try flat.withUnsafeMutableBufferPointer { fp in
-                        try NHWCFlatten.forward(batch: batch, channels: out, height: h.size, width: h.size, input: yp, output: fp)
-                    } }
-                    switch kind {
-                    case .loc: locParts.append(flat)
-                    case .cls: clsParts.append(flat)
-                    }
-                }
-            }
+            let (loc, cls) = try timed("\(config.sourceNames[k])_pred_conv", .forward) { try headForward(h, source: source, batch: batch) }
+            locParts.append(loc)
+            clsParts.append(cls)
         }
         state.output = MultiBoxOutput(loc: try concat(locParts, batch: batch), cls: try concat(clsParts, batch: batch))
         if !training {
@@ -259,7 +246,8 @@ public final class SSDModel {
         // Gradient of each node's output, allocated when first needed and freed once consumed.
         let normalizedNode = nodes.count  // the gradient of the L2-normalized first source
         let grads = GradientBuffers(counts: nodes.map { batch * $0.channels * $0.size * $0.size } + [state.normalized.count],
-                                    names: nodes.map(\.name) + ["\(config.sourceNames[0]) L2-normalized"], memory: memory)
+                                    names: nodes.map(\.name) + ["\(config.sourceNames[0]) L2-normalized"], memory: memory,
+                                    threading: threading)
         defer { grads.releaseAll() }
         func gradient(_ i: Int) -> UnsafeMutableBufferPointer<Float>? { frozen.contains(i) ? nil : gp.mutableView(i) }
         func ready(_ indices: [Int]) throws {
@@ -273,22 +261,11 @@ public final class SSDModel {
         for (k, h) in heads.enumerated().reversed() {
             let normalized = h.normalizeScale != nil
             let source = normalized ? state.normalized : state.outputs[h.node]
-            for (kind, params, g) in h.convolutions(classes: config.numClasses, batch: batch) {
-                let flatGrad = kind == .loc ? locSplit[k] : clsSplit[k], out = g.outChannels
-                try timed("\(config.sourceNames[k])_\(kind)_pred_conv", .backward) {
-                    var dy = [Float](repeating: 0, count: batch * out * h.size * h.size)
-                    try flatGrad.withUnsafeBufferPointer { f in try dy.withUnsafeMutableBufferPointer { d in
-                        try NHWCFlatten.backward(batch: batch, channels: out, height: h.size, width: h.size, gradOutput: f, gradInput: d)
-                    } }
-                    try withBuffers([source, dy]) { b in
-                        try Conv2D.backward(g, input: b[0], weight: p.view(params.weight), gradOutput: b[1],
-                                            gradInput: grads.buffer(normalized ? normalizedNode : h.node),
-                                            gradWeight: gradient(params.weight), gradBias: gradient(params.bias),
-                                            workspace: workspace, threading: threading)
-                    }
-                }
-                try ready([params.weight, params.bias])
+            try timed("\(config.sourceNames[k])_pred_conv", .backward) {
+                try headBackward(h, source: source, gradLoc: locSplit[k], gradCls: clsSplit[k], batch: batch,
+                                 gradInput: grads.buffer(normalized ? normalizedNode : h.node))
             }
+            try ready([h.loc.weight, h.loc.bias, h.cls.weight, h.cls.bias])
         }
         // Through the L2 normalization into the first source (VGG's relu4_3).
         let h0 = heads[0]
@@ -414,12 +391,14 @@ final class GradientBuffers {
     private let counts: [Int]
     private let names: [String]
     private let memory: MemoryLedger?
+    private let threading: Threading
 
-    /// `names`: the nodes', for `memory`.
-    init(counts: [Int], names: [String], memory: MemoryLedger?) {
+    /// `names`: the nodes', for `memory`. `threading` zeroes the buffers (contiguous shares).
+    init(counts: [Int], names: [String], memory: MemoryLedger?, threading: Threading = .serial) {
         self.counts = counts
         self.names = names
         self.memory = memory
+        self.threading = threading
         buffers = Array(repeating: nil, count: counts.count)
     }
 
@@ -427,7 +406,7 @@ final class GradientBuffers {
     func buffer(_ i: Int) -> UnsafeMutableBufferPointer<Float> {
         if let b = buffers[i] { return b }
         let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: counts[i])
-        b.initialize(repeating: 0)
+        threading.forEachChunk(b.count, minimumPerChunk: 1 << 18) { (b.baseAddress! + $0.lowerBound).initialize(repeating: 0, count: $0.count) }
         buffers[i] = b
         memory?.allocate("\(names[i]) gradient", bytes: counts[i] * 4, during: "backward into \(names[i])")
         return b

@@ -349,16 +349,7 @@ public enum Conv2D {
             gradWeight = nil
         }
         if let db = gradBias?.baseAddress {
-            threading.forEachChunk(g.outChannels, minimumPerChunk: 16) { outs in
-                for k in outs {
-                    for n in 0..<g.batch {
-                        let row = dy + n * imageOut + k * pixels
-                        var s: Float = 0
-                        for p in 0..<pixels { s += row[p] }
-                        db[k] += s
-                    }
-                }
-            }
+            RowSum.addBiasGradient(db, gradOutput: dy, batch: g.batch, channels: g.outChannels, pixels: pixels, threading: threading)
         }
         if gradInput == nil && gradWeight == nil { return }   // only the bias was asked for, or Winograd did the rest
         let t = g.tileLength

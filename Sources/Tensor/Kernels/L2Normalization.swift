@@ -40,13 +40,17 @@ public enum L2Normalization {
         let x = input.baseAddress!, y = output.baseAddress!, s = scale.baseAddress!
         norms.withUnsafeMutableBufferPointer { normsBuffer in
             let norm = normsBuffer.baseAddress!
-            // norm[n, i] = sqrt(Σ_c x² + eps), channels summed in order.
+            // norm[n, i] = sqrt(Σ_c x² + eps), channels summed in order (channel by channel over a
+            // run of pixels: contiguous rows, the same additions per pixel as one pixel at a time).
             threading.forEachChunk(g.batch * plane, minimumPerChunk: 256) { pixels in
-                for p in pixels {
-                    let n = p / plane, i = p % plane, base = n * g.channels * plane + i
-                    var sq: Float = 0
-                    for c in 0..<g.channels { let v = x[base + c * plane]; sq += v * v }
-                    norm[p] = (sq + g.eps).squareRoot()
+                forEachImageRun(pixels, plane: plane) { n, run in
+                    let sq = norm + n * plane
+                    for i in run { sq[i] = 0 }
+                    for c in 0..<g.channels {
+                        let xc = x + (n * g.channels + c) * plane
+                        for i in run { let v = xc[i]; sq[i] += v * v }
+                    }
+                    for i in run { sq[i] = (sq[i] + g.eps).squareRoot() }
                 }
             }
             threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
@@ -97,11 +101,13 @@ public enum L2Normalization {
             let dot = UnsafeMutablePointer<Float>.allocate(capacity: g.batch * plane)
             defer { dot.deallocate() }
             threading.forEachChunk(g.batch * plane, minimumPerChunk: 256) { pixels in
-                for p in pixels {
-                    let n = p / plane, i = p % plane, base = n * g.channels * plane + i
-                    var sum: Float = 0
-                    for c in 0..<g.channels { let o = base + c * plane; sum += s[c] * dy[o] * (x[o] / norm[p]) }
-                    dot[p] = sum
+                forEachImageRun(pixels, plane: plane) { n, run in
+                    let sum = dot + n * plane, nrm = norm + n * plane
+                    for i in run { sum[i] = 0 }
+                    for c in 0..<g.channels {
+                        let o = (n * g.channels + c) * plane, sc = s[c]
+                        for i in run { sum[i] += sc * dy[o + i] * (x[o + i] / nrm[i]) }
+                    }
                 }
             }
             threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
@@ -113,6 +119,17 @@ public enum L2Normalization {
                     }
                 }
             }
+        }
+    }
+
+    /// Splits a range of N×H·W pixel indices into runs within one image: `body(n, i0..<i1)`.
+    @inline(__always)
+    static func forEachImageRun(_ pixels: Range<Int>, plane: Int, _ body: (_ image: Int, _ run: Range<Int>) -> Void) {
+        var p = pixels.lowerBound
+        while p < pixels.upperBound {
+            let n = p / plane, i = p - n * plane, end = min(plane, i + (pixels.upperBound - p))
+            body(n, i..<end)
+            p += end - i
         }
     }
 }

@@ -17,15 +17,31 @@ extension ReLU {
             words = [UInt64](unsafeUninitializedCapacity: wordCount) { buffer, initialized in
                 let x = output.baseAddress, n = output.count, w = buffer.baseAddress!
                 threading.forEachChunk(wordCount, minimumPerChunk: 1 << 12) { range in
+                    let lanes = Mask.laneBits
                     for k in range {
+                        guard 64 * k + 64 <= n else {
+                            var bits: UInt64 = 0
+                            for b in 0..<(n - 64 * k) where x![64 * k + b] > 0 { bits |= 1 << UInt64(b) }
+                            w[k] = bits
+                            continue
+                        }
+                        // Eight lanes at a time: each positive lane sets its bit of the byte.
+                        let raw = UnsafeRawPointer(x! + 64 * k)
                         var bits: UInt64 = 0
-                        for b in 0..<min(64, n - 64 * k) where x![64 * k + b] > 0 { bits |= 1 << UInt64(b) }
+                        for byte in 0..<8 {
+                            let v = raw.loadUnaligned(fromByteOffset: 32 * byte, as: SIMD8<Float>.self)
+                            let set = SIMD8<UInt32>().replacing(with: lanes, where: v .> 0)
+                            bits |= UInt64(set.wrappedSum()) << UInt64(8 * byte)
+                        }
                         w[k] = bits
                     }
                 }
                 initialized = wordCount
             }
         }
+
+        /// Lane i's bit of a byte: 1 << i.
+        fileprivate static let laneBits = SIMD8<UInt32>(1, 2, 4, 8, 16, 32, 64, 128)
 
         /// Bytes the mask holds.
         public var byteCount: Int { words.count * 8 }
@@ -44,10 +60,23 @@ extension ReLU {
         let g = gradient.baseAddress, n = gradient.count
         mask.words.withUnsafeBufferPointer { words in
             threading.forEachChunk(words.count, minimumPerChunk: 1 << 12) { range in
+                let lanes = Mask.laneBits
                 for k in range {
                     let bits = words[k]
+                    guard 64 * k + 64 <= n else {
+                        for b in 0..<(n - 64 * k) where bits & (1 << UInt64(b)) == 0 { g![64 * k + b] = 0 }
+                        continue
+                    }
                     if bits == .max { continue }
-                    for b in 0..<min(64, n - 64 * k) where bits & (1 << UInt64(b)) == 0 { g![64 * k + b] = 0 }
+                    // Eight lanes at a time: lanes whose bit is clear become 0.
+                    let raw = UnsafeMutableRawPointer(g! + 64 * k)
+                    for byte in 0..<8 {
+                        let b = UInt32(truncatingIfNeeded: bits >> UInt64(8 * byte)) & 0xFF
+                        if b == 0xFF { continue }
+                        let keep = (SIMD8<UInt32>(repeating: b) & lanes) .!= 0
+                        let v = raw.loadUnaligned(fromByteOffset: 32 * byte, as: SIMD8<Float>.self)
+                        raw.storeBytes(of: SIMD8<Float>().replacing(with: v, where: keep), toByteOffset: 32 * byte, as: SIMD8<Float>.self)
+                    }
                 }
             }
         }
