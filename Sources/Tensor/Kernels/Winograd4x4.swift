@@ -11,8 +11,10 @@
 //   y (4×4)    = Aᵀ M A        output,  Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]
 // Weight gradient (the adjoints): dU[ξ] = Σₜ (A dYₜ Aᵀ)[ξ] · Vₜ[ξ]ᵀ, dW = Gᵀ dU G.
 // Each 2-D transform is one 1-D transform applied down the columns, then along the rows, of a
-// 6×6 block held in place; the same generic code runs one tile (Float) or eight horizontally
-// adjacent tiles at once (SIMD8, one tile per lane).
+// 6×6 block held in place; the same generic code runs on eight horizontally adjacent tiles at
+// once (SIMD8, one tile per lane; a tile row's input rows are first staged with zero padding, so
+// edge tiles and short rows take it too) or on eight (k, c) weight pairs, and on one (Float) for
+// the weight pairs left over. The 36 planes of U, V, M and dU lie `Winograd.planeStride` apart.
 
 /// The arithmetic the transforms use, so one definition serves a single tile (`Float`) and eight
 /// tiles at once (`SIMD8<Float>`).
