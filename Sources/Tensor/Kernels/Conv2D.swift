@@ -119,9 +119,11 @@ public enum Conv2D {
         /// F(2×2) / time of F(4×4) in one run at load 15, Benchmarks/results/README.md, "F(4×4)
         /// forward and input gradient"): forward ×1.44–×1.78 and input gradient ×1.24–×1.82 on
         /// conv1_2, conv2_2, conv3_x, conv4_2 (conv2_1 ×0.72/×0.90 and conv4_1's input gradient
-        /// ×0.87 in that run, noise of a shared machine), weight gradients ×1.04–×1.42 on every
-        /// layer incl. conv5_1 (19×19); so all three take it from 64 channels, forward and input
-        /// gradient on maps at least 37 wide (conv5_x's 19×19 stay F(2×2): ×0.97, ×0.80).
+        /// ×0.87 in that run), weight gradients ×1.04–×1.42 on every layer incl. conv5_1 (19×19);
+        /// again at load 1.9: forward ×1.09–×1.76 but conv2_1 ×0.91, input gradient ×1.01–×1.67 but
+        /// conv1_2/conv4_2 ×0.92/×0.91, weight gradients ×1.03–×1.76. So all three take it from 64
+        /// channels, forward and input gradient on maps at least 37 wide (conv5_x's 19×19 stay
+        /// F(2×2): ×0.97, ×0.80).
         public init(winogradMinimumChannels: Int? = 64, winogradWeightGradientMinimumChannels: Int? = 64,
                     winograd4x4MinimumChannels: Int? = 64, winograd4x4WeightGradientMinimumChannels: Int? = 64) {
             self.winogradMinimumChannels = winogradMinimumChannels
