@@ -60,7 +60,8 @@ struct Winograd4x4Tests {
 
     @Test("forward (overwriting and accumulating, with bias), input and weight gradients (accumulating) equal the direct convolution and im2col",
           arguments: [(2, 3, 5, 1, 1), (1, 4, 6, 3, 3), (2, 8, 6, 5, 7), (1, 6, 5, 19, 19), (2, 5, 4, 38, 37), (1, 3, 4, 75, 75),
-                     (2, 7, 3, 6, 41)])  // 38, 75 and 41 wide also run the eight-tile vector paths and their edges
+                     (2, 7, 3, 6, 41), (2, 9, 11, 19, 19), (1, 4, 3, 10, 13), (3, 2, 3, 2, 9)])
+    // Tile rows of 1 to 19 tiles: runs cut by chunks of 13 tiles, partial eight-tile groups, maps not a multiple of 4.
     func matchesDirectAndIm2col(batch: Int, c: Int, k: Int, h: Int, w: Int) throws {
         let g = Conv2D.Geometry(batch: batch, inChannels: c, height: h, width: w, outChannels: k, kernel: 3, pad: 1)
         var rng = SeededGenerator(seed: UInt64(c * 100 + k * 10 + h))
@@ -170,7 +171,59 @@ struct Winograd4x4Tests {
         #expect(f4.y < 2e-5 && f4.dx < 2e-5 && f4.dw < 2e-5, "F(4×4): \(f4)")
     }
 
-    @Test("the workspace picks F(4×4) from its channel cut-offs, on maps at least 37 wide, and never for other geometries")
+    @Test("kept transformed weights are reused while the weights are unchanged and transformed again when they change in place",
+          arguments: [Winograd.Algorithm.f2x2, .f4x4])
+    func keptTransformedWeights(algorithm: Winograd.Algorithm) throws {
+        let g = Conv2D.Geometry(batch: 2, inChannels: 5, height: 9, width: 38, outChannels: 6, kernel: 3, pad: 1)
+        let x = randomValues(g.inputShape.reduce(1, *), seed: 41), b = randomValues(g.outChannels, seed: 42)
+        let dy = randomValues(g.outputShape.reduce(1, *), seed: 43)
+        // The weights live at one address throughout, as a model's parameters do.
+        let w = UnsafeMutableBufferPointer<Float>.allocate(capacity: g.weightShape.reduce(1, *))
+        defer { w.deallocate() }
+        _ = w.initialize(from: randomValues(w.count, seed: 44))
+        func workspace(keeps: Bool) -> Conv2D.Workspace {
+            let workspace = Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1,
+                                             winograd4x4MinimumChannels: algorithm == .f4x4 ? 1 : nil)
+            workspace.keepsTransformedWeights = keeps
+            return workspace
+        }
+        /// The forward output and the input gradient.
+        func run(_ workspace: Conv2D.Workspace) throws -> [Float] {
+            var y = [Float](repeating: 0, count: dy.count), dx = [Float](repeating: 0, count: x.count)
+            try x.withUnsafeBufferPointer { xp in try b.withUnsafeBufferPointer { bp in try dy.withUnsafeBufferPointer { dyp in
+                try y.withUnsafeMutableBufferPointer { yp in
+                    try Conv2D.forward(g, input: xp, weight: UnsafeBufferPointer(w), bias: bp, output: yp, workspace: workspace, threading: .serial)
+                }
+                try dx.withUnsafeMutableBufferPointer { dxp in
+                    try Conv2D.backward(g, input: xp, weight: UnsafeBufferPointer(w), gradOutput: dyp, gradInput: dxp, gradWeight: nil,
+                                        gradBias: nil, workspace: workspace, threading: .serial)
+                }
+            } } }
+            return y + dx
+        }
+        let kept = workspace(keeps: true)
+        #expect(kept.winogradAlgorithm(g) == algorithm)
+        let first = try run(kept)
+        #expect(first == (try run(workspace(keeps: false))))
+        #expect(try run(kept) == first)
+        #expect(kept.transformedWeights.transforms == 2 && kept.transformedWeights.reuses == 2, "forward and input gradient, twice")
+        w[7] += 0.25   // an update in place, as an optimizer step
+        let changed = try run(kept)
+        #expect(changed == (try run(workspace(keeps: false))) && changed != first)
+        #expect(kept.transformedWeights.transforms == 4 && kept.transformedWeights.reuses == 2)
+        kept.keepsTransformedWeights = false
+        #expect(kept.transformedWeights.floats == 0)
+    }
+
+    @Test("transformed planes are padded to an odd number of 64-byte lines, at most 31 floats more")
+    func planeStride() {
+        for floats in [1, 15, 16, 17, 32, 64 * 13, 512 * 227, 512 * 512, 64 * 1820, 1000] {
+            let stride = Winograd.planeStride(floats)
+            #expect(stride >= floats && stride - floats < 32 && stride % 16 == 0 && (stride / 16) % 2 == 1, "\(floats) → \(stride)")
+        }
+    }
+
+    @Test("the workspace picks F(4×4) from its channel cut-offs: forward and input gradient on maps at least 37 wide, weight gradients wherever it needs fewer multiplies; never for other geometries")
     func dispatch() {
         let workspace = Conv2D.Workspace(winogradMinimumChannels: 8, winogradWeightGradientMinimumChannels: 16,
                                          winograd4x4MinimumChannels: 32, winograd4x4WeightGradientMinimumChannels: 64)
@@ -179,7 +232,7 @@ struct Winograd4x4Tests {
         }
         let cases: [(Conv2D.Geometry, Winograd.Algorithm?, Winograd.Algorithm?)] = [
             (layer(4, 38), nil, nil), (layer(8, 38), .f2x2, nil), (layer(16, 38), .f2x2, .f2x2), (layer(32, 38), .f4x4, .f2x2),
-            (layer(64, 38), .f4x4, .f4x4), (layer(64, 37), .f4x4, .f4x4), (layer(64, 36), .f2x2, .f2x2), (layer(64, 19), .f2x2, .f2x2),
+            (layer(64, 38), .f4x4, .f4x4), (layer(64, 37), .f4x4, .f4x4), (layer(64, 36), .f2x2, .f4x4), (layer(64, 19), .f2x2, .f4x4),
             (layer(64, 5), .f2x2, .f2x2),
             (layer(64, 1), .f2x2, .f2x2), (layer(64, 38, stride: 2), nil, nil),
         ]
@@ -188,5 +241,8 @@ struct Winograd4x4Tests {
         }
         workspace.winograd4x4MinimumChannels = nil
         #expect(workspace.winogradAlgorithm(layer(64, 38)) == .f2x2 && workspace.winogradWeightGradientAlgorithm(layer(64, 38)) == .f4x4)
+        let defaults = Conv2D.Workspace()
+        #expect(defaults.winogradAlgorithm(layer(64, 38)) == .f4x4 && defaults.winogradAlgorithm(layer(512, 19)) == .f2x2
+                && defaults.winogradWeightGradientAlgorithm(layer(512, 19)) == .f4x4 && defaults.winogradAlgorithm(layer(32, 75)) == nil)
     }
 }

@@ -54,6 +54,8 @@ struct Row: Codable {
     var backwardGFLOPS: Double, sgemmBackwardGFLOPS: Double, backwardRatio: Double
     /// 3×3 stride-1 pad-1 layers: F(2×2, 3×3) and F(4×4, 3×3) against im2col.
     var winograd2x2: Speedup?, winograd4x4: Speedup?
+    /// F(4×4)'s forward with its transformed weights kept from the previous call (inference).
+    var winograd4x4KeptForward: Double?
 }
 
 @main
@@ -78,9 +80,10 @@ struct KernelBenchmarks: ParsableCommand {
         let selected = layers.map { Set($0.split(separator: ",").map(String.init)) }
         var rows: [Row] = []
         print("Conv2D runs as im2col + sgemm in the first columns; then im2col time / Winograd time (> 1: Winograd faster)")
-        print("for F(2×2, 3×3) and F(4×4, 3×3), forward, input gradient (dx) and weight gradient (dw), and F(2×2) time / F(4×4) time.")
+        print("for F(2×2, 3×3) and F(4×4, 3×3), forward, input gradient (dx) and weight gradient (dw), and F(2×2) time / F(4×4) time;")
+        print("kept: F(4×4)'s forward with the transformed weights kept from the previous call (Workspace.keepsTransformedWeights).")
         print("layer    batch      M       N      K | fwd GF/s  sgemm GF/s  ratio | bwd GF/s  sgemm GF/s  ratio |"
-              + "  F2x2: fwd    dx    dw |  F4x4: fwd    dx    dw |  F4 vs F2: fwd    dx    dw")
+              + "  F2x2: fwd    dx    dw |  F4x4: fwd    dx    dw |  F4 vs F2: fwd    dx    dw |  kept")
         for b in batch {
             for layer in vgg16Layers where selected?.contains(layer.name) ?? true {
                 let row = try measure(layer, batch: b, threading: threading)
@@ -96,7 +99,8 @@ struct KernelBenchmarks: ParsableCommand {
                       + String(format: " %5d %6d %7d %6d | %8.1f %11.1f %6.2f | %8.1f %11.1f %6.2f |      ",
                                b, row.m, row.n, row.k, row.forwardGFLOPS, row.sgemmGFLOPS,
                                row.forwardRatio, row.backwardGFLOPS, row.sgemmBackwardGFLOPS, row.backwardRatio)
-                      + columns(row.winograd2x2) + " |      " + columns(row.winograd4x4) + " |          " + columns(f4OverF2))
+                      + columns(row.winograd2x2) + " |      " + columns(row.winograd4x4) + " |          " + columns(f4OverF2)
+                      + (row.winograd4x4KeptForward.map { String(format: " | %5.2f", $0) } ?? " |     -"))
             }
             let mine = rows.filter { $0.batch == b && $0.layer.hasPrefix("conv") || $0.batch == b && $0.layer == "fc6" }
             let ratios = mine.map(\.forwardRatio)
@@ -126,6 +130,9 @@ struct KernelBenchmarks: ParsableCommand {
                                            winograd4x4MinimumChannels: nil, winograd4x4WeightGradientMinimumChannels: nil)
         let winograd4x4 = Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1,
                                            winograd4x4MinimumChannels: 1, winograd4x4WeightGradientMinimumChannels: 1)
+        let winograd4x4Kept = Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1,
+                                               winograd4x4MinimumChannels: 1, winograd4x4WeightGradientMinimumChannels: 1)
+        winograd4x4Kept.keepsTransformedWeights = true
         let m = g.outChannels, n = g.outHeight * g.outWidth, k = g.inChannels * g.kernelHeight * g.kernelWidth
         let flops = 2.0 * Double(g.multiplyAdds)
 
@@ -163,6 +170,7 @@ struct KernelBenchmarks: ParsableCommand {
         let winogradApplies = layer.kernel == 3 && layer.pad == 1 && layer.dilation == 1
         let winograd2x2Speedup = winogradApplies ? try speedup(winograd2x2, over: base) : nil
         let winograd4x4Speedup = winogradApplies ? try speedup(winograd4x4, over: base) : nil
+        let keptSpeedup = winogradApplies ? base.forward / (try forwardTime(winograd4x4Kept)) : nil
         // Bare sgemm: the same M×N×K once per image (forward), and the two backward products.
         let a = [Float](repeating: 0.01, count: m * k), bm = [Float](repeating: 0.02, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
@@ -184,6 +192,6 @@ struct KernelBenchmarks: ParsableCommand {
                    forwardRatio: sgemmForward / forward,
                    backwardGFLOPS: 2 * flops / backward / 1e9, sgemmBackwardGFLOPS: 2 * flops / sgemmBackward / 1e9,
                    backwardRatio: sgemmBackward / backward,
-                   winograd2x2: winograd2x2Speedup, winograd4x4: winograd4x4Speedup)
+                   winograd2x2: winograd2x2Speedup, winograd4x4: winograd4x4Speedup, winograd4x4KeptForward: keptSpeedup)
     }
 }

@@ -96,7 +96,8 @@ public enum Conv2D {
         /// instead of F(2×2, 3×3) (forward and input gradient) on maps it suits (at least 37
         /// wide, `Winograd4x4.suits`); nil: always F(2×2).
         public var winograd4x4MinimumChannels: Int?
-        /// The same for the weight gradient of a layer whose weight gradient is Winograd.
+        /// The same for the weight gradient of a layer whose weight gradient is Winograd, on every
+        /// map where F(4×4) needs fewer multiplies (19×19 too).
         public var winograd4x4WeightGradientMinimumChannels: Int?
         /// With at least this many threads running GEMMs on their own (and one image per thread),
         /// Winograd layers give each thread a share of the images instead of splitting each chunk
@@ -109,6 +110,13 @@ public enum Conv2D {
         private var imageShares: [Workspace] = []
         /// Floats of each of Winograd's transformed-tile buffers (V and M) per chunk of tiles.
         var winogradChunkFloats = 1 << 22
+        /// Keep each Winograd layer's transformed weights between calls while its weights stay the
+        /// same (checked bit for bit on every call; `Winograd.WeightCache`): for forward-only work
+        /// with fixed weights (inference), at 1 + 4 times each F(4×4) layer's weights in memory.
+        public var keepsTransformedWeights = false {
+            didSet { if !keepsTransformedWeights { transformedWeights.removeAll() } }
+        }
+        let transformedWeights = Winograd.WeightCache()
 
         /// An empty workspace. The default cut-offs were measured by KernelBenchmarks, which times
         /// both paths per layer (Benchmarks/results/README.md, "Winograd weight gradient below 512
@@ -116,12 +124,17 @@ public enum Conv2D {
         /// from 64 channels, while with 3 input channels (conv1_1) the transforms cost more than
         /// the multiplies they save. Another CPU may want others: the worker takes
         /// --winograd-channels and --winograd-weight-gradient-channels.
-        /// F(4×4) (2-core Intel Xeon, Cooperlake kernels, batch 8, GEMMs on own threads, one run at
-        /// load 19, time of F(2×2) / time of F(4×4)): weight gradients ×1.33–×2.29 from conv1_2 to
-        /// conv4_2 (38×38 and wider), so they take it from 64 channels; forward ×0.58–×0.99 and input
-        /// gradients ×0.59–×0.91, so those stay F(2×2) (Benchmarks/results/README.md, "Winograd F(4×4, 3×3)").
+        /// F(4×4) (2-core Intel Xeon, Cooperlake kernels, batch 8, GEMMs on own threads, time of
+        /// F(2×2) / time of F(4×4) in one run at load 15, Benchmarks/results/README.md, "F(4×4)
+        /// forward and input gradient"): forward ×1.44–×1.78 and input gradient ×1.24–×1.82 on
+        /// conv1_2, conv2_2, conv3_x, conv4_2 (conv2_1 ×0.72/×0.90 and conv4_1's input gradient
+        /// ×0.87 in that run), weight gradients ×1.04–×1.42 on every layer incl. conv5_1 (19×19);
+        /// again at load 1.9: forward ×1.09–×1.76 but conv2_1 ×0.91, input gradient ×1.01–×1.67 but
+        /// conv1_2/conv4_2 ×0.92/×0.91, weight gradients ×1.03–×1.76. So all three take it from 64
+        /// channels, forward and input gradient on maps at least 37 wide (conv5_x's 19×19 stay
+        /// F(2×2): ×0.97, ×0.80).
         public init(winogradMinimumChannels: Int? = 64, winogradWeightGradientMinimumChannels: Int? = 64,
-                    winograd4x4MinimumChannels: Int? = nil, winograd4x4WeightGradientMinimumChannels: Int? = 64) {
+                    winograd4x4MinimumChannels: Int? = 64, winograd4x4WeightGradientMinimumChannels: Int? = 64) {
             self.winogradMinimumChannels = winogradMinimumChannels
             self.winogradWeightGradientMinimumChannels = winogradWeightGradientMinimumChannels
             self.winograd4x4MinimumChannels = winograd4x4MinimumChannels
@@ -180,20 +193,20 @@ public enum Conv2D {
         func winogradAlgorithm(_ g: Geometry) -> Winograd.Algorithm? {
             guard let minimum = winogradMinimumChannels, Winograd.applies(to: g),
                   g.inChannels >= minimum && g.outChannels >= minimum else { return nil }
-            return Self.tile(g, minimumChannels: winograd4x4MinimumChannels)
+            return Self.tile(g, minimumChannels: winograd4x4MinimumChannels, weightGradient: false)
         }
 
         /// The Winograd algorithm of `g`'s weight gradient; nil: im2col.
         func winogradWeightGradientAlgorithm(_ g: Geometry) -> Winograd.Algorithm? {
             guard let minimum = winogradWeightGradientMinimumChannels, winogradAlgorithm(g) != nil,
                   g.inChannels >= minimum && g.outChannels >= minimum else { return nil }
-            return Self.tile(g, minimumChannels: winograd4x4WeightGradientMinimumChannels)
+            return Self.tile(g, minimumChannels: winograd4x4WeightGradientMinimumChannels, weightGradient: true)
         }
 
         /// F(4×4) from `minimumChannels` input and output channels on maps it suits, else F(2×2).
-        private static func tile(_ g: Geometry, minimumChannels: Int?) -> Winograd.Algorithm {
+        private static func tile(_ g: Geometry, minimumChannels: Int?, weightGradient: Bool) -> Winograd.Algorithm {
             guard let minimum = minimumChannels, g.inChannels >= minimum && g.outChannels >= minimum,
-                  Winograd4x4.suits(height: g.height, width: g.width) else { return .f2x2 }
+                  Winograd4x4.suits(height: g.height, width: g.width, weightGradient: weightGradient) else { return .f2x2 }
             return .f4x4
         }
     }

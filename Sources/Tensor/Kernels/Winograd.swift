@@ -33,10 +33,9 @@ enum Winograd {
     static func inputGradient(_ algorithm: Algorithm, _ g: Conv2D.Geometry, weight w: UnsafePointer<Float>,
                               gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
                               workspace: Conv2D.Workspace, threading: Threading) {
-        let flipped = workspace.buffer(9 * g.outChannels * g.inChannels, slot: 2)
-        flipTranspose(w, outChannels: g.outChannels, inChannels: g.inChannels, into: flipped)
-        convolve(algorithm, batch: g.batch, input: dy, channels: g.outChannels, height: g.height, width: g.width, weight: flipped,
-                 outChannels: g.inChannels, bias: nil, output: dx, accumulate: true, workspace: workspace, threading: threading)
+        convolve(algorithm, batch: g.batch, input: dy, channels: g.outChannels, height: g.height, width: g.width, weight: w,
+                 flipped: true, outChannels: g.inChannels, bias: nil, output: dx, accumulate: true, workspace: workspace,
+                 threading: threading)
     }
 
     /// `gradWeight += ∂L/∂W` for `g`.
@@ -53,20 +52,42 @@ enum Winograd {
         }
     }
 
-    /// Transforms `weight` (K×C×3×3) into the workspace and convolves with it.
+    /// Transforms `weight` (K×C×3×3; with `flipped`, the C×K×3×3 kernel whose flipped transpose
+    /// this convolution applies: the input gradient's) into the workspace and convolves with it.
     static func convolve(
         _ algorithm: Algorithm, batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
-        weight: UnsafePointer<Float>, outChannels k: Int, bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
-        accumulate: Bool, workspace: Conv2D.Workspace, threading: Threading
+        weight: UnsafePointer<Float>, flipped: Bool = false, outChannels k: Int, bias: UnsafePointer<Float>?,
+        output y: UnsafeMutablePointer<Float>, accumulate: Bool, workspace: Conv2D.Workspace, threading: Threading
     ) {
-        let u = workspace.buffer(algorithm.positions * k * c, slot: 1)
+        let count = algorithm.positions * planeStride(k * c)
+        func transform(into u: UnsafeMutablePointer<Float>) {
+            switch algorithm {
+            case .f2x2:
+                var source = weight
+                if flipped {
+                    let transposed = workspace.buffer(9 * k * c, slot: 2)
+                    flipTranspose(weight, outChannels: c, inChannels: k, into: transposed)
+                    source = UnsafePointer(transposed)
+                }
+                transformWeights(source, outChannels: k, inChannels: c, into: u, threading: threading)
+            case .f4x4:
+                Winograd4x4.transformWeights(weight, outChannels: k, inChannels: c, flipped: flipped, into: u, threading: threading)
+            }
+        }
+        let u: UnsafePointer<Float>
+        if workspace.keepsTransformedWeights {
+            u = workspace.transformedWeights.transformed(algorithm, weight: weight, flipped: flipped, outChannels: k, inChannels: c,
+                                                         transformedCount: count, transform: transform(into:))
+        } else {
+            let buffer = workspace.buffer(count, slot: 1)
+            transform(into: buffer)
+            u = UnsafePointer(buffer)
+        }
         switch algorithm {
         case .f2x2:
-            transformWeights(weight, outChannels: k, inChannels: c, into: u)
             convolve(batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
                      bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
         case .f4x4:
-            Winograd4x4.transformWeights(weight, outChannels: k, inChannels: c, into: u, threading: threading)
             Winograd4x4.convolve(batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
                                  bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
         }
@@ -78,23 +99,34 @@ enum Winograd {
             && g.padHeight == 1 && g.padWidth == 1 && g.dilationHeight == 1 && g.dilationWidth == 1
     }
 
-    /// U: 16 × K × C transformed weights of `weight` (K×C×3×3).
+    /// Floats from one transformed plane (U, V, M or dU at one position ξ) to the next: `floats`
+    /// rounded up to whole 64-byte lines, an odd number of them, so that the 16 or 36 planes a
+    /// transform reads or writes side by side fall into different L1 and L2 cache sets. Unpadded,
+    /// a K·C or K·N plane is often a multiple of 2 KiB (1 MiB at 512×512): all 36 planes then
+    /// shared one or two of L1's 64 sets (12 ways) and every load or store of a transform missed.
+    static func planeStride(_ floats: Int) -> Int {
+        ((floats + 15) / 16 | 1) * 16
+    }
+
+    /// U: 16 planes (`planeStride(K·C)` apart) of K×C transformed weights of `weight` (K×C×3×3).
     static func transformWeights(_ weight: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int,
-                                 into u: UnsafeMutablePointer<Float>) {
-        let plane = k * c
-        for kc in 0..<plane {
-            let g = weight + kc * 9
-            // t = G g (4×3, row by row), then each row (a, b, c) of t → (a, ½(a+b+c), ½(a−b+c), c).
-            func row(_ i: Int, _ a: Float, _ b: Float, _ c: Float) {
-                u[(i * 4 + 0) * plane + kc] = a
-                u[(i * 4 + 1) * plane + kc] = 0.5 * (a + b + c)
-                u[(i * 4 + 2) * plane + kc] = 0.5 * (a - b + c)
-                u[(i * 4 + 3) * plane + kc] = c
+                                 into u: UnsafeMutablePointer<Float>, threading: Threading) {
+        let stride = planeStride(k * c)
+        threading.forEachChunk(k * c, minimumPerChunk: 4096) { pairs in
+            for kc in pairs {
+                let g = weight + kc * 9
+                // t = G g (4×3, row by row), then each row (a, b, c) of t → (a, ½(a+b+c), ½(a−b+c), c).
+                func row(_ i: Int, _ a: Float, _ b: Float, _ c: Float) {
+                    u[(i * 4 + 0) * stride + kc] = a
+                    u[(i * 4 + 1) * stride + kc] = 0.5 * (a + b + c)
+                    u[(i * 4 + 2) * stride + kc] = 0.5 * (a - b + c)
+                    u[(i * 4 + 3) * stride + kc] = c
+                }
+                row(0, g[0], g[1], g[2])
+                row(1, 0.5 * (g[0] + g[3] + g[6]), 0.5 * (g[1] + g[4] + g[7]), 0.5 * (g[2] + g[5] + g[8]))
+                row(2, 0.5 * (g[0] - g[3] + g[6]), 0.5 * (g[1] - g[4] + g[7]), 0.5 * (g[2] - g[5] + g[8]))
+                row(3, g[6], g[7], g[8])
             }
-            row(0, g[0], g[1], g[2])
-            row(1, 0.5 * (g[0] + g[3] + g[6]), 0.5 * (g[1] + g[4] + g[7]), 0.5 * (g[2] + g[5] + g[8]))
-            row(2, 0.5 * (g[0] - g[3] + g[6]), 0.5 * (g[1] - g[4] + g[7]), 0.5 * (g[2] - g[5] + g[8]))
-            row(3, g[6], g[7], g[8])
         }
     }
 
@@ -120,14 +152,16 @@ enum Winograd {
         workspace: Conv2D.Workspace, threading: Threading
     ) {
         let tilesY = (h + 1) / 2, tilesX = (w + 1) / 2, perImage = tilesY * tilesX, tiles = batch * perImage
-        let (chunk, v, m) = chunkBuffers(tiles: tiles, channels: c, outChannels: k, workspace: workspace)
+        let (chunk, v, vStride, m, mStride) = chunkBuffers(tiles: tiles, channels: c, outChannels: k, workspace: workspace)
+        let uStride = planeStride(k * c)
         var t0 = 0
         while t0 < tiles {
             let n = min(chunk, tiles - t0)
-            transformInput(batch: batch, x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, threading: threading)
+            transformInput(batch: batch, x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, planeStride: vStride,
+                           threading: threading)
             // M[ξ] = U[ξ] · V[ξ].
             threading.forEachJob(16) { xi, _ in
-                Gemm.sgemm(m: k, n: n, k: c, a: u + xi * k * c, lda: c, b: v + xi * c * n, ldb: n, beta: 0, c: m + xi * k * n, ldc: n)
+                Gemm.sgemm(m: k, n: n, k: c, a: u + xi * uStride, lda: c, b: v + xi * vStride, ldb: n, beta: 0, c: m + xi * mStride, ldc: n)
             }
             // y = Aᵀ M A per tile, cut at the map's edge.
             threading.forEachChunk(k, minimumPerChunk: 8) { outs in
@@ -138,7 +172,7 @@ enum Winograd {
                         let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
                         let plane = y + (image * k + ko) * h * w
                         let tx = tile % tilesX, oy = (tile / tilesX) * 2, ox = tx * 2
-                        let at0 = ko * n + t, step = k * n
+                        let at0 = ko * n + t, step = mStride
                         // Eight tiles of one row inside the map at once (they write columns ox … ox + 15).
                         if t + 8 <= n && tx + 8 <= tilesX && oy + 1 < h && ox + 15 < w {
                             inverseTransformEightTiles(m + at0, planeStride: step, into: plane + oy * w + ox, rowStride: w,
@@ -181,13 +215,15 @@ enum Winograd {
         workspace: Conv2D.Workspace, threading: Threading
     ) {
         let tilesX = (w + 1) / 2, perImage = ((h + 1) / 2) * tilesX, tiles = batch * perImage
-        let (chunk, v, dm) = chunkBuffers(tiles: tiles, channels: c, outChannels: k, workspace: workspace)
-        let du = workspace.buffer(16 * k * c, slot: 1)
-        du.update(repeating: 0, count: 16 * k * c)
+        let (chunk, v, vStride, dm, mStride) = chunkBuffers(tiles: tiles, channels: c, outChannels: k, workspace: workspace)
+        let plane = k * c, duStride = planeStride(plane)
+        let du = workspace.buffer(16 * duStride, slot: 1)
+        du.update(repeating: 0, count: 16 * duStride)
         var t0 = 0
         while t0 < tiles {
             let n = min(chunk, tiles - t0)
-            transformInput(batch: batch, x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, threading: threading)
+            transformInput(batch: batch, x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, planeStride: vStride,
+                           threading: threading)
             // dM[ξ][k][t] = A dY Aᵀ of each 2×2 output-gradient tile (zero beyond the map).
             threading.forEachChunk(k, minimumPerChunk: 8) { outs in
                 for ko in outs {
@@ -198,7 +234,7 @@ enum Winograd {
                         let tx = tile % tilesX, oy = (tile / tilesX) * 2, ox = tx * 2
                         // Eight tiles of one row inside the map at once (they read columns ox … ox + 15).
                         if t + 8 <= n && tx + 8 <= tilesX && oy + 1 < h && ox + 15 < w {
-                            gradientTransformEightTiles(plane + oy * w + ox, rowStride: w, into: dm + ko * n + t, planeStride: k * n)
+                            gradientTransformEightTiles(plane + oy * w + ox, rowStride: w, into: dm + ko * n + t, planeStride: mStride)
                             t += 8
                             continue
                         }
@@ -206,7 +242,7 @@ enum Winograd {
                         let a = plane[oy * w + ox], b = right ? plane[oy * w + ox + 1] : 0
                         let cc = below ? plane[(oy + 1) * w + ox] : 0, d = right && below ? plane[(oy + 1) * w + ox + 1] : 0
                         // A dY has rows [a, b], [a+c, b+d], [a−c, b−d], [−c, −d]; a row [p, q] times Aᵀ is [p, p+q, p−q, −q].
-                        let at = ko * n + t, step = k * n
+                        let at = ko * n + t, step = mStride
                         func put(_ i: Int, _ p: Float, _ q: Float) {
                             dm[(i * 4) * step + at] = p
                             dm[(i * 4 + 1) * step + at] = p + q
@@ -219,16 +255,15 @@ enum Winograd {
                 }
             }
             threading.forEachJob(16) { xi, _ in
-                Gemm.sgemm(transB: true, m: k, n: c, k: n, a: dm + xi * k * n, lda: n, b: v + xi * c * n, ldb: n, beta: 1,
-                           c: du + xi * k * c, ldc: c)
+                Gemm.sgemm(transB: true, m: k, n: c, k: n, a: dm + xi * mStride, lda: n, b: v + xi * vStride, ldb: n, beta: 1,
+                           c: du + xi * duStride, ldc: c)
             }
             t0 += n
         }
         // dW += Gᵀ dU G: rows of X (4×4) → Gᵀ X (3×4), then each row [x0, x1, x2, x3] → [x0 + ½(x1+x2), ½(x1−x2), ½(x1+x2) + x3].
-        let plane = k * c
         threading.forEachChunk(plane, minimumPerChunk: 256) { pairs in
             for kc in pairs {
-                func x(_ i: Int, _ j: Int) -> Float { du[(i * 4 + j) * plane + kc] }
+                func x(_ i: Int, _ j: Int) -> Float { du[(i * 4 + j) * duStride + kc] }
                 func add(_ i: Int, _ x0: Float, _ x1: Float, _ x2: Float, _ x3: Float) {
                     let g = dw + kc * 9 + i * 3
                     g[0] += x0 + 0.5 * (x1 + x2); g[1] += 0.5 * (x1 - x2); g[2] += 0.5 * (x1 + x2) + x3
@@ -245,19 +280,21 @@ enum Winograd {
     }
 
     /// Tiles per chunk (so that V and M stay around `workspace.winogradChunkFloats` floats each,
-    /// 16 MB by default) and the workspace's room for one chunk's V (`positions` × C × chunk) and
-    /// M (`positions` × K × chunk).
+    /// 16 MB by default) and the workspace's room for one chunk's V (`positions` C × chunk planes,
+    /// `vStride` apart) and M (`positions` K × chunk planes, `mStride` apart).
     static func chunkBuffers(tiles: Int, positions: Int = 16, channels c: Int, outChannels k: Int, workspace: Conv2D.Workspace)
-        -> (chunk: Int, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>) {
+        -> (chunk: Int, v: UnsafeMutablePointer<Float>, vStride: Int, m: UnsafeMutablePointer<Float>, mStride: Int) {
         let chunk = max(1, min(tiles, workspace.winogradChunkFloats / (positions * max(c, k))))
-        let buffer = workspace.buffer(positions * chunk * (c + k))
-        return (chunk, buffer, buffer + positions * chunk * c)
+        let vStride = planeStride(c * chunk), mStride = planeStride(k * chunk)
+        let buffer = workspace.buffer(positions * (vStride + mStride))
+        return (chunk, buffer, vStride, buffer + positions * vStride, mStride)
     }
 
-    /// V[ξ][c][t] (16 × C × `tiles`): Bᵀ d B of the 4×4 input patch of each tile `firstTile` …
-    /// `firstTile + tiles − 1` (tiles of all images in order; zero outside the map).
+    /// V[ξ][c][t] (16 planes of C × `tiles`, `planeStride` apart): Bᵀ d B of the 4×4 input patch of
+    /// each tile `firstTile` … `firstTile + tiles − 1` (tiles of all images in order; zero outside the map).
     static func transformInput(batch: Int, _ x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
-                               firstTile t0: Int, tiles n: Int, into v: UnsafeMutablePointer<Float>, threading: Threading) {
+                               firstTile t0: Int, tiles n: Int, into v: UnsafeMutablePointer<Float>, planeStride stride: Int,
+                               threading: Threading) {
         let tilesX = (w + 1) / 2, perImage = ((h + 1) / 2) * tilesX
         threading.forEachChunk(c, minimumPerChunk: 8) { channels in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
@@ -268,7 +305,7 @@ enum Winograd {
                         let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
                         let plane = x + (image * c + ci) * h * w
                         let tx = tile % tilesX, oy = (tile / tilesX) * 2 - 1, ox = tx * 2 - 1
-                        let base = ci * n + t, stride = c * n
+                        let base = ci * n + t
                         // Eight tiles of one row inside the map at once (they read columns ox … ox + 17).
                         if t + 8 <= n && tx + 8 <= tilesX && oy >= 0 && oy + 3 < h && ox >= 0 && ox + 17 < w {
                             transformEightInputTiles(plane + oy * w + ox, rowStride: w, into: v + base, planeStride: stride)
@@ -354,14 +391,15 @@ enum Winograd {
         func s(_ xi: Int) -> V8 { UnsafeRawPointer(m + xi * planeStride).loadUnaligned(as: V8.self) }
         let q00 = s(0) + s(4) + s(8), q01 = s(1) + s(5) + s(9), q02 = s(2) + s(6) + s(10), q03 = s(3) + s(7) + s(11)
         let q10 = s(4) - s(8) - s(12), q11 = s(5) - s(9) - s(13), q12 = s(6) - s(10) - s(14), q13 = s(7) - s(11) - s(15)
+        // Two tiles' outputs per SIMD4 (SIMD16's `evenHalf`/`oddHalf` setters copy the vector once per element).
         func write(_ i: Int, _ even: V8, _ odd: V8) {
-            var row = SIMD16<Float>()
-            row.evenHalf = even
-            row.oddHalf = odd
-            let p = UnsafeMutableRawPointer(out + i * rowStride)
-            row += SIMD16<Float>(repeating: bias)
-            if accumulate { row += p.loadUnaligned(as: SIMD16<Float>.self) }
-            p.storeBytes(of: row, as: SIMD16<Float>.self)
+            let bias4 = SIMD4<Float>(repeating: bias)
+            for q in stride(from: 0, to: 8, by: 2) {
+                var pair = SIMD4<Float>(even[q], odd[q], even[q + 1], odd[q + 1]) + bias4
+                let p = UnsafeMutableRawPointer(out + i * rowStride + 2 * q)
+                if accumulate { pair += p.loadUnaligned(as: SIMD4<Float>.self) }
+                p.storeBytes(of: pair, as: SIMD4<Float>.self)
+            }
         }
         write(0, q00 + q01 + q02, q01 - q02 - q03)
         write(1, q10 + q11 + q12, q11 - q12 - q13)

@@ -11,8 +11,10 @@
 //   y (4×4)    = Aᵀ M A        output,  Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]
 // Weight gradient (the adjoints): dU[ξ] = Σₜ (A dYₜ Aᵀ)[ξ] · Vₜ[ξ]ᵀ, dW = Gᵀ dU G.
 // Each 2-D transform is one 1-D transform applied down the columns, then along the rows, of a
-// 6×6 block held in place; the same generic code runs one tile (Float) or eight horizontally
-// adjacent tiles at once (SIMD8, one tile per lane).
+// 6×6 block held in place; the same generic code runs on eight horizontally adjacent tiles at
+// once (SIMD8, one tile per lane; a tile row's input rows are first staged with zero padding, so
+// edge tiles and short rows take it too) or on eight (k, c) weight pairs, and on one (Float) for
+// the weight pairs left over. The 36 planes of U, V, M and dU lie `Winograd.planeStride` apart.
 
 /// The arithmetic the transforms use, so one definition serves a single tile (`Float`) and eight
 /// tiles at once (`SIMD8<Float>`).
@@ -33,11 +35,12 @@ enum Winograd4x4 {
 
     /// Whether F(4×4) suits an H×W map: it does fewer GEMM multiplies than F(2×2) there (36 per
     /// 4×4 tile against 16 per 2×2 tile, tiles cut at the map's edge; not so on maps of 1, 2, 5, 6
-    /// pixels a side) and the map is at least 37 wide, so that most tiles take the eight-tile
-    /// vector transforms (on narrower maps every tile takes the scalar ones: conv5_1's 19×19 weight
-    /// gradient ran ×0.79 of F(2×2)'s, KernelBenchmarks).
-    static func suits(height h: Int, width w: Int) -> Bool {
-        w >= 37 && 36 * ((h + 3) / 4) * ((w + 3) / 4) < 16 * ((h + 1) / 2) * ((w + 1) / 2)
+    /// pixels a side), and for the forward and input-gradient passes (not `weightGradient`) the map
+    /// is at least 37 wide: on 19×19 (conv5_x, 5 tiles a row, so 5 of 8 lanes busy) F(4×4)'s
+    /// forward ran ×0.91–×0.97 and its input gradient ×0.80 of F(2×2)'s, its weight gradient
+    /// ×1.23–×2.07 (KernelBenchmarks, Benchmarks/results/README.md, "F(4×4) forward and input gradient").
+    static func suits(height h: Int, width w: Int, weightGradient: Bool) -> Bool {
+        (weightGradient || w >= 37) && 36 * ((h + 3) / 4) * ((w + 3) / 4) < 16 * ((h + 1) / 2) * ((w + 1) / 2)
     }
 
     // MARK: 1-D transforms
@@ -162,33 +165,119 @@ enum Winograd4x4 {
         }
     }
 
-    /// Writes (or adds) 32 outputs at `out`: lane q of `b[j]` (j = 0..<4) to out[4q + j], plus `bias`.
+    /// Writes (or adds) 32 outputs at `out`: lane q of `b[j]` (j = 0..<4) to out[4q + j], plus `bias`
+    /// — tile q's four outputs as one SIMD4. (Built with SIMD32's `evenHalf`/`oddHalf` setters
+    /// instead, this copied the whole vector once per element: 9% of a conv4_2 KernelBenchmarks
+    /// run went to it, more than to the input transform and the weight transform together.)
     @inline(__always)
     static func storeEightTiles(_ b: UnsafeMutablePointer<SIMD8<Float>>, into out: UnsafeMutablePointer<Float>,
                                 bias: Float, accumulate: Bool) {
-        var low = SIMD16<Float>(), high = SIMD16<Float>(), row = SIMD32<Float>()
-        low.evenHalf = b[0]; low.oddHalf = b[2]; high.evenHalf = b[1]; high.oddHalf = b[3]
-        row.evenHalf = low; row.oddHalf = high
-        let p = UnsafeMutableRawPointer(out)
-        row += SIMD32<Float>(repeating: bias)
-        if accumulate { row += p.loadUnaligned(as: SIMD32<Float>.self) }
-        p.storeBytes(of: row, as: SIMD32<Float>.self)
+        let bias4 = SIMD4<Float>(repeating: bias)
+        for q in 0..<8 {
+            var tile = SIMD4<Float>(b[0][q], b[1][q], b[2][q], b[3][q]) + bias4
+            let p = UnsafeMutableRawPointer(out + 4 * q)
+            if accumulate { tile += p.loadUnaligned(as: SIMD4<Float>.self) }
+            p.storeBytes(of: tile, as: SIMD4<Float>.self)
+        }
+    }
+
+    /// Lanes 0..<`lanes` of `b[0..<count]` to the planes at `out`, `out + planeStride`, … (whole
+    /// vectors when all eight lanes are tiles of the run).
+    @inline(__always)
+    static func storeLanes(_ b: UnsafeMutablePointer<SIMD8<Float>>, count: Int, lanes: Int, into out: UnsafeMutablePointer<Float>,
+                           planeStride: Int) {
+        if lanes == 8 {
+            for xi in 0..<count { UnsafeMutableRawPointer(out + xi * planeStride).storeBytes(of: b[xi], as: SIMD8<Float>.self) }
+        } else {
+            for xi in 0..<count { for l in 0..<lanes { out[xi * planeStride + l] = b[xi][l] } }
+        }
+    }
+
+    /// `b[0..<count]` from the planes at `m`, `m + planeStride`, …: lanes 0..<`lanes`, zero beyond.
+    @inline(__always)
+    static func loadLanes(_ m: UnsafePointer<Float>, count: Int, lanes: Int, planeStride: Int, into b: UnsafeMutablePointer<SIMD8<Float>>) {
+        if lanes == 8 {
+            for xi in 0..<count { b[xi] = UnsafeRawPointer(m + xi * planeStride).loadUnaligned(as: SIMD8<Float>.self) }
+        } else {
+            for xi in 0..<count {
+                var s = SIMD8<Float>()
+                for l in 0..<lanes { s[l] = m[xi * planeStride + l] }
+                b[xi] = s
+            }
+        }
+    }
+
+    /// Floats of a staged row of a map `tilesX` tiles wide: the eight-tile loads of its last
+    /// group read up to 4·(tilesX − 1) + 34 columns.
+    static func stagedRowLength(tilesX: Int) -> Int { 4 * tilesX + 32 }
+
+    /// Copies rows `firstRow` ..< `firstRow + rows` of an H×W `plane` to `staged` (`rowLength`
+    /// apart), each behind `leftPad` zeros and zero-filled to `rowLength`; rows outside the map
+    /// are all zero. Every tile of a tile row then reads its patch from `staged`, so edge tiles
+    /// take the eight-lane transforms too.
+    @inline(__always)
+    static func stage(_ plane: UnsafePointer<Float>, height h: Int, width w: Int, firstRow: Int, rows: Int, leftPad: Int,
+                      into staged: UnsafeMutablePointer<Float>, rowLength: Int) {
+        for i in 0..<rows {
+            let row = staged + i * rowLength, y = firstRow + i
+            guard y >= 0 && y < h else {
+                row.update(repeating: 0, count: rowLength)
+                continue
+            }
+            row.update(repeating: 0, count: leftPad)
+            (row + leftPad).update(from: plane + y * w, count: w)
+            (row + leftPad + w).update(repeating: 0, count: rowLength - leftPad - w)
+        }
+    }
+
+    /// Calls `body(t, image, tileRow, firstColumn, count)` for the runs of a chunk's tiles
+    /// `firstTile` ..< `firstTile + tiles` that lie in one tile row: tiles t ..< t + count of the
+    /// chunk are tile columns firstColumn ..< firstColumn + count of that row.
+    @inline(__always)
+    static func forEachRun(firstTile t0: Int, tiles n: Int, tilesX: Int, perImage: Int,
+                           _ body: (_ t: Int, _ image: Int, _ tileRow: Int, _ firstColumn: Int, _ count: Int) -> Void) {
+        var t = 0
+        while t < n {
+            let image = (t0 + t) / perImage, tile = (t0 + t) % perImage, column = tile % tilesX
+            let count = min(n - t, tilesX - column)
+            body(t, image, tile / tilesX, column, count)
+            t += count
+        }
     }
 
     // MARK: Weights
 
-    /// U: 36 × K × C transformed weights of `weight` (K×C×3×3).
-    static func transformWeights(_ weight: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int,
+    /// U: 36 planes (`Winograd.planeStride(K·C)` apart) of K×C transformed weights of `weight`:
+    /// K×C×3×3, or with `flipped` the C×K×3×3 kernel whose flipped transpose the convolution
+    /// applies (the input gradient's: U[ξ][k][c] from weight[c][k] rotated by 180°), read in place.
+    /// Eight (k, c) pairs at a time, one per lane, so each plane gets whole vectors.
+    static func transformWeights(_ weight: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, flipped: Bool,
                                  into u: UnsafeMutablePointer<Float>, threading: Threading) {
-        let plane = k * c
-        threading.forEachChunk(plane, minimumPerChunk: 1024) { pairs in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 36) { scratch in
-                let b = scratch.baseAddress!
-                for kc in pairs {
-                    let g = weight + kc * 9
-                    for i in 0..<3 { for j in 0..<3 { b[i * 6 + j] = g[i * 3 + j] } }
-                    weight2D(b)
-                    for xi in 0..<36 { u[xi * plane + kc] = b[xi] }
+        let stride = Winograd.planeStride(k * c)
+        /// The 3×3 kernel of pair kc (k·C + c): its element e (0..<9, row-major) is g[e], or g[8 − e] flipped.
+        @inline(__always) func kernel(_ kc: Int) -> UnsafePointer<Float> {
+            flipped ? weight + ((kc % c) * k + kc / c) * 9 : weight + kc * 9
+        }
+        threading.forEachChunk(k * c, minimumPerChunk: 1024) { pairs in
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { lanes in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 36) { one in
+                    let b8 = lanes.baseAddress!, b1 = one.baseAddress!
+                    var kc = pairs.lowerBound
+                    while kc + 8 <= pairs.upperBound {
+                        for q in 0..<8 {
+                            let g = kernel(kc + q)
+                            for e in 0..<9 { b8[e / 3 * 6 + e % 3][q] = g[flipped ? 8 - e : e] }
+                        }
+                        weight2D(b8)
+                        for xi in 0..<36 { UnsafeMutableRawPointer(u + xi * stride + kc).storeBytes(of: b8[xi], as: SIMD8<Float>.self) }
+                        kc += 8
+                    }
+                    for kc in kc..<pairs.upperBound {
+                        let g = kernel(kc)
+                        for e in 0..<9 { b1[e / 3 * 6 + e % 3] = g[flipped ? 8 - e : e] }
+                        weight2D(b1)
+                        for xi in 0..<36 { u[xi * stride + kc] = b1[xi] }
+                    }
                 }
             }
         }
@@ -206,47 +295,42 @@ enum Winograd4x4 {
         workspace: Conv2D.Workspace, threading: Threading
     ) {
         let tilesX = (w + 3) / 4, perImage = ((h + 3) / 4) * tilesX, tiles = batch * perImage
-        let (chunk, v, m) = Winograd.chunkBuffers(tiles: tiles, positions: positions, channels: c, outChannels: k, workspace: workspace)
+        let (chunk, v, vStride, m, mStride) = Winograd.chunkBuffers(tiles: tiles, positions: positions, channels: c, outChannels: k,
+                                                                     workspace: workspace)
+        let uStride = Winograd.planeStride(k * c)
         var t0 = 0
         while t0 < tiles {
             let n = min(chunk, tiles - t0)
-            transformInput(x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, threading: threading)
+            transformInput(x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, planeStride: vStride, threading: threading)
             // M[ξ] = U[ξ] · V[ξ].
             threading.forEachJob(positions) { xi, _ in
-                Gemm.sgemm(m: k, n: n, k: c, a: u + xi * k * c, lda: c, b: v + xi * c * n, ldb: n, beta: 0, c: m + xi * k * n, ldc: n)
+                Gemm.sgemm(m: k, n: n, k: c, a: u + xi * uStride, lda: c, b: v + xi * vStride, ldb: n, beta: 0, c: m + xi * mStride, ldc: n)
             }
-            // y = Aᵀ M A per tile, cut at the map's edge.
+            // y = Aᵀ M A, eight tiles of a tile row at a time, cut at the map's edge.
             threading.forEachChunk(k, minimumPerChunk: 8) { outs in
                 withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { lanes in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 36) { one in
-                        let b8 = lanes.baseAddress!, b1 = one.baseAddress!
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { cut in
+                        let b8 = lanes.baseAddress!, part = cut.baseAddress!
                         for ko in outs {
-                            let b = bias?[ko] ?? 0, step = k * n
-                            var t = 0
-                            while t < n {
-                                let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
-                                let plane = y + (image * k + ko) * h * w
-                                let tx = tile % tilesX, oy = (tile / tilesX) * 4, ox = tx * 4
-                                let at = m + ko * n + t
-                                // Eight tiles of one row inside the map (they write columns ox … ox + 31).
-                                if t + 8 <= n && tx + 8 <= tilesX && oy + 3 < h && ox + 31 < w {
-                                    for xi in 0..<36 { b8[xi] = UnsafeRawPointer(at + xi * step).loadUnaligned(as: SIMD8<Float>.self) }
+                            let b = bias?[ko] ?? 0
+                            forEachRun(firstTile: t0, tiles: n, tilesX: tilesX, perImage: perImage) { t, image, tileRow, firstColumn, count in
+                                let plane = y + (image * k + ko) * h * w, oy = 4 * tileRow
+                                var q = 0
+                                while q < count {
+                                    let ox = 4 * (firstColumn + q), columns = min(4 * min(8, count - q), w - ox)
+                                    loadLanes(m + ko * n + t + q, count: 36, lanes: min(8, count - q), planeStride: mStride, into: b8)
                                     output2D(b8)
-                                    for i in 0..<4 {
-                                        storeEightTiles(b8 + 6 * i, into: plane + (oy + i) * w + ox, bias: b, accumulate: accumulate)
+                                    for i in 0..<min(4, h - oy) {
+                                        let out = plane + (oy + i) * w + ox
+                                        if columns == 32 {
+                                            storeEightTiles(b8 + 6 * i, into: out, bias: b, accumulate: accumulate)
+                                        } else {
+                                            storeEightTiles(b8 + 6 * i, into: part, bias: b, accumulate: false)
+                                            for j in 0..<columns { out[j] = accumulate ? out[j] + part[j] : part[j] }
+                                        }
                                     }
-                                    t += 8
-                                    continue
+                                    q += 8
                                 }
-                                for xi in 0..<36 { b1[xi] = at[xi * step] }
-                                output2D(b1)
-                                for i in 0..<min(4, h - oy) {
-                                    let row = plane + (oy + i) * w + ox
-                                    for j in 0..<min(4, w - ox) {
-                                        row[j] = (accumulate ? row[j] : 0) + b + b1[i * 6 + j]
-                                    }
-                                }
-                                t += 1
                             }
                         }
                     }
@@ -256,40 +340,28 @@ enum Winograd4x4 {
         }
     }
 
-    /// V[ξ][c][t] (36 × C × `tiles`): Bᵀ d B of the 6×6 input patch of each tile `firstTile` …
-    /// `firstTile + tiles − 1` (tiles of all images in order; zero outside the map).
+    /// V[ξ][c][t] (36 planes of C × `tiles`, `planeStride` apart): Bᵀ d B of the 6×6 input patch of
+    /// each tile `firstTile` … `firstTile + tiles − 1` (tiles of all images in order; zero outside the map).
     static func transformInput(_ x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
-                               firstTile t0: Int, tiles n: Int, into v: UnsafeMutablePointer<Float>, threading: Threading) {
-        let tilesX = (w + 3) / 4, perImage = ((h + 3) / 4) * tilesX
+                               firstTile t0: Int, tiles n: Int, into v: UnsafeMutablePointer<Float>, planeStride step: Int,
+                               threading: Threading) {
+        let tilesX = (w + 3) / 4, perImage = ((h + 3) / 4) * tilesX, rowLength = stagedRowLength(tilesX: tilesX)
         threading.forEachChunk(c, minimumPerChunk: 8) { channels in
-            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { lanes in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 36) { one in
-                    let b8 = lanes.baseAddress!, b1 = one.baseAddress!
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * rowLength) { staged in
+                withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { lanes in
+                    let rows = staged.baseAddress!, b8 = lanes.baseAddress!
                     for ci in channels {
-                        var t = 0
-                        while t < n {
-                            let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
-                            let plane = x + (image * c + ci) * h * w
-                            let tx = tile % tilesX, oy = (tile / tilesX) * 4 - 1, ox = tx * 4 - 1
-                            let at = v + ci * n + t, step = c * n
-                            // Eight tiles of one row inside the map (they read columns ox … ox + 33).
-                            if t + 8 <= n && tx + 8 <= tilesX && oy >= 0 && oy + 5 < h && ox >= 0 && ox + 33 < w {
-                                for i in 0..<6 { loadEightTiles(plane + (oy + i) * w + ox, columns: 6, into: b8 + 6 * i) }
+                        forEachRun(firstTile: t0, tiles: n, tilesX: tilesX, perImage: perImage) { t, image, tileRow, firstColumn, count in
+                            // The tile row's six input rows, column −1 first (zero outside the map).
+                            stage(x + (image * c + ci) * h * w, height: h, width: w, firstRow: 4 * tileRow - 1, rows: 6, leftPad: 1,
+                                  into: rows, rowLength: rowLength)
+                            var q = 0
+                            while q < count {
+                                for i in 0..<6 { loadEightTiles(rows + i * rowLength + 4 * (firstColumn + q), columns: 6, into: b8 + 6 * i) }
                                 input2D(b8)
-                                for xi in 0..<36 { UnsafeMutableRawPointer(at + xi * step).storeBytes(of: b8[xi], as: SIMD8<Float>.self) }
-                                t += 8
-                                continue
+                                storeLanes(b8, count: 36, lanes: min(8, count - q), into: v + ci * n + t + q, planeStride: step)
+                                q += 8
                             }
-                            for i in 0..<6 {
-                                let yy = oy + i
-                                for j in 0..<6 {
-                                    let xx = ox + j
-                                    b1[i * 6 + j] = yy >= 0 && yy < h && xx >= 0 && xx < w ? plane[yy * w + xx] : 0
-                                }
-                            }
-                            input2D(b1)
-                            for xi in 0..<36 { at[xi * step] = b1[xi] }
-                            t += 1
                         }
                     }
                 }
@@ -308,61 +380,64 @@ enum Winograd4x4 {
         workspace: Conv2D.Workspace, threading: Threading
     ) {
         let tilesX = (w + 3) / 4, perImage = ((h + 3) / 4) * tilesX, tiles = batch * perImage
-        let (chunk, v, dm) = Winograd.chunkBuffers(tiles: tiles, positions: positions, channels: c, outChannels: k, workspace: workspace)
-        let du = workspace.buffer(positions * k * c, slot: 1)
-        du.update(repeating: 0, count: positions * k * c)
+        let rowLength = stagedRowLength(tilesX: tilesX)
+        let (chunk, v, vStride, dm, step) = Winograd.chunkBuffers(tiles: tiles, positions: positions, channels: c, outChannels: k,
+                                                                   workspace: workspace)
+        let plane = k * c, duStride = Winograd.planeStride(plane)
+        let du = workspace.buffer(positions * duStride, slot: 1)
+        du.update(repeating: 0, count: positions * duStride)
         var t0 = 0
         while t0 < tiles {
             let n = min(chunk, tiles - t0)
-            transformInput(x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, threading: threading)
-            // dM[ξ][k][t] = A dY Aᵀ of each 4×4 output-gradient tile (zero beyond the map).
+            transformInput(x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, planeStride: vStride, threading: threading)
+            // dM[ξ][k][t] = A dY Aᵀ of each 4×4 output-gradient tile (zero beyond the map), eight at a time.
             threading.forEachChunk(k, minimumPerChunk: 8) { outs in
-                withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { lanes in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 36) { one in
-                        let b8 = lanes.baseAddress!, b1 = one.baseAddress!
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * rowLength) { staged in
+                    withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { lanes in
+                        let rows = staged.baseAddress!, b8 = lanes.baseAddress!
                         for ko in outs {
-                            var t = 0
-                            while t < n {
-                                let image = (t0 + t) / perImage, tile = (t0 + t) % perImage
-                                let plane = dy + (image * k + ko) * h * w
-                                let tx = tile % tilesX, oy = (tile / tilesX) * 4, ox = tx * 4
-                                let at = dm + ko * n + t, step = k * n
-                                // Eight tiles of one row inside the map (they read columns ox … ox + 31).
-                                if t + 8 <= n && tx + 8 <= tilesX && oy + 3 < h && ox + 31 < w {
-                                    for i in 0..<4 { loadEightTiles(plane + (oy + i) * w + ox, columns: 4, into: b8 + 6 * i) }
+                            forEachRun(firstTile: t0, tiles: n, tilesX: tilesX, perImage: perImage) { t, image, tileRow, firstColumn, count in
+                                stage(dy + (image * k + ko) * h * w, height: h, width: w, firstRow: 4 * tileRow, rows: 4, leftPad: 0,
+                                      into: rows, rowLength: rowLength)
+                                var q = 0
+                                while q < count {
+                                    for i in 0..<4 { loadEightTiles(rows + i * rowLength + 4 * (firstColumn + q), columns: 4, into: b8 + 6 * i) }
                                     gradient2D(b8)
-                                    for xi in 0..<36 { UnsafeMutableRawPointer(at + xi * step).storeBytes(of: b8[xi], as: SIMD8<Float>.self) }
-                                    t += 8
-                                    continue
+                                    storeLanes(b8, count: 36, lanes: min(8, count - q), into: dm + ko * n + t + q, planeStride: step)
+                                    q += 8
                                 }
-                                for i in 0..<4 {
-                                    for j in 0..<4 {
-                                        b1[i * 6 + j] = oy + i < h && ox + j < w ? plane[(oy + i) * w + ox + j] : 0
-                                    }
-                                }
-                                gradient2D(b1)
-                                for xi in 0..<36 { at[xi * step] = b1[xi] }
-                                t += 1
                             }
                         }
                     }
                 }
             }
             threading.forEachJob(positions) { xi, _ in
-                Gemm.sgemm(transB: true, m: k, n: c, k: n, a: dm + xi * k * n, lda: n, b: v + xi * c * n, ldb: n, beta: 1,
-                           c: du + xi * k * c, ldc: c)
+                Gemm.sgemm(transB: true, m: k, n: c, k: n, a: dm + xi * step, lda: n, b: v + xi * vStride, ldb: n, beta: 1,
+                           c: du + xi * duStride, ldc: c)
             }
             t0 += n
         }
-        let plane = k * c
+        // dW += Gᵀ dU G, eight (k, c) pairs at a time, one per lane.
         threading.forEachChunk(plane, minimumPerChunk: 1024) { pairs in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 36) { scratch in
-                let b = scratch.baseAddress!
-                for kc in pairs {
-                    for xi in 0..<36 { b[xi] = du[xi * plane + kc] }
-                    weightGradient2D(b)
-                    let g = dw + kc * 9
-                    for i in 0..<3 { for j in 0..<3 { g[i * 3 + j] += b[i * 6 + j] } }
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { lanes in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 36) { one in
+                    let b8 = lanes.baseAddress!, b1 = one.baseAddress!
+                    var kc = pairs.lowerBound
+                    while kc + 8 <= pairs.upperBound {
+                        for xi in 0..<36 { b8[xi] = UnsafeRawPointer(du + xi * duStride + kc).loadUnaligned(as: SIMD8<Float>.self) }
+                        weightGradient2D(b8)
+                        for q in 0..<8 {
+                            let g = dw + (kc + q) * 9
+                            for i in 0..<3 { for j in 0..<3 { g[i * 3 + j] += b8[i * 6 + j][q] } }
+                        }
+                        kc += 8
+                    }
+                    for kc in kc..<pairs.upperBound {
+                        for xi in 0..<36 { b1[xi] = du[xi * duStride + kc] }
+                        weightGradient2D(b1)
+                        let g = dw + kc * 9
+                        for i in 0..<3 { for j in 0..<3 { g[i * 3 + j] += b1[i * 6 + j] } }
+                    }
                 }
             }
         }
