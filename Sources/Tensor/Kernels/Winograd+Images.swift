@@ -26,7 +26,8 @@ extension Winograd {
     static func forwardByImages(_ algorithm: Algorithm, _ g: Conv2D.Geometry, input x: UnsafePointer<Float>, weight w: UnsafePointer<Float>,
                                 bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
                                 workspace: Conv2D.Workspace, threading: Threading) {
-        let u = transformedWeights(algorithm, w, outChannels: g.outChannels, inChannels: g.inChannels, workspace: workspace, threading: threading)
+        let u = transformedWeights(algorithm, weight: w, flipped: false, outChannels: g.outChannels, inChannels: g.inChannels,
+                                   workspace: workspace, threading: threading)
         convolveByImages(algorithm, batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
                          transformedWeights: u, outChannels: g.outChannels, bias: bias, output: y, accumulate: false,
                          workspace: workspace, threading: threading)
@@ -36,9 +37,8 @@ extension Winograd {
     static func inputGradientByImages(_ algorithm: Algorithm, _ g: Conv2D.Geometry, weight w: UnsafePointer<Float>,
                                       gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
                                       workspace: Conv2D.Workspace, threading: Threading) {
-        let flipped = workspace.buffer(9 * g.outChannels * g.inChannels, slot: 2)
-        flipTranspose(w, outChannels: g.outChannels, inChannels: g.inChannels, into: flipped)
-        let u = transformedWeights(algorithm, flipped, outChannels: g.inChannels, inChannels: g.outChannels, workspace: workspace, threading: threading)
+        let u = transformedWeights(algorithm, weight: w, flipped: true, outChannels: g.inChannels, inChannels: g.outChannels,
+                                   workspace: workspace, threading: threading)
         convolveByImages(algorithm, batch: g.batch, input: dy, channels: g.outChannels, height: g.height, width: g.width,
                          transformedWeights: u, outChannels: g.inChannels, bias: nil, output: dx, accumulate: true,
                          workspace: workspace, threading: threading)
@@ -72,17 +72,6 @@ extension Winograd {
                 for i in range { dw[i] += partial[i] }
             }
         }
-    }
-
-    /// U of `weight` (K×C×3×3) for `algorithm`, in the workspace's slot 1.
-    private static func transformedWeights(_ algorithm: Algorithm, _ weight: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int,
-                                           workspace: Conv2D.Workspace, threading: Threading) -> UnsafeMutablePointer<Float> {
-        let u = workspace.buffer(algorithm.positions * k * c, slot: 1)
-        switch algorithm {
-        case .f2x2: transformWeights(weight, outChannels: k, inChannels: c, into: u)
-        case .f4x4: Winograd4x4.transformWeights(weight, outChannels: k, inChannels: c, into: u, threading: threading)
-        }
-        return u
     }
 
     /// Each thread convolves its share of the images with the shared transformed weights `u`,

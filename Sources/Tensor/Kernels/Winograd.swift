@@ -59,6 +59,25 @@ enum Winograd {
         weight: UnsafePointer<Float>, flipped: Bool = false, outChannels k: Int, bias: UnsafePointer<Float>?,
         output y: UnsafeMutablePointer<Float>, accumulate: Bool, workspace: Conv2D.Workspace, threading: Threading
     ) {
+        let u = transformedWeights(algorithm, weight: weight, flipped: flipped, outChannels: k, inChannels: c,
+                                   workspace: workspace, threading: threading)
+        switch algorithm {
+        case .f2x2:
+            convolve(batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
+                     bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
+        case .f4x4:
+            Winograd4x4.convolve(batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
+                                 bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
+        }
+    }
+
+    /// U of `weight` (K×C×3×3; with `flipped`, the C×K×3×3 kernel whose flipped transpose the
+    /// convolution applies) for `algorithm`: from the workspace's cache when it keeps transformed
+    /// weights, else transformed into its slot 1.
+    static func transformedWeights(
+        _ algorithm: Algorithm, weight: UnsafePointer<Float>, flipped: Bool, outChannels k: Int, inChannels c: Int,
+        workspace: Conv2D.Workspace, threading: Threading
+    ) -> UnsafePointer<Float> {
         let count = algorithm.positions * planeStride(k * c)
         func transform(into u: UnsafeMutablePointer<Float>) {
             switch algorithm {
@@ -83,14 +102,7 @@ enum Winograd {
             transform(into: buffer)
             u = UnsafePointer(buffer)
         }
-        switch algorithm {
-        case .f2x2:
-            convolve(batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
-                     bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
-        case .f4x4:
-            Winograd4x4.convolve(batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
-                                 bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
-        }
+        return u
     }
 
     /// Whether `g` can run here.
