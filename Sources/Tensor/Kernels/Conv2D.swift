@@ -237,11 +237,7 @@ public enum Conv2D {
         let pixels = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
         let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
         if let algorithm = workspace.winogradAlgorithm(g) {
-            if Winograd.imagesInParallel(g, workspace: workspace, threading: threading) {
-                Winograd.forwardByImages(algorithm, g, input: x, weight: w, bias: bias?.baseAddress, output: y, workspace: workspace, threading: threading)
-            } else {
-                Winograd.forward(algorithm, g, input: x, weight: w, bias: bias?.baseAddress, output: y, workspace: workspace, threading: threading)
-            }
+            Winograd.forward(algorithm, g, input: x, weight: w, bias: bias?.baseAddress, output: y, workspace: workspace, threading: threading)
             if activation == .relu {
                 ReLU.addBiasAndRectify(y, rows: g.batch * g.outChannels, length: pixels, rowStride: pixels, bias: nil, threading: threading)
             }
@@ -346,19 +342,11 @@ public enum Conv2D {
         let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
         var gradInput = gradInput, gradWeight = gradWeight
         if let dx = gradInput?.baseAddress, let algorithm = workspace.winogradAlgorithm(g) {
-            if Winograd.imagesInParallel(g, workspace: workspace, threading: threading) {
-                Winograd.inputGradientByImages(algorithm, g, weight: w, gradOutput: dy, gradInput: dx, workspace: workspace, threading: threading)
-            } else {
-                Winograd.inputGradient(algorithm, g, weight: w, gradOutput: dy, gradInput: dx, workspace: workspace, threading: threading)
-            }
+            Winograd.inputGradient(algorithm, g, weight: w, gradOutput: dy, gradInput: dx, workspace: workspace, threading: threading)
             gradInput = nil
         }
         if let dw = gradWeight?.baseAddress, let algorithm = workspace.winogradWeightGradientAlgorithm(g) {
-            if Winograd.imagesInParallel(g, workspace: workspace, threading: threading) {
-                Winograd.weightGradientByImages(algorithm, g, input: x, gradOutput: dy, gradWeight: dw, workspace: workspace, threading: threading)
-            } else {
-                Winograd.weightGradient(algorithm, g, input: x, gradOutput: dy, gradWeight: dw, workspace: workspace, threading: threading)
-            }
+            Winograd.weightGradient(algorithm, g, input: x, gradOutput: dy, gradWeight: dw, workspace: workspace, threading: threading)
             gradWeight = nil
         }
         if let db = gradBias?.baseAddress {
@@ -387,12 +375,7 @@ public enum Conv2D {
                 }
             }
             if let dw = gradWeight?.baseAddress {
-                threading.forEachChunk(weights, minimumPerChunk: 1 << 14) { range in
-                    for thread in 1..<workers {
-                        let partial = partials[thread]!
-                        for i in range { dw[i] += partial[i] }
-                    }
-                }
+                addPartials(partials.dropFirst().map { $0! }, into: dw, count: weights, threading: threading)
             }
             return
         }
@@ -400,6 +383,18 @@ public enum Conv2D {
         for n in 0..<g.batch {
             backwardImage(g, x + n * imageIn, w, dy + n * imageOut, gradInput: gradInput.map { $0.baseAddress! + n * imageIn },
                           gradWeight: gradWeight?.baseAddress, col: col, threading: threading)
+        }
+    }
+
+    /// `sum += partials[0] + partials[1] + …`, element by element in that order (so the result
+    /// depends only on how many partials there are), split over the threads.
+    static func addPartials(_ partials: [UnsafeMutablePointer<Float>], into sum: UnsafeMutablePointer<Float>, count: Int,
+                            threading: Threading) {
+        guard !partials.isEmpty else { return }
+        threading.forEachChunk(count, minimumPerChunk: 1 << 14) { range in
+            for partial in partials {
+                for i in range { sum[i] += partial[i] }
+            }
         }
     }
 

@@ -14,39 +14,18 @@
 // and then added in thread order, so results depend on the thread count only.
 
 extension Winograd {
-    /// Whether `g`'s Winograd passes take the images one share per thread: GEMMs on the kernels'
-    /// own threads, at least the workspace's `winogradImagesInParallelMinimumThreads` of them,
-    /// and at least one image per thread.
-    static func imagesInParallel(_ g: Conv2D.Geometry, workspace: Conv2D.Workspace, threading: Threading) -> Bool {
+    /// Whether Winograd passes over `batch` images take them one share per thread: GEMMs on the
+    /// kernels' own threads, at least the workspace's `winogradImagesInParallelMinimumThreads` of
+    /// them, and at least one image per thread. `convolve` (forward, input gradient) and
+    /// `weightGradient` ask it.
+    static func imagesInParallel(batch: Int, workspace: Conv2D.Workspace, threading: Threading) -> Bool {
         guard let minimum = workspace.winogradImagesInParallelMinimumThreads else { return false }
-        return threading.gemmsOnOwnThreads && threading.threads >= minimum && g.batch >= threading.threads
+        return threading.gemmsOnOwnThreads && threading.threads >= minimum && batch >= threading.threads
     }
 
-    /// `forward` with the images one share per thread (`imagesInParallel`).
-    static func forwardByImages(_ algorithm: Algorithm, _ g: Conv2D.Geometry, input x: UnsafePointer<Float>, weight w: UnsafePointer<Float>,
-                                bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
-                                workspace: Conv2D.Workspace, threading: Threading) {
-        let u = transformedWeights(algorithm, weight: w, flipped: false, outChannels: g.outChannels, inChannels: g.inChannels,
-                                   workspace: workspace, threading: threading)
-        convolveByImages(algorithm, batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
-                         transformedWeights: u, outChannels: g.outChannels, bias: bias, output: y, accumulate: false,
-                         workspace: workspace, threading: threading)
-    }
-
-    /// `inputGradient` with the images one share per thread (`imagesInParallel`).
-    static func inputGradientByImages(_ algorithm: Algorithm, _ g: Conv2D.Geometry, weight w: UnsafePointer<Float>,
-                                      gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
-                                      workspace: Conv2D.Workspace, threading: Threading) {
-        let u = transformedWeights(algorithm, weight: w, flipped: true, outChannels: g.inChannels, inChannels: g.outChannels,
-                                   workspace: workspace, threading: threading)
-        convolveByImages(algorithm, batch: g.batch, input: dy, channels: g.outChannels, height: g.height, width: g.width,
-                         transformedWeights: u, outChannels: g.inChannels, bias: nil, output: dx, accumulate: true,
-                         workspace: workspace, threading: threading)
-    }
-
-    /// `weightGradient` with the images one share per thread (`imagesInParallel`): thread 0 adds
-    /// into `gradWeight`, every other thread into its own partial, then the partials are added
-    /// in thread order.
+    /// `weightGradient` with the images one share per thread (`imagesInParallel`; a share's own
+    /// workspace never splits again): thread 0 adds into `gradWeight`, every other thread into
+    /// its own partial, then the partials are added in thread order (`Conv2D.addPartials`).
     static func weightGradientByImages(_ algorithm: Algorithm, _ g: Conv2D.Geometry, input x: UnsafePointer<Float>,
                                        gradOutput dy: UnsafePointer<Float>, gradWeight dw: UnsafeMutablePointer<Float>,
                                        workspace: Conv2D.Workspace, threading: Threading) {
@@ -65,33 +44,21 @@ extension Winograd {
             weightGradient(algorithm, share, input: x + images.lowerBound * imageIn, gradOutput: dy + images.lowerBound * imageOut,
                            gradWeight: partials[t], workspace: shares[t], threading: .serial)
         }
-        guard shares.count > 1 else { return }
-        threading.forEachChunk(weights, minimumPerChunk: 1 << 14) { range in
-            for t in 1..<shares.count {
-                let partial = partials[t]
-                for i in range { dw[i] += partial[i] }
-            }
-        }
+        Conv2D.addPartials(Array(partials.dropFirst()), into: dw, count: weights, threading: threading)
     }
 
     /// Each thread convolves its share of the images with the shared transformed weights `u`,
     /// single-threaded, through its own workspace.
-    private static func convolveByImages(
+    static func convolveByImages(
         _ algorithm: Algorithm, batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
         transformedWeights u: UnsafePointer<Float>, outChannels k: Int, bias: UnsafePointer<Float>?,
         output y: UnsafeMutablePointer<Float>, accumulate: Bool, workspace: Conv2D.Workspace, threading: Threading
     ) {
         let shares = workspace.imageWorkspaces(min(threading.gemmThreads, batch))
         threading.forEachShare(batch) { images, t in
-            let (xs, ys) = (x + images.lowerBound * c * h * w, y + images.lowerBound * k * h * w)
-            switch algorithm {
-            case .f2x2:
-                convolve(batch: images.count, input: xs, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
-                         bias: bias, output: ys, accumulate: accumulate, workspace: shares[t], threading: .serial)
-            case .f4x4:
-                Winograd4x4.convolve(batch: images.count, input: xs, channels: c, height: h, width: w, transformedWeights: u,
-                                     outChannels: k, bias: bias, output: ys, accumulate: accumulate, workspace: shares[t], threading: .serial)
-            }
+            convolve(algorithm, batch: images.count, input: x + images.lowerBound * c * h * w, channels: c, height: h, width: w,
+                     transformedWeights: u, outChannels: k, bias: bias, output: y + images.lowerBound * k * h * w,
+                     accumulate: accumulate, workspace: shares[t], threading: .serial)
         }
     }
 }

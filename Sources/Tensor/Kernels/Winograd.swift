@@ -42,6 +42,10 @@ enum Winograd {
     static func weightGradient(_ algorithm: Algorithm, _ g: Conv2D.Geometry, input x: UnsafePointer<Float>,
                                gradOutput dy: UnsafePointer<Float>, gradWeight dw: UnsafeMutablePointer<Float>,
                                workspace: Conv2D.Workspace, threading: Threading) {
+        if imagesInParallel(batch: g.batch, workspace: workspace, threading: threading) {
+            weightGradientByImages(algorithm, g, input: x, gradOutput: dy, gradWeight: dw, workspace: workspace, threading: threading)
+            return
+        }
         switch algorithm {
         case .f2x2:
             weightGradient(batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
@@ -61,6 +65,21 @@ enum Winograd {
     ) {
         let u = transformedWeights(algorithm, weight: weight, flipped: flipped, outChannels: k, inChannels: c,
                                    workspace: workspace, threading: threading)
+        if imagesInParallel(batch: batch, workspace: workspace, threading: threading) {
+            convolveByImages(algorithm, batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u,
+                             outChannels: k, bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
+        } else {
+            convolve(algorithm, batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
+                     bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
+        }
+    }
+
+    /// `output (+)= conv3x3(input, weights whose transform is u) + bias` by `algorithm`.
+    static func convolve(
+        _ algorithm: Algorithm, batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
+        transformedWeights u: UnsafePointer<Float>, outChannels k: Int, bias: UnsafePointer<Float>?,
+        output y: UnsafeMutablePointer<Float>, accumulate: Bool, workspace: Conv2D.Workspace, threading: Threading
+    ) {
         switch algorithm {
         case .f2x2:
             convolve(batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
