@@ -245,6 +245,39 @@ enum Winograd4x4 {
         }
     }
 
+    /// The staged eight-tile pass both tile transforms share: for each map `m` of `maps` (planes of
+    /// `maps` channels per image in `source`), each run of the chunk's tiles `firstTile` ..<
+    /// `firstTile + tiles` is staged `patch` rows at a time (from row 4·tileRow − `pad`, behind
+    /// `pad` zero columns), and eight tiles at a time their `patch`×`patch` patches are loaded
+    /// into lanes (row i at lane block 6·i), `transform`ed, and stored as 36 planes of `tiles`
+    /// columns at `into + m·tiles` (`planeStride` apart). Maps split over the threads.
+    @inline(__always)
+    static func transformTiles(_ source: UnsafePointer<Float>, maps: Int, height h: Int, width w: Int, firstTile t0: Int, tiles n: Int,
+                               patch: Int, pad: Int, into out: UnsafeMutablePointer<Float>, planeStride step: Int, threading: Threading,
+                               _ transform: (UnsafeMutablePointer<SIMD8<Float>>) -> Void) {
+        let tilesX = (w + 3) / 4, perImage = ((h + 3) / 4) * tilesX, rowLength = stagedRowLength(tilesX: tilesX)
+        threading.forEachChunk(maps, minimumPerChunk: 8) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: patch * rowLength) { staged in
+                withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { lanes in
+                    let rows = staged.baseAddress!, b8 = lanes.baseAddress!
+                    for m in range {
+                        forEachRun(firstTile: t0, tiles: n, tilesX: tilesX, perImage: perImage) { t, image, tileRow, firstColumn, count in
+                            stage(source + (image * maps + m) * h * w, height: h, width: w, firstRow: 4 * tileRow - pad, rows: patch,
+                                  leftPad: pad, into: rows, rowLength: rowLength)
+                            var q = 0
+                            while q < count {
+                                for i in 0..<patch { loadEightTiles(rows + i * rowLength + 4 * (firstColumn + q), columns: patch, into: b8 + 6 * i) }
+                                transform(b8)
+                                storeLanes(b8, count: 36, lanes: min(8, count - q), into: out + m * n + t + q, planeStride: step)
+                                q += 8
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     // MARK: Weights
 
     /// U: 36 planes (`Winograd.planeStride(K·C)` apart) of K×C transformed weights of `weight`:
@@ -345,28 +378,9 @@ enum Winograd4x4 {
     static func transformInput(_ x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
                                firstTile t0: Int, tiles n: Int, into v: UnsafeMutablePointer<Float>, planeStride step: Int,
                                threading: Threading) {
-        let tilesX = (w + 3) / 4, perImage = ((h + 3) / 4) * tilesX, rowLength = stagedRowLength(tilesX: tilesX)
-        threading.forEachChunk(c, minimumPerChunk: 8) { channels in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 6 * rowLength) { staged in
-                withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { lanes in
-                    let rows = staged.baseAddress!, b8 = lanes.baseAddress!
-                    for ci in channels {
-                        forEachRun(firstTile: t0, tiles: n, tilesX: tilesX, perImage: perImage) { t, image, tileRow, firstColumn, count in
-                            // The tile row's six input rows, column −1 first (zero outside the map).
-                            stage(x + (image * c + ci) * h * w, height: h, width: w, firstRow: 4 * tileRow - 1, rows: 6, leftPad: 1,
-                                  into: rows, rowLength: rowLength)
-                            var q = 0
-                            while q < count {
-                                for i in 0..<6 { loadEightTiles(rows + i * rowLength + 4 * (firstColumn + q), columns: 6, into: b8 + 6 * i) }
-                                input2D(b8)
-                                storeLanes(b8, count: 36, lanes: min(8, count - q), into: v + ci * n + t + q, planeStride: step)
-                                q += 8
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        // The tile's 6×6 input patch, column −1 and row −1 first (zero outside the map).
+        transformTiles(x, maps: c, height: h, width: w, firstTile: t0, tiles: n, patch: 6, pad: 1, into: v, planeStride: step,
+                       threading: threading) { input2D($0) }
     }
 
     // MARK: Weight gradient
@@ -379,8 +393,7 @@ enum Winograd4x4 {
         gradOutput dy: UnsafePointer<Float>, outChannels k: Int, gradWeight dw: UnsafeMutablePointer<Float>,
         workspace: Conv2D.Workspace, threading: Threading
     ) {
-        let tilesX = (w + 3) / 4, perImage = ((h + 3) / 4) * tilesX, tiles = batch * perImage
-        let rowLength = stagedRowLength(tilesX: tilesX)
+        let tiles = batch * ((h + 3) / 4) * ((w + 3) / 4)
         let (chunk, v, vStride, dm, step) = Winograd.chunkBuffers(tiles: tiles, positions: positions, channels: c, outChannels: k,
                                                                    workspace: workspace)
         let plane = k * c, duStride = Winograd.planeStride(plane)
@@ -391,26 +404,8 @@ enum Winograd4x4 {
             let n = min(chunk, tiles - t0)
             transformInput(x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, planeStride: vStride, threading: threading)
             // dM[ξ][k][t] = A dY Aᵀ of each 4×4 output-gradient tile (zero beyond the map), eight at a time.
-            threading.forEachChunk(k, minimumPerChunk: 8) { outs in
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * rowLength) { staged in
-                    withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { lanes in
-                        let rows = staged.baseAddress!, b8 = lanes.baseAddress!
-                        for ko in outs {
-                            forEachRun(firstTile: t0, tiles: n, tilesX: tilesX, perImage: perImage) { t, image, tileRow, firstColumn, count in
-                                stage(dy + (image * k + ko) * h * w, height: h, width: w, firstRow: 4 * tileRow, rows: 4, leftPad: 0,
-                                      into: rows, rowLength: rowLength)
-                                var q = 0
-                                while q < count {
-                                    for i in 0..<4 { loadEightTiles(rows + i * rowLength + 4 * (firstColumn + q), columns: 4, into: b8 + 6 * i) }
-                                    gradient2D(b8)
-                                    storeLanes(b8, count: 36, lanes: min(8, count - q), into: dm + ko * n + t + q, planeStride: step)
-                                    q += 8
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            transformTiles(dy, maps: k, height: h, width: w, firstTile: t0, tiles: n, patch: 4, pad: 0, into: dm, planeStride: step,
+                           threading: threading) { gradient2D($0) }
             threading.forEachJob(positions) { xi, _ in
                 Gemm.sgemm(transB: true, m: k, n: c, k: n, a: dm + xi * step, lda: n, b: v + xi * vStride, ldb: n, beta: 1,
                            c: du + xi * duStride, ldc: c)
