@@ -55,14 +55,14 @@ struct StackedHeadTests {
             let gradCls = headValues(batch * plane * h.anchors * (classes + 1), seed: UInt64(30 + k))
             let expected = try Self.separate(model, h, source: source, gradLoc: gradLoc, gradCls: gradCls, batch: batch)
 
-            let (loc, cls) = try model.headForward(h, source: source, batch: batch)
+            let (loc, cls) = try source.withUnsafeBufferPointer { try model.headForward(h, source: $0, batch: batch) }
             #expect(closeness(loc, expected.loc, rtol: 1e-5, atol: 1e-5).passed, "head \(k) loc")
             #expect(closeness(cls, expected.cls, rtol: 1e-5, atol: 1e-5).passed, "head \(k) cls")
             model.parameters.zeroGradients()
             var gradInput = [Float](repeating: 1, count: source.count)   // accumulated into
-            try gradInput.withUnsafeMutableBufferPointer { dx in
-                try model.headBackward(h, source: source, gradLoc: gradLoc, gradCls: gradCls, batch: batch, gradInput: dx)
-            }
+            try gradInput.withUnsafeMutableBufferPointer { dx in try source.withUnsafeBufferPointer { x in
+                try model.headBackward(h, source: x, gradLoc: gradLoc, gradCls: gradCls, batch: batch, gradInput: dx)
+            } }
             #expect(closeness(gradInput, expected.gradInput.map { $0 + 1 }, rtol: 1e-5, atol: 1e-5).passed, "head \(k) gradInput")
             for (index, gradient) in expected.gradients {
                 let c = closeness(Array(model.parameters.gradients.view(index)), gradient, rtol: 1e-5, atol: 1e-5)
@@ -79,10 +79,10 @@ struct StackedHeadTests {
         let source = headValues(batch * h.channels * plane, seed: 41)
         var gradInput = [Float](repeating: 0, count: source.count)
         model.parameters.zeroGradients()
-        try gradInput.withUnsafeMutableBufferPointer { dx in
-            try model.headBackward(h, source: source, gradLoc: headValues(batch * plane * h.anchors * 4, seed: 42),
+        try gradInput.withUnsafeMutableBufferPointer { dx in try source.withUnsafeBufferPointer { x in
+            try model.headBackward(h, source: x, gradLoc: headValues(batch * plane * h.anchors * 4, seed: 42),
                                    gradCls: headValues(batch * plane * h.anchors * 3, seed: 43), batch: batch, gradInput: dx)
-        }
+        } }
         let g = model.parameters.gradients
         #expect(g.view(h.loc.weight).allSatisfy { $0 == 0 } && g.view(h.cls.bias).allSatisfy { $0 == 0 })
         #expect(g.view(h.cls.weight).contains { $0 != 0 } && g.view(h.loc.bias).contains { $0 != 0 })

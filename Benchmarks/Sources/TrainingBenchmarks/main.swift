@@ -19,6 +19,8 @@ struct TrainingBenchmarks: ParsableCommand {
     @OptionGroup var options: SSDBenchmarkOptions
     @Flag(inversion: .prefixedNo, help: "Keep freed activation buffers in the heap for the next step (as the worker does).")
     var keepHeap = true
+    @Flag(inversion: .prefixedNo, help: "Plan the activation buffers in one long-lived block (the default); --no-activation-arena allocates each from the heap.")
+    var activationArena = true
     @Option(help: "Smallest channel count for Winograd 3×3 convolutions; 0 = never (im2col only).") var winogradChannels = 64
     @Option(help: "Winograd layers give each thread a share of the images from this many threads (GEMMs on own threads, one image per thread); 0 = never. Default: the workspace's.")
     var winogradImagesThreads: Int?
@@ -35,6 +37,7 @@ struct TrainingBenchmarks: ParsableCommand {
         let (network, imageShape) = (options.network, options.imageShape)
         let model = try SSDBenchmark.model(options, smallestBatch: batch.min() ?? 1, keepFreedMemory: keepHeap)
         model.workspace.winogradMinimumChannels = winogradChannels > 0 ? winogradChannels : nil
+        model.usesActivationArena = activationArena
         if let winogradImagesThreads { model.workspace.winogradImagesInParallelMinimumThreads = winogradImagesThreads > 0 ? winogradImagesThreads : nil }
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).

@@ -81,6 +81,7 @@ extension SSDModel {
             "  parameters           \(mib(parameterBytes)) MiB",
             "  parameter gradients  \(mib(gradientBytes)) MiB" + (gradientBytes == 0 ? " (never allocated: forward passes only)" : ""),
             "  activation buffers   \(mib(ledger.peakBytes)) MiB (at their peak)",
+            "  activation block     \(mib(arena.capacity * 4)) MiB (the outputs and gradients among them at planned offsets: ActivationArena)",
             "  everything else      \(mib(rest)) MiB (convolution scratch, OpenBLAS, runtime, inputs, loss, freed heap)",
             ledger.report(top: top),
         ].joined(separator: "\n")

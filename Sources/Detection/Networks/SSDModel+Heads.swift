@@ -16,13 +16,13 @@ extension SSDModel {
 
     /// Head `h`'s box-offset and class predictions for `source` (B × C × S × S), each
     /// NHWC-flattened: B × S·S·A·4 and B × S·S·A·(C+1).
-    func headForward(_ h: Head, source: [Float], batch: Int) throws -> (loc: [Float], cls: [Float]) {
+    func headForward(_ h: Head, source: UnsafeBufferPointer<Float>, batch: Int) throws -> (loc: [Float], cls: [Float]) {
         let g = stackedHeadGeometry(h, batch: batch), boxChannels = h.anchors * 4, plane = h.size * h.size
         let (w, b) = stackedHeadParameters(h)
         var y = [Float](overwrittenCount: batch * g.outChannels * plane)
-        try withBuffers([source, w, b]) { v in
+        try withBuffers([w, b]) { v in
             try y.withUnsafeMutableBufferPointer { yp in
-                try Conv2D.forward(g, input: v[0], weight: v[1], bias: v[2], output: yp, workspace: workspace, threading: threading)
+                try Conv2D.forward(g, input: source, weight: v[0], bias: v[1], output: yp, workspace: workspace, threading: threading)
             }
         }
         func flattened(_ channels: Range<Int>) throws -> [Float] {
@@ -38,7 +38,7 @@ extension SSDModel {
     /// Gradients of `headForward` from the gradients of its two flattened outputs: ACCUMULATES
     /// into `gradInput` (the source's gradient) and into the four parameters' gradients in
     /// `parameters.gradients` (frozen ones get none).
-    func headBackward(_ h: Head, source: [Float], gradLoc: [Float], gradCls: [Float], batch: Int,
+    func headBackward(_ h: Head, source: UnsafeBufferPointer<Float>, gradLoc: [Float], gradCls: [Float], batch: Int,
                       gradInput: UnsafeMutableBufferPointer<Float>) throws {
         let g = stackedHeadGeometry(h, batch: batch), boxChannels = h.anchors * 4
         var dy = [Float](repeating: 0, count: batch * g.outChannels * h.size * h.size)
@@ -57,9 +57,9 @@ extension SSDModel {
         var gradWeight = [Float](repeating: 0, count: weightsTrain ? g.outChannels * h.channels * 9 : 0)
         var gradBias = [Float](repeating: 0, count: biasesTrain ? g.outChannels : 0)
         let (w, _) = stackedHeadParameters(h)
-        try withBuffers([source, w, dy]) { v in
+        try withBuffers([w, dy]) { v in
             try gradWeight.withUnsafeMutableBufferPointer { gw in try gradBias.withUnsafeMutableBufferPointer { gb in
-                try Conv2D.backward(g, input: v[0], weight: v[1], gradOutput: v[2], gradInput: gradInput,
+                try Conv2D.backward(g, input: source, weight: v[0], gradOutput: v[1], gradInput: gradInput,
                                     gradWeight: weightsTrain ? gw : nil, gradBias: biasesTrain ? gb : nil,
                                     workspace: workspace, threading: threading)
             } }

@@ -38,6 +38,14 @@ public final class SSDModel {
     let heads: [Head]
     /// Which outputs forward keeps and when each is freed.
     let plan: ActivationPlan
+    /// Where the activation-sized buffers of forward and backward live (`ActivationArena`).
+    let arena = ActivationArena()
+    /// Whether forward and backward plan their activation-sized buffers in one long-lived block
+    /// (`ActivationArena`, the default) or allocate each from the heap: the same results bit for bit.
+    public var usesActivationArena: Bool {
+        get { arena.enabled }
+        set { arena.enabled = newValue }
+    }
     /// Scratch memory of the convolutions and their algorithm choice (Winograd from 64 channels).
     public let workspace = Conv2D.Workspace()
     /// When set, every layer's forward and backward wall time is added to it.
@@ -119,13 +127,17 @@ public final class SSDModel {
         /// A training forward: what backward reads is kept (an inference forward keeps nothing).
         var keptForBackward: Bool
         var input: [Float]
-        /// Node outputs (after the node's ReLU, if any) that backward reads; empty for the others.
-        var outputs: [[Float]]
+        /// A training pass's activation buffers (outputs, normalized source, gradients in
+        /// backward); nil after an inference forward, which frees them all.
+        var buffers: ActivationArena.Lease?
+        /// Node outputs (after the node's ReLU, if any) that backward reads, in `buffers`; empty
+        /// for the others.
+        var outputs: [UnsafeMutableBufferPointer<Float>]
         /// The ReLU masks kept instead of outputs (`ActivationPlan.keepsMaskOnly`).
         var reluMasks: [Int: ReLU.Mask]
         var pools: [Int: MaxPool2D.Saved]
         var norms: [Int: BatchNorm.Saved]
-        var normalized: [Float]           // first source after L2 normalization × scale (VGG)
+        var normalized: UnsafeMutableBufferPointer<Float>   // first source after L2 normalization × scale (VGG)
         var l2: L2Normalization.Saved?
         /// The network's predictions.
         public var output: MultiBoxOutput
@@ -144,66 +156,64 @@ public final class SSDModel {
         let s = config.imageShape
         precondition(images.count == batch * 3 * s * s, "images hold \(images.count) values, expected \(batch)×3×\(s)×\(s)")
         memory?.freeAll()
-        var state = ForwardState(batch: batch, keptForBackward: training, input: images, outputs: [], reluMasks: [:], pools: [:],
-                                 norms: [:], normalized: [], l2: nil, output: MultiBoxOutput(loc: [], cls: []))
+        let buffers = arena.lease(ActivationArena.Key(batch: batch, training: training))
+        let empty = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+        var state = ForwardState(batch: batch, keptForBackward: training, input: images, buffers: buffers, outputs: [], reluMasks: [:],
+                                 pools: [:], norms: [:], normalized: empty, l2: nil, output: MultiBoxOutput(loc: [], cls: []))
         state.batchStatistics = training && batchNormStatistics == .batch
         let p = parameters.values
-        for (i, node) in nodes.enumerated() {
-            let x = node.inputs.map { $0 == TrunkNode.image ? images : state.outputs[$0] }
-            var out = [Float](overwrittenCount: batch * node.channels * node.size * node.size)
-            memory?.allocate("\(node.name) output", bytes: out.count * 4, during: "forward \(node.name)")
-            try timed(node.name, .forward) { try out.withUnsafeMutableBufferPointer { y in
+        try images.withUnsafeBufferPointer { image in for (i, node) in nodes.enumerated() {
+            let x = node.inputs.map { $0 == TrunkNode.image ? image : UnsafeBufferPointer(state.outputs[$0]) }
+            let y = buffers.allocate(batch * node.channels * node.size * node.size)
+            memory?.allocate("\(node.name) output", bytes: y.count * 4, during: "forward \(node.name)")
+            try timed(node.name, .forward) {
                 switch node.op {
                 case let .conv(g1, w, b, relu):
                     var g = g1; g.batch = batch
-                    try x[0].withUnsafeBufferPointer { x in
-                        try Conv2D.forward(g, input: x, weight: p.view(w), bias: b.map { p.view($0) }, output: y,
-                                           activation: relu ? .relu : .identity, workspace: workspace, threading: threading)
-                    }
+                    try Conv2D.forward(g, input: x[0], weight: p.view(w), bias: b.map { p.view($0) }, output: y,
+                                       activation: relu ? .relu : .identity, workspace: workspace, threading: threading)
                 case let .pool(g1):
                     var g = g1; g.batch = batch
                     if training {
-                        let saved = try x[0].withUnsafeBufferPointer { x in try MaxPool2D.forward(g, input: x, output: y, threading: threading) }
+                        let saved = try MaxPool2D.forward(g, input: x[0], output: y, threading: threading)
                         state.pools[i] = saved
                         memory?.allocate("\(node.name) argmax", bytes: saved.byteCount, during: "forward \(node.name)")
                     } else {
-                        try x[0].withUnsafeBufferPointer { x in try MaxPool2D.forwardOnly(g, input: x, output: y, threading: threading) }
+                        try MaxPool2D.forwardOnly(g, input: x[0], output: y, threading: threading)
                     }
                 case let .batchNorm(g1, gamma, beta, mean, variance, relu):
                     var g = g1; g.batch = batch; g.useGlobalStats = !state.batchStatistics
-                    let saved = try x[0].withUnsafeBufferPointer { x in
-                        try BatchNorm.forward(g, input: x, gamma: p.view(gamma), beta: p.view(beta),
-                                              movingMean: p.mutableView(mean), movingVar: p.mutableView(variance), output: y,
-                                              updateMovingStatistics: state.batchStatistics, threading: threading)
-                    }
+                    let saved = try BatchNorm.forward(g, input: x[0], gamma: p.view(gamma), beta: p.view(beta),
+                                                      movingMean: p.mutableView(mean), movingVar: p.mutableView(variance), output: y,
+                                                      updateMovingStatistics: state.batchStatistics, threading: threading)
                     if training { state.norms[i] = saved }
                     if relu { try ReLU.forward(input: UnsafeBufferPointer(y), output: y, threading: threading) }
                 case .add:
-                    try withBuffers(x) { x in try ElementwiseAdd.forward(x[0], x[1], output: y, threading: threading) }
+                    try ElementwiseAdd.forward(x[0], x[1], output: y, threading: threading)
                 }
                 if training && plan.keepsMaskOnly[i] {
                     let mask = ReLU.Mask(output: UnsafeBufferPointer(y), threading: threading)
                     state.reluMasks[i] = mask
                     memory?.allocate("\(node.name) ReLU mask", bytes: mask.byteCount, during: "forward \(node.name)")
                 }
-            } }
-            state.outputs.append(out)
+            }
+            state.outputs.append(y)
             // Inputs whose last reader this was, and that backward does not read, are freed now.
             for k in Set(node.inputs) where k != TrunkNode.image && plan.lastReader[k] == i && !(training && plan.readByBackward[k]) {
-                state.outputs[k] = []
+                buffers.free(state.outputs[k])
+                state.outputs[k] = empty
                 memory?.free("\(nodes[k].name) output")
             }
-        }
+        } }
         // The first source → L2 normalization × scale for its heads (VGG's relu4_3).
         let h0 = heads[0]
         if let scale = h0.normalizeScale {
             let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
-            state.normalized = [Float](overwrittenCount: state.outputs[h0.node].count)
+            state.normalized = buffers.allocate(state.outputs[h0.node].count)
             memory?.allocate("\(config.sourceNames[0]) L2-normalized", bytes: state.normalized.count * 4, during: "forward L2 normalization")
+            let (x, y) = (UnsafeBufferPointer(state.outputs[h0.node]), state.normalized)
             let saved = try timed("\(config.sourceNames[0])_norm", .forward) {
-                try state.outputs[h0.node].withUnsafeBufferPointer { x in try state.normalized.withUnsafeMutableBufferPointer { y in
-                    try L2Normalization.forward(lg, input: x, scale: p.view(scale), output: y, threading: threading)
-                } }
+                try L2Normalization.forward(lg, input: x, scale: p.view(scale), output: y, threading: threading)
             }
             if training { state.l2 = saved }
         }
@@ -211,7 +221,7 @@ public final class SSDModel {
         // concatenate over sources.
         var locParts: [[Float]] = [], clsParts: [[Float]] = []
         for (k, h) in heads.enumerated() {
-            let source = h.normalizeScale != nil ? state.normalized : state.outputs[h.node]
+            let source = UnsafeBufferPointer(h.normalizeScale != nil ? state.normalized : state.outputs[h.node])
             let (loc, cls) = try timed("\(config.sourceNames[k])_pred_conv", .forward) { try headForward(h, source: source, batch: batch) }
             locParts.append(loc)
             clsParts.append(cls)
@@ -219,8 +229,11 @@ public final class SSDModel {
         state.output = MultiBoxOutput(loc: try concat(locParts, batch: batch), cls: try concat(clsParts, batch: batch))
         if !training {
             // The heads were the sources' last readers.
+            for k in state.outputs.indices { buffers.free(state.outputs[k]) }
+            buffers.free(state.normalized)
             state.outputs = []
-            state.normalized = []
+            state.normalized = empty
+            state.buffers = nil
             memory?.freeAll()
         }
         return state
@@ -243,11 +256,17 @@ public final class SSDModel {
         precondition(state.keptForBackward, "backward needs the state of a training forward (forward(images:batch:training: true))")
         let batch = state.batch
         let p = parameters.values, gp = parameters.gradients, frozen = parameters.frozen
+        // The state's buffers are ours to free and reuse unless a copy of the state still reads
+        // them: then they stay as they are, and the gradients get their own.
+        let shared = !isKnownUniquelyReferenced(&state.buffers!), buffers = state.buffers!
+        defer { withExtendedLifetime(buffers) {} }
+        let empty = UnsafeMutableBufferPointer<Float>(start: nil, count: 0)
+        func release(_ b: UnsafeMutableBufferPointer<Float>) { if !shared { buffers.free(b) } }
         // Gradient of each node's output, allocated when first needed and freed once consumed.
         let normalizedNode = nodes.count  // the gradient of the L2-normalized first source
         let grads = GradientBuffers(counts: nodes.map { batch * $0.channels * $0.size * $0.size } + [state.normalized.count],
                                     names: nodes.map(\.name) + ["\(config.sourceNames[0]) L2-normalized"], memory: memory,
-                                    threading: threading)
+                                    lease: buffers, ownMemory: shared, threading: threading)
         defer { grads.releaseAll() }
         func gradient(_ i: Int) -> UnsafeMutableBufferPointer<Float>? { frozen.contains(i) ? nil : gp.mutableView(i) }
         func ready(_ indices: [Int]) throws {
@@ -260,7 +279,7 @@ public final class SSDModel {
         let locSplit = try split(gradLoc, counts: locCounts, batch: batch), clsSplit = try split(gradCls, counts: clsCounts, batch: batch)
         for (k, h) in heads.enumerated().reversed() {
             let normalized = h.normalizeScale != nil
-            let source = normalized ? state.normalized : state.outputs[h.node]
+            let source = UnsafeBufferPointer(normalized ? state.normalized : state.outputs[h.node])
             try timed("\(config.sourceNames[k])_pred_conv", .backward) {
                 try headBackward(h, source: source, gradLoc: locSplit[k], gradCls: clsSplit[k], batch: batch,
                                  gradInput: grads.buffer(normalized ? normalizedNode : h.node))
@@ -271,15 +290,14 @@ public final class SSDModel {
         let h0 = heads[0]
         if let scale = h0.normalizeScale {
             let lg = L2Normalization.Geometry(batch: batch, channels: h0.channels, height: h0.size, width: h0.size)
-            try state.outputs[h0.node].withUnsafeBufferPointer { x in
-                try L2Normalization.backward(lg, saved: state.l2!, input: x, scale: p.view(scale),
-                                             gradOutput: UnsafeBufferPointer(grads.buffer(normalizedNode)),
-                                             gradInput: grads.buffer(h0.node), gradScale: gradient(scale), threading: threading)
-            }
+            try L2Normalization.backward(lg, saved: state.l2!, input: UnsafeBufferPointer(state.outputs[h0.node]), scale: p.view(scale),
+                                         gradOutput: UnsafeBufferPointer(grads.buffer(normalizedNode)),
+                                         gradInput: grads.buffer(h0.node), gradScale: gradient(scale), threading: threading)
             grads.release(normalizedNode)
             try ready([scale])
         }
-        state.normalized = []
+        release(state.normalized)
+        state.normalized = empty
         state.l2 = nil
         memory?.free("\(config.sourceNames[0]) L2-normalized")
         // The trunk, last node first; a node's gradient is complete once every later node is done,
@@ -287,7 +305,8 @@ public final class SSDModel {
         for i in nodes.indices.reversed() {
             let node = nodes[i]
             func releaseOutput() {
-                state.outputs[i] = []
+                release(state.outputs[i])
+                state.outputs[i] = empty
                 state.reluMasks[i] = nil
                 memory?.free("\(node.name) output")
                 memory?.free("\(node.name) ReLU mask")
@@ -297,24 +316,23 @@ public final class SSDModel {
             func gradInput(_ k: Int) -> UnsafeMutableBufferPointer<Float>? {
                 node.inputs[k] == TrunkNode.image ? nil : grads.buffer(node.inputs[k])
             }
-            let x = node.inputs.map { $0 == TrunkNode.image ? state.input : state.outputs[$0] }
+            try state.input.withUnsafeBufferPointer { image in
+            let x = node.inputs.map { $0 == TrunkNode.image ? image : UnsafeBufferPointer(state.outputs[$0]) }
             try timed(node.name, .backward) {
                 if node.hasReLU {
                     if let mask = state.reluMasks[i] {
                         try ReLU.backwardInPlace(mask: mask, gradient: dyAll, threading: threading)
                     } else {
-                        try state.outputs[i].withUnsafeBufferPointer { y in try ReLU.backwardInPlace(output: y, gradient: dyAll, threading: threading) }
+                        try ReLU.backwardInPlace(output: UnsafeBufferPointer(state.outputs[i]), gradient: dyAll, threading: threading)
                     }
                 }
                 releaseOutput()
                 switch node.op {
                 case let .conv(g1, w, b, _):
                     var g = g1; g.batch = batch
-                    try x[0].withUnsafeBufferPointer { x in
-                        try Conv2D.backward(g, input: x, weight: p.view(w), gradOutput: dy, gradInput: gradInput(0),
-                                            gradWeight: gradient(w), gradBias: b.flatMap { gradient($0) },
-                                            workspace: workspace, threading: threading)
-                    }
+                    try Conv2D.backward(g, input: x[0], weight: p.view(w), gradOutput: dy, gradInput: gradInput(0),
+                                        gradWeight: gradient(w), gradBias: b.flatMap { gradient($0) },
+                                        workspace: workspace, threading: threading)
                 case let .pool(g1):
                     var g = g1; g.batch = batch
                     if let dx = gradInput(0) {
@@ -324,16 +342,15 @@ public final class SSDModel {
                     memory?.free("\(node.name) argmax")
                 case let .batchNorm(g1, gamma, beta, _, _, _):
                     var g = g1; g.batch = batch; g.useGlobalStats = !state.batchStatistics
-                    try x[0].withUnsafeBufferPointer { x in
-                        try BatchNorm.backward(g, saved: state.norms[i]!, input: x, gamma: p.view(gamma), gradOutput: dy,
-                                               gradInput: gradInput(0), gradGamma: gradient(gamma), gradBeta: gradient(beta),
-                                               threading: threading)
-                    }
+                    try BatchNorm.backward(g, saved: state.norms[i]!, input: x[0], gamma: p.view(gamma), gradOutput: dy,
+                                           gradInput: gradInput(0), gradGamma: gradient(gamma), gradBeta: gradient(beta),
+                                           threading: threading)
                     state.norms[i] = nil
                 case .add:
                     try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(0), gradB: nil, threading: threading)
                     try ElementwiseAdd.backward(gradOutput: dy, gradA: gradInput(1), gradB: nil, threading: threading)
                 }
+            }
             }
             switch node.op {
             case let .conv(_, w, b, _): try ready([w] + (b.map { [$0] } ?? []))
@@ -391,13 +408,19 @@ final class GradientBuffers {
     private let counts: [Int]
     private let names: [String]
     private let memory: MemoryLedger?
+    private let lease: ActivationArena.Lease
+    private let ownMemory: Bool
     private let threading: Threading
 
-    /// `names`: the nodes', for `memory`. `threading` zeroes the buffers (contiguous shares).
-    init(counts: [Int], names: [String], memory: MemoryLedger?, threading: Threading = .serial) {
+    /// `names`: the nodes', for `memory`. The buffers come from `lease` (`ownMemory`: never in
+    /// its arena block). `threading` zeroes the buffers (contiguous shares).
+    init(counts: [Int], names: [String], memory: MemoryLedger?, lease: ActivationArena.Lease, ownMemory: Bool,
+         threading: Threading = .serial) {
         self.counts = counts
         self.names = names
         self.memory = memory
+        self.lease = lease
+        self.ownMemory = ownMemory
         self.threading = threading
         buffers = Array(repeating: nil, count: counts.count)
     }
@@ -405,7 +428,7 @@ final class GradientBuffers {
     /// Node `i`'s gradient buffer, allocated (zeroed) when first asked for.
     func buffer(_ i: Int) -> UnsafeMutableBufferPointer<Float> {
         if let b = buffers[i] { return b }
-        let b = UnsafeMutableBufferPointer<Float>.allocate(capacity: counts[i])
+        let b = lease.allocate(counts[i], own: ownMemory)
         threading.forEachChunk(b.count, minimumPerChunk: 1 << 18) { (b.baseAddress! + $0.lowerBound).initialize(repeating: 0, count: $0.count) }
         buffers[i] = b
         memory?.allocate("\(names[i]) gradient", bytes: counts[i] * 4, during: "backward into \(names[i])")
@@ -417,7 +440,7 @@ final class GradientBuffers {
 
     func release(_ i: Int) {
         guard let b = buffers[i] else { return }
-        b.deallocate()
+        lease.free(b)
         buffers[i] = nil
         memory?.free("\(names[i]) gradient")
     }
