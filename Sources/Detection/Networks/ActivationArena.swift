@@ -76,7 +76,7 @@ final class ActivationArena {
         let needed = plans.values.map(\.extent).max() ?? 0
         if needed > capacity {
             unmap(block, capacity)
-            block = map(needed)
+            block = map(needed, populate: true)
             capacity = block == nil ? 0 : needed
             if block == nil { plans = [:] }   // no memory for the block: every pass maps its own
         }
@@ -180,10 +180,14 @@ final class ActivationArena {
 }
 
 /// `count` floats of zero pages of their own (page-aligned, outside the heap); nil when the
-/// system has none.
-private func map(_ count: Int) -> UnsafeMutablePointer<Float>? {
+/// system has none. `populate`: faulted in now (Linux), not by the pass that first writes them.
+private func map(_ count: Int, populate: Bool = false) -> UnsafeMutablePointer<Float>? {
     guard count > 0 else { return nil }
-    let raw = mmap(nil, count * 4, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    var flags = MAP_PRIVATE | MAP_ANONYMOUS
+    #if os(Linux)
+    if populate { flags |= MAP_POPULATE }
+    #endif
+    let raw = mmap(nil, count * 4, PROT_READ | PROT_WRITE, flags, -1, 0)
     guard let raw, raw != MAP_FAILED else { return nil }
     return raw.bindMemory(to: Float.self, capacity: count)
 }
