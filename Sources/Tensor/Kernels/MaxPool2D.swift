@@ -85,8 +85,7 @@ public enum MaxPool2D {
     }
 
     /// The same output as `forward`, bit for bit, keeping nothing for backward (inference): no
-    /// places are written, and 2×2 stride-2 windows inside the map (VGG's pool1–pool4) take
-    /// eight outputs per step.
+    /// places are written.
     public static func forwardOnly(
         _ g: Geometry, input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
         threading: Threading = .serial
@@ -102,11 +101,12 @@ public enum MaxPool2D {
     }
 
     /// Both forwards: planes split over the threads; `places` (one per output) written when given.
+    /// 2×2 stride-2 windows inside the map (VGG's pool1–pool4) take eight outputs per step.
     private static func pool(_ g: Geometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                              places a: UnsafeMutablePointer<UInt8>?, threading: Threading) {
         let (oh, ow) = (g.outHeight, g.outWidth)
         // Outputs j < halfWidth of a 2×2 stride-2 unpadded pooling have their whole window in the row pair.
-        let pairs = a == nil && g.kernel == 2 && g.stride == 2 && g.pad == 0, halfWidth = min(ow, g.width / 2)
+        let pairs = g.kernel == 2 && g.stride == 2 && g.pad == 0, halfWidth = min(ow, g.width / 2)
         threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
             for plane in planes {
                 let xp = x + plane * g.height * g.width
@@ -115,7 +115,8 @@ public enum MaxPool2D {
                     let h0 = i * g.stride - g.pad, h1 = min(h0 + g.kernel, g.height)
                     var j = 0
                     if pairs && h1 == h0 + 2 {
-                        j = maxOfPairs(top: xp + h0 * g.width, bottom: xp + (h0 + 1) * g.width, into: yp + i * ow, count: halfWidth)
+                        j = maxOfPairs(top: xp + h0 * g.width, bottom: xp + (h0 + 1) * g.width, into: yp + i * ow,
+                                       places: ap.map { $0 + i * ow }, count: halfWidth)
                     }
                     while j < ow {
                         let w0 = j * g.stride - g.pad, w1 = min(w0 + g.kernel, g.width)
@@ -143,20 +144,31 @@ public enum MaxPool2D {
     }
 
     /// `out[j] = max(top[2j], top[2j+1], bottom[2j], bottom[2j+1])`, taken in that order with
-    /// the first of equals kept (as `pool`'s scan), for as many whole groups of eight of the
-    /// `count` outputs as there are; returns how many outputs it wrote.
+    /// the first of equals kept (as `pool`'s scan), and the max's place in its window (0 … 3)
+    /// in `places[j]` when given, for as many whole groups of eight of the `count` outputs as
+    /// there are; returns how many outputs it wrote.
     @inline(__always)
     private static func maxOfPairs(top: UnsafePointer<Float>, bottom: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
-                                   count: Int) -> Int {
+                                   places: UnsafeMutablePointer<UInt8>?, count: Int) -> Int {
         var j = 0
         while j + 8 <= count {
             let t = UnsafeRawPointer(top + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
             let b = UnsafeRawPointer(bottom + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
             var m = t.evenHalf
-            m.replace(with: t.oddHalf, where: t.oddHalf .> m)
-            m.replace(with: b.evenHalf, where: b.evenHalf .> m)
-            m.replace(with: b.oddHalf, where: b.oddHalf .> m)
+            let right = t.oddHalf .> m
+            m.replace(with: t.oddHalf, where: right)
+            let below = b.evenHalf .> m
+            m.replace(with: b.evenHalf, where: below)
+            let belowRight = b.oddHalf .> m
+            m.replace(with: b.oddHalf, where: belowRight)
             UnsafeMutableRawPointer(out + j).storeBytes(of: m, as: SIMD8<Float>.self)
+            if let places {
+                var at = SIMD8<Int32>(repeating: 0)
+                at.replace(with: 1, where: right)
+                at.replace(with: 2, where: below)
+                at.replace(with: 3, where: belowRight)
+                UnsafeMutableRawPointer(places + j).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: at), as: SIMD8<UInt8>.self)
+            }
             j += 8
         }
         return j
