@@ -174,6 +174,34 @@ public enum MaxPool2D {
         return j
     }
 
+    /// `backward` for as many whole groups of eight of the `count` outputs of a 2×2 stride-2 row
+    /// as there are (their windows inside the map): each output's gradient added to the input at
+    /// its max's place (0 … 3) in the row pair `top`/`bottom`, the other three left untouched,
+    /// as the scalar loop does; returns how many outputs it routed.
+    @inline(__always)
+    private static func routePairs(_ dy: UnsafePointer<Float>, places: UnsafePointer<UInt8>, top: UnsafeMutablePointer<Float>,
+                                   bottom: UnsafeMutablePointer<Float>, count: Int) -> Int {
+        // Lane 2q + e of a row pair's 16 inputs belongs to output q: its value and place, doubled.
+        @inline(__always) func doubled<T: SIMDScalar>(_ v: SIMD8<T>) -> SIMD16<T> {
+            SIMD16(lowHalf: SIMD8(v[0], v[0], v[1], v[1], v[2], v[2], v[3], v[3]),
+                   highHalf: SIMD8(v[4], v[4], v[5], v[5], v[6], v[6], v[7], v[7]))
+        }
+        let topPlaces = SIMD16<Int32>(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1), bottomPlaces = topPlaces &+ 2
+        var j = 0
+        while j + 8 <= count {
+            let d = doubled(UnsafeRawPointer(dy + j).loadUnaligned(as: SIMD8<Float>.self))
+            let at = doubled(SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(places + j).loadUnaligned(as: SIMD8<UInt8>.self)))
+            let t = UnsafeMutableRawPointer(top + 2 * j), b = UnsafeMutableRawPointer(bottom + 2 * j)
+            var tv = t.loadUnaligned(as: SIMD16<Float>.self), bv = b.loadUnaligned(as: SIMD16<Float>.self)
+            tv.replace(with: tv + d, where: at .== topPlaces)
+            bv.replace(with: bv + d, where: at .== bottomPlaces)
+            t.storeBytes(of: tv, as: SIMD16<Float>.self)
+            b.storeBytes(of: bv, as: SIMD16<Float>.self)
+            j += 8
+        }
+        return j
+    }
+
     /// Routes each output gradient to its window's max: `gradInput[max's place] += gradOutput`.
     /// Accumulates; zeroing is the caller's job.
     public static func backward(
@@ -186,13 +214,20 @@ public enum MaxPool2D {
         try TensorError.check("MaxPool2D.backward", "saved.window", count: saved.window.count, expected: g.outputShape)
         let (oh, ow) = (g.outHeight, g.outWidth), outPlane = oh * ow, inPlane = g.height * g.width
         let dy = gradOutput.baseAddress!, dx = gradInput.baseAddress!
+        // As in `pool`: 2×2 stride-2 windows inside the map, eight outputs per step.
+        let pairs = g.kernel == 2 && g.stride == 2 && g.pad == 0, halfWidth = min(ow, g.width / 2)
         saved.window.withUnsafeBufferPointer { am in
             threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
                 for plane in planes {
                     let places = am.baseAddress! + plane * outPlane, dyp = dy + plane * outPlane, dxp = dx + plane * inPlane
                     for i in 0..<oh {
                         let h0 = i * g.stride - g.pad
-                        for j in 0..<ow {
+                        var first = 0
+                        if pairs && h0 + 1 < g.height {
+                            first = routePairs(dyp + i * ow, places: places + i * ow, top: dxp + h0 * g.width,
+                                               bottom: dxp + (h0 + 1) * g.width, count: halfWidth)
+                        }
+                        for j in first..<ow {
                             let at = places[i * ow + j]
                             guard at != Saved.none else { continue }
                             let h = h0 + Int(at) / g.kernel, w = j * g.stride - g.pad + Int(at) % g.kernel
