@@ -5,7 +5,8 @@ import Testing
 
 /// The forward im2col path's ways of running one convolution — OpenBLAS-threaded, images on
 /// the threads, output pixels on the threads (fewer images than threads) — and its fused
-/// bias + ReLU output pass, each against the plain serial forward.
+/// bias + ReLU output pass, each against the plain serial forward (Winograd layers' ReLU in the
+/// output transform: WinogradReLUTests).
 @Suite("Conv2D forward paths")
 struct Conv2DForwardPathsTests {
     static let threadings: [(String, Threading)] = [
@@ -72,20 +73,6 @@ struct Conv2DForwardPathsTests {
                 let c = closeness(fused, separate, rtol: 1e-6, atol: 1e-6)
                 #expect(c.passed, "\(g) \(name), bias \(bias != nil): \(c)")
             }
-        }
-    }
-
-    @Test("a Winograd layer with activation .relu equals Winograd then ReLU.forward")
-    func winogradReLU() throws {
-        let g = Conv2D.Geometry(batch: 1, inChannels: 4, height: 6, width: 7, outChannels: 5, kernel: 3, stride: 1, pad: 1)
-        let x = randomValues(g.inputShape.reduce(1, *), seed: 41), w = randomValues(g.weightShape.reduce(1, *), seed: 42)
-        let b = randomValues(g.outChannels, seed: 43)
-        let winograd = Conv2D.Workspace(winogradMinimumChannels: 1)
-        for (name, threading) in [("serial", Threading.serial)] + Self.threadings {
-            var separate = try forward(g, x, w, b, .identity, threading, workspace: winograd)
-            try separate.withUnsafeMutableBufferPointer { y in try ReLU.forward(input: UnsafeBufferPointer(y), output: y) }
-            let fused = try forward(g, x, w, b, .relu, threading, workspace: winograd)
-            #expect(fused == separate, "\(name)")
         }
     }
 }

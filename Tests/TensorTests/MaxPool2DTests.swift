@@ -96,26 +96,88 @@ struct MaxPool2DTests {
         #expect(report.passed, "\(g): \(report)")
     }
 
-    @Test("forwardOnly gives forward's output bit for bit: ties, ±0, NaN, −∞, windows past the edge, vector and scalar columns",
-          arguments: [
-              MaxPool2D.Geometry(batch: 2, channels: 3, height: 36, width: 40, kernel: 2, stride: 2),
-              MaxPool2D.Geometry(batch: 1, channels: 2, height: 37, width: 35, kernel: 2, stride: 2, convention: .full),
-              MaxPool2D.Geometry(batch: 1, channels: 5, height: 9, width: 19, kernel: 2, stride: 2),
-              MaxPool2D.Geometry(batch: 1, channels: 2, height: 19, width: 19, kernel: 3, stride: 1, pad: 1),
-              MaxPool2D.Geometry(batch: 2, channels: 1, height: 11, width: 13, kernel: 3, stride: 2, pad: 1, convention: .full),
-          ])
-    func forwardOnlyEqualsForward(_ g: MaxPool2D.Geometry) throws {
-        var rng = SeededGenerator(seed: 21)
-        // Few distinct values so windows tie; some −0, NaN and −∞ among them.
+    /// 2×2 stride-2 maps with eight-output groups, partial groups and edge windows, and other windows.
+    static let vectorAndScalarGeometries = [
+        MaxPool2D.Geometry(batch: 2, channels: 3, height: 36, width: 40, kernel: 2, stride: 2),
+        MaxPool2D.Geometry(batch: 1, channels: 2, height: 37, width: 35, kernel: 2, stride: 2, convention: .full),
+        MaxPool2D.Geometry(batch: 1, channels: 5, height: 9, width: 19, kernel: 2, stride: 2),
+        MaxPool2D.Geometry(batch: 1, channels: 2, height: 19, width: 19, kernel: 3, stride: 1, pad: 1),
+        MaxPool2D.Geometry(batch: 2, channels: 1, height: 11, width: 13, kernel: 3, stride: 2, pad: 1, convention: .full),
+    ]
+
+    /// Few distinct values so windows tie; some −0, NaN and −∞ among them.
+    static func tiedValues(_ count: Int, seed: UInt64) -> [Float] {
+        var rng = SeededGenerator(seed: seed)
         let special: [Float] = [0, -0.0, .nan, -.infinity, 1, 1, -1]
-        let x = (0..<g.inputShape.reduce(1, *)).map { _ in special[Int(rng.uniform(0, Float(special.count) - 0.001))] }
-        let (expected, _) = try poolForward(g, x)
+        return (0..<count).map { _ in special[Int(rng.uniform(0, Float(special.count) - 0.001))] }
+    }
+
+    @Test("backward equals the plain scatter bit for bit (gradients and starting values with ±0), vector and scalar columns",
+          arguments: vectorAndScalarGeometries)
+    func backwardEqualsScatter(_ g: MaxPool2D.Geometry) throws {
+        let (_, saved) = try poolForward(g, Self.tiedValues(g.inputShape.reduce(1, *), seed: 22))
+        let dy = Self.tiedValues(g.outputShape.reduce(1, *), seed: 23).map { $0.isNaN || $0.isInfinite ? 0.5 : $0 }
+        let start = Self.tiedValues(g.inputShape.reduce(1, *), seed: 24).map { $0.isNaN || $0.isInfinite ? -0.25 : $0 }
+        var expected = start
+        for plane in 0..<(g.batch * g.channels) {
+            for i in 0..<g.outHeight {
+                for j in 0..<g.outWidth {
+                    let o = (plane * g.outHeight + i) * g.outWidth + j, at = saved.window[o]
+                    guard at != MaxPool2D.Saved.none else { continue }
+                    let h = i * g.stride - g.pad + Int(at) / g.kernel, w = j * g.stride - g.pad + Int(at) % g.kernel
+                    expected[(plane * g.height + h) * g.width + w] += dy[o]
+                }
+            }
+        }
         for threads in [1, 2] {
-            var y = [Float](repeating: 7, count: expected.count)
-            try x.withUnsafeBufferPointer { xp in try y.withUnsafeMutableBufferPointer { yp in
+            var dx = start
+            try dy.withUnsafeBufferPointer { d in try dx.withUnsafeMutableBufferPointer { o in
+                try MaxPool2D.backward(g, saved: saved, gradOutput: d, gradInput: o, threading: Threading(threads: threads))
+            } }
+            #expect(dx.map(\.bitPattern) == expected.map(\.bitPattern), "\(g), \(threads) thread(s)")
+        }
+    }
+
+    /// The plain scan both forwards must equal: each window's in-map pixels row by row, the first
+    /// one taken, then each strictly greater one (so the first of equals wins and a NaN is only
+    /// kept when it comes first); its place `dh · kernel + dw`, `Saved.none` for an empty window.
+    static func scanPool(_ g: MaxPool2D.Geometry, _ x: [Float]) -> (y: [Float], places: [UInt8]) {
+        var y: [Float] = [], places: [UInt8] = []
+        for plane in 0..<(g.batch * g.channels) {
+            for i in 0..<g.outHeight {
+                for j in 0..<g.outWidth {
+                    let h0 = i * g.stride - g.pad, w0 = j * g.stride - g.pad
+                    var best: Float = 0, at = MaxPool2D.Saved.none
+                    for h in max(h0, 0)..<min(h0 + g.kernel, g.height) {
+                        for w in max(w0, 0)..<min(w0 + g.kernel, g.width) {
+                            let v = x[(plane * g.height + h) * g.width + w]
+                            if at == MaxPool2D.Saved.none || v > best { best = v; at = UInt8((h - h0) * g.kernel + (w - w0)) }
+                        }
+                    }
+                    y.append(best)
+                    places.append(at)
+                }
+            }
+        }
+        return (y, places)
+    }
+
+    @Test("forward (output and places) and forwardOnly equal the plain scan bit for bit: ties, ±0, NaN, −∞, windows past the edge, vector and scalar columns",
+          arguments: vectorAndScalarGeometries)
+    func forwardsEqualScan(_ g: MaxPool2D.Geometry) throws {
+        let x = Self.tiedValues(g.inputShape.reduce(1, *), seed: 21)
+        let expected = Self.scanPool(g, x)
+        for threads in [1, 2] {
+            var y = [Float](repeating: 7, count: expected.y.count), yOnly = y
+            let saved = try x.withUnsafeBufferPointer { xp in try y.withUnsafeMutableBufferPointer { yp in
+                try MaxPool2D.forward(g, input: xp, output: yp, threading: Threading(threads: threads))
+            } }
+            try x.withUnsafeBufferPointer { xp in try yOnly.withUnsafeMutableBufferPointer { yp in
                 try MaxPool2D.forwardOnly(g, input: xp, output: yp, threading: Threading(threads: threads))
             } }
-            #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(g), \(threads) thread(s)")
+            #expect(y.map(\.bitPattern) == expected.y.map(\.bitPattern), "\(g) forward, \(threads) thread(s)")
+            #expect(saved.window == expected.places, "\(g) forward's places, \(threads) thread(s)")
+            #expect(yOnly.map(\.bitPattern) == expected.y.map(\.bitPattern), "\(g) forwardOnly, \(threads) thread(s)")
         }
     }
 

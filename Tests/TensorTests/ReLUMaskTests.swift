@@ -29,6 +29,8 @@ struct ReLUMaskTests {
             try fromMask.withUnsafeMutableBufferPointer { g in try ReLU.backwardInPlace(mask: mask, gradient: g, threading: threading) }
         }
         #expect(fromMask.map(\.bitPattern) == fromOutput.map(\.bitPattern))
+        // Both vectorised: against the plain per-element rule.
+        #expect(fromOutput.map(\.bitPattern) == zip(output, gradient).map { $0 > 0 ? $1 : 0 }.map(\.bitPattern))
         #expect(fromMask.contains { $0 == 0 } && fromMask.contains { $0 != 0 })
     }
 

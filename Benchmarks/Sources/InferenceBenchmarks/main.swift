@@ -19,12 +19,15 @@ struct InferenceBenchmarks: ParsableCommand {
     @Flag(help: "Print where the time of the timed batches went, per layer.") var profile = false
     @Flag(help: "Print what the peak resident memory holds: parameters, gradients, the activation buffers live at the peak.")
     var memory = false
+    @Flag(inversion: .prefixedNo, help: "Keep each Winograd layer's transformed weights between batches (Conv2D.Workspace.keepsTransformedWeights).")
+    var keepTransformedWeights = false
 
     struct Row: Codable { var network: String; var imageShape: Int; var batch: Int; var imagesPerSecond: Double; var peakRSSMiB: Double; var secondsPerBatch: Double }
 
     func run() throws {
         let (network, imageShape) = (options.network, options.imageShape)
         let model = try SSDBenchmark.model(options, smallestBatch: batch.min() ?? 1, forwardOnly: true, keepFreedMemory: true)
+        model.workspace.keepsTransformedWeights = keepTransformedWeights
         print("SSD\(imageShape) \(network) inference (forward, softmax, decode, NMS 0.45)")
         print("batch  s/batch  images/s  peak RSS MiB")
         var rows: [Row] = []

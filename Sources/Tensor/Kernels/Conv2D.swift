@@ -237,10 +237,9 @@ public enum Conv2D {
         let pixels = g.outHeight * g.outWidth, crs = g.inChannels * g.kernelHeight * g.kernelWidth
         let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
         if let algorithm = workspace.winogradAlgorithm(g) {
-            Winograd.forward(algorithm, g, input: x, weight: w, bias: bias?.baseAddress, output: y, workspace: workspace, threading: threading)
-            if activation == .relu {
-                ReLU.addBiasAndRectify(y, rows: g.batch * g.outChannels, length: pixels, rowStride: pixels, bias: nil, threading: threading)
-            }
+            // Bias and ReLU in the output transform, as the im2col path's tile epilogue.
+            Winograd.forward(algorithm, g, input: x, weight: w, bias: bias?.baseAddress, rectify: activation == .relu, output: y,
+                             workspace: workspace, threading: threading)
             return
         }
         let (b, t) = (bias?.baseAddress, g.tileLength), threads = threading.gemmThreads

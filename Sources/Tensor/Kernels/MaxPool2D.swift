@@ -85,8 +85,7 @@ public enum MaxPool2D {
     }
 
     /// The same output as `forward`, bit for bit, keeping nothing for backward (inference): no
-    /// places are written, and 2×2 stride-2 windows inside the map (VGG's pool1–pool4) take
-    /// eight outputs per step.
+    /// places are written.
     public static func forwardOnly(
         _ g: Geometry, input: UnsafeBufferPointer<Float>, output: UnsafeMutableBufferPointer<Float>,
         threading: Threading = .serial
@@ -102,11 +101,12 @@ public enum MaxPool2D {
     }
 
     /// Both forwards: planes split over the threads; `places` (one per output) written when given.
+    /// 2×2 stride-2 windows inside the map (VGG's pool1–pool4) take eight outputs per step.
     private static func pool(_ g: Geometry, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                              places a: UnsafeMutablePointer<UInt8>?, threading: Threading) {
         let (oh, ow) = (g.outHeight, g.outWidth)
         // Outputs j < halfWidth of a 2×2 stride-2 unpadded pooling have their whole window in the row pair.
-        let pairs = a == nil && g.kernel == 2 && g.stride == 2 && g.pad == 0, halfWidth = min(ow, g.width / 2)
+        let pairs = g.kernel == 2 && g.stride == 2 && g.pad == 0, halfWidth = min(ow, g.width / 2)
         threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
             for plane in planes {
                 let xp = x + plane * g.height * g.width
@@ -115,7 +115,8 @@ public enum MaxPool2D {
                     let h0 = i * g.stride - g.pad, h1 = min(h0 + g.kernel, g.height)
                     var j = 0
                     if pairs && h1 == h0 + 2 {
-                        j = maxOfPairs(top: xp + h0 * g.width, bottom: xp + (h0 + 1) * g.width, into: yp + i * ow, count: halfWidth)
+                        j = maxOfPairs(top: xp + h0 * g.width, bottom: xp + (h0 + 1) * g.width, into: yp + i * ow,
+                                       places: ap.map { $0 + i * ow }, count: halfWidth)
                     }
                     while j < ow {
                         let w0 = j * g.stride - g.pad, w1 = min(w0 + g.kernel, g.width)
@@ -143,20 +144,59 @@ public enum MaxPool2D {
     }
 
     /// `out[j] = max(top[2j], top[2j+1], bottom[2j], bottom[2j+1])`, taken in that order with
-    /// the first of equals kept (as `pool`'s scan), for as many whole groups of eight of the
-    /// `count` outputs as there are; returns how many outputs it wrote.
+    /// the first of equals kept (as `pool`'s scan), and the max's place in its window (0 … 3)
+    /// in `places[j]` when given, for as many whole groups of eight of the `count` outputs as
+    /// there are; returns how many outputs it wrote.
     @inline(__always)
     private static func maxOfPairs(top: UnsafePointer<Float>, bottom: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
-                                   count: Int) -> Int {
+                                   places: UnsafeMutablePointer<UInt8>?, count: Int) -> Int {
         var j = 0
         while j + 8 <= count {
             let t = UnsafeRawPointer(top + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
             let b = UnsafeRawPointer(bottom + 2 * j).loadUnaligned(as: SIMD16<Float>.self)
             var m = t.evenHalf
-            m.replace(with: t.oddHalf, where: t.oddHalf .> m)
-            m.replace(with: b.evenHalf, where: b.evenHalf .> m)
-            m.replace(with: b.oddHalf, where: b.oddHalf .> m)
+            let right = t.oddHalf .> m
+            m.replace(with: t.oddHalf, where: right)
+            let below = b.evenHalf .> m
+            m.replace(with: b.evenHalf, where: below)
+            let belowRight = b.oddHalf .> m
+            m.replace(with: b.oddHalf, where: belowRight)
             UnsafeMutableRawPointer(out + j).storeBytes(of: m, as: SIMD8<Float>.self)
+            if let places {
+                var at = SIMD8<Int32>(repeating: 0)
+                at.replace(with: 1, where: right)
+                at.replace(with: 2, where: below)
+                at.replace(with: 3, where: belowRight)
+                UnsafeMutableRawPointer(places + j).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: at), as: SIMD8<UInt8>.self)
+            }
+            j += 8
+        }
+        return j
+    }
+
+    /// `backward` for as many whole groups of eight of the `count` outputs of a 2×2 stride-2 row
+    /// as there are (their windows inside the map): each output's gradient added to the input at
+    /// its max's place (0 … 3) in the row pair `top`/`bottom`, the other three left untouched,
+    /// as the scalar loop does; returns how many outputs it routed.
+    @inline(__always)
+    private static func routePairs(_ dy: UnsafePointer<Float>, places: UnsafePointer<UInt8>, top: UnsafeMutablePointer<Float>,
+                                   bottom: UnsafeMutablePointer<Float>, count: Int) -> Int {
+        // Lane 2q + e of a row pair's 16 inputs belongs to output q: its value and place, doubled.
+        @inline(__always) func doubled<T: SIMDScalar>(_ v: SIMD8<T>) -> SIMD16<T> {
+            SIMD16(lowHalf: SIMD8(v[0], v[0], v[1], v[1], v[2], v[2], v[3], v[3]),
+                   highHalf: SIMD8(v[4], v[4], v[5], v[5], v[6], v[6], v[7], v[7]))
+        }
+        let topPlaces = SIMD16<Int32>(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1), bottomPlaces = topPlaces &+ 2
+        var j = 0
+        while j + 8 <= count {
+            let d = doubled(UnsafeRawPointer(dy + j).loadUnaligned(as: SIMD8<Float>.self))
+            let at = doubled(SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(places + j).loadUnaligned(as: SIMD8<UInt8>.self)))
+            let t = UnsafeMutableRawPointer(top + 2 * j), b = UnsafeMutableRawPointer(bottom + 2 * j)
+            var tv = t.loadUnaligned(as: SIMD16<Float>.self), bv = b.loadUnaligned(as: SIMD16<Float>.self)
+            tv.replace(with: tv + d, where: at .== topPlaces)
+            bv.replace(with: bv + d, where: at .== bottomPlaces)
+            t.storeBytes(of: tv, as: SIMD16<Float>.self)
+            b.storeBytes(of: bv, as: SIMD16<Float>.self)
             j += 8
         }
         return j
@@ -174,13 +214,20 @@ public enum MaxPool2D {
         try TensorError.check("MaxPool2D.backward", "saved.window", count: saved.window.count, expected: g.outputShape)
         let (oh, ow) = (g.outHeight, g.outWidth), outPlane = oh * ow, inPlane = g.height * g.width
         let dy = gradOutput.baseAddress!, dx = gradInput.baseAddress!
+        // As in `pool`: 2×2 stride-2 windows inside the map, eight outputs per step.
+        let pairs = g.kernel == 2 && g.stride == 2 && g.pad == 0, halfWidth = min(ow, g.width / 2)
         saved.window.withUnsafeBufferPointer { am in
             threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
                 for plane in planes {
                     let places = am.baseAddress! + plane * outPlane, dyp = dy + plane * outPlane, dxp = dx + plane * inPlane
                     for i in 0..<oh {
                         let h0 = i * g.stride - g.pad
-                        for j in 0..<ow {
+                        var first = 0
+                        if pairs && h0 + 1 < g.height {
+                            first = routePairs(dyp + i * ow, places: places + i * ow, top: dxp + h0 * g.width,
+                                               bottom: dxp + (h0 + 1) * g.width, count: halfWidth)
+                        }
+                        for j in first..<ow {
                             let at = places[i * ow + j]
                             guard at != Saved.none else { continue }
                             let h = h0 + Int(at) / g.kernel, w = j * g.stride - g.pad + Int(at) % g.kernel

@@ -19,3 +19,12 @@ extension ReLU {
         }
     }
 }
+
+extension ReLU {
+    /// `max(v, 0)` lane by lane, bit for bit as the scalar `max(x, 0)` of `forward` (−0 becomes
+    /// +0, NaN stays NaN): for output transforms that rectify four outputs as they store them.
+    @inline(__always)
+    static func rectified(_ v: SIMD4<Float>) -> SIMD4<Float> {
+        v.replacing(with: 0, where: v .<= 0)
+    }
+}

@@ -43,6 +43,11 @@ extension ReLU {
         /// Lane i's bit of a byte: 1 << i.
         fileprivate static let laneBits = SIMD8<UInt32>(1, 2, 4, 8, 16, 32, 64, 128)
 
+        /// Entry b: lane i all ones where bit i of the nibble b is set, else zero.
+        fileprivate static let nibbleMasks: [SIMD4<UInt32>] = (0..<16).map { b in
+            SIMD4<UInt32>((0..<4).map { b >> $0 & 1 == 1 ? UInt32.max : 0 })
+        }
+
         /// Bytes the mask holds.
         public var byteCount: Int { words.count * 8 }
 
@@ -58,9 +63,8 @@ extension ReLU {
             throw .shapeMismatch(kernel: "ReLU.backwardInPlace", argument: "gradient", expected: [mask.count], actual: [gradient.count])
         }
         let g = gradient.baseAddress, n = gradient.count
-        mask.words.withUnsafeBufferPointer { words in
+        Mask.nibbleMasks.withUnsafeBufferPointer { table in mask.words.withUnsafeBufferPointer { words in
             threading.forEachChunk(words.count, minimumPerChunk: 1 << 12) { range in
-                let lanes = Mask.laneBits
                 for k in range {
                     let bits = words[k]
                     guard 64 * k + 64 <= n else {
@@ -68,17 +72,16 @@ extension ReLU {
                         continue
                     }
                     if bits == .max { continue }
-                    // Eight lanes at a time: lanes whose bit is clear become 0.
+                    // Four lanes per nibble, without a branch: each value's bits AND all-ones where
+                    // its bit is set, else zero (+0, as the scalar path writes).
                     let raw = UnsafeMutableRawPointer(g! + 64 * k)
-                    for byte in 0..<8 {
-                        let b = UInt32(truncatingIfNeeded: bits >> UInt64(8 * byte)) & 0xFF
-                        if b == 0xFF { continue }
-                        let keep = (SIMD8<UInt32>(repeating: b) & lanes) .!= 0
-                        let v = raw.loadUnaligned(fromByteOffset: 32 * byte, as: SIMD8<Float>.self)
-                        raw.storeBytes(of: SIMD8<Float>().replacing(with: v, where: keep), toByteOffset: 32 * byte, as: SIMD8<Float>.self)
+                    for q in 0..<16 {
+                        let keep = table[Int(truncatingIfNeeded: bits >> UInt64(4 * q)) & 15]
+                        let v = raw.loadUnaligned(fromByteOffset: 16 * q, as: SIMD4<UInt32>.self)
+                        raw.storeBytes(of: v & keep, toByteOffset: 16 * q, as: SIMD4<UInt32>.self)
                     }
                 }
             }
-        }
+        } }
     }
 }

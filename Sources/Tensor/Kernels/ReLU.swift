@@ -45,7 +45,18 @@ public enum ReLU {
         }
         guard let y = output.baseAddress, let g = gradient.baseAddress else { return }
         threading.forEachChunk(output.count, minimumPerChunk: minimumPerChunk) { range in
-            for i in range { g[i] = y[i] > 0 ? g[i] : 0 }
+            // Eight lanes at a time without a branch (the scalar loop did not vectorize), then the tail.
+            var i = range.lowerBound
+            while i + 8 <= range.upperBound {
+                let yv = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+                let gv = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(g + i).storeBytes(of: SIMD8<Float>().replacing(with: gv, where: yv .> 0), as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < range.upperBound {
+                g[i] = y[i] > 0 ? g[i] : 0
+                i += 1
+            }
         }
     }
 }

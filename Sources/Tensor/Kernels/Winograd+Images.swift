@@ -51,13 +51,13 @@ extension Winograd {
     /// single-threaded, through its own workspace.
     static func convolveByImages(
         _ algorithm: Algorithm, batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
-        transformedWeights u: UnsafePointer<Float>, outChannels k: Int, bias: UnsafePointer<Float>?,
+        transformedWeights u: UnsafePointer<Float>, outChannels k: Int, bias: UnsafePointer<Float>?, rectify: Bool,
         output y: UnsafeMutablePointer<Float>, accumulate: Bool, workspace: Conv2D.Workspace, threading: Threading
     ) {
         let shares = workspace.imageWorkspaces(min(threading.gemmThreads, batch))
         threading.forEachShare(batch) { images, t in
             convolve(algorithm, batch: images.count, input: x + images.lowerBound * c * h * w, channels: c, height: h, width: w,
-                     transformedWeights: u, outChannels: k, bias: bias, output: y + images.lowerBound * k * h * w,
+                     transformedWeights: u, outChannels: k, bias: bias, rectify: rectify, output: y + images.lowerBound * k * h * w,
                      accumulate: accumulate, workspace: shares[t], threading: .serial)
         }
     }

@@ -21,12 +21,14 @@ enum Winograd {
         var positions: Int { self == .f2x2 ? 16 : Winograd4x4.positions }
     }
 
-    /// `output = conv3x3(input, weight) + bias` for `g` (a geometry `applies(to:)` accepts).
+    /// `output = conv3x3(input, weight) + bias` for `g` (a geometry `applies(to:)` accepts);
+    /// `rectify`: `max(·, 0)` of that, applied in the output transform (no pass of its own).
     static func forward(_ algorithm: Algorithm, _ g: Conv2D.Geometry, input x: UnsafePointer<Float>, weight w: UnsafePointer<Float>,
-                        bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>,
+                        bias: UnsafePointer<Float>?, rectify: Bool = false, output y: UnsafeMutablePointer<Float>,
                         workspace: Conv2D.Workspace, threading: Threading) {
         convolve(algorithm, batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width, weight: w,
-                 outChannels: g.outChannels, bias: bias, output: y, accumulate: false, workspace: workspace, threading: threading)
+                 outChannels: g.outChannels, bias: bias, rectify: rectify, output: y, accumulate: false, workspace: workspace,
+                 threading: threading)
     }
 
     /// `gradInput += conv3x3(gradOutput, flipped Wᵀ)`: the same convolution, C and K exchanged.
@@ -60,33 +62,37 @@ enum Winograd {
     /// this convolution applies: the input gradient's) into the workspace and convolves with it.
     static func convolve(
         _ algorithm: Algorithm, batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
-        weight: UnsafePointer<Float>, flipped: Bool = false, outChannels k: Int, bias: UnsafePointer<Float>?,
+        weight: UnsafePointer<Float>, flipped: Bool = false, outChannels k: Int, bias: UnsafePointer<Float>?, rectify: Bool = false,
         output y: UnsafeMutablePointer<Float>, accumulate: Bool, workspace: Conv2D.Workspace, threading: Threading
     ) {
         let u = transformedWeights(algorithm, weight: weight, flipped: flipped, outChannels: k, inChannels: c,
                                    workspace: workspace, threading: threading)
         if imagesInParallel(batch: batch, workspace: workspace, threading: threading) {
             convolveByImages(algorithm, batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u,
-                             outChannels: k, bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
+                             outChannels: k, bias: bias, rectify: rectify, output: y, accumulate: accumulate, workspace: workspace,
+                             threading: threading)
         } else {
             convolve(algorithm, batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
-                     bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
+                     bias: bias, rectify: rectify, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
         }
     }
 
-    /// `output (+)= conv3x3(input, weights whose transform is u) + bias` by `algorithm`.
+    /// `output (+)= conv3x3(input, weights whose transform is u) + bias` by `algorithm`, rectified
+    /// (`max(·, 0)`) in the output transform with `rectify` (never with `accumulate`).
     static func convolve(
         _ algorithm: Algorithm, batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
-        transformedWeights u: UnsafePointer<Float>, outChannels k: Int, bias: UnsafePointer<Float>?,
+        transformedWeights u: UnsafePointer<Float>, outChannels k: Int, bias: UnsafePointer<Float>?, rectify: Bool = false,
         output y: UnsafeMutablePointer<Float>, accumulate: Bool, workspace: Conv2D.Workspace, threading: Threading
     ) {
+        precondition(!(rectify && accumulate), "Winograd.convolve rectifies only an output it overwrites")
         switch algorithm {
         case .f2x2:
             convolve(batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
-                     bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
+                     bias: bias, rectify: rectify, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
         case .f4x4:
             Winograd4x4.convolve(batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
-                                 bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
+                                 bias: bias, rectify: rectify, output: y, accumulate: accumulate, workspace: workspace,
+                                 threading: threading)
         }
     }
 
@@ -175,11 +181,12 @@ enum Winograd {
 
     /// `output (+)= conv3x3(input, weights whose transform is u) + bias` for `batch` images, C → K
     /// channels on an H×W map; the tiles of all images share the GEMMs (small maps still make
-    /// wide ones). `accumulate` adds to `output` instead of overwriting it.
+    /// wide ones). `accumulate` adds to `output` instead of overwriting it; `rectify` writes
+    /// `max(b + y, 0)` (`ReLU.rectified`) instead of `b + y`.
     static func convolve(
         batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
         transformedWeights u: UnsafePointer<Float>, outChannels k: Int,
-        bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>, accumulate: Bool,
+        bias: UnsafePointer<Float>?, rectify: Bool = false, output y: UnsafeMutablePointer<Float>, accumulate: Bool,
         workspace: Conv2D.Workspace, threading: Threading
     ) {
         let tilesY = (h + 1) / 2, tilesX = (w + 1) / 2, perImage = tilesY * tilesX, tiles = batch * perImage
@@ -207,7 +214,7 @@ enum Winograd {
                         // Eight tiles of one row inside the map at once (they write columns ox … ox + 15).
                         if t + 8 <= n && tx + 8 <= tilesX && oy + 1 < h && ox + 15 < w {
                             inverseTransformEightTiles(m + at0, planeStride: step, into: plane + oy * w + ox, rowStride: w,
-                                                       bias: b, accumulate: accumulate)
+                                                       bias: b, accumulate: accumulate, rectify: rectify)
                             t += 8
                             continue
                         }
@@ -224,6 +231,10 @@ enum Winograd {
                             row0[0] += b + y00
                             if ox + 1 < w { row0[1] += b + y01 }
                             if oy + 1 < h { row0[w] += b + y10; if ox + 1 < w { row0[w + 1] += b + y11 } }
+                        } else if rectify {
+                            row0[0] = max(b + y00, 0)
+                            if ox + 1 < w { row0[1] = max(b + y01, 0) }
+                            if oy + 1 < h { row0[w] = max(b + y10, 0); if ox + 1 < w { row0[w + 1] = max(b + y11, 0) } }
                         } else {
                             row0[0] = b + y00
                             if ox + 1 < w { row0[1] = b + y01 }
@@ -414,10 +425,10 @@ enum Winograd {
     }
 
     /// Aᵀ M A of eight horizontally adjacent tiles (M's 16 planes at `m`, `m + planeStride`, …),
-    /// written (or added) as two rows of 16 outputs at `out`.
+    /// written (or added) as two rows of 16 outputs at `out`, `ReLU.rectified` with `rectify`.
     @inline(__always)
     static func inverseTransformEightTiles(_ m: UnsafePointer<Float>, planeStride: Int, into out: UnsafeMutablePointer<Float>,
-                                           rowStride: Int, bias: Float, accumulate: Bool) {
+                                           rowStride: Int, bias: Float, accumulate: Bool, rectify: Bool = false) {
         typealias V8 = SIMD8<Float>
         func s(_ xi: Int) -> V8 { UnsafeRawPointer(m + xi * planeStride).loadUnaligned(as: V8.self) }
         let q00 = s(0) + s(4) + s(8), q01 = s(1) + s(5) + s(9), q02 = s(2) + s(6) + s(10), q03 = s(3) + s(7) + s(11)
@@ -429,6 +440,7 @@ enum Winograd {
                 var pair = SIMD4<Float>(even[q], odd[q], even[q + 1], odd[q + 1]) + bias4
                 let p = UnsafeMutableRawPointer(out + i * rowStride + 2 * q)
                 if accumulate { pair += p.loadUnaligned(as: SIMD4<Float>.self) }
+                if rectify { pair = ReLU.rectified(pair) }
                 p.storeBytes(of: pair, as: SIMD4<Float>.self)
             }
         }

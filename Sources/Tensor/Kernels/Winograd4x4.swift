@@ -165,18 +165,20 @@ enum Winograd4x4 {
         }
     }
 
-    /// Writes (or adds) 32 outputs at `out`: lane q of `b[j]` (j = 0..<4) to out[4q + j], plus `bias`
+    /// Writes (or adds) 32 outputs at `out`: lane q of `b[j]` (j = 0..<4) to out[4q + j], plus `bias`,
+    /// `ReLU.rectified` with `rectify`
     /// — tile q's four outputs as one SIMD4. (Built with SIMD32's `evenHalf`/`oddHalf` setters
     /// instead, this copied the whole vector once per element: 9% of a conv4_2 KernelBenchmarks
     /// run went to it, more than to the input transform and the weight transform together.)
     @inline(__always)
     static func storeEightTiles(_ b: UnsafeMutablePointer<SIMD8<Float>>, into out: UnsafeMutablePointer<Float>,
-                                bias: Float, accumulate: Bool) {
+                                bias: Float, accumulate: Bool, rectify: Bool = false) {
         let bias4 = SIMD4<Float>(repeating: bias)
         for q in 0..<8 {
             var tile = SIMD4<Float>(b[0][q], b[1][q], b[2][q], b[3][q]) + bias4
             let p = UnsafeMutableRawPointer(out + 4 * q)
             if accumulate { tile += p.loadUnaligned(as: SIMD4<Float>.self) }
+            if rectify { tile = ReLU.rectified(tile) }
             p.storeBytes(of: tile, as: SIMD4<Float>.self)
         }
     }
@@ -320,11 +322,11 @@ enum Winograd4x4 {
 
     /// `output (+)= conv3x3(input, weights whose transform is u) + bias` for `batch` images, C → K
     /// channels on an H×W map; the tiles of all images share the GEMMs, chunk by chunk.
-    /// `accumulate` adds to `output` instead of overwriting it.
+    /// `accumulate` adds to `output` instead of overwriting it; `rectify` writes `max(b + y, 0)`.
     static func convolve(
         batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
         transformedWeights u: UnsafePointer<Float>, outChannels k: Int,
-        bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>, accumulate: Bool,
+        bias: UnsafePointer<Float>?, rectify: Bool = false, output y: UnsafeMutablePointer<Float>, accumulate: Bool,
         workspace: Conv2D.Workspace, threading: Threading
     ) {
         let tilesX = (w + 3) / 4, perImage = ((h + 3) / 4) * tilesX, tiles = batch * perImage
@@ -356,9 +358,9 @@ enum Winograd4x4 {
                                     for i in 0..<min(4, h - oy) {
                                         let out = plane + (oy + i) * w + ox
                                         if columns == 32 {
-                                            storeEightTiles(b8 + 6 * i, into: out, bias: b, accumulate: accumulate)
+                                            storeEightTiles(b8 + 6 * i, into: out, bias: b, accumulate: accumulate, rectify: rectify)
                                         } else {
-                                            storeEightTiles(b8 + 6 * i, into: part, bias: b, accumulate: false)
+                                            storeEightTiles(b8 + 6 * i, into: part, bias: b, accumulate: false, rectify: rectify)
                                             for j in 0..<columns { out[j] = accumulate ? out[j] + part[j] : part[j] }
                                         }
                                     }
