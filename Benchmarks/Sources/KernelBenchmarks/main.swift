@@ -6,6 +6,7 @@ import ArgumentParser
 import Foundation
 import SSDBenchmarkSupport
 import Tensor
+import TensorSIMD
 
 /// One VGG16-reduced convolution at 300×300 input (facts file A.1).
 struct Layer {
@@ -73,10 +74,12 @@ struct KernelBenchmarks: ParsableCommand {
 
     func run() throws {
         let kernels = BLASKernelChoice.adoptAtStartup()
+        let simd = SIMDPath.adoptAtStartup()
         let compute = ComputeThreads.resolve(requested: threads, batch: batch.min() ?? 1, gemms: gemms)
         let threading = compute.apply()
         print(kernels)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); \(compute)")
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); \(compute); SIMD kernels \(simd.path.kernels.name)"
+              + (simd.warning.map { " (WARNING: \($0))" } ?? ""))
         let selected = layers.map { Set($0.split(separator: ",").map(String.init)) }
         var rows: [Row] = []
         print("Conv2D runs as im2col + sgemm in the first columns; then im2col time / Winograd time (> 1: Winograd faster)")
