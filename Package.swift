@@ -5,26 +5,12 @@
 // ParameterServer} → {Tensor, Optimizers} → system libraries.
 import PackageDescription
 
-// Tensor's SIMD kernels code-generated per instruction set (SIMDKernels.swift): on x86-64 the
-// targets TensorAVX2 and TensorAVX512 compile for haswell (AVX2) and skylake-avx512 (the clang
-// importer knows neither x86-64-v3 nor -v4); elsewhere they compile as the rest and TensorSIMD never
-// picks them. `-O` in debug builds too: their code comes from inlining Tensor's bodies, which
-// only the optimizer does (unoptimized, they would call Tensor's generic code and their tests
-// would compare it with itself).
-#if arch(x86_64)
-let avx2Code: [SwiftSetting] = [.unsafeFlags(["-O", "-target-cpu", "haswell"])]
-let avx512Code: [SwiftSetting] = [.unsafeFlags(["-O", "-target-cpu", "skylake-avx512"])]
-#else
-let avx2Code: [SwiftSetting] = [.unsafeFlags(["-O"])]
-let avx512Code: [SwiftSetting] = [.unsafeFlags(["-O"])]
-#endif
 
 let package = Package(
     name: "SSDTrainer",
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
-        .library(name: "TensorSIMD", targets: ["TensorSIMD"]),
         .library(name: "Optimizers", targets: ["Optimizers"]),
         .library(name: "Detection", targets: ["Detection"]),
         .library(name: "DetectionData", targets: ["DetectionData"]),
@@ -67,9 +53,6 @@ let package = Package(
 
         // Libraries
         .target(name: "Tensor", dependencies: ["CBLAS"]),
-        .target(name: "TensorAVX2", dependencies: ["Tensor"], swiftSettings: avx2Code),
-        .target(name: "TensorAVX512", dependencies: ["Tensor"], swiftSettings: avx512Code),
-        .target(name: "TensorSIMD", dependencies: ["Tensor", "TensorAVX2", "TensorAVX512"]),
         .target(name: "Optimizers"),
         .target(name: "Detection", dependencies: ["Tensor"]),
         .target(name: "DetectionData", dependencies: ["Tensor", "CImageCodecs", "CFreeType"]),
@@ -128,13 +111,13 @@ let package = Package(
         .executableTarget(
             name: "worker",
             dependencies: [
-                "Training", "ClusterMetrics", "TensorSIMD", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "Training", "ClusterMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "ssd",
             dependencies: [
-                "Training", "Detection", "DetectionData", "ParameterServer", "Optimizers", "Launcher", "Serving", "TensorSIMD",
+                "Training", "Detection", "DetectionData", "ParameterServer", "Optimizers", "Launcher", "Serving",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -151,7 +134,7 @@ let package = Package(
 
         // Tests
         .testTarget(
-            name: "TensorTests", dependencies: ["Tensor", "TensorSIMD", "TestSupport"],
+            name: "TensorTests", dependencies: ["Tensor", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "OptimizersTests", dependencies: ["Optimizers", "ParameterServer", "TestSupport"],

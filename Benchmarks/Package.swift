@@ -19,7 +19,6 @@ let package = Package(
             dependencies: [
                 "SSDBenchmarkSupport",
                 .product(name: "Tensor", package: "SSDTrainer"),
-                .product(name: "TensorSIMD", package: "SSDTrainer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(
@@ -27,7 +26,6 @@ let package = Package(
             dependencies: [
                 .product(name: "Detection", package: "SSDTrainer"),
                 .product(name: "Tensor", package: "SSDTrainer"),
-                .product(name: "TensorSIMD", package: "SSDTrainer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

@@ -5,7 +5,6 @@ import Launcher
 import Logging
 import ParameterServer
 import Tensor
-import TensorSIMD
 import Training
 
 /// `ssd plan`: predicts a dist_sync cluster's step time, images/s, scaling efficiency and
@@ -115,7 +114,6 @@ struct Plan: AsyncParsableCommand {
     /// Measures and writes the calibration; an existing file's other steps are kept.
     func runCalibration() async throws {
         let kernels = BLASKernelChoice.adoptAtStartup()
-        SIMDPath.adoptAtStartup()
         HeapPolicy.keepFreedMemoryForReuse()  // as the worker runs its steps
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label); h.logLevel = .info; return h

@@ -5,7 +5,6 @@ import Foundation
 import Logging
 import ParameterServer
 import Tensor
-import TensorSIMD
 import Training
 
 /// `worker`: trains SSD on its shard. Alone (no kv_store) it is the single-machine trainer;
@@ -126,7 +125,6 @@ struct WorkerCommand: ParsableCommand {
         let compute = ComputeThreads.resolve(requested: threads, batch: h.miniBatchSize)
         HeapPolicy.keepFreedMemoryForReuse()
         if let warning = BLASKernelChoice.adoptAtStartup().warning { logger.warning("\(warning)") }
-        if let warning = SIMDPath.adoptAtStartup().warning { logger.warning("\(warning)") }
         var options = TrainingOptions(hyperparameters: h,
                                       dataRoot: dataRoot ?? "/opt/ml/input/data",
                                       modelDir: modelDir ?? (FileManager.default.fileExists(atPath: "/opt/ml") ? "/opt/ml/model" : "model"))

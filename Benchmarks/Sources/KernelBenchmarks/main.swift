@@ -6,7 +6,6 @@ import ArgumentParser
 import Foundation
 import SSDBenchmarkSupport
 import Tensor
-import TensorSIMD
 
 /// One VGG16-reduced convolution at 300×300 input (facts file A.1).
 struct Layer {
@@ -71,19 +70,14 @@ struct KernelBenchmarks: ParsableCommand {
     @Option(help: "Write the results as JSON to this path.") var json: String?
     @Option(help: "Who runs the GEMMs: openblas (one at a time, OpenBLAS-threaded: the sgemm columns are one multi-threaded sgemm each) or own (Winograd's and the images' GEMMs one per thread on single-threaded OpenBLAS, as the worker at batch ≥ threads).")
     var gemms: ComputeThreads.GEMMs = .openblas
-    @Option(help: "Instead of the table above: time the Winograd passes on these SIMD kernel paths (comma-separated: generic, avx2, avx512; SSD_SIMD does not apply), alternated in one run. Paths the CPU lacks are left out.")
-    var simdPaths: String?
 
     func run() throws {
         let kernels = BLASKernelChoice.adoptAtStartup()
-        let simd = SIMDPath.adoptAtStartup()
         let compute = ComputeThreads.resolve(requested: threads, batch: batch.min() ?? 1, gemms: gemms)
         let threading = compute.apply()
         print(kernels)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); \(compute); SIMD kernels \(simd.path.kernels.name)"
-              + (simd.warning.map { " (WARNING: \($0))" } ?? ""))
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); \(compute)")
         let selected = layers.map { Set($0.split(separator: ",").map(String.init)) }
-        if let simdPaths { return try compareSIMDPaths(simdPaths, selected: selected, threading: threading) }
         var rows: [Row] = []
         print("Conv2D runs as im2col + sgemm in the first columns; then im2col time / Winograd time (> 1: Winograd faster)")
         print("for F(2×2, 3×3) and F(4×4, 3×3), forward, input gradient (dx) and weight gradient (dw), and F(2×2) time / F(4×4) time;")
@@ -200,72 +194,4 @@ struct KernelBenchmarks: ParsableCommand {
                    backwardRatio: sgemmBackward / backward,
                    winograd2x2: winograd2x2Speedup, winograd4x4: winograd4x4Speedup, winograd4x4KeptForward: keptSpeedup)
     }
-
-    /// Times F(2×2) and F(4×4) forward, input gradient and weight gradient of each selected 3×3 layer
-    /// on each SIMD path (`SIMDPath`), the paths alternated within each repetition so that a busy
-    /// machine slows them alike; prints milliseconds (best of the repetitions) and generic time / time.
-    func compareSIMDPaths(_ names: String, selected: Set<String>?, threading: Threading) throws {
-        let best = SIMDPath.best(cpuFlags: CPUFeatures.flags())
-        let asked = try names.split(separator: ",").map { name -> SIMDPath in
-            guard let path = SIMDPath(rawValue: String(name)) else {
-                throw ValidationError("--simd-paths: '\(name)' is not one of \(SIMDPath.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return path
-        }
-        let paths = asked.filter { $0 <= best }
-        if paths.count < asked.count { print("left out (the CPU lacks them): \(asked.filter { $0 > best }.map(\.rawValue))") }
-        print("Winograd passes, ms (best of \(repetitions), paths alternated); in brackets generic time / time")
-        print("layer    batch  algo  pass" + paths.map { $0.rawValue.leftPadded(to: 18) }.joined())
-        for b in batch {
-            for layer in vgg16Layers where (selected?.contains(layer.name) ?? true) && layer.kernel == 3 && layer.pad == 1 && layer.dilation == 1 {
-                let g = Conv2D.Geometry(batch: b, inChannels: layer.inChannels, height: layer.size, width: layer.size,
-                                        outChannels: layer.outChannels, kernel: 3, stride: 1, pad: 1)
-                var rng = SeededGenerator(seed: 1)
-                let x = Tensor.uniform(g.inputShape, using: &rng), w = Tensor.uniform(g.weightShape, low: -0.05, high: 0.05, using: &rng)
-                let bias = Tensor(zeros: [g.outChannels]), dy = Tensor.uniform(g.outputShape, using: &rng)
-                var y = Tensor(zeros: g.outputShape), dx = Tensor(zeros: g.inputShape), dw = Tensor(zeros: g.weightShape)
-                for f4x4 in [false, true] {
-                    let workspaces = paths.map { path -> Conv2D.Workspace in
-                        let ws = Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1,
-                                                  winograd4x4MinimumChannels: f4x4 ? 1 : nil, winograd4x4WeightGradientMinimumChannels: f4x4 ? 1 : nil)
-                        ws.simd = path.kernels
-                        return ws
-                    }
-                    for pass in ["fwd", "dx", "dw"] {
-                        func run(_ workspace: Conv2D.Workspace) throws {
-                            try x.storage.withUnsafeBufferPointer { xp in try w.storage.withUnsafeBufferPointer { wp in
-                                if pass == "fwd" {
-                                    try bias.storage.withUnsafeBufferPointer { bp in try y.storage.withUnsafeMutableBufferPointer { yp in
-                                        try Conv2D.forward(g, input: xp, weight: wp, bias: bp, output: yp, workspace: workspace, threading: threading)
-                                    } }
-                                    return
-                                }
-                                try dy.storage.withUnsafeBufferPointer { dyp in try dx.storage.withUnsafeMutableBufferPointer { dxp in
-                                    try dw.storage.withUnsafeMutableBufferPointer { dwp in
-                                        try Conv2D.backward(g, input: xp, weight: wp, gradOutput: dyp, gradInput: pass == "dx" ? dxp : nil,
-                                                            gradWeight: pass == "dw" ? dwp : nil, gradBias: nil, workspace: workspace, threading: threading)
-                                    }
-                                } }
-                            } }
-                        }
-                        for ws in workspaces { try run(ws) }   // warm-up: buffers grown, pages touched
-                        var times = [Double](repeating: .infinity, count: paths.count)
-                        for _ in 0..<repetitions {
-                            for (i, ws) in workspaces.enumerated() { times[i] = min(times[i], try bestTime(1) { try run(ws) }) }
-                        }
-                        let generic = paths.firstIndex(of: .generic).map { times[$0] }
-                        print(layer.name.padding(toLength: 8, withPad: " ", startingAt: 0)
-                              + String(format: " %5d  ", b) + (f4x4 ? "F4x4" : "F2x2") + "  " + pass.leftPadded(to: 4)
-                              + times.map { t in
-                                  String(format: "%10.1f", t * 1e3) + (generic.map { String(format: " (%4.2f×)", $0 / t) } ?? "        ")
-                              }.joined())
-                    }
-                }
-            }
-        }
-    }
-}
-
-extension String {
-    func leftPadded(to width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }

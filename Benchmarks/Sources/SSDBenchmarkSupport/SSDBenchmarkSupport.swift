@@ -6,7 +6,6 @@ import ArgumentParser
 import Detection
 import Foundation
 import Tensor
-import TensorSIMD
 
 extension ComputeThreads.GEMMs: @retroactive ExpressibleByArgument {}
 
@@ -29,15 +28,13 @@ public enum SSDBenchmark {
     /// the kernel choice and the machine line every benchmark starts with.
     public static func model(_ options: SSDBenchmarkOptions, smallestBatch: Int, forwardOnly: Bool = false, keepFreedMemory: Bool) throws -> SSDModel {
         let kernels = BLASKernelChoice.adoptAtStartup()
-        let simd = SIMDPath.adoptAtStartup()
         let compute = ComputeThreads.resolve(requested: options.threads, batch: smallestBatch, forwardOnly: forwardOnly, gemms: options.gemms)
         let threading = compute.apply()
         if keepFreedMemory { HeapPolicy.keepFreedMemoryForReuse() }
         let model = try SSDModel(config: try .forBaseNetwork(options.network, imageShape: options.imageShape, numClasses: 20))
         model.threading = threading
         print(kernels)
-        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); \(compute); SIMD kernels \(simd.path.kernels.name)"
-              + (simd.warning.map { " (WARNING: \($0))" } ?? ""))
+        print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; \(BLAS.summary()); \(compute)")
         return model
     }
 

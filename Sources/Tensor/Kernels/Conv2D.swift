@@ -117,8 +117,6 @@ public enum Conv2D {
             didSet { if !keepsTransformedWeights { transformedWeights.removeAll() } }
         }
         let transformedWeights = Winograd.WeightCache()
-        /// The instruction set the SIMD kernels run on (`SIMDKernels`): the process's choice at start-up.
-        public var simd = SIMDKernels.standard
 
         /// An empty workspace. The default cut-offs were measured by KernelBenchmarks, which times
         /// both paths per layer (Benchmarks/results/README.md, "Winograd weight gradient below 512
@@ -150,7 +148,6 @@ public enum Conv2D {
         /// A buffer of at least `count` floats (contents undefined); each `slot` is an
         /// independent buffer: 0 the column tile, 1 and 2 Winograd's, then `threadSlot`s.
         /// Not thread-safe: take every buffer before a parallel region.
-        @usableFromInline
         func buffer(_ count: Int, slot: Int = 0) -> UnsafeMutablePointer<Float> {
             while storage.count <= slot {
                 storage.append(UnsafeMutablePointer<Float>.allocate(capacity: 1))
@@ -176,7 +173,6 @@ public enum Conv2D {
                 share.winograd4x4WeightGradientMinimumChannels = winograd4x4WeightGradientMinimumChannels
                 share.winogradImagesInParallelMinimumThreads = nil
                 share.winogradChunkFloats = max(1 << 20, winogradChunkFloats / count)
-                share.simd = simd
             }
             return Array(imageShares.prefix(count))
         }

@@ -56,7 +56,7 @@ extension Winograd {
     ) {
         let shares = workspace.imageWorkspaces(min(threading.gemmThreads, batch))
         threading.forEachShare(batch) { images, t in
-            shares[t].simd.winogradConvolve(algorithm, batch: images.count, input: x + images.lowerBound * c * h * w, channels: c, height: h, width: w,
+            convolve(algorithm, batch: images.count, input: x + images.lowerBound * c * h * w, channels: c, height: h, width: w,
                      transformedWeights: u, outChannels: k, bias: bias, output: y + images.lowerBound * k * h * w,
                      accumulate: accumulate, workspace: shares[t], threading: .serial)
         }

@@ -12,10 +12,8 @@
 /// (a forward pass of the output gradient through the flipped, transposed kernel) and the
 /// weight gradient, as F(2×2, 3×3) (here) or F(4×4, 3×3) (`Winograd4x4`). Which layers take
 /// which is the `Conv2D.Workspace`'s choice.
-@usableFromInline
 enum Winograd {
     /// The two tile sizes: F(2×2, 3×3) here, F(4×4, 3×3) in `Winograd4x4`.
-    @usableFromInline
     enum Algorithm: Hashable {
         case f2x2, f4x4
 
@@ -50,10 +48,10 @@ enum Winograd {
         }
         switch algorithm {
         case .f2x2:
-            workspace.simd.winograd2x2WeightGradient(batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
+            weightGradient(batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
                            gradOutput: dy, outChannels: g.outChannels, gradWeight: dw, workspace: workspace, threading: threading)
         case .f4x4:
-            workspace.simd.winograd4x4WeightGradient(batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
+            Winograd4x4.weightGradient(batch: g.batch, input: x, channels: g.inChannels, height: g.height, width: g.width,
                                        gradOutput: dy, outChannels: g.outChannels, gradWeight: dw, workspace: workspace, threading: threading)
         }
     }
@@ -71,13 +69,12 @@ enum Winograd {
             convolveByImages(algorithm, batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u,
                              outChannels: k, bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
         } else {
-            workspace.simd.winogradConvolve(algorithm, batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
+            convolve(algorithm, batch: batch, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
                      bias: bias, output: y, accumulate: accumulate, workspace: workspace, threading: threading)
         }
     }
 
     /// `output (+)= conv3x3(input, weights whose transform is u) + bias` by `algorithm`.
-    @inlinable @inline(__always)
     static func convolve(
         _ algorithm: Algorithm, batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
         transformedWeights u: UnsafePointer<Float>, outChannels k: Int, bias: UnsafePointer<Float>?,
@@ -110,9 +107,9 @@ enum Winograd {
                     flipTranspose(weight, outChannels: c, inChannels: k, into: transposed)
                     source = UnsafePointer(transposed)
                 }
-                workspace.simd.winograd2x2TransformWeights(source, outChannels: k, inChannels: c, into: u, threading: threading)
+                transformWeights(source, outChannels: k, inChannels: c, into: u, threading: threading)
             case .f4x4:
-                workspace.simd.winograd4x4TransformWeights(weight, outChannels: k, inChannels: c, flipped: flipped, into: u, threading: threading)
+                Winograd4x4.transformWeights(weight, outChannels: k, inChannels: c, flipped: flipped, into: u, threading: threading)
             }
         }
         let u: UnsafePointer<Float>
@@ -138,13 +135,11 @@ enum Winograd {
     /// transform reads or writes side by side fall into different L1 and L2 cache sets. Unpadded,
     /// a K·C or K·N plane is often a multiple of 2 KiB (1 MiB at 512×512): all 36 planes then
     /// shared one or two of L1's 64 sets (12 ways) and every load or store of a transform missed.
-    @usableFromInline
     static func planeStride(_ floats: Int) -> Int {
         ((floats + 15) / 16 | 1) * 16
     }
 
     /// U: 16 planes (`planeStride(K·C)` apart) of K×C transformed weights of `weight` (K×C×3×3).
-    @inlinable @inline(__always)
     static func transformWeights(_ weight: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int,
                                  into u: UnsafeMutablePointer<Float>, threading: Threading) {
         let stride = planeStride(k * c)
@@ -181,7 +176,6 @@ enum Winograd {
     /// `output (+)= conv3x3(input, weights whose transform is u) + bias` for `batch` images, C → K
     /// channels on an H×W map; the tiles of all images share the GEMMs (small maps still make
     /// wide ones). `accumulate` adds to `output` instead of overwriting it.
-    @inlinable @inline(__always)
     static func convolve(
         batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
         transformedWeights u: UnsafePointer<Float>, outChannels k: Int,
@@ -246,7 +240,6 @@ enum Winograd {
     /// `gradWeight += ∂L/∂W` of a 3×3 stride-1 pad-1 convolution, from its input and output
     /// gradient: dU[ξ] (K×C) = Σₜ (A dYₜ Aᵀ)[ξ] · Vₜ[ξ]ᵀ (16 GEMMs over the tiles), then
     /// dW = Gᵀ dU G per (k, c) — the adjoints of the forward's transforms.
-    @inlinable @inline(__always)
     static func weightGradient(
         batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
         gradOutput dy: UnsafePointer<Float>, outChannels k: Int, gradWeight dw: UnsafeMutablePointer<Float>,
@@ -320,7 +313,6 @@ enum Winograd {
     /// Tiles per chunk (so that V and M stay around `workspace.winogradChunkFloats` floats each,
     /// 16 MB by default) and the workspace's room for one chunk's V (`positions` C × chunk planes,
     /// `vStride` apart) and M (`positions` K × chunk planes, `mStride` apart).
-    @usableFromInline
     static func chunkBuffers(tiles: Int, positions: Int = 16, channels c: Int, outChannels k: Int, workspace: Conv2D.Workspace)
         -> (chunk: Int, v: UnsafeMutablePointer<Float>, vStride: Int, m: UnsafeMutablePointer<Float>, mStride: Int) {
         let chunk = max(1, min(tiles, workspace.winogradChunkFloats / (positions * max(c, k))))
@@ -331,7 +323,6 @@ enum Winograd {
 
     /// V[ξ][c][t] (16 planes of C × `tiles`, `planeStride` apart): Bᵀ d B of the 4×4 input patch of
     /// each tile `firstTile` … `firstTile + tiles − 1` (tiles of all images in order; zero outside the map).
-    @inlinable @inline(__always)
     static func transformInput(batch: Int, _ x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
                                firstTile t0: Int, tiles n: Int, into v: UnsafeMutablePointer<Float>, planeStride stride: Int,
                                threading: Threading) {
@@ -384,7 +375,7 @@ enum Winograd {
 
     /// Bᵀ d B of eight horizontally adjacent 4×4 patches (`patch` is the first one's top-left;
     /// patch q starts 2q columns later), written to the 16 planes of V at `v`, `v + planeStride`, …
-    @inlinable @inline(__always)
+    @inline(__always)
     static func transformEightInputTiles(_ patch: UnsafePointer<Float>, rowStride: Int,
                                          into v: UnsafeMutablePointer<Float>, planeStride: Int) {
         typealias V8 = SIMD8<Float>
@@ -408,7 +399,7 @@ enum Winograd {
     /// A dY Aᵀ of eight horizontally adjacent 2×2 output-gradient tiles (`dy` is the first one's
     /// top-left; tile q starts 2q columns later), written to the 16 planes of dM at `dm`,
     /// `dm + planeStride`, … — the scalar loop of `weightGradient`, eight lanes wide.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func gradientTransformEightTiles(_ dy: UnsafePointer<Float>, rowStride: Int,
                                             into dm: UnsafeMutablePointer<Float>, planeStride: Int) {
         typealias V8 = SIMD8<Float>
@@ -424,7 +415,7 @@ enum Winograd {
 
     /// Aᵀ M A of eight horizontally adjacent tiles (M's 16 planes at `m`, `m + planeStride`, …),
     /// written (or added) as two rows of 16 outputs at `out`.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func inverseTransformEightTiles(_ m: UnsafePointer<Float>, planeStride: Int, into out: UnsafeMutablePointer<Float>,
                                            rowStride: Int, bias: Float, accumulate: Bool) {
         typealias V8 = SIMD8<Float>

@@ -18,7 +18,6 @@
 
 /// The arithmetic the transforms use, so one definition serves a single tile (`Float`) and eight
 /// tiles at once (`SIMD8<Float>`).
-@usableFromInline
 protocol WinogradLanes {
     static func + (a: Self, b: Self) -> Self
     static func - (a: Self, b: Self) -> Self
@@ -30,10 +29,8 @@ extension SIMD8: WinogradLanes where Scalar == Float {}
 
 /// F(4×4, 3×3): the same three entry points as `Winograd`'s F(2×2) (forward, the input gradient
 /// as a forward pass of the output gradient through the flipped kernel, the weight gradient).
-@usableFromInline
 enum Winograd4x4 {
     /// Positions of a transformed tile.
-    @usableFromInline
     static let positions = 36
 
     /// Whether F(4×4) suits an H×W map: it does fewer GEMM multiplies than F(2×2) there (36 per
@@ -49,35 +46,35 @@ enum Winograd4x4 {
     // MARK: 1-D transforms
 
     /// Bᵀ d of a column of six.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func input1D<T: WinogradLanes>(_ d0: T, _ d1: T, _ d2: T, _ d3: T, _ d4: T, _ d5: T) -> (T, T, T, T, T, T) {
         let p = d4 - 4 * d2, q = d3 - 4 * d1, r = d4 - d2, s = 2 * (d3 - d1)
         return (4 * d0 - 5 * d2 + d4, p + q, p - q, r + s, r - s, 4 * d1 - 5 * d3 + d5)
     }
 
     /// Aᵀ m of a column of six.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func output1D<T: WinogradLanes>(_ m0: T, _ m1: T, _ m2: T, _ m3: T, _ m4: T, _ m5: T) -> (T, T, T, T) {
         let a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4
         return (m0 + a + c, b + 2 * e, a + 4 * c, b + 8 * e + m5)
     }
 
     /// G g of a column of three.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func weight1D<T: WinogradLanes>(_ g0: T, _ g1: T, _ g2: T) -> (T, T, T, T, T, T) {
         let s = g0 + g2, t = (1 / 24 as Float) * g0 + (1 / 6 as Float) * g2, h = (1 / 12 as Float) * g1
         return ((1 / 4 as Float) * g0, (-1 / 6 as Float) * (s + g1), (-1 / 6 as Float) * (s - g1), t + h, t - h, g2)
     }
 
     /// A z (the adjoint of `output1D`) of a column of four.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func gradient1D<T: WinogradLanes>(_ z0: T, _ z1: T, _ z2: T, _ z3: T) -> (T, T, T, T, T, T) {
         let a = z0 + z2, b = z1 + z3, c = z0 + 4 * z2, e = 2 * z1 + 8 * z3
         return (z0, a + b, a - b, c + e, c - e, z3)
     }
 
     /// Gᵀ x (the adjoint of `weight1D`) of a column of six.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func weightGradient1D<T: WinogradLanes>(_ x0: T, _ x1: T, _ x2: T, _ x3: T, _ x4: T, _ x5: T) -> (T, T, T) {
         let s12 = x1 + x2, d12 = x2 - x1, s34 = x3 + x4, d34 = x3 - x4
         return ((1 / 4 as Float) * x0 - (1 / 6 as Float) * s12 + (1 / 24 as Float) * s34,
@@ -88,7 +85,7 @@ enum Winograd4x4 {
     // MARK: 2-D transforms of a 6×6 block b[i·6 + j], in place
 
     /// b ← Bᵀ b B.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func input2D<T: WinogradLanes>(_ b: UnsafeMutablePointer<T>) {
         for j in 0..<6 {
             let r = input1D(b[j], b[6 + j], b[12 + j], b[18 + j], b[24 + j], b[30 + j])
@@ -101,7 +98,7 @@ enum Winograd4x4 {
     }
 
     /// Rows 0..<4, columns 0..<4 of b ← Aᵀ b A.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func output2D<T: WinogradLanes>(_ b: UnsafeMutablePointer<T>) {
         for j in 0..<6 {
             let r = output1D(b[j], b[6 + j], b[12 + j], b[18 + j], b[24 + j], b[30 + j])
@@ -114,7 +111,7 @@ enum Winograd4x4 {
     }
 
     /// b ← G b Gᵀ, b's rows and columns 0..<3 in, the whole block out.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func weight2D<T: WinogradLanes>(_ b: UnsafeMutablePointer<T>) {
         for j in 0..<3 {
             let r = weight1D(b[j], b[6 + j], b[12 + j])
@@ -127,7 +124,7 @@ enum Winograd4x4 {
     }
 
     /// b ← A b Aᵀ, b's rows and columns 0..<4 in, the whole block out.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func gradient2D<T: WinogradLanes>(_ b: UnsafeMutablePointer<T>) {
         for j in 0..<4 {
             let r = gradient1D(b[j], b[6 + j], b[12 + j], b[18 + j])
@@ -140,7 +137,7 @@ enum Winograd4x4 {
     }
 
     /// Rows and columns 0..<3 of b ← Gᵀ b G.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func weightGradient2D<T: WinogradLanes>(_ b: UnsafeMutablePointer<T>) {
         for j in 0..<6 {
             let r = weightGradient1D(b[j], b[6 + j], b[12 + j], b[18 + j], b[24 + j], b[30 + j])
@@ -157,7 +154,7 @@ enum Winograd4x4 {
     /// Columns j = 0..<`count` (4 or 6) of eight horizontally adjacent tiles whose patches start
     /// 4 columns apart at `row`: lane q of `into[j]` is row[4q + j] (reads row[0 … 31], and
     /// row[2 … 33] for six columns).
-    @inlinable @inline(__always)
+    @inline(__always)
     static func loadEightTiles(_ row: UnsafePointer<Float>, columns count: Int, into b: UnsafeMutablePointer<SIMD8<Float>>) {
         let a = UnsafeRawPointer(row).loadUnaligned(as: SIMD32<Float>.self)
         let even = a.evenHalf, odd = a.oddHalf
@@ -172,7 +169,7 @@ enum Winograd4x4 {
     /// — tile q's four outputs as one SIMD4. (Built with SIMD32's `evenHalf`/`oddHalf` setters
     /// instead, this copied the whole vector once per element: 9% of a conv4_2 KernelBenchmarks
     /// run went to it, more than to the input transform and the weight transform together.)
-    @inlinable @inline(__always)
+    @inline(__always)
     static func storeEightTiles(_ b: UnsafeMutablePointer<SIMD8<Float>>, into out: UnsafeMutablePointer<Float>,
                                 bias: Float, accumulate: Bool) {
         let bias4 = SIMD4<Float>(repeating: bias)
@@ -186,7 +183,7 @@ enum Winograd4x4 {
 
     /// Lanes 0..<`lanes` of `b[0..<count]` to the planes at `out`, `out + planeStride`, … (whole
     /// vectors when all eight lanes are tiles of the run).
-    @inlinable @inline(__always)
+    @inline(__always)
     static func storeLanes(_ b: UnsafeMutablePointer<SIMD8<Float>>, count: Int, lanes: Int, into out: UnsafeMutablePointer<Float>,
                            planeStride: Int) {
         if lanes == 8 {
@@ -197,7 +194,7 @@ enum Winograd4x4 {
     }
 
     /// `b[0..<count]` from the planes at `m`, `m + planeStride`, …: lanes 0..<`lanes`, zero beyond.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func loadLanes(_ m: UnsafePointer<Float>, count: Int, lanes: Int, planeStride: Int, into b: UnsafeMutablePointer<SIMD8<Float>>) {
         if lanes == 8 {
             for xi in 0..<count { b[xi] = UnsafeRawPointer(m + xi * planeStride).loadUnaligned(as: SIMD8<Float>.self) }
@@ -212,14 +209,13 @@ enum Winograd4x4 {
 
     /// Floats of a staged row of a map `tilesX` tiles wide: the eight-tile loads of its last
     /// group read up to 4·(tilesX − 1) + 34 columns.
-    @inlinable
     static func stagedRowLength(tilesX: Int) -> Int { 4 * tilesX + 32 }
 
     /// Copies rows `firstRow` ..< `firstRow + rows` of an H×W `plane` to `staged` (`rowLength`
     /// apart), each behind `leftPad` zeros and zero-filled to `rowLength`; rows outside the map
     /// are all zero. Every tile of a tile row then reads its patch from `staged`, so edge tiles
     /// take the eight-lane transforms too.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func stage(_ plane: UnsafePointer<Float>, height h: Int, width w: Int, firstRow: Int, rows: Int, leftPad: Int,
                       into staged: UnsafeMutablePointer<Float>, rowLength: Int) {
         for i in 0..<rows {
@@ -237,7 +233,7 @@ enum Winograd4x4 {
     /// Calls `body(t, image, tileRow, firstColumn, count)` for the runs of a chunk's tiles
     /// `firstTile` ..< `firstTile + tiles` that lie in one tile row: tiles t ..< t + count of the
     /// chunk are tile columns firstColumn ..< firstColumn + count of that row.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func forEachRun(firstTile t0: Int, tiles n: Int, tilesX: Int, perImage: Int,
                            _ body: (_ t: Int, _ image: Int, _ tileRow: Int, _ firstColumn: Int, _ count: Int) -> Void) {
         var t = 0
@@ -255,7 +251,7 @@ enum Winograd4x4 {
     /// `pad` zero columns), and eight tiles at a time their `patch`×`patch` patches are loaded
     /// into lanes (row i at lane block 6·i), `transform`ed, and stored as 36 planes of `tiles`
     /// columns at `into + m·tiles` (`planeStride` apart). Maps split over the threads.
-    @inlinable @inline(__always)
+    @inline(__always)
     static func transformTiles(_ source: UnsafePointer<Float>, maps: Int, height h: Int, width w: Int, firstTile t0: Int, tiles n: Int,
                                patch: Int, pad: Int, into out: UnsafeMutablePointer<Float>, planeStride step: Int, threading: Threading,
                                _ transform: (UnsafeMutablePointer<SIMD8<Float>>) -> Void) {
@@ -288,7 +284,6 @@ enum Winograd4x4 {
     /// K×C×3×3, or with `flipped` the C×K×3×3 kernel whose flipped transpose the convolution
     /// applies (the input gradient's: U[ξ][k][c] from weight[c][k] rotated by 180°), read in place.
     /// Eight (k, c) pairs at a time, one per lane, so each plane gets whole vectors.
-    @inlinable @inline(__always)
     static func transformWeights(_ weight: UnsafePointer<Float>, outChannels k: Int, inChannels c: Int, flipped: Bool,
                                  into u: UnsafeMutablePointer<Float>, threading: Threading) {
         let stride = Winograd.planeStride(k * c)
@@ -326,7 +321,6 @@ enum Winograd4x4 {
     /// `output (+)= conv3x3(input, weights whose transform is u) + bias` for `batch` images, C → K
     /// channels on an H×W map; the tiles of all images share the GEMMs, chunk by chunk.
     /// `accumulate` adds to `output` instead of overwriting it.
-    @inlinable @inline(__always)
     static func convolve(
         batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
         transformedWeights u: UnsafePointer<Float>, outChannels k: Int,
@@ -381,7 +375,6 @@ enum Winograd4x4 {
 
     /// V[ξ][c][t] (36 planes of C × `tiles`, `planeStride` apart): Bᵀ d B of the 6×6 input patch of
     /// each tile `firstTile` … `firstTile + tiles − 1` (tiles of all images in order; zero outside the map).
-    @inlinable @inline(__always)
     static func transformInput(_ x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
                                firstTile t0: Int, tiles n: Int, into v: UnsafeMutablePointer<Float>, planeStride step: Int,
                                threading: Threading) {
@@ -395,7 +388,6 @@ enum Winograd4x4 {
     /// `gradWeight += ∂L/∂W` of a 3×3 stride-1 pad-1 convolution, from its input and output
     /// gradient: dU[ξ] (K×C) = Σₜ (A dYₜ Aᵀ)[ξ] · Vₜ[ξ]ᵀ (36 GEMMs over the tiles, chunk by chunk),
     /// then dW = Gᵀ dU G per (k, c).
-    @inlinable @inline(__always)
     static func weightGradient(
         batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
         gradOutput dy: UnsafePointer<Float>, outChannels k: Int, gradWeight dw: UnsafeMutablePointer<Float>,
