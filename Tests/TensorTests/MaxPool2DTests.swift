@@ -119,6 +119,40 @@ struct MaxPool2DTests {
         }
     }
 
+    @Test("forward's output and recorded places equal a plain window scan (first of equals, NaN kept where first): ties, ±0, NaN, −∞, windows past the edge, vector and scalar columns",
+          arguments: [
+              MaxPool2D.Geometry(batch: 2, channels: 3, height: 36, width: 40, kernel: 2, stride: 2),
+              MaxPool2D.Geometry(batch: 1, channels: 2, height: 37, width: 35, kernel: 2, stride: 2, convention: .full),
+              MaxPool2D.Geometry(batch: 1, channels: 5, height: 9, width: 19, kernel: 2, stride: 2),
+              MaxPool2D.Geometry(batch: 2, channels: 1, height: 11, width: 13, kernel: 3, stride: 2, pad: 1, convention: .full),
+          ])
+    func forwardEqualsScan(_ g: MaxPool2D.Geometry) throws {
+        var rng = SeededGenerator(seed: 23)
+        let special: [Float] = [0, -0.0, .nan, -.infinity, 1, 1, -1]
+        let x = (0..<g.inputShape.reduce(1, *)).map { _ in special[Int(rng.uniform(0, Float(special.count) - 0.001))] }
+        var expected: [Float] = [], places: [UInt8] = []
+        for plane in 0..<(g.batch * g.channels) {
+            for i in 0..<g.outHeight {
+                for j in 0..<g.outWidth {
+                    var best = -Float.infinity, at = MaxPool2D.Saved.none
+                    for dh in 0..<g.kernel {
+                        for dw in 0..<g.kernel {
+                            let h = i * g.stride - g.pad + dh, w = j * g.stride - g.pad + dw
+                            guard h >= 0 && h < g.height && w >= 0 && w < g.width else { continue }
+                            let v = x[(plane * g.height + h) * g.width + w]
+                            if v > best || at == MaxPool2D.Saved.none { (best, at) = (v, UInt8(dh * g.kernel + dw)) }
+                        }
+                    }
+                    expected.append(at == MaxPool2D.Saved.none ? 0 : best)
+                    places.append(at)
+                }
+            }
+        }
+        let (y, saved) = try poolForward(g, x)
+        #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "\(g)")
+        #expect(saved.window == places, "\(g)")
+    }
+
     @Test("mismatched shapes are rejected")
     func rejectsMismatch() {
         let g = MaxPool2D.Geometry(batch: 1, channels: 1, height: 4, width: 4, kernel: 2, stride: 2)

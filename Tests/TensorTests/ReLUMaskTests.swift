@@ -29,6 +29,7 @@ struct ReLUMaskTests {
             try fromMask.withUnsafeMutableBufferPointer { g in try ReLU.backwardInPlace(mask: mask, gradient: g, threading: threading) }
         }
         #expect(fromMask.map(\.bitPattern) == fromOutput.map(\.bitPattern))
+        #expect(fromOutput.map(\.bitPattern) == zip(output, gradient).map { $0 > 0 ? $1.bitPattern : 0 }, "the definition, element by element")
         #expect(fromMask.contains { $0 == 0 } && fromMask.contains { $0 != 0 })
     }
 

@@ -45,7 +45,16 @@ public enum ReLU {
         }
         guard let y = output.baseAddress, let g = gradient.baseAddress else { return }
         threading.forEachChunk(output.count, minimumPerChunk: minimumPerChunk) { range in
-            for i in range { g[i] = y[i] > 0 ? g[i] : 0 }
+            // Eight at a time (the scalar loop below did not vectorize for baseline x86-64: 3.7% of a
+            // one-thread SSD300 training step in a perf profile), then the rest.
+            var i = range.lowerBound
+            while i + 8 <= range.upperBound {
+                let positive = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self) .> 0
+                let d = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(g + i).storeBytes(of: SIMD8<Float>().replacing(with: d, where: positive), as: SIMD8<Float>.self)
+                i += 8
+            }
+            for i in i..<range.upperBound { g[i] = y[i] > 0 ? g[i] : 0 }
         }
     }
 }
