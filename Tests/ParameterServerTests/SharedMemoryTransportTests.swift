@@ -25,7 +25,7 @@ struct SharedMemoryTransportTests {
         /// Offers a ring of `bytes` and runs both receive loops until the handshake ended (both
         /// directions shared, or a refusal reached the client), for at most 10 s.
         func handshake(bytes: Int) throws -> Bool {
-            try client.offerSharedMemory(bytes: bytes, to: endpoint)
+            try client.offerSharedMemory(bytes: bytes, repliesBytes: bytes, to: endpoint)
             let deadline = server.now() + 10
             while server.now() < deadline {
                 if let m = try server.receive(deadline: server.now() + 0.02) { Issue.record("unexpected \(m)") }
@@ -61,6 +61,47 @@ struct SharedMemoryTransportTests {
         #expect(try back.floats() == reply)
         #expect(pair.client.sharedMemory.use == .init(sentShared: 1, sentOnSocket: 0, receivedShared: 1, receivedOnSocket: 0))
         #expect(pair.server.sharedMemory.use == .init(sentShared: 1, sentOnSocket: 0, receivedShared: 1, receivedOnSocket: 0))
+    }
+
+    @Test("a reply sent to two workers is written once into the ring both map, and freed once both let go")
+    func replyWrittenOnce() throws {
+        let pair = try Pair()
+        defer { pair.close() }
+        #expect(try pair.handshake(bytes: 4 << 20))
+        let second = try ZeroMQTransport.connect(to: [pair.endpoint.description], identity: { _ in "w1" }, sharedMemory: true)
+        defer { second.close() }
+        try second.offerSharedMemory(bytes: 4 << 20, repliesBytes: 4 << 20, to: pair.endpoint)
+        let deadline = pair.server.now() + 10
+        while !(second.sharedMemory.peerReads(pair.endpoint) && pair.server.sharedMemory.peerReads(PeerID("w1"))), pair.server.now() < deadline {
+            _ = try pair.server.receive(deadline: pair.server.now() + 0.02)
+            _ = try second.receive(deadline: second.now() + 0.02)
+        }
+        #expect(pair.server.sharedMemory.peerReads(PeerID("w1")))
+        let weights = Self.values(200_000, seed: 9)
+        let reply = weights.withUnsafeBufferPointer { Payload(floats: $0) }
+        for w in ["w0", "w1"] {
+            try pair.server.send(Message(header: MessageHeader(command: .pull, isReply: true, sender: -1), payload: reply), to: PeerID(w))
+        }
+        var got: [Message] = []
+        for client in [pair.client, second] {
+            if case .message(let m, _)? = try client.receive(deadline: client.now() + 10) { got.append(m) }
+        }
+        #expect(got.count == 2)
+        for m in got { #expect(try m.floats() == weights) }
+        let ring = try #require(pair.server.sharedMemory.repliesRing)
+        #expect(ring.blocksHeld == 1, "one block for both replies")
+        #expect(pair.server.sharedMemory.use.sentShared == 2)
+        got.removeAll()
+        // Another payload: the first block is no longer the producer's to send again, and both
+        // workers let go of it, so only the new one is held.
+        let other = Self.values(200_000, seed: 2).withUnsafeBufferPointer { Payload(floats: $0) }
+        try pair.server.send(Message(header: MessageHeader(command: .pull, isReply: true, sender: -1), payload: other), to: PeerID("w0"))
+        #expect(ring.blocksHeld == 1)
+        if case .message(let m, _)? = try pair.client.receive(deadline: pair.client.now() + 10) {
+            #expect(try m.floats() == Self.values(200_000, seed: 2))
+        } else {
+            Issue.record("no second reply")
+        }
     }
 
     @Test("a full ring sends on the socket instead of waiting, and is used again once its blocks are freed")

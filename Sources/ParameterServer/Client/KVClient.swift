@@ -96,9 +96,10 @@ public final class KVClient {
         // `fetchState` replies carry a slice's weights and its optimizer slots.
         let perSlice = rank == 0 ? 1 + optimizer.stateSlots : 1
         transport.limitIncomingPayloads(toBytes: max(1 << 16, (layout.parts.values.joined().map(\.count).max() ?? 0) * perSlice * MemoryLayout<Float>.stride))
-        for s in servers.indices {  // servers on this host: a round of pushes each way through shared memory
+        for s in servers.indices {  // servers on this host: a round of pushes, and of every worker's replies, in shared memory
             let bytes = layout.parts.values.joined().filter { $0.server == s }.map { $0.count * MemoryLayout<Float>.stride }
-            try transport.offerSharedMemory(bytes: SharedMemoryRing.bytes(holding: bytes), to: serverPeers[s])
+            let ring = SharedMemoryRing.bytes(holding: bytes)
+            try transport.offerSharedMemory(bytes: ring, repliesBytes: ring * numWorkers, to: serverPeers[s])
         }
         if rank == 0 {
             var specs = [[SliceSpec]](repeating: [], count: servers.count)

@@ -5,7 +5,8 @@ import Foundation
 /// and the ZeroMQ message carries only its header and the payload's place in the ring; the
 /// consumer reads the payload there (`SharedMemoryLease`) and checks the header's checksum over
 /// those bytes as over any payload. This replaces the kernel's two copies of each byte (into
-/// and out of the socket) with the producer's one.
+/// and out of the socket) with the producer's one — and a server's reply of a sync round, sent
+/// to every worker, is written once into the one ring all its peers map.
 ///
 /// Chosen per peer by a handshake on the ZeroMQ channel, never assumed: the connecting side
 /// offers its ring (`SharedMemorySegment.Address`); the bound side maps it — which works only on
@@ -16,11 +17,19 @@ import Foundation
 ///
 /// Messages of this path start with an 8-byte tag frame ("PSSHM", version 1, the kind, 0),
 /// which no message of the wire protocol has (its header frame is 40 bytes):
-/// offer `[tag, address JSON]`, accept `[tag, address JSON or empty]`, confirm `[tag, empty]`,
+/// offer `[tag, offer JSON: the ring's address and the size asked of the bound side's ring]`, accept `[tag, address JSON or empty]`, confirm `[tag, empty]`,
 /// refuse `[tag, reason]`, data `[tag, header, descriptor]` with the descriptor the payload's
 /// offset and length (two little-endian UInt64).
 final class SharedMemoryLink {
     enum Kind: UInt8 { case offer = 0x4F, accept = 0x41, confirm = 0x43, refuse = 0x52, data = 0x44 }
+
+    /// The connecting side's ring, and how large a ring it asks of the bound side for its
+    /// replies (which that ring carries for every peer: a dist_async server's replies to N
+    /// workers are N different payloads, each waiting until its worker is done pushing).
+    struct Offer: Codable {
+        var ring: SharedMemorySegment.Address
+        var repliesBytes: Int
+    }
 
     /// Payloads at least this large take the shared path (smaller ones cost little on the socket).
     static let minimumPayload = 64 << 10
@@ -45,6 +54,9 @@ final class SharedMemoryLink {
     }
 
     private var peers: [PeerID: Peer] = [:]
+    /// The bound side's one ring for its replies to every peer (all map it), so a reply sent to
+    /// several workers is written once.
+    private(set) var repliesRing: SharedMemoryRing?
     /// Whether this side takes part (false: every offer is refused).
     let enabled: Bool
     private(set) var use = Use()
@@ -76,15 +88,16 @@ final class SharedMemoryLink {
 
     func countShared(sent: Bool) { if sent { use.sentShared += 1 } else { use.receivedShared += 1 } }
 
-    /// The connecting side's offer of a ring of `bytes` to `peer`: the frames to send, or nil
-    /// when no segment can be made here (the reason is kept in `lastRefusal`).
-    func offer(to peer: PeerID, bytes: Int) -> [[UInt8]]? {
+    /// The connecting side's offer of a ring of `bytes` to `peer`, asking for a ring of
+    /// `repliesBytes` back: the frames to send, or nil when no segment can be made here (the
+    /// reason is kept in `lastRefusal`).
+    func offer(to peer: PeerID, bytes: Int, repliesBytes: Int) -> [[UInt8]]? {
         guard enabled else { return nil }
         do {
             let ring = SharedMemoryRing(segment: try SharedMemorySegment.create(bytes: bytes))
             peers[peer, default: Peer()].outgoing = ring
             peers[peer]?.peerReads = false
-            return [Self.tag(.offer), try JSONEncoder().encode(ring.segment.address).bytes]
+            return [Self.tag(.offer), try JSONEncoder().encode(Offer(ring: ring.segment.address, repliesBytes: repliesBytes)).bytes]
         } catch {
             lastRefusal = "\(error)"
             return nil
@@ -97,11 +110,15 @@ final class SharedMemoryLink {
         case .offer:
             guard enabled else { return [Self.tag(.refuse), Array("shared memory is turned off on this side".utf8)] }
             do throws(SharedMemoryError) {
-                guard let address = try? JSONDecoder().decode(SharedMemorySegment.Address.self, from: Data(body)) else {
+                guard let offer = try? JSONDecoder().decode(Offer.self, from: Data(body)) else {
                     throw .unavailable("the offer is not a segment address")
                 }
-                let incoming = try SharedMemorySegment.open(address)
-                let ring = try SharedMemoryRing(segment: SharedMemorySegment.create(bytes: min(address.bytes, Self.maximumRing)))
+                let incoming = try SharedMemorySegment.open(offer.ring)
+                let ring: SharedMemoryRing
+                if let made = repliesRing { ring = made } else {
+                    ring = SharedMemoryRing(segment: try SharedMemorySegment.create(bytes: min(max(offer.repliesBytes, offer.ring.bytes), Self.maximumRing)))
+                    repliesRing = ring
+                }
                 peers[peer] = Peer(outgoing: ring, peerReads: false, incoming: incoming)
                 return [Self.tag(.accept), (try? JSONEncoder().encode(ring.segment.address).bytes) ?? []]
             } catch {

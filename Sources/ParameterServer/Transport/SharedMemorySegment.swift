@@ -51,7 +51,8 @@ final class SharedMemorySegment: @unchecked Sendable {
         return id.isEmpty ? nil : id
     }()
 
-    /// A new segment of `bytes` (rounded up to whole pages), mapped and with its pages in memory.
+    /// A new segment of `bytes` (rounded up to whole pages), mapped; its pages are allocated as
+    /// they are first written.
     static func create(bytes: Int) throws(SharedMemoryError) -> SharedMemorySegment {
         guard let bootID else { throw .unavailable("this system has no /proc/sys/kernel/random/boot_id") }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
@@ -105,7 +106,7 @@ final class SharedMemorySegment: @unchecked Sendable {
     }
 
     private static func map(_ fd: Int32, size: Int) -> UnsafeMutableRawPointer? {
-        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0)
+        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         guard let p, p != MAP_FAILED else { return nil }
         return p
     }

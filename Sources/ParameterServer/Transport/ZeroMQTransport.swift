@@ -89,8 +89,10 @@ public final class ZeroMQTransport: Transport {
 
     public func send(headerFrame: [UInt8], payload: Payload, to peer: PeerID) throws(TransportError) {
         if let ring = sharedMemory.ring(for: peer, count: payload.count) {
+            // A payload whose hash is known (a server's reply) is written once for all the peers it goes to.
+            let key = payload.storage.flatMap { s in s.hash.map { SharedMemoryRing.Key(base: s.base, count: s.count, hash: $0) } }
             let sent = try profile.measure(isRouter ? .reply : .send) { () throws(TransportError) in
-                try sendShared(ring: ring, count: payload.count, to: peer) { destination in
+                try sendShared(ring: ring, count: payload.count, key: key, to: peer, headerFrame: headerFrame) { destination in
                     payload.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
                     return headerFrame
                 }
@@ -134,17 +136,19 @@ public final class ZeroMQTransport: Transport {
         try sent.get()
     }
 
-    /// Writes a payload of `count` bytes into `ring` with `fill`, which returns the header frame,
-    /// and sends the header with the payload's place; false (nothing sent) when the ring has no
-    /// room now — the caller sends on the socket.
-    private func sendShared(ring: SharedMemoryRing, count: Int, to peer: PeerID,
-                            fill: (UnsafeMutableRawPointer) -> [UInt8]) throws(TransportError) -> Bool {
-        var header: [UInt8] = []
-        guard let offset = ring.write(count: count, fill: { header = fill($0) }) else { return false }
+    /// Writes a payload of `count` bytes into `ring` with `fill`, which returns the header frame
+    /// (unless `key` names the payload written last, whose block is sent again), and sends the
+    /// header with the payload's place; false (nothing sent) when the ring has no room now — the
+    /// caller sends on the socket. `fill` may not be called: it must return the same header
+    /// frame as `headerFrame` then.
+    private func sendShared(ring: SharedMemoryRing, count: Int, key: SharedMemoryRing.Key? = nil, to peer: PeerID,
+                            headerFrame: [UInt8]? = nil, fill: (UnsafeMutableRawPointer) -> [UInt8]) throws(TransportError) -> Bool {
+        var header = headerFrame ?? []
+        guard let offset = ring.write(count: count, key: key, fill: { header = fill($0) }) else { return false }
         do {
             try sendControl([SharedMemoryLink.tag(.data), header, SharedMemoryLink.descriptor(offset: offset, count: count)], to: peer)
         } catch {
-            ring.cancel(payloadOffset: offset)
+            ring.release(payloadOffset: offset)
             throw error
         }
         sharedMemory.countShared(sent: true)
@@ -161,10 +165,11 @@ public final class ZeroMQTransport: Transport {
     /// Offers `peer` (a server this transport connects to) a ring of `bytes` in shared memory
     /// for large payloads, when made with `sharedMemory`. Once the server has mapped it — only
     /// possible on the same host, as the same user — pushes go through it, and the server's
-    /// replies through the ring it offers back; until then, and whenever a ring is full, on the
-    /// socket. Returns without waiting.
-    public func offerSharedMemory(bytes: Int, to peer: PeerID) throws(TransportError) {
-        guard !isRouter, peers.contains(peer), let frames = sharedMemory.offer(to: peer, bytes: bytes) else { return }
+    /// replies through the ring it offers back (for all its peers: `repliesBytes`); until then,
+    /// and whenever a ring is full, on the socket. Returns without waiting.
+    public func offerSharedMemory(bytes: Int, repliesBytes: Int, to peer: PeerID) throws(TransportError) {
+        guard !isRouter, peers.contains(peer),
+              let frames = sharedMemory.offer(to: peer, bytes: bytes, repliesBytes: repliesBytes) else { return }
         try sendControl(frames, to: peer)
     }
 
