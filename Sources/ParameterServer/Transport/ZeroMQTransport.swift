@@ -90,7 +90,7 @@ public final class ZeroMQTransport: Transport {
     public func send(headerFrame: [UInt8], payload: Payload, to peer: PeerID) throws(TransportError) {
         if let ring = sharedMemory.ring(for: peer, count: payload.count) {
             // A payload whose hash is known (a server's reply) is written once for all the peers it goes to.
-            let key = payload.storage.flatMap { s in s.hash.map { SharedMemoryRing.Key(base: s.base, count: s.count, hash: $0) } }
+            let key = isRouter ? payload.storage.flatMap { s in s.hash.map { SharedMemoryRing.Key(base: s.base, count: s.count, hash: $0) } } : nil
             let sent = try profile.measure(isRouter ? .reply : .send) { () throws(TransportError) in
                 try sendShared(ring: ring, count: payload.count, key: key, to: peer, headerFrame: headerFrame) { destination in
                     payload.withUnsafeBytes { destination.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
