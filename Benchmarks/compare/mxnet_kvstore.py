@@ -78,9 +78,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_mxnet(rounds, warmup, mode, optimizer):
+def run_mxnet(rounds, warmup, mode, optimizer, ipc=False):
     env = dict(os.environ, DMLC_PS_ROOT_URI="127.0.0.1", DMLC_PS_ROOT_PORT=str(free_port()), DMLC_NUM_SERVER="1",
                DMLC_NUM_WORKER="2", DMLC_INTERFACE="lo", OMP_NUM_THREADS="1")
+    if ipc:
+        env["DMLC_LOCAL"] = "1"  # ps-lite's zmq_van: ipc:///tmp/<port> (Unix sockets) instead of TCP
     procs = []
     for role in ("scheduler", "server"):
         procs.append(subprocess.Popen([sys.executable, "-c", "import mxnet"], env=dict(env, DMLC_ROLE=role)))
@@ -129,6 +131,10 @@ def main():
     ap.add_argument("--ours-flag", action="append", default=[],
                     help="extra flag for ParameterServerBenchmarks, e.g. --ours-flag=--system-heap (repeatable)")
     ap.add_argument("--ours-exe", help="another ParameterServerBenchmarks build (e.g. a copy of the one before a change)")
+    ap.add_argument("--mxnet-ipc", action="store_true",
+                    help="also run ps-lite with DMLC_LOCAL=1 (ZeroMQ ipc:// Unix sockets, its one-host option)")
+    ap.add_argument("--no-tcp-only", action="store_true",
+                    help="skip the extra run of ours with every payload on the TCP socket (--shared-memory off)")
     ap.add_argument("--as-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.as_worker:
@@ -141,6 +147,7 @@ def main():
     load.append(os.getloadavg()[0])
     ours = run_ours(args.rounds, args.ours_flag, args.ours_exe)
     load.append(os.getloadavg()[0])
+    ours_tcp = {} if args.no_tcp_only else run_ours(args.rounds, args.ours_flag + ["--shared-memory", "off"], args.ours_exe)
     mx_async = run_mxnet(args.rounds, args.warmup, "dist_async", optimizer=True)
     load.append(os.getloadavg()[0])
     print("%s, %d cores, load average %s (before MXNet sync, ours, MXNet async, after)"
@@ -155,6 +162,19 @@ def main():
               % (mode, mx_fig["rounds_per_second"], mine, mine / mx_fig["rounds_per_second"],
                  1000 * row.get("userSecondsPerRound", float("nan")), 1000 * row.get("systemSecondsPerRound", float("nan")),
                  row.get("minorFaultsPerRound", float("nan"))))
+        tcp = ours_tcp.get(mode)
+        if tcp:
+            print("%-10s                          this project, TCP only %.2f rounds/s   ratio %.2f   (CPU %.0f ms user + %.0f ms sys)"
+                  % ("", tcp["roundsPerSecond"], tcp["roundsPerSecond"] / mx_fig["rounds_per_second"],
+                     1000 * tcp["userSecondsPerRound"], 1000 * tcp["systemSecondsPerRound"]))
+    if args.mxnet_ipc:
+        for mode in ("dist_sync", "dist_async"):
+            fig = run_mxnet(args.rounds, args.warmup, mode, optimizer=True, ipc=True)
+            mine = float(ours.get(mode, {}).get("roundsPerSecond", float("nan")))
+            print("%-10s MXNet/ps-lite with DMLC_LOCAL=1 (ipc://) %.2f rounds/s   ratio %.2f   (load %.1f)"
+                  % (mode, fig["rounds_per_second"], mine / fig["rounds_per_second"], os.getloadavg()[0]))
+    print("transports: MXNet/ps-lite: ZeroMQ over TCP 127.0.0.1 (its default; DMLC_LOCAL=1 makes it ipc://, see --mxnet-ipc);"
+          " this project: %s" % ours.get("dist_sync", {}).get("transport", "?"))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ struct KVProbe: ParsableCommand {
         var bias: Float
         var losses: [Double]
         var bigKeyRoundTrip: Bool?
+        /// How this worker's large payloads travelled (shared memory or socket).
+        var payloadPaths: String?
     }
 
     func run() throws {
@@ -105,7 +107,8 @@ struct KVProbe: ParsableCommand {
                 if stepDelay > 0 { Thread.sleep(forTimeInterval: stepDelay) }
             }
             try client.shutdownServers()
-            try emit(Result(rank: client.rank, workers: n, weights: weights, bias: bias[0], losses: losses, bigKeyRoundTrip: roundTrip))
+            try emit(Result(rank: client.rank, workers: n, weights: weights, bias: bias[0], losses: losses, bigKeyRoundTrip: roundTrip,
+                            payloadPaths: client.payloadPaths))
         } catch let error as TransportError {
             FileHandle.standardError.write(Data("ssd kv-probe: \(error)\n".utf8))
             throw ExitCode(1)

@@ -82,6 +82,7 @@ struct ProbeResult: Decodable {
     var bias: Float
     var losses: [Double]
     var bigKeyRoundTrip: Bool?
+    var payloadPaths: String?
 }
 
 func decodeProbe(_ text: String) throws -> ProbeResult {

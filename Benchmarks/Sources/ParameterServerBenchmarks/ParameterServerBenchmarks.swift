@@ -1,7 +1,9 @@
 // Push+pull throughput of the parameter server on SSD300-VGG16's real parameter shapes, over
 // ZeroMQ on 127.0.0.1: rounds/s and GB/s per worker for dist_sync and dist_async, 1 and 2
 // servers, 2 workers. Scheduler, servers and workers run as threads of this process, each
-// with its own ZeroMQ context and sockets, talking over TCP loopback like separate processes.
+// with its own ZeroMQ context and sockets, talking over TCP loopback like separate processes;
+// large payloads go through shared memory as between processes on one host (the cluster's
+// default, `PS_SHARED_MEMORY=auto`) unless `--shared-memory off`.
 import ArgumentParser
 import Foundation
 import Glibc
@@ -50,6 +52,9 @@ struct Row: Codable {
     var phases: [String: Double]?
     /// This process's CPU seconds (every thread) and minor page faults per timed round.
     var userSecondsPerRound: Double, systemSecondsPerRound: Double, minorFaultsPerRound: Double
+    /// Which transport carried the payloads: ZeroMQ over TCP loopback, and how worker 0's large
+    /// payloads went (shared memory or the socket).
+    var transport: String
 }
 
 /// One phase per line: milliseconds per round (all threads together), calls per round, share.
@@ -82,6 +87,8 @@ struct ParameterServerBenchmarks: ParsableCommand {
     var compression: [String] = ["none"]
     @Flag(help: "Run every socket with ZeroMQ CURVE (keys generated into a temporary directory), as `--secure` clusters do.")
     var secure = false
+    @Option(help: "auto: large payloads through shared memory, as the cluster does on one host (the default); off: every payload on the TCP socket.")
+    var sharedMemory = "auto"
     @Flag(help: "Leave the C heap at glibc's defaults (large messages mapped and unmapped each time, one arena per thread) instead of param-server's policy.")
     var systemHeap = false
 
@@ -131,6 +138,7 @@ struct ParameterServerBenchmarks: ParsableCommand {
                                      (mb.max() ?? 0) / (mb.reduce(0, +) / Double(max(1, mb.count)))))
                         print(String(format: "  per round: CPU %.0f ms user + %.0f ms system (all threads), %.0f minor page faults",
                                      1000 * row.userSecondsPerRound, 1000 * row.systemSecondsPerRound, row.minorFaultsPerRound))
+                        print("  transport: \(row.transport)")
                         if let phases = row.phases { printProfile(phases, row: row) }
                         if let f = floorFigures, s == 1, setting.kind == .none { f.printBound(workers: w, measured: row.roundsPerSecond) }
                     }
@@ -152,6 +160,8 @@ struct ParameterServerBenchmarks: ParsableCommand {
         var base = ClusterConfig(role: .scheduler, rootURI: "127.0.0.1", rootPort: port, numServers: serverCount,
                                  numWorkers: workers, heartbeatTimeout: 60, security: security)
         base.gradientCompression = compression
+        guard ["auto", "off"].contains(sharedMemory) else { throw ValidationError("--shared-memory takes auto or off, not \(sharedMemory)") }
+        base.sharedMemory = sharedMemory == "auto"
         let logger = Logger(label: "bench")
         let group = DispatchGroup()
         func spawn(_ body: @escaping () -> Void) {
@@ -170,6 +180,7 @@ struct ParameterServerBenchmarks: ParsableCommand {
         var elapsed: [Double] = []
         var usage = ResourceUsage(userSeconds: 0, systemSeconds: 0, minorFaults: 0)
         var failures: [String] = []
+        var paths = "none reported"
         let totalRounds = rounds, warm = warmup
         for rank in 0..<workers {
             spawn {
@@ -199,7 +210,7 @@ struct ParameterServerBenchmarks: ParsableCommand {
                     let t = MonotonicClock.now() - start
                     let used = ResourceUsage.now().since(usageAtStart)
                     try client.shutdownServers()
-                    lock.lock(); elapsed.append(t); if rank == 0 { usage = used }; lock.unlock()
+                    lock.lock(); elapsed.append(t); if rank == 0 { usage = used; paths = client.payloadPaths ?? paths }; lock.unlock()
                 } catch {
                     lock.lock(); failures.append("worker \(rank): \(error)"); lock.unlock()
                 }
@@ -223,7 +234,8 @@ struct ParameterServerBenchmarks: ParsableCommand {
                        Dictionary(uniqueKeysWithValues: p.totals.map { ($0.key.rawValue, 1000 * $0.value.seconds / Double(rounds)) })
                    },
                    userSecondsPerRound: usage.userSeconds / Double(rounds), systemSecondsPerRound: usage.systemSeconds / Double(rounds),
-                   minorFaultsPerRound: Double(usage.minorFaults) / Double(rounds))
+                   minorFaultsPerRound: Double(usage.minorFaults) / Double(rounds),
+                   transport: "ZeroMQ over TCP 127.0.0.1, shared memory \(sharedMemory): worker 0's \(paths)")
     }
 }
 

@@ -47,7 +47,8 @@ public final class KVClient {
                                                                           startPosition: config.startPosition), config: config)
         // Weight replies are hashed while copied into the caller's buffers (`accept`).
         let transport = try ZeroMQTransport.connect(to: roster.servers, identity: { "w\(roster.rank)-s\($0)" },
-                                                    codec: WireCodec(defersPayloadChecks: true), security: config.security)
+                                                    codec: WireCodec(defersPayloadChecks: true), security: config.security,
+                                                    sharedMemory: config.sharedMemory)
         transport.profile = profile
         let beats = try ZeroMQTransport.connect(to: roster.servers, identity: { "hb-w\(roster.rank)-s\($0)" },
                                                 codec: WireCodec(maxPayloadBytes: 1 << 16), security: config.security)
@@ -79,6 +80,9 @@ public final class KVClient {
 
     deinit { heartbeat?.stop() }
 
+    /// How this worker's large payloads travelled so far (shared memory or socket), for status lines.
+    public var payloadPaths: String? { transport.payloadPaths }
+
     /// Declares the keys (element counts and optimizer multipliers) and, on worker 0, sends
     /// every server its part of the setup and the initial weights. Ends with a barrier, so no
     /// worker pushes before the servers are ready.
@@ -92,6 +96,11 @@ public final class KVClient {
         // `fetchState` replies carry a slice's weights and its optimizer slots.
         let perSlice = rank == 0 ? 1 + optimizer.stateSlots : 1
         transport.limitIncomingPayloads(toBytes: max(1 << 16, (layout.parts.values.joined().map(\.count).max() ?? 0) * perSlice * MemoryLayout<Float>.stride))
+        for s in servers.indices {  // servers on this host: a round of pushes, and of every worker's replies, in shared memory
+            let bytes = layout.parts.values.joined().filter { $0.server == s }.map { $0.count * MemoryLayout<Float>.stride }
+            let ring = SharedMemoryRing.bytes(holding: bytes)
+            try transport.offerSharedMemory(bytes: ring, repliesBytes: ring * numWorkers, to: serverPeers[s])
+        }
         if rank == 0 {
             var specs = [[SliceSpec]](repeating: [], count: servers.count)
             for (key, spec) in keys {
@@ -213,6 +222,7 @@ public final class KVClient {
     /// Stops the heartbeats (call before exiting); with replies still outstanding, also makes
     /// sure no pushed buffer is read any more.
     public func close() {
+        if let paths = payloadPaths { logger.info("worker \(rank): \(paths)") }
         heartbeat?.stop()
         if !pending.isEmpty { transport.reclaimBorrowedPayloads() }
     }

@@ -64,6 +64,10 @@ public struct ClusterConfig: Equatable, Sendable {
     /// Workers: where this worker's training starts, told to the scheduler, which refuses a
     /// cluster whose workers would start from different positions (nil: not said).
     public var startPosition: StartPosition?
+    /// Whether large payloads between a worker and a server on the same host go through shared
+    /// memory (`PS_SHARED_MEMORY`: auto | off; default auto: used when a handshake proves both
+    /// ends share this host's memory, never across hosts).
+    public var sharedMemory = true
 
     /// Scheduler endpoint, e.g. `tcp://127.0.0.1:9091`.
     public var schedulerEndpoint: String { "tcp://\(rootURI):\(rootPort)" }
@@ -185,6 +189,13 @@ public struct ClusterConfig: Equatable, Sendable {
                              requestTimeout: try seconds("PS_REQUEST_TIMEOUT", 600), nonFiniteGradients: nonFinite,
                              security: security)
         config.gradientCompression = compression
+        if let v = env["PS_SHARED_MEMORY"], !v.isEmpty {
+            switch v.lowercased() {
+            case "auto", "on", "1": config.sharedMemory = true
+            case "off", "0": config.sharedMemory = false
+            default: throw .invalid(name: "PS_SHARED_MEMORY", value: v, expected: "auto (the default) or off")
+            }
+        }
         return config
     }
 }

@@ -22,7 +22,8 @@ public final class ServerRunner {
     public func run() throws -> ServerLoop.Outcome {
         // Pushes are hashed in the pass that sums them (`KVServer`, `SyncRound.stage`).
         let transport = try ZeroMQTransport.bind("tcp://\(Rendezvous.bindHost(config.nodeHost)):\(config.nodePort)",
-                                                 codec: WireCodec(defersPayloadChecks: true), security: config.security)
+                                                 codec: WireCodec(defersPayloadChecks: true), security: config.security,
+                                                 sharedMemory: config.sharedMemory)
         defer { transport.close() }
         transport.profile = profile
         let port = transport.boundEndpoint?.split(separator: ":").last.map(String.init) ?? "\(config.nodePort)"

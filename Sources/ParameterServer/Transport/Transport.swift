@@ -35,6 +35,13 @@ public protocol Transport: AnyObject {
     /// replies (an error) and may then free its buffers: ZeroMQ drops every message still queued
     /// (its sockets close without linger, and this transport sends nothing afterwards).
     func reclaimBorrowedPayloads()
+    /// Offers `peer` a shared-memory ring of `bytes` for large payloads, asking one of
+    /// `repliesBytes` back, where the transport has them (`ZeroMQTransport` made with
+    /// `sharedMemory`); returns without waiting for an answer.
+    func offerSharedMemory(bytes: Int, repliesBytes: Int, to peer: PeerID) throws(TransportError)
+    /// How large payloads travelled (shared memory or socket), for status lines; nil when the
+    /// transport does not tell.
+    var payloadPaths: String? { get }
 }
 
 extension Transport {
@@ -59,6 +66,11 @@ extension Transport {
 
     /// Nothing borrowed, nothing to reclaim.
     public func reclaimBorrowedPayloads() {}
+
+    /// No shared memory: every payload travels in the transport's messages.
+    public func offerSharedMemory(bytes: Int, repliesBytes: Int, to peer: PeerID) throws(TransportError) {}
+
+    public var payloadPaths: String? { nil }
 }
 
 /// What a transport received: a decoded message, or frames the codec rejected (so the

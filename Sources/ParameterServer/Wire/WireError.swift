@@ -14,6 +14,9 @@ public enum WireError: Error, Equatable, CustomStringConvertible, Sendable {
     case unknownFlags(UInt8)
     /// A payload that is not a whole number of its encoding's units.
     case payloadNotWholeUnits(bytes: Int, encoding: PayloadEncoding)
+    /// A payload said to be in the sender's shared memory that is not there (no segment mapped
+    /// for that peer, or bytes outside it).
+    case badSharedMemoryReference(String)
 
     public var description: String {
         switch self {
@@ -28,6 +31,7 @@ public enum WireError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .payloadTooLarge(b, l): return "payload of \(b) bytes exceeds the limit of \(l)"
         case let .unknownFlags(f): return "flags 0x\(String(f, radix: 16)) name no payload encoding of this protocol; run the same release on every node"
         case let .payloadNotWholeUnits(b, e): return "payload of \(b) bytes is not a whole number of \(e) units (\(e.unitBytes) bytes)"
+        case let .badSharedMemoryReference(why): return "bad shared-memory payload reference: \(why)"
         }
     }
 }
