@@ -204,6 +204,16 @@ struct SharedMemoryTransportTests {
         mapped.base.storeBytes(of: 42, toByteOffset: 100, as: UInt8.self)
         #expect(segment.base.load(fromByteOffset: 100, as: UInt8.self) == 42)
     }
+
+    @Test("a segment larger than /dev/shm's free space is refused when made (the payloads then take the socket), not a SIGBUS at its first write")
+    func segmentBeyondDevShm() throws {
+        var info = statvfs()
+        try #require(statvfs("/dev/shm", &info) == 0, "this system has no /dev/shm")
+        let free = Int(info.f_bavail) * Int(info.f_frsize)
+        let error = #expect(throws: SharedMemoryError.self) { _ = try SharedMemorySegment.create(bytes: free + (1 << 30)) }
+        guard case .create(let reason) = error else { Issue.record("not a creation error: \(String(describing: error))"); return }
+        #expect(reason.contains("/dev/shm") && reason.contains("--shm-size"), "\(reason)")
+    }
 }
 
 /// Real `param-server` and `ssd kv-probe` processes on 127.0.0.1 use the shared path on their

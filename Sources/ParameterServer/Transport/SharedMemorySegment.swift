@@ -51,8 +51,8 @@ final class SharedMemorySegment: @unchecked Sendable {
         return id.isEmpty ? nil : id
     }()
 
-    /// A new segment of `bytes` (rounded up to whole pages), mapped; its pages are allocated as
-    /// they are first written.
+    /// A new segment of `bytes` (rounded up to whole pages), mapped, every page reserved in
+    /// /dev/shm (refused when it has no room for them).
     static func create(bytes: Int) throws(SharedMemoryError) -> SharedMemorySegment {
         guard let bootID else { throw .unavailable("this system has no /proc/sys/kernel/random/boot_id") }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
@@ -66,6 +66,18 @@ final class SharedMemorySegment: @unchecked Sendable {
         guard ftruncate(fd, off_t(size)) == 0 else {
             let reason = String(cString: strerror(errno)); close(fd)
             throw .create(reason: "cannot size it to \(size) bytes: \(reason)")
+        }
+        // tmpfs allocates a page at its first write, and a write past the file system's size
+        // (a container's /dev/shm is 64 MiB by default) kills the process with SIGBUS: reserve
+        // every page now, or refuse and keep the payloads on the socket.
+        if let free = freeBytes(of: fd), free < size {
+            close(fd)
+            throw .create(reason: "/dev/shm has \(free) bytes free, \(size) needed (a container's: docker run --shm-size)")
+        }
+        let reserved = posix_fallocate(fd, 0, off_t(size))
+        guard reserved == 0 else {
+            close(fd)
+            throw .create(reason: "cannot reserve \(size) bytes in /dev/shm: \(String(cString: strerror(reserved))) (a container's: docker run --shm-size)")
         }
         guard let base = map(fd, size: size) else {
             let reason = String(cString: strerror(errno)); close(fd)
@@ -103,6 +115,14 @@ final class SharedMemorySegment: @unchecked Sendable {
             throw .notTheOffered(path: path, reason: "its token differs from the one offered")
         }
         return SharedMemorySegment(base: base, size: address.bytes, address: address, descriptor: -1)
+    }
+
+    /// Bytes an unprivileged user may still allocate on the file system holding `fd`.
+    private static func freeBytes(of fd: Int32) -> Int? {
+        var info = statvfs()
+        guard fstatvfs(fd, &info) == 0 else { return nil }
+        let (free, overflow) = Int(info.f_bavail).multipliedReportingOverflow(by: Int(info.f_frsize))
+        return overflow ? Int.max : free
     }
 
     private static func map(_ fd: Int32, size: Int) -> UnsafeMutableRawPointer? {
