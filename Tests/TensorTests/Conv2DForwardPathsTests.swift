@@ -25,36 +25,19 @@ struct Conv2DForwardPathsTests {
         .init(batch: 2, inChannels: 2, height: 3, width: 2, outChannels: 3, kernel: 1),
     ]
 
-    func forward(_ g: Conv2D.Geometry, _ x: [Float], _ w: [Float], _ b: [Float]?, _ activation: Conv2D.Activation,
-                 _ threading: Threading, workspace: Conv2D.Workspace = Conv2D.Workspace()) throws -> [Float] {
-        var y = [Float](repeating: .nan, count: g.outputShape.reduce(1, *))
-        try x.withUnsafeBufferPointer { xp in try w.withUnsafeBufferPointer { wp in try y.withUnsafeMutableBufferPointer { yp in
-            if let b {
-                try b.withUnsafeBufferPointer { bp in
-                    try Conv2D.forward(g, input: xp, weight: wp, bias: bp, output: yp, activation: activation,
-                                       workspace: workspace, threading: threading)
-                }
-            } else {
-                try Conv2D.forward(g, input: xp, weight: wp, bias: nil, output: yp, activation: activation,
-                                   workspace: workspace, threading: threading)
-            }
-        } } }
-        return y
-    }
-
     @Test("pixels or images on the threads give the serial forward's values, with and without bias", arguments: geometries)
     func splitEqualsSerial(_ g: Conv2D.Geometry) throws {
         let x = randomValues(g.inputShape.reduce(1, *), seed: 21), w = randomValues(g.weightShape.reduce(1, *), seed: 22)
         let b = randomValues(g.outChannels, seed: 23)
         for bias in [b, nil] {
-            let serial = try forward(g, x, w, bias, .identity, .serial)
+            let serial = try convolveForward(g, x, w, bias, .identity, .serial)
             let direct = closeness(serial, naiveConv(g, x, w, bias), rtol: 1e-5, atol: 1e-5)
             #expect(direct.passed, "\(g) serial vs direct: \(direct)")
             for (name, threading) in Self.threadings {
                 // Each output pixel is the same dot product whichever thread computes it, but a
                 // narrower GEMM may take OpenBLAS's edge kernels, which sum in another order: equal
                 // to ~1 ulp, not bitwise (max 7e-7 abs on values of ~3 with OpenBLAS 0.3.21 Cooperlake).
-                let c = closeness(try forward(g, x, w, bias, .identity, threading), serial, rtol: 1e-6, atol: 1e-6)
+                let c = closeness(try convolveForward(g, x, w, bias, .identity, threading), serial, rtol: 1e-6, atol: 1e-6)
                 #expect(c.passed, "\(g) \(name), bias \(bias != nil): \(c)")
             }
         }
@@ -66,9 +49,9 @@ struct Conv2DForwardPathsTests {
         let b = randomValues(g.outChannels, seed: 33)
         for bias in [b, nil] {
             for (name, threading) in [("serial", Threading.serial)] + Self.threadings {
-                var separate = try forward(g, x, w, bias, .identity, threading)
+                var separate = try convolveForward(g, x, w, bias, .identity, threading)
                 try separate.withUnsafeMutableBufferPointer { y in try ReLU.forward(input: UnsafeBufferPointer(y), output: y) }
-                let fused = try forward(g, x, w, bias, .relu, threading)
+                let fused = try convolveForward(g, x, w, bias, .relu, threading)
                 #expect(fused.contains { $0 == 0 } && fused.contains { $0 > 0 }, "\(g): both signs present")
                 let c = closeness(fused, separate, rtol: 1e-6, atol: 1e-6)
                 #expect(c.passed, "\(g) \(name), bias \(bias != nil): \(c)")

@@ -31,23 +31,6 @@ struct WinogradReLUTests {
         return workspace
     }
 
-    func forward(_ g: Conv2D.Geometry, _ x: [Float], _ w: [Float], _ b: [Float]?, _ activation: Conv2D.Activation,
-                 _ threading: Threading, workspace: Conv2D.Workspace) throws -> [Float] {
-        var y = [Float](repeating: .nan, count: g.outputShape.reduce(1, *))
-        try x.withUnsafeBufferPointer { xp in try w.withUnsafeBufferPointer { wp in try y.withUnsafeMutableBufferPointer { yp in
-            if let b {
-                try b.withUnsafeBufferPointer { bp in
-                    try Conv2D.forward(g, input: xp, weight: wp, bias: bp, output: yp, activation: activation,
-                                       workspace: workspace, threading: threading)
-                }
-            } else {
-                try Conv2D.forward(g, input: xp, weight: wp, bias: nil, output: yp, activation: activation,
-                                   workspace: workspace, threading: threading)
-            }
-        } } }
-        return y
-    }
-
     @Test("activation .relu equals the Winograd forward then ReLU.forward, bit for bit", arguments: cases)
     func fusedEqualsSeparate(_ c: Case) throws {
         let g = c.geometry
@@ -63,9 +46,9 @@ struct WinogradReLUTests {
             for (name, threading, images) in threadings {
                 let workspace = Self.workspace(c.algorithm, imagesOnThreads: images)
                 #expect(workspace.winogradAlgorithm(g) == c.algorithm, "\(c): the layer runs \(c.algorithm)")
-                var separate = try forward(g, x, w, bias, .identity, threading, workspace: workspace)
+                var separate = try convolveForward(g, x, w, bias, .identity, threading, workspace: workspace)
                 try separate.withUnsafeMutableBufferPointer { y in try ReLU.forward(input: UnsafeBufferPointer(y), output: y) }
-                let fused = try forward(g, x, w, bias, .relu, threading, workspace: workspace)
+                let fused = try convolveForward(g, x, w, bias, .relu, threading, workspace: workspace)
                 #expect(fused.contains { $0 == 0 } && fused.contains { $0 > 0 }, "\(c): both signs present")
                 #expect(fused.map(\.bitPattern) == separate.map(\.bitPattern), "\(c) \(name), bias \(bias != nil)")
             }
