@@ -219,7 +219,10 @@ struct FaultTrialTests {
     @Test("server killed during a barrier: the waiting worker stops at once, the pausing one when it next needs the server")
     func serverDuringBarrier() async throws {
         let cluster = try makeCluster()
-        try await startBarrierCluster(cluster, pause: 3)
+        // Worker 1 must still be in its pause at the kill: 3 s was shorter than forming the
+        // cluster plus the settle on a loaded 2-core machine (both workers had finished).
+        try await startBarrierCluster(cluster, pause: 8)
+        #expect(cluster.isRunning("worker 1"), "worker 1 finished its pause before the fault: \(cluster.errors("worker 1"))")
         cluster.send(SIGKILL, to: "server 0")
         let fault = ContinuousClock.now
         let verdict = Expect(status: 1, says: ["server 0 at tcp://127.0.0.1:", "stopped answering"])
