@@ -42,7 +42,7 @@ final class SharedMemoryRing {
     /// A segment size whose ring holds every payload of `payloads` (bytes) at once, with room
     /// to spare for the wrap (a block that does not fit before the end starts over at the front).
     static func bytes(holding payloads: [Int]) -> Int {
-        payloads.reduce(SharedMemorySegment.headerBytes) { $0 + blockHeaderBytes + ($1 + 63) / 64 * 64 } + (payloads.max() ?? 0) + (1 << 20)
+        payloads.reduce(SharedMemorySegment.headerBytes) { $0 + blockBytes(payload: $1) } + (payloads.max() ?? 0) + (1 << 20)
     }
 
     /// Room for payloads: the segment less its header (one block header per payload comes off it too).
@@ -62,7 +62,7 @@ final class SharedMemoryRing {
             release(payloadOffset: r.payloadOffset)
         }
         reclaim()
-        let need = Self.blockHeaderBytes + (count + 63) / 64 * 64
+        let need = Self.blockBytes(payload: count)
         guard let offset = place(need) else { return nil }
         Self.holds(segment.base + offset).pointee.store(key == nil ? 1 : 2, ordering: .relaxed)
         (segment.base + offset).storeBytes(of: UInt64(count), toByteOffset: 8, as: UInt64.self)
@@ -75,7 +75,18 @@ final class SharedMemoryRing {
 
     /// Drops one hold of a payload's block: a message that was never sent (the send failed).
     func release(payloadOffset: Int) {
-        Self.holds(segment.base + payloadOffset - Self.blockHeaderBytes).pointee.subtract(1, ordering: .releasing)
+        Self.release(segment, payloadOffset: payloadOffset)
+    }
+
+    /// Drops one hold on the block whose payload starts at `payloadOffset` of `segment`.
+    static func release(_ segment: SharedMemorySegment, payloadOffset: Int) {
+        holds(segment.base + payloadOffset - blockHeaderBytes).pointee.subtract(1, ordering: .releasing)
+    }
+
+    /// Bytes a block takes for a payload of `count` bytes: its header, then the payload rounded
+    /// up to whole cache lines.
+    static func blockBytes(payload count: Int) -> Int {
+        blockHeaderBytes + (count + 63) / 64 * 64
     }
 
     private func retain(payloadOffset: Int) {
@@ -139,8 +150,5 @@ final class SharedMemoryLease: @unchecked Sendable {
 
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: segment.base + payloadOffset, count: count) }
 
-    deinit {
-        SharedMemoryRing.holds(segment.base + payloadOffset - SharedMemoryRing.blockHeaderBytes).pointee
-            .subtract(1, ordering: .releasing)
-    }
+    deinit { SharedMemoryRing.release(segment, payloadOffset: payloadOffset) }
 }
