@@ -18,8 +18,12 @@ release: deps
 
 # Runs with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE exactly as the environment gives them.
 # The benchmarks are a package of their own (Benchmarks/): built too, so none rots unnoticed.
+# One test at a time (--no-parallel): many tests start real clusters whose deadlines are
+# seconds; run side by side on 2 cores, the CPU-bound tests held both of Swift concurrency's
+# shared threads for up to a minute and delayed the process tests' own timers (CI failed on
+# it). Serial, the suite takes ≈ 6 min on 2 cores instead of ≈ 2.
 test: deps
-	$(SWIFT) build --build-tests && $(SWIFT) test --skip-build
+	$(SWIFT) build --build-tests && $(SWIFT) test --skip-build --no-parallel
 	$(SWIFT) build --package-path Benchmarks
 
 # The main job: synthetic data, SSD300 trained by 1 param-server + 2 workers (dist_sync), then the
@@ -63,7 +67,7 @@ sanitize: deps
 # representative trials run in `make test` too; SSD_CHAOS=1 adds the longer matrix (dist_async,
 # the server's and the scheduler's link down, 30% loss). The network trials need root.
 chaos: deps
-	$(SWIFT) build --build-tests && SSD_CHAOS=1 $(SWIFT) test --skip-build --filter 'FaultTrialTests|ChaosTests|ValidationFaultTests'
+	$(SWIFT) build --build-tests && SSD_CHAOS=1 $(SWIFT) test --skip-build --no-parallel --filter 'FaultTrialTests|ChaosTests|ValidationFaultTests'
 
 # Regenerates the golden fixtures (needs Python with scripts/fixtures/requirements.txt).
 PYTHON ?= python3

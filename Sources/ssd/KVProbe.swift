@@ -85,6 +85,8 @@ struct KVProbe: ParsableCommand {
             var big = (0..<bigKey).map { Float(bitPattern: UInt32(truncatingIfNeeded: $0 &* 2_654_435_761) & 0x7F7F_FFFF) }
             if bigKey > 0 { keys[2] = (big, .one, false) }
             try client.initialize(keys: keys, mode: syncMode, optimizer: config, bigArrayBound: bigArrayBound)
+            // Past initialize's barrier every server has heard from every worker.
+            logger.info("worker \(client.rank): keys initialized on every server; training \(steps) step(s)")
             var roundTrip: Bool?
             if bigKey > 0 {
                 let expected = big

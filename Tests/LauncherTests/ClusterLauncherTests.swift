@@ -7,6 +7,21 @@ import Testing
 @Suite("ClusterLauncher")
 struct ClusterLauncherTests {
     static let quick = ClusterLauncher.Options(stopGrace: .milliseconds(500), serviceGrace: .milliseconds(500))
+    /// A process that only the launcher's signals end: far longer than any delay a loaded
+    /// machine adds (in one CI run a `sleep 30` ended on its own before the grace was over).
+    static let longSleep = "exec sleep 600"
+    /// The launch's safety deadline in these tests: a bound on a hang, never reached when the
+    /// launcher works; shorter than `longSleep`, so a deadline still ends in signals.
+    static let deadline = Duration.seconds(120)
+
+    /// Waits (at most 30 s) until `name`'s standard output holds `text`; whether it did.
+    static func waitUntil(_ launcher: ClusterLauncher, _ name: String, prints text: String) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !launcher.output(of: name).stdout.contains(text), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return launcher.output(of: name).stdout.contains(text)
+    }
 
     func sh(_ name: String, _ script: String, part: ProcessSpec.Part = .worker, environment: [String: String] = [:]) -> ProcessSpec {
         ProcessSpec(name: name, executable: "/bin/sh", arguments: ["-c", script], environment: environment, part: part)
@@ -24,9 +39,9 @@ struct ClusterLauncherTests {
     @Test("the first failure is named, the others are stopped with SIGTERM, the status is the failure's")
     func firstFailureStopsTheRest() async throws {
         let launcher = ClusterLauncher(options: Self.quick)
-        try await launcher.start([sh("server", "exec sleep 30", part: .service), sh("worker 0", "exec sleep 30"),
+        try await launcher.start([sh("server", Self.longSleep, part: .service), sh("worker 0", Self.longSleep),
                                   sh("worker 1", "sleep 0.3; exit 3")])
-        let outcome = await launcher.wait(timeout: .seconds(20))
+        let outcome = await launcher.wait(timeout: Self.deadline)
         #expect(outcome.reason == .failed(name: "worker 1", termination: .exited(3)), "\(outcome)")
         #expect(outcome.exitStatus == 3)
         #expect(outcome.result("worker 0")?.termination == .signaled(SIGTERM))
@@ -50,9 +65,11 @@ struct ClusterLauncherTests {
     @Test("interrupt: SIGTERM first, SIGKILL after the grace period for a process that ignores it; exit 130")
     func interrupt() async throws {
         let launcher = ClusterLauncher(options: Self.quick)
-        try await launcher.start([sh("polite", "exec sleep 30"), sh("stubborn", "trap '' TERM; while :; do sleep 0.1; done")])
+        try await launcher.start([sh("polite", Self.longSleep), sh("stubborn", "trap '' TERM; echo ready; while :; do sleep 0.1; done")])
+        // Interrupted before the shell ignores SIGTERM, "stubborn" would simply stop on it.
+        #expect(await Self.waitUntil(launcher, "stubborn", prints: "ready"), "stubborn never started: \(launcher.output(of: "stubborn"))")
         launcher.interrupt()
-        let outcome = await launcher.wait(timeout: .seconds(20))
+        let outcome = await launcher.wait(timeout: Self.deadline)
         #expect(outcome.reason == .interrupted && outcome.exitStatus == 130, "\(outcome)")
         #expect(outcome.result("polite")?.termination == .signaled(SIGTERM))
         #expect(outcome.result("stubborn")?.termination == .signaled(SIGKILL))
@@ -61,15 +78,15 @@ struct ClusterLauncherTests {
     @Test("services still running after the workers completed are stopped after the grace period, and the launch completes")
     func servicesStoppedAfterGrace() async throws {
         let launcher = ClusterLauncher(options: Self.quick)
-        try await launcher.start([sh("server", "exec sleep 30", part: .service), sh("worker", "exit 0")])
-        let outcome = await launcher.wait(timeout: .seconds(20))
+        try await launcher.start([sh("server", Self.longSleep, part: .service), sh("worker", "exit 0")])
+        let outcome = await launcher.wait(timeout: Self.deadline)
         #expect(outcome.reason == .completed && outcome.exitStatus == 0, "\(outcome)")
         #expect(outcome.result("server")?.termination == .signaled(SIGTERM))
     }
 
     @Test("the deadline stops everything and reports 124")
     func deadline() async throws {
-        let outcome = try await ClusterLauncher.run(sh("slow", "exec sleep 30"), timeout: .milliseconds(300), options: Self.quick)
+        let outcome = try await ClusterLauncher.run(sh("slow", Self.longSleep), timeout: .milliseconds(300), options: Self.quick)
         #expect(outcome.reason == .timedOut && outcome.exitStatus == 124, "\(outcome)")
     }
 

@@ -140,7 +140,7 @@ struct FaultTrialTests {
     func workerMidRound(_ signal: Int32) async throws {
         let cluster = try makeCluster()
         try await cluster.startAll(probeArguments: ["--steps", "400", "--step-delay", "0.05"])
-        #expect(await cluster.waitUntilFormed(), "the cluster did not form: \(cluster.errors("worker 0"))")
+        #expect(await cluster.waitUntilTraining(), "the cluster did not start training: \(cluster.errors("worker 0"))")
         cluster.send(signal, to: "worker 1")
         let fault = ContinuousClock.now
         // Named with its pid and host once the server has heard from it; killed before its
@@ -164,7 +164,7 @@ struct FaultTrialTests {
     func serverMidRound(_ signal: Int32) async throws {
         let cluster = try makeCluster()
         try await cluster.startAll(probeArguments: ["--steps", "400", "--step-delay", "0.05"])
-        #expect(await cluster.waitUntilFormed(), "the cluster did not form: \(cluster.errors("worker 0"))")
+        #expect(await cluster.waitUntilTraining(), "the cluster did not start training: \(cluster.errors("worker 0"))")
         cluster.send(signal, to: "server 0")
         let fault = ContinuousClock.now
         let verdict = Expect(status: 1, says: ["server 0 at tcp://127.0.0.1:", "stopped answering", "presumed dead",
@@ -183,7 +183,7 @@ struct FaultTrialTests {
     func schedulerMidRound() async throws {
         let cluster = try makeCluster(["PS_HEARTBEAT_TIMEOUT": "30"])  // nothing is lost here: the defaults' tolerance
         try await cluster.startAll(probeArguments: ["--steps", "30", "--step-delay", "0.02"])
-        #expect(await cluster.waitUntilFormed(), "the cluster did not form: \(cluster.errors("worker 0"))")
+        #expect(await cluster.waitUntilTraining(), "the cluster did not start training: \(cluster.errors("worker 0"))")
         #expect(await cluster.wait("scheduler", seconds: 5) == 0, "the scheduler exits 0 once every node has its roster")
         cluster.send(SIGKILL, to: "scheduler")  // a no-op: nothing depends on it any more
         for name in ["server 0", "worker 0", "worker 1"] {
@@ -197,7 +197,7 @@ struct FaultTrialTests {
     /// seconds after its step (worker 0 cannot pass the barrier before worker 1 arrives).
     func startBarrierCluster(_ cluster: ProcessCluster, pause: Int) async throws {
         try await cluster.startAll(probeArguments: ["--steps", "1"], perWorker: [1: ["--step-delay", "\(pause)"]])
-        #expect(await cluster.waitUntilFormed(), "the cluster did not form: \(cluster.errors("worker 0"))")
+        #expect(await cluster.waitUntilTraining(), "the cluster did not start training: \(cluster.errors("worker 0"))")
         // Settle: worker 0's one step takes milliseconds; then it is in the barrier.
         try await Task.sleep(for: .seconds(1))
         #expect(cluster.isRunning("worker 0"), "worker 0 passed the barrier alone: \(cluster.errors("worker 0"))")
@@ -250,7 +250,7 @@ struct FaultTrialTests {
     func asyncKill(_ victim: String) async throws {
         let cluster = try makeCluster()
         try await cluster.startAll(probeArguments: ["--mode", "dist_async", "--steps", "400", "--step-delay", "0.05"])
-        #expect(await cluster.waitUntilFormed(), "the cluster did not form: \(cluster.errors("worker 0"))")
+        #expect(await cluster.waitUntilTraining(), "the cluster did not start training: \(cluster.errors("worker 0"))")
         cluster.send(SIGKILL, to: victim)
         let fault = ContinuousClock.now
         if victim == "worker 1" {

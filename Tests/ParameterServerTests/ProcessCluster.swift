@@ -59,9 +59,11 @@ final class ProcessCluster: @unchecked Sendable {
         return errors(name).contains(text)
     }
 
-    /// Waits until every worker has joined the cluster (its client logs "connected").
-    func waitUntilFormed(seconds: Double = 30) async -> Bool {
-        for w in 0..<cluster.workers where !(await waitUntil("worker \(w)", logs: "connected to", seconds: seconds)) { return false }
+    /// Waits until every worker trains: past initialize's barrier (the probe logs "keys
+    /// initialized"), so every server has heard from every worker. ("connected" came too early
+    /// for a fault: a server stopped then had not yet heard from a worker.)
+    func waitUntilTraining(seconds: Double = 30) async -> Bool {
+        for w in 0..<cluster.workers where !(await waitUntil("worker \(w)", logs: "keys initialized", seconds: seconds)) { return false }
         return true
     }
 

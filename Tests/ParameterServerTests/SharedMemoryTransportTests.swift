@@ -264,7 +264,7 @@ struct SharedMemoryProcessTests {
         let cluster = try ProcessCluster(servers: 1, workers: 2)
         try await cluster.startAll(probeArguments: ["--steps", "400", "--step-delay", "0.05", "--big-key", "100003",
                                                     "--big-array-bound", "10000000"])
-        #expect(await cluster.waitUntilFormed(), "the cluster did not form")
+        #expect(await cluster.waitUntilTraining(), "the cluster did not start training")
         // The segments are mapped once the workers' handshakes are done (bounded wait).
         let deadline = ContinuousClock.now + .seconds(20)
         while Self.othersMappingSegments() < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
