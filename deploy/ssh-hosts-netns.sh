@@ -32,7 +32,15 @@ command -v ip >/dev/null 2>&1 || skip "needs iproute2's ip"
     || skip "needs openssh-server and openssh-client (scripts/install-deps.sh installs them)"
 mkdir -p "$dir" /run/sshd
 dir=$(cd "$dir" && pwd)
-tag="sshh$$"; subnet="10.232.$(( $$ % 250 ))"
+tag="sshh$$"
+# A /24 no interface or route of this machine uses yet (another run's hosts, or ones left behind
+# by a run that was killed, would take the addresses: ssh then reaches the wrong host).
+subnet=
+for k in $(seq 0 249); do
+    candidate="10.232.$(( ($$ + k) % 250 ))"
+    ip -4 route show | grep -qE "(^| )${candidate//./\\.}\.[0-9]+/" || { subnet=$candidate; break; }
+done
+[ -n "$subnet" ] || { echo "deploy/ssh-hosts-netns.sh: every subnet 10.232.0-249.0/24 is in use; remove stale hosts with '$0 down DIR'" >&2; exit 1; }
 bridge="br-$tag"
 ip link add "$bridge" type bridge 2>/dev/null || skip "cannot create a bridge here (no CAP_NET_ADMIN)"
 echo "$bridge" > "$dir/bridge"
@@ -81,9 +89,11 @@ done
 # Every sshd answers before we return.
 for i in $(seq 0 $((count - 1))); do
     addr="$subnet.$((10 + i))"
+    answered=0
     for _ in $(seq 1 50); do
-        ssh -F "$dir/ssh_config" -o BatchMode=yes -o ConnectTimeout=2 "$addr" true 2>/dev/null && break
+        ssh -F "$dir/ssh_config" -o BatchMode=yes -o ConnectTimeout=2 "$addr" true 2>/dev/null && { answered=1; break; }
         sleep 0.1
     done
+    [ "$answered" = 1 ] || { down; echo "deploy/ssh-hosts-netns.sh: the sshd at $addr did not answer ssh within the deadline" >&2; exit 1; }
 done
 echo "deploy/ssh-hosts-netns.sh: $count host(s) in $dir/hosts, this machine at $subnet.1"
