@@ -330,13 +330,17 @@ public final class SSDModel {
                 switch node.op {
                 case let .conv(g1, w, b, _):
                     var g = g1; g.batch = batch
-                    try Conv2D.backward(g, input: x[0], weight: p.view(w), gradOutput: dy, gradInput: gradInput(0),
+                    let dx = node.inputs[0] == TrunkNode.image ? nil : grads.forWriting(node.inputs[0])
+                    try Conv2D.backward(g, input: x[0], weight: p.view(w), gradOutput: dy, gradInput: dx?.buffer,
+                                        overwritingGradInput: dx?.fresh ?? false,
                                         gradWeight: gradient(w), gradBias: b.flatMap { gradient($0) },
                                         workspace: workspace, threading: threading)
                 case let .pool(g1):
                     var g = g1; g.batch = batch
-                    if let dx = gradInput(0) {
-                        try MaxPool2D.backward(g, saved: state.pools[i]!, gradOutput: dy, gradInput: dx, threading: threading)
+                    if node.inputs[0] != TrunkNode.image {
+                        let dx = grads.forWriting(node.inputs[0])
+                        try MaxPool2D.backward(g, saved: state.pools[i]!, gradOutput: dy, gradInput: dx.buffer, overwriting: dx.fresh,
+                                               threading: threading)
                     }
                     state.pools[i] = nil
                     memory?.free("\(node.name) argmax")
@@ -401,7 +405,8 @@ public struct MultiBoxOutput: Sendable {
     public init(loc: [Float], cls: [Float]) { self.loc = loc; self.cls = cls }
 }
 
-/// Zero-initialised gradient buffers, one per graph node, allocated on first use and freed
+/// Gradient buffers, one per graph node, allocated on first use (zeroed, or left to a first
+/// writer that overwrites: `forWriting`) and freed
 /// as soon as backward has consumed them (so a deep network never holds them all at once).
 final class GradientBuffers {
     private var buffers: [UnsafeMutableBufferPointer<Float>?]
@@ -427,12 +432,22 @@ final class GradientBuffers {
 
     /// Node `i`'s gradient buffer, allocated (zeroed) when first asked for.
     func buffer(_ i: Int) -> UnsafeMutableBufferPointer<Float> {
-        if let b = buffers[i] { return b }
+        let (b, fresh) = forWriting(i)
+        if fresh {
+            threading.forEachChunk(b.count, minimumPerChunk: 1 << 18) { (b.baseAddress! + $0.lowerBound).initialize(repeating: 0, count: $0.count) }
+        }
+        return b
+    }
+
+    /// Node `i`'s gradient buffer for a writer that can overwrite: `fresh` when it was just
+    /// allocated (contents undefined: the writer must store every element — the first writer
+    /// in a chain saves the zeroing pass and its own read of the zeros), else accumulate into it.
+    func forWriting(_ i: Int) -> (buffer: UnsafeMutableBufferPointer<Float>, fresh: Bool) {
+        if let b = buffers[i] { return (b, false) }
         let b = lease.allocate(counts[i], own: ownMemory)
-        threading.forEachChunk(b.count, minimumPerChunk: 1 << 18) { (b.baseAddress! + $0.lowerBound).initialize(repeating: 0, count: $0.count) }
         buffers[i] = b
         memory?.allocate("\(names[i]) gradient", bytes: counts[i] * 4, during: "backward into \(names[i])")
-        return b
+        return (b, true)
     }
 
     /// Node `i`'s gradient if anything has written one.

@@ -319,13 +319,15 @@ public enum Conv2D {
     }
 
     /// Gradients of `forward`. Each non-nil gradient buffer is ACCUMULATED into (`+=`);
-    /// zeroing is the caller's job. Pass nil for gradients that are not needed (a frozen
-    /// layer needs no gradWeight/gradBias, the first layer no gradInput).
+    /// zeroing is the caller's job — except with `overwritingGradInput`: then gradInput's
+    /// contents are undefined on entry and it receives the gradient itself (a Winograd layer
+    /// stores it without reading the buffer; the others zero it first). Pass nil for gradients
+    /// that are not needed (a frozen layer needs no gradWeight/gradBias, the first layer no gradInput).
     public static func backward(
         _ g: Geometry, input: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>,
         gradOutput: UnsafeBufferPointer<Float>,
-        gradInput: UnsafeMutableBufferPointer<Float>?, gradWeight: UnsafeMutableBufferPointer<Float>?,
-        gradBias: UnsafeMutableBufferPointer<Float>?,
+        gradInput: UnsafeMutableBufferPointer<Float>?, overwritingGradInput: Bool = false,
+        gradWeight: UnsafeMutableBufferPointer<Float>?, gradBias: UnsafeMutableBufferPointer<Float>?,
         workspace: Workspace = Workspace(), threading: Threading = .serial
     ) throws(TensorError) {
         try g.validate()
@@ -341,8 +343,11 @@ public enum Conv2D {
         let imageIn = g.inChannels * g.height * g.width, imageOut = g.outChannels * pixels
         var gradInput = gradInput, gradWeight = gradWeight
         if let dx = gradInput?.baseAddress, let algorithm = workspace.winogradAlgorithm(g) {
-            Winograd.inputGradient(algorithm, g, weight: w, gradOutput: dy, gradInput: dx, workspace: workspace, threading: threading)
+            Winograd.inputGradient(algorithm, g, weight: w, gradOutput: dy, gradInput: dx, accumulate: !overwritingGradInput,
+                                   workspace: workspace, threading: threading)
             gradInput = nil
+        } else if overwritingGradInput, let dx = gradInput {
+            threading.forEachChunk(dx.count, minimumPerChunk: 1 << 16) { (dx.baseAddress! + $0.lowerBound).update(repeating: 0, count: $0.count) }
         }
         if let dw = gradWeight?.baseAddress, let algorithm = workspace.winogradWeightGradientAlgorithm(g) {
             Winograd.weightGradient(algorithm, g, input: x, gradOutput: dy, gradWeight: dw, workspace: workspace, threading: threading)

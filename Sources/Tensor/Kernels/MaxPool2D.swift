@@ -203,10 +203,12 @@ public enum MaxPool2D {
     }
 
     /// Routes each output gradient to its window's max: `gradInput[max's place] += gradOutput`.
-    /// Accumulates; zeroing is the caller's job.
+    /// Accumulates; zeroing is the caller's job — or, with `overwriting`, gradInput's contents
+    /// are undefined on entry and each plane is zeroed just before its gradients are routed
+    /// (while it is in cache, instead of a pass of its own over the whole buffer).
     public static func backward(
         _ g: Geometry, saved: Saved, gradOutput: UnsafeBufferPointer<Float>,
-        gradInput: UnsafeMutableBufferPointer<Float>, threading: Threading = .serial
+        gradInput: UnsafeMutableBufferPointer<Float>, overwriting: Bool = false, threading: Threading = .serial
     ) throws(TensorError) {
         try g.validate()
         try TensorError.check("MaxPool2D.backward", "gradOutput", count: gradOutput.count, expected: g.outputShape)
@@ -220,6 +222,7 @@ public enum MaxPool2D {
             threading.forEachChunk(g.batch * g.channels, minimumPerChunk: 4) { planes in
                 for plane in planes {
                     let places = am.baseAddress! + plane * outPlane, dyp = dy + plane * outPlane, dxp = dx + plane * inPlane
+                    if overwriting { dxp.update(repeating: 0, count: inPlane) }
                     for i in 0..<oh {
                         let h0 = i * g.stride - g.pad
                         var first = 0

@@ -31,12 +31,13 @@ enum Winograd {
                  threading: threading)
     }
 
-    /// `gradInput += conv3x3(gradOutput, flipped Wᵀ)`: the same convolution, C and K exchanged.
+    /// `gradInput += conv3x3(gradOutput, flipped Wᵀ)`: the same convolution, C and K exchanged
+    /// (`gradInput =` without `accumulate`: the buffer is then never read).
     static func inputGradient(_ algorithm: Algorithm, _ g: Conv2D.Geometry, weight w: UnsafePointer<Float>,
-                              gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>,
+                              gradOutput dy: UnsafePointer<Float>, gradInput dx: UnsafeMutablePointer<Float>, accumulate: Bool = true,
                               workspace: Conv2D.Workspace, threading: Threading) {
         convolve(algorithm, batch: g.batch, input: dy, channels: g.outChannels, height: g.height, width: g.width, weight: w,
-                 flipped: true, outChannels: g.inChannels, bias: nil, output: dx, accumulate: true, workspace: workspace,
+                 flipped: true, outChannels: g.inChannels, bias: nil, output: dx, accumulate: accumulate, workspace: workspace,
                  threading: threading)
     }
 
