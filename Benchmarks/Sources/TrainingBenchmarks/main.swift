@@ -24,6 +24,8 @@ struct TrainingBenchmarks: ParsableCommand {
     @Option(help: "Smallest channel count for Winograd 3×3 convolutions; 0 = never (im2col only).") var winogradChannels = 64
     @Option(help: "Winograd layers give each thread a share of the images from this many threads (GEMMs on own threads, one image per thread); 0 = never. Default: the workspace's.")
     var winogradImagesThreads: Int?
+    @Option(help: "Convolutions (not Winograd) whose taps read the image on less than this fraction of their outputs run one GEMM per tap (fc6: 0.62); 0 = never (im2col). Default: the workspace's.")
+    var tapGEMMsBelow: Double?
     @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
     @Flag(inversion: .prefixedNo, help: "Update the weights after each step (SGD, momentum 0.9, lr 0.004, wd 5e-4, as mxnet_ssd_step.py's MXNet and GluonCV sides); --no-update times forward and backward alone.")
@@ -38,6 +40,7 @@ struct TrainingBenchmarks: ParsableCommand {
         let model = try SSDBenchmark.model(options, smallestBatch: batch.min() ?? 1, keepFreedMemory: keepHeap)
         model.workspace.winogradMinimumChannels = winogradChannels > 0 ? winogradChannels : nil
         model.usesActivationArena = activationArena
+        if let tapGEMMsBelow { model.workspace.tapGEMMsBelowValidFraction = tapGEMMsBelow > 0 ? tapGEMMsBelow : nil }
         if let winogradImagesThreads { model.workspace.winogradImagesInParallelMinimumThreads = winogradImagesThreads > 0 ? winogradImagesThreads : nil }
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).
