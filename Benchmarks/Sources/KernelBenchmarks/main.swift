@@ -33,8 +33,10 @@ let vgg16Layers: [Layer] = [
     Layer(name: "fc7", inChannels: 1024, outChannels: 1024, size: 19, kernel: 1, pad: 0, dilation: 1),
 ]
 
-/// SSD300's first two extra layers' 3×3 convolutions (the other two have no padding).
+/// SSD512's fc6 (32×32 map: 0.77 of its taps' outputs on the image, 0.62 at 19×19) and SSD300's
+/// first two extra layers' 3×3 convolutions (0.87; the other two have no padding).
 let extraLayers: [Layer] = [
+    Layer(name: "fc6_512", inChannels: 512, outChannels: 1024, size: 32, kernel: 3, pad: 6, dilation: 6),
     Layer(name: "multi_feat_2", inChannels: 256, outChannels: 512, size: 19, kernel: 3, pad: 1, dilation: 1, stride: 2),
     Layer(name: "multi_feat_3", inChannels: 128, outChannels: 256, size: 10, kernel: 3, pad: 1, dilation: 1, stride: 2),
 ]
