@@ -1,4 +1,6 @@
-// 2-D convolution (MXNet Convolution, no groups) via im2col + sgemm, forward and backward.
+// 2-D convolution (MXNet Convolution, no groups) via im2col + sgemm, forward and backward;
+// 3×3 stride-1 layers as Winograd (Winograd*.swift), layers whose taps read mostly padding
+// (fc6) one GEMM per tap (Conv2D+Taps.swift).
 // Legend: N batch, C input channels, H×W input, K output channels, R×S kernel,
 // OH×OW output, T tile of output pixels, CRS = C·R·S.
 
