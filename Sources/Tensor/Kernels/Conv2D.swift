@@ -111,7 +111,10 @@ public enum Conv2D {
         /// Layers that do not run as Winograd and whose kernel taps read the image (not its zero
         /// padding) on less than this fraction of their outputs run one GEMM per tap over the
         /// outputs it reads (`forwardByTaps`, Conv2D+Taps.swift); nil: always im2col.
-        /// SSD300's fc6 (3×3, dilation 6, pad 6 on 19×19) reads the image on 0.62 of them.
+        /// SSD300's fc6 (3×3, dilation 6, pad 6 on 19×19) reads the image on 0.62 of them and runs
+        /// ×1.3–×1.6 faster so, forward, input and weight gradient alike (KernelBenchmarks, batch 8,
+        /// 2-core Intel Xeon; Benchmarks/results/README.md, "fc6 by taps"); SSD300's stride-2 extra
+        /// layers (0.87, 256 input channels: per-tap GEMMs of ≤ 100 columns) lose, ×0.53–×0.97.
         public var tapGEMMsBelowValidFraction: Double? = 0.8
         /// The per-thread workspaces of `Winograd.imagesInParallel` (made on first use).
         private var imageShares: [Workspace] = []
