@@ -1,7 +1,8 @@
 // Conv2D forward/backward GFLOP/s on the VGG16-reduced layer shapes of SSD300, beside a bare
 // cblas_sgemm of the same M×N×K measured in the same run, and the ratio between them; for the
 // 3×3 stride-1 pad-1 layers also Winograd F(2×2, 3×3) and F(4×4, 3×3) against im2col, forward,
-// input gradient and weight gradient apart, all in the same run.
+// input gradient and weight gradient apart, all in the same run; for layers with taps on padding
+// (fc6, the stride-2 extra layers) one GEMM per tap (Conv2D+Taps.swift) against im2col.
 import ArgumentParser
 import Foundation
 import SSDBenchmarkSupport
@@ -11,6 +12,7 @@ import Tensor
 struct Layer {
     var name: String
     var inChannels, outChannels, size, kernel, pad, dilation: Int
+    var stride = 1
 }
 
 let vgg16Layers: [Layer] = [
@@ -29,6 +31,14 @@ let vgg16Layers: [Layer] = [
     Layer(name: "conv5_3", inChannels: 512, outChannels: 512, size: 19, kernel: 3, pad: 1, dilation: 1),
     Layer(name: "fc6", inChannels: 512, outChannels: 1024, size: 19, kernel: 3, pad: 6, dilation: 6),
     Layer(name: "fc7", inChannels: 1024, outChannels: 1024, size: 19, kernel: 1, pad: 0, dilation: 1),
+]
+
+/// SSD512's fc6 (32×32 map: 0.77 of its taps' outputs on the image, 0.62 at 19×19) and SSD300's
+/// first two extra layers' 3×3 convolutions (0.87; the other two have no padding).
+let extraLayers: [Layer] = [
+    Layer(name: "fc6_512", inChannels: 512, outChannels: 1024, size: 32, kernel: 3, pad: 6, dilation: 6),
+    Layer(name: "multi_feat_2", inChannels: 256, outChannels: 512, size: 19, kernel: 3, pad: 1, dilation: 1, stride: 2),
+    Layer(name: "multi_feat_3", inChannels: 128, outChannels: 256, size: 10, kernel: 3, pad: 1, dilation: 1, stride: 2),
 ]
 
 /// Best wall time of `repetitions` runs of `body`, in seconds.
@@ -56,6 +66,8 @@ struct Row: Codable {
     var winograd2x2: Speedup?, winograd4x4: Speedup?
     /// F(4×4)'s forward with its transformed weights kept from the previous call (inference).
     var winograd4x4KeptForward: Double?
+    /// Layers with taps on padding: one GEMM per tap against im2col.
+    var taps: Speedup?
 }
 
 @main
@@ -81,11 +93,12 @@ struct KernelBenchmarks: ParsableCommand {
         var rows: [Row] = []
         print("Conv2D runs as im2col + sgemm in the first columns; then im2col time / Winograd time (> 1: Winograd faster)")
         print("for F(2×2, 3×3) and F(4×4, 3×3), forward, input gradient (dx) and weight gradient (dw), and F(2×2) time / F(4×4) time;")
-        print("kept: F(4×4)'s forward with the transformed weights kept from the previous call (Workspace.keepsTransformedWeights).")
+        print("kept: F(4×4)'s forward with the transformed weights kept from the previous call (Workspace.keepsTransformedWeights);")
+        print("taps: im2col time / time of one GEMM per tap over the outputs it reads the image on (layers with taps on padding).")
         print("layer    batch      M       N      K | fwd GF/s  sgemm GF/s  ratio | bwd GF/s  sgemm GF/s  ratio |"
-              + "  F2x2: fwd    dx    dw |  F4x4: fwd    dx    dw |  F4 vs F2: fwd    dx    dw |  kept")
+              + "  F2x2: fwd    dx    dw |  F4x4: fwd    dx    dw |  F4 vs F2: fwd    dx    dw |  kept |  taps: fwd    dx    dw")
         for b in batch {
-            for layer in vgg16Layers where selected?.contains(layer.name) ?? true {
+            for layer in vgg16Layers + extraLayers where selected?.contains(layer.name) ?? true {
                 let row = try measure(layer, batch: b, threading: threading)
                 rows.append(row)
                 func columns(_ s: Speedup?) -> String {
@@ -100,7 +113,8 @@ struct KernelBenchmarks: ParsableCommand {
                                b, row.m, row.n, row.k, row.forwardGFLOPS, row.sgemmGFLOPS,
                                row.forwardRatio, row.backwardGFLOPS, row.sgemmBackwardGFLOPS, row.backwardRatio)
                       + columns(row.winograd2x2) + " |      " + columns(row.winograd4x4) + " |          " + columns(f4OverF2)
-                      + (row.winograd4x4KeptForward.map { String(format: " | %5.2f", $0) } ?? " |     -"))
+                      + (row.winograd4x4KeptForward.map { String(format: " | %5.2f", $0) } ?? " |     -")
+                      + " |      " + columns(row.taps))
             }
             let mine = rows.filter { $0.batch == b && $0.layer.hasPrefix("conv") || $0.batch == b && $0.layer == "fc6" }
             let ratios = mine.map(\.forwardRatio)
@@ -119,13 +133,16 @@ struct KernelBenchmarks: ParsableCommand {
 
     func measure(_ layer: Layer, batch: Int, threading: Threading) throws -> Row {
         let g = Conv2D.Geometry(batch: batch, inChannels: layer.inChannels, height: layer.size, width: layer.size,
-                                outChannels: layer.outChannels, kernel: layer.kernel, stride: 1, pad: layer.pad,
+                                outChannels: layer.outChannels, kernel: layer.kernel, stride: layer.stride, pad: layer.pad,
                                 dilation: layer.dilation)
         var rng = SeededGenerator(seed: 1)
         let x = Tensor.uniform(g.inputShape, using: &rng), w = Tensor.uniform(g.weightShape, low: -0.05, high: 0.05, using: &rng)
         let bias = Tensor(zeros: [g.outChannels])
         var y = Tensor(zeros: g.outputShape), dx = Tensor(zeros: g.inputShape), dw = Tensor(zeros: g.weightShape)
         let im2col = Conv2D.Workspace(winogradMinimumChannels: nil)
+        im2col.tapGEMMsBelowValidFraction = nil
+        let byTaps = Conv2D.Workspace(winogradMinimumChannels: nil)
+        byTaps.tapGEMMsBelowValidFraction = 2   // every layer
         let winograd2x2 = Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1,
                                            winograd4x4MinimumChannels: nil, winograd4x4WeightGradientMinimumChannels: nil)
         let winograd4x4 = Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1,
@@ -167,7 +184,8 @@ struct KernelBenchmarks: ParsableCommand {
         let base = Speedup(forward: try forwardTime(im2col), inputGradient: try backwardTime(im2col, input: true),
                            weightGradient: try backwardTime(im2col, input: false))
         let forward = base.forward, backward = base.inputGradient + base.weightGradient
-        let winogradApplies = layer.kernel == 3 && layer.pad == 1 && layer.dilation == 1
+        let winogradApplies = layer.kernel == 3 && layer.pad == 1 && layer.dilation == 1 && layer.stride == 1
+        let tapsSpeedup = layer.pad > 0 && !winogradApplies ? try speedup(byTaps, over: base) : nil
         let winograd2x2Speedup = winogradApplies ? try speedup(winograd2x2, over: base) : nil
         let winograd4x4Speedup = winogradApplies ? try speedup(winograd4x4, over: base) : nil
         let keptSpeedup = winogradApplies ? base.forward / (try forwardTime(winograd4x4Kept)) : nil
@@ -192,6 +210,6 @@ struct KernelBenchmarks: ParsableCommand {
                    forwardRatio: sgemmForward / forward,
                    backwardGFLOPS: 2 * flops / backward / 1e9, sgemmBackwardGFLOPS: 2 * flops / sgemmBackward / 1e9,
                    backwardRatio: sgemmBackward / backward,
-                   winograd2x2: winograd2x2Speedup, winograd4x4: winograd4x4Speedup, winograd4x4KeptForward: keptSpeedup)
+                   winograd2x2: winograd2x2Speedup, winograd4x4: winograd4x4Speedup, winograd4x4KeptForward: keptSpeedup, taps: tapsSpeedup)
     }
 }

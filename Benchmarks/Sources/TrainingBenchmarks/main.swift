@@ -24,6 +24,10 @@ struct TrainingBenchmarks: ParsableCommand {
     @Option(help: "Smallest channel count for Winograd 3×3 convolutions; 0 = never (im2col only).") var winogradChannels = 64
     @Option(help: "Winograd layers give each thread a share of the images from this many threads (GEMMs on own threads, one image per thread); 0 = never. Default: the workspace's.")
     var winogradImagesThreads: Int?
+    @Option(name: .customLong("tap-gemms-below"), help: "Convolutions (not Winograd) whose taps read the image on less than this fraction of their outputs run one GEMM per tap (fc6: 0.62); 0 = never (im2col). Default: the workspace's.")
+    var tapGEMMsBelow: Double?
+    @Flag(name: .customLong("alternate-tap-gemms"), help: "Time every step twice, im2col and by taps (--tap-gemms-below, else the workspace's) alternated, and print the ratio of each pair: old and new from the same run, for a shared machine.")
+    var alternateTapGEMMs = false
     @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
     @Flag(inversion: .prefixedNo, help: "Update the weights after each step (SGD, momentum 0.9, lr 0.004, wd 5e-4, as mxnet_ssd_step.py's MXNet and GluonCV sides); --no-update times forward and backward alone.")
@@ -38,6 +42,7 @@ struct TrainingBenchmarks: ParsableCommand {
         let model = try SSDBenchmark.model(options, smallestBatch: batch.min() ?? 1, keepFreedMemory: keepHeap)
         model.workspace.winogradMinimumChannels = winogradChannels > 0 ? winogradChannels : nil
         model.usesActivationArena = activationArena
+        if let tapGEMMsBelow { model.workspace.tapGEMMsBelowValidFraction = tapGEMMsBelow > 0 ? tapGEMMsBelow : nil }
         if let winogradImagesThreads { model.workspace.winogradImagesInParallelMinimumThreads = winogradImagesThreads > 0 ? winogradImagesThreads : nil }
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).
@@ -65,6 +70,10 @@ struct TrainingBenchmarks: ParsableCommand {
             var labels = [Float](repeating: -1, count: b * 4 * 5)
             for n in 0..<b { labels.replaceSubrange((n * 20)..<(n * 20 + 5), with: [Float(n % 20), 0.2, 0.2, 0.6, 0.7]) }
             try step(images: images, labels: labels, batch: b)
+            if alternateTapGEMMs {
+                try alternate(steps: steps, model: model) { try step(images: images, labels: labels, batch: b) }
+                continue
+            }
             let layers = LayerProfile()
             if profile { model.profile = layers }
             let ledger = MemoryLedger()
@@ -85,5 +94,30 @@ struct TrainingBenchmarks: ParsableCommand {
             if memory { print(model.memoryReport(ledger, peakResidentBytes: Int(row.peakRSSMiB * 1048576))) }
         }
         if let json = options.json { try SSDBenchmark.writeJSON(rows, to: json) }
+    }
+
+    /// `steps` pairs of steps, the first of each pair im2col for every convolution that is not
+    /// Winograd, the second by taps where the workspace's rule says; prints both times per pair
+    /// and the ratio (im2col / taps, > 1: taps faster), then the median ratio.
+    func alternate(steps: Int, model: SSDModel, step: () throws -> Void) throws {
+        let byTaps = model.workspace.tapGEMMsBelowValidFraction
+        defer { model.workspace.tapGEMMsBelowValidFraction = byTaps }
+        func timed(_ setting: Double?) throws -> Double {
+            model.workspace.tapGEMMsBelowValidFraction = setting
+            let start = Date()
+            try step()
+            return Date().timeIntervalSince(start)
+        }
+        _ = try timed(byTaps)   // the warm-up above ran im2col or taps; warm up the other too
+        var ratios: [Double] = []
+        for pair in 0..<steps {
+            let (old, new) = (try timed(nil), try timed(byTaps))
+            ratios.append(old / new)
+            print(String(format: "pair %d: im2col %.2f s, by taps below %@ %.2f s, ratio %.3f", pair + 1, old,
+                         byTaps.map { String(format: "%.2f", $0) } ?? "never", new, old / new))
+        }
+        let sorted = ratios.sorted()
+        print(String(format: "median ratio im2col / taps over %d pairs: %.3f (min %.3f, max %.3f)", steps,
+                     sorted[sorted.count / 2], sorted.first ?? 0, sorted.last ?? 0))
     }
 }

@@ -1,4 +1,6 @@
-// 2-D convolution (MXNet Convolution, no groups) via im2col + sgemm, forward and backward.
+// 2-D convolution (MXNet Convolution, no groups) via im2col + sgemm, forward and backward;
+// 3×3 stride-1 layers as Winograd (Winograd*.swift), layers whose taps read mostly padding
+// (fc6) one GEMM per tap (Conv2D+Taps.swift).
 // Legend: N batch, C input channels, H×W input, K output channels, R×S kernel,
 // OH×OW output, T tile of output pixels, CRS = C·R·S.
 
@@ -106,6 +108,14 @@ public enum Conv2D {
         /// 0.94/1.07 images/s against 1.06/1.28, and 115 MB more); `Benchmarks/manycore.sh`
         /// measures both (TrainingBenchmarks --winograd-images-threads).
         public var winogradImagesInParallelMinimumThreads: Int? = nil
+        /// Layers that do not run as Winograd and whose kernel taps read the image (not its zero
+        /// padding) on less than this fraction of their outputs run one GEMM per tap over the
+        /// outputs it reads (`forwardByTaps`, Conv2D+Taps.swift); nil: always im2col.
+        /// SSD300's fc6 (3×3, dilation 6, pad 6 on 19×19) reads the image on 0.62 of them and runs
+        /// ×1.3–×1.6 faster so, forward, input and weight gradient alike (KernelBenchmarks, batch 8,
+        /// 2-core Intel Xeon; Benchmarks/results/README.md, "fc6 by taps"); SSD300's stride-2 extra
+        /// layers (0.87, 256 input channels: per-tap GEMMs of ≤ 100 columns) lose, ×0.53–×0.97.
+        public var tapGEMMsBelowValidFraction: Double? = 0.8
         /// The per-thread workspaces of `Winograd.imagesInParallel` (made on first use).
         private var imageShares: [Workspace] = []
         /// Floats of each of Winograd's transformed-tile buffers (V and M) per chunk of tiles.
@@ -146,7 +156,7 @@ public enum Conv2D {
         deinit { storage.forEach { $0.deallocate() } }
 
         /// A buffer of at least `count` floats (contents undefined); each `slot` is an
-        /// independent buffer: 0 the column tile, 1 and 2 Winograd's, then `threadSlot`s.
+        /// independent buffer: 0 the column tile, 1 and 2 Winograd's (1 also `tapWeightsSlot`), then `threadSlot`s.
         /// Not thread-safe: take every buffer before a parallel region.
         func buffer(_ count: Int, slot: Int = 0) -> UnsafeMutablePointer<Float> {
             while storage.count <= slot {
@@ -172,6 +182,7 @@ public enum Conv2D {
                 share.winograd4x4MinimumChannels = winograd4x4MinimumChannels
                 share.winograd4x4WeightGradientMinimumChannels = winograd4x4WeightGradientMinimumChannels
                 share.winogradImagesInParallelMinimumThreads = nil
+                share.tapGEMMsBelowValidFraction = tapGEMMsBelowValidFraction
                 share.winogradChunkFloats = max(1 << 20, winogradChunkFloats / count)
             }
             return Array(imageShares.prefix(count))
@@ -188,6 +199,17 @@ public enum Conv2D {
         /// Thread 0's column tile is slot 0, the one-thread path's (Winograd's chunks also live
         /// there), so running the images on T threads adds T − 1 tiles, not T.
         static func threadSlot(_ thread: Int, _ kind: Int) -> Int { thread == 0 && kind == 0 ? 0 : 3 + 2 * thread + kind }
+
+        /// Slot of the weights repacked tap by tap (`Conv2D.packTaps`): Winograd's slot 1, which a
+        /// layer that runs by taps does not use.
+        static let tapWeightsSlot = 1
+
+        /// Whether `g` runs by taps (`Conv2D.forwardByTaps`): not Winograd, and its taps read the
+        /// image on less than `tapGEMMsBelowValidFraction` of their outputs.
+        func runsByTaps(_ g: Geometry) -> Bool {
+            guard let limit = tapGEMMsBelowValidFraction, winogradAlgorithm(g) == nil else { return false }
+            return TapPlan.validFraction(g) < limit
+        }
 
         /// The Winograd algorithm `g` runs (forward and input gradient); nil: im2col.
         func winogradAlgorithm(_ g: Geometry) -> Winograd.Algorithm? {
@@ -240,6 +262,11 @@ public enum Conv2D {
             // Bias and ReLU in the output transform, as the im2col path's tile epilogue.
             Winograd.forward(algorithm, g, input: x, weight: w, bias: bias?.baseAddress, rectify: activation == .relu, output: y,
                              workspace: workspace, threading: threading)
+            return
+        }
+        if workspace.runsByTaps(g) {
+            forwardByTaps(g, input: x, weight: w, bias: bias?.baseAddress, output: y, activation: activation,
+                          workspace: workspace, threading: threading)
             return
         }
         let (b, t) = (bias?.baseAddress, g.tileLength), threads = threading.gemmThreads
@@ -357,6 +384,11 @@ public enum Conv2D {
             RowSum.addBiasGradient(db, gradOutput: dy, batch: g.batch, channels: g.outChannels, pixels: pixels, threading: threading)
         }
         if gradInput == nil && gradWeight == nil { return }   // only the bias was asked for, or Winograd did the rest
+        if workspace.runsByTaps(g) {
+            backwardByTaps(g, input: x, weight: w, gradOutput: dy, gradInput: gradInput?.baseAddress,
+                           gradWeight: gradWeight?.baseAddress, workspace: workspace, threading: threading)
+            return
+        }
         let t = g.tileLength
         if imagesInParallel(g, threading) {
             // Each thread a fixed share of the images with its own column tile, single-threaded
