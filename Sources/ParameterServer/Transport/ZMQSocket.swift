@@ -18,16 +18,37 @@ final class ZMQContext: @unchecked Sendable {
         if zap == nil { zap = try ZAPHandler(context: self, authorized: authorized) }
     }
 
-    /// Ends the context; blocks until every socket is closed and flushed (or its linger passed).
-    func terminate() {
-        guard let h = handle else { return }
+    /// The longest `terminate` waits for ZeroMQ. A socket's linger is a second or two, but
+    /// libzmq can hang in `zmq_ctx_term` for good after a failed handshake (libzmq issues 2586
+    /// and 2733; seen here about once in 25 runs of a plain client refused by a CURVE scheduler).
+    static let terminateDeadlineSeconds = 10.0
+
+    /// Ends the context; blocks until every socket is closed and flushed (or its linger passed),
+    /// at most `seconds`: then the context is abandoned — its threads and memory stay until the
+    /// process exits — with a warning on standard error, and the result is false.
+    @discardableResult
+    func terminate(within seconds: Double = ZMQContext.terminateDeadlineSeconds) -> Bool {
+        guard let h = handle else { return true }
         handle = nil
         if let zap {
             // Wakes the ZAP thread (ETERM), which closes its socket; then the term can finish.
             zmq_ctx_shutdown(h)
             zap.waitUntilFinished()
         }
-        zmq_ctx_term(h)
+        let ended = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) let context = h  // only this thread touches it from here on
+        let term = Thread { zmq_ctx_term(context); ended.signal() }
+        term.name = "zmq-ctx-term"
+        term.start()
+        guard ended.wait(timeout: .now() + seconds) == .success else {
+            FileHandle.standardError.write(Data("""
+                warning: ZeroMQ did not end a context within \(seconds) s (a libzmq hang after a failed handshake); \
+                left to the process's exit
+
+                """.utf8))
+            return false
+        }
+        return true
     }
 
     deinit { terminate() }
