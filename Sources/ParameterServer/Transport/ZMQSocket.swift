@@ -19,8 +19,8 @@ final class ZMQContext: @unchecked Sendable {
     }
 
     /// The longest `terminate` waits for ZeroMQ. A socket's linger is a second or two, but
-    /// libzmq can hang in `zmq_ctx_term` for good after a failed handshake (libzmq issues 2586
-    /// and 2733; seen here about once in 25 runs of a plain client refused by a CURVE scheduler).
+    /// libzmq can hang in `zmq_ctx_term` for good after failed handshakes (libzmq issues 2586
+    /// and 2733): a bound, so that no exit depends on it.
     static let terminateDeadlineSeconds = 10.0
 
     /// Ends the context; blocks until every socket is closed and flushed (or its linger passed),
@@ -107,6 +107,17 @@ final class ZMQSocket {
     }
 
     deinit { close() }
+
+    /// A DEALER's longest wait in a send for a connection to take the message (`ZMQ_SNDTIMEO`);
+    /// nil: no bound (ZeroMQ's default).
+    private(set) var dealerSendTimeout: Double?
+
+    /// Bounds this DEALER's sends (see `dealerSendTimeout`): past it a send fails with
+    /// `peerNotReading` naming the endpoint.
+    func limitSends(toSeconds seconds: Double) throws(TransportError) {
+        try set(ZMQ_SNDTIMEO, Int32(max(1, (seconds * 1000).rounded())))
+        dealerSendTimeout = seconds
+    }
 
     /// Closes the socket (idempotent); unsent messages stay queued up to the linger bound.
     func close() {
@@ -267,6 +278,8 @@ final class ZMQSocket {
                 if errno == EAGAIN {
                     throw .peerNotReading(PeerID(first), seconds: wait ? Self.routerSendTimeoutSeconds : 0)
                 }
+            } else if errno == EAGAIN, let seconds = dealerSendTimeout {
+                throw .peerNotReading(PeerID(endpoint), seconds: wait ? seconds : 0)
             }
             throw .socket(operation: "send", endpoint: endpoint, reason: error)
         }

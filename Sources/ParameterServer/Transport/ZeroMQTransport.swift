@@ -52,13 +52,17 @@ public final class ZeroMQTransport: Transport {
     /// `identity(i)` names this process to endpoint i's ROUTER (nil: ZeroMQ picks one).
     /// With `security`, every socket is a CURVE client holding the cluster's client key. With
     /// `sharedMemory`, `offerSharedMemory` may move large payloads to servers on this host
-    /// through shared memory.
+    /// through shared memory. `sendTimeout` (seconds; nil: none) bounds a send that finds no
+    /// connection ready to take it — one whose handshake failed, e.g. refused by a CURVE peer —
+    /// which ZeroMQ would otherwise wait for without end; it then fails with `peerNotReading`.
     public static func connect(to endpoints: [String], identity: ((Int) -> String)? = nil, codec: WireCodec = WireCodec(),
-                               linger: Double = 1, security: CurveKeys? = nil, sharedMemory: Bool = false) throws(TransportError) -> ZeroMQTransport {
+                               linger: Double = 1, security: CurveKeys? = nil, sharedMemory: Bool = false,
+                               sendTimeout: Double? = nil) throws(TransportError) -> ZeroMQTransport {
         let context = ZMQContext()
         var sockets: [ZMQSocket] = []
         for (i, endpoint) in endpoints.enumerated() {
             let s = try ZMQSocket(context, kind: .dealer, linger: linger, identity: identity.map { Array($0(i).utf8) })
+            if let sendTimeout { try s.limitSends(toSeconds: sendTimeout) }
             if let security {
                 try s.secureAsClient(serverKey: security.serverPublic, publicKey: security.clientPublic, secretKey: security.clientSecret)
             }
