@@ -44,6 +44,13 @@ public struct Threading: Sendable {
         }
     }
 
+    /// Sets every element of `buffer` to +0, in contiguous shares over the threads (a buffer
+    /// below 256 Ki floats inline).
+    public func zero(_ buffer: UnsafeMutableBufferPointer<Float>) {
+        guard let base = buffer.baseAddress else { return }
+        forEachChunk(buffer.count, minimumPerChunk: 1 << 18) { (base + $0.lowerBound).update(repeating: 0, count: $0.count) }
+    }
+
     /// Threads that independent GEMMs run on: `threads` when `gemmsOnOwnThreads`, else 1.
     public var gemmThreads: Int { gemmsOnOwnThreads ? threads : 1 }
 

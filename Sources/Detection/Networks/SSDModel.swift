@@ -316,6 +316,10 @@ public final class SSDModel {
             func gradInput(_ k: Int) -> UnsafeMutableBufferPointer<Float>? {
                 node.inputs[k] == TrunkNode.image ? nil : grads.buffer(node.inputs[k])
             }
+            /// The same for a kernel that can overwrite a fresh buffer (`GradientBuffers.forWriting`).
+            func gradInputForWriting(_ k: Int) -> (buffer: UnsafeMutableBufferPointer<Float>, fresh: Bool)? {
+                node.inputs[k] == TrunkNode.image ? nil : grads.forWriting(node.inputs[k])
+            }
             try state.input.withUnsafeBufferPointer { image in
             let x = node.inputs.map { $0 == TrunkNode.image ? image : UnsafeBufferPointer(state.outputs[$0]) }
             try timed(node.name, .backward) {
@@ -330,15 +334,14 @@ public final class SSDModel {
                 switch node.op {
                 case let .conv(g1, w, b, _):
                     var g = g1; g.batch = batch
-                    let dx = node.inputs[0] == TrunkNode.image ? nil : grads.forWriting(node.inputs[0])
+                    let dx = gradInputForWriting(0)
                     try Conv2D.backward(g, input: x[0], weight: p.view(w), gradOutput: dy, gradInput: dx?.buffer,
                                         overwritingGradInput: dx?.fresh ?? false,
                                         gradWeight: gradient(w), gradBias: b.flatMap { gradient($0) },
                                         workspace: workspace, threading: threading)
                 case let .pool(g1):
                     var g = g1; g.batch = batch
-                    if node.inputs[0] != TrunkNode.image {
-                        let dx = grads.forWriting(node.inputs[0])
+                    if let dx = gradInputForWriting(0) {
                         try MaxPool2D.backward(g, saved: state.pools[i]!, gradOutput: dy, gradInput: dx.buffer, overwriting: dx.fresh,
                                                threading: threading)
                     }
@@ -433,9 +436,7 @@ final class GradientBuffers {
     /// Node `i`'s gradient buffer, allocated (zeroed) when first asked for.
     func buffer(_ i: Int) -> UnsafeMutableBufferPointer<Float> {
         let (b, fresh) = forWriting(i)
-        if fresh {
-            threading.forEachChunk(b.count, minimumPerChunk: 1 << 18) { (b.baseAddress! + $0.lowerBound).initialize(repeating: 0, count: $0.count) }
-        }
+        if fresh { threading.zero(b) }
         return b
     }
 

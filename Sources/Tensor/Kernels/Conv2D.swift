@@ -374,7 +374,7 @@ public enum Conv2D {
                                    workspace: workspace, threading: threading)
             gradInput = nil
         } else if overwritingGradInput, let dx = gradInput {
-            threading.forEachChunk(dx.count, minimumPerChunk: 1 << 16) { (dx.baseAddress! + $0.lowerBound).update(repeating: 0, count: $0.count) }
+            threading.zero(dx)
         }
         if let dw = gradWeight?.baseAddress, let algorithm = workspace.winogradWeightGradientAlgorithm(g) {
             Winograd.weightGradient(algorithm, g, input: x, gradOutput: dy, gradWeight: dw, workspace: workspace, threading: threading)
