@@ -191,11 +191,20 @@ struct TrainingEndToEndTests {
         #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("ok/model_algo_1-0001.params").path))
         // Ctrl-C in the middle of a long run: everything stops.
         let long = try await launch(["--epochs", "500", "--mini_batch_size", "2"], model: "int")
-        // Wait (bounded) until the cluster formed: 2 servers and 2 workers (the scheduler exits then).
+        // Wait (bounded) until the cluster formed: 2 servers and 2 workers, and the scheduler gone
+        // (it exits then). By role, in one look: four processes alone were also the scheduler, the
+        // servers and one worker while the other was still starting (a fresh-clone run failed so).
         func formed() async throws -> Bool {
+            func roles() -> [Int] {
+                ["scheduler", "server", "worker"].map { taggedProcesses(tag: tag, alsoHaving: "DMLC_ROLE=\($0)").count }
+            }
             let deadline = ContinuousClock.now + .seconds(60)
-            while taggedProcesses(tag: tag).count != 4 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(200)) }
-            return taggedProcesses(tag: tag).count == 4
+            var seen = roles()
+            while seen != [0, 2, 2] && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                seen = roles()
+            }
+            return seen == [0, 2, 2]
         }
         #expect(try await formed(), "2 servers and 2 workers should be running (the scheduler exits once the cluster formed)")
         long.send(SIGINT, to: "local.sh")
