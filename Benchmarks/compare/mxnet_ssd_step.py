@@ -24,7 +24,7 @@ MXNet and GluonCV use OMP_NUM_THREADS=T (MXNet otherwise uses half the cores).
 
 Usage (from the repository root, after `cd Benchmarks && swift build -c release`):
     python3 Benchmarks/compare/mxnet_ssd_step.py [--batch 8] [--steps 2] [--threads T]
-        [--models vgg16-300,resnet50-300,vgg16-512] [--inference-batches 1,8] [--no-training]
+        [--models vgg16-300,resnet50-300,vgg16-512] [--inference-batches 1,8] [--no-training] [--rounds R]
 Needs mxnet==1.9.1, gluoncv==0.10.5, numpy==1.23.5 (scripts/fixtures/requirements.txt).
 """
 import argparse
@@ -227,7 +227,12 @@ def main():
     parser.add_argument("--models", default="vgg16-300", help="comma-separated: " + ", ".join(GLUONCV_MODELS))
     parser.add_argument("--inference-batches", default="1,8", help="comma-separated; empty for none")
     parser.add_argument("--no-training", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the sides in turn this many times and print each round's ratio and their median "
+                             "(a shared or throttled machine's slow spells then fall on every side)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     rows = args.models.split(",")
     print("machine: %d cores (%s); %d threads each side; MXNet %s, OMP_NUM_THREADS=%s" % (
         os.cpu_count(), cpu_model(), args.threads, mx.__version__, os.environ["OMP_NUM_THREADS"]))
@@ -235,37 +240,48 @@ def main():
     if not args.no_training:
         print("\ntraining step, batch %d (images/s, peak RSS GiB)" % args.batch)
         for row in rows:
-            results = {}
-            for side in ["ours", "module", "gluoncv"]:
-                if side == "module" and row != "vgg16-300":
-                    continue
-                ips, rss, note = measure_in_child([side, "training", row, str(args.batch)] + common)
-                results[side] = (ips, rss)
-                print("  %-13s %-8s %s" % (row, side, "%.2f images/s, %.2f GiB" % (ips, rss) if ips else note))
-                if ips and note:
-                    print("      (%s)" % note)
-            report_ratios(results)
+            sides = ["ours", "gluoncv"] if row != "vgg16-300" else ["ours", "module", "gluoncv"]
+            compare("training", row, args.batch, sides, common, args.rounds)
     for b in [int(x) for x in args.inference_batches.split(",") if x]:
         print("\ninference (forward, softmax, decode, NMS), batch %d (images/s, peak RSS GiB)" % b)
         for row in rows:
-            results = {}
-            for side in ["ours", "gluoncv"]:
-                ips, rss, note = measure_in_child([side, "inference", row, str(b)] + common)
-                results[side] = (ips, rss)
-                print("  %-13s %-8s %s" % (row, side, "%.2f images/s, %.2f GiB" % (ips, rss) if ips else note))
-                if ips and note:
-                    print("      (%s)" % note)
-            report_ratios(results)
+            compare("inference", row, b, ["ours", "gluoncv"], common, args.rounds)
+
+
+def compare(kind, row, batch, sides, common, rounds):
+    """Measures `sides` in turn, `rounds` times, printing every figure and each round's ratios,
+    then (more than one round) the median of the rounds' speed ratios."""
+    speeds, memories = [], []
+    for r in range(rounds):
+        results = {}
+        for side in sides:
+            ips, rss, note = measure_in_child([side, kind, row, str(batch)] + common)
+            results[side] = (ips, rss)
+            label = side if rounds == 1 else "%s #%d" % (side, r + 1)
+            print("  %-13s %-10s %s" % (row, label, "%.2f images/s, %.2f GiB" % (ips, rss) if ips else note))
+            if ips and note and r == 0:
+                print("      (%s)" % note)
+        ratios = report_ratios(results)
+        if ratios:
+            speeds.append(ratios[0])
+            memories.append(ratios[1])
+    if rounds > 1 and speeds:
+        speeds.sort()
+        memories.sort()
+        print("  median of %d rounds, ours / fastest other: speed %.2f (min %.2f, max %.2f), peak memory %.2f" % (
+            len(speeds), speeds[len(speeds) // 2], speeds[0], speeds[-1], memories[len(memories) // 2]))
 
 
 def report_ratios(results):
+    """Prints and returns (speed, peak memory) of ours over the fastest other side; None without both."""
     ours_ips, ours_rss = results.get("ours", (None, None))
     theirs = {k: v for k, v in results.items() if k != "ours" and v[0]}
     if not ours_ips or not theirs:
-        return
+        return None
     best = max(theirs, key=lambda k: theirs[k][0])
-    print("  ratio ours / fastest other (%s): speed %.2f, peak memory %.2f" % (
-        best, ours_ips / theirs[best][0], ours_rss / theirs[best][1]))
+    speed, memory = ours_ips / theirs[best][0], ours_rss / theirs[best][1]
+    print("  ratio ours / fastest other (%s): speed %.2f, peak memory %.2f" % (best, speed, memory))
+    return speed, memory
 
 
 def cpu_model():

@@ -68,6 +68,20 @@ struct Row: Codable {
     var winograd4x4KeptForward: Double?
     /// Layers with taps on padding: one GEMM per tap against im2col.
     var taps: Speedup?
+    /// F(4×4) by per-thread blocks of tiles (`Workspace.winogradBlockFloats`) against F(4×4) by
+    /// shared chunks (chunks time / blocks time, the two timed alternately; > 1: blocks faster).
+    var winograd4x4Blocks: Speedup?
+}
+
+/// Best wall times of `repetitions` runs each of `first` and `second`, run alternately (so a
+/// shared machine's slow spells fall on both), in seconds.
+func alternatingBestTimes(_ repetitions: Int, _ first: () throws -> Void, _ second: () throws -> Void) rethrows -> (Double, Double) {
+    var best = (Double.infinity, Double.infinity)
+    for _ in 0..<repetitions {
+        best.0 = min(best.0, try bestTime(1, first))
+        best.1 = min(best.1, try bestTime(1, second))
+    }
+    return best
 }
 
 @main
@@ -82,6 +96,10 @@ struct KernelBenchmarks: ParsableCommand {
     @Option(help: "Write the results as JSON to this path.") var json: String?
     @Option(help: "Who runs the GEMMs: openblas (one at a time, OpenBLAS-threaded: the sgemm columns are one multi-threaded sgemm each) or own (Winograd's and the images' GEMMs one per thread on single-threaded OpenBLAS, as the worker at batch ≥ threads).")
     var gemms: ComputeThreads.GEMMs = .openblas
+    @Option(help: "Floats of each thread's own Winograd V and M where F(4×4) runs by blocks of tiles (the blocks column). Default: the workspace's.")
+    var winogradBlockFloats: Int?
+    @Option(help: "The most input and output channels of a Winograd layer that runs by blocks. Default: the workspace's.")
+    var winogradBlockMaximumChannels: Int?
 
     func run() throws {
         let kernels = BLASKernelChoice.adoptAtStartup()
@@ -94,9 +112,11 @@ struct KernelBenchmarks: ParsableCommand {
         print("Conv2D runs as im2col + sgemm in the first columns; then im2col time / Winograd time (> 1: Winograd faster)")
         print("for F(2×2, 3×3) and F(4×4, 3×3), forward, input gradient (dx) and weight gradient (dw), and F(2×2) time / F(4×4) time;")
         print("kept: F(4×4)'s forward with the transformed weights kept from the previous call (Workspace.keepsTransformedWeights);")
-        print("taps: im2col time / time of one GEMM per tap over the outputs it reads the image on (layers with taps on padding).")
+        print("taps: im2col time / time of one GEMM per tap over the outputs it reads the image on (layers with taps on padding);")
+        print("blocks: F(4×4) by shared chunks time / F(4×4) by per-thread blocks of tiles time, timed alternately (where blocks apply).")
         print("layer    batch      M       N      K | fwd GF/s  sgemm GF/s  ratio | bwd GF/s  sgemm GF/s  ratio |"
-              + "  F2x2: fwd    dx    dw |  F4x4: fwd    dx    dw |  F4 vs F2: fwd    dx    dw |  kept |  taps: fwd    dx    dw")
+              + "  F2x2: fwd    dx    dw |  F4x4: fwd    dx    dw |  F4 vs F2: fwd    dx    dw |  kept |  taps: fwd    dx    dw"
+              + " |  blocks: fwd    dx    dw")
         for b in batch {
             for layer in vgg16Layers + extraLayers where selected?.contains(layer.name) ?? true {
                 let row = try measure(layer, batch: b, threading: threading)
@@ -114,7 +134,7 @@ struct KernelBenchmarks: ParsableCommand {
                                row.forwardRatio, row.backwardGFLOPS, row.sgemmBackwardGFLOPS, row.backwardRatio)
                       + columns(row.winograd2x2) + " |      " + columns(row.winograd4x4) + " |          " + columns(f4OverF2)
                       + (row.winograd4x4KeptForward.map { String(format: " | %5.2f", $0) } ?? " |     -")
-                      + " |      " + columns(row.taps))
+                      + " |      " + columns(row.taps) + " |        " + columns(row.winograd4x4Blocks))
             }
             let mine = rows.filter { $0.batch == b && $0.layer.hasPrefix("conv") || $0.batch == b && $0.layer == "fc6" }
             let ratios = mine.map(\.forwardRatio)
@@ -150,11 +170,16 @@ struct KernelBenchmarks: ParsableCommand {
         let winograd4x4Kept = Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1,
                                                winograd4x4MinimumChannels: 1, winograd4x4WeightGradientMinimumChannels: 1)
         winograd4x4Kept.keepsTransformedWeights = true
+        let winograd4x4Chunks = Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1,
+                                                 winograd4x4MinimumChannels: 1, winograd4x4WeightGradientMinimumChannels: 1)
+        winograd4x4Chunks.winogradBlockFloats = nil
+        if let winogradBlockFloats { winograd4x4.winogradBlockFloats = winogradBlockFloats }
+        if let winogradBlockMaximumChannels { winograd4x4.winogradBlockMaximumChannels = winogradBlockMaximumChannels }
         let m = g.outChannels, n = g.outHeight * g.outWidth, k = g.inChannels * g.kernelHeight * g.kernelWidth
         let flops = 2.0 * Double(g.multiplyAdds)
 
-        func forwardTime(_ workspace: Conv2D.Workspace) throws -> Double {
-            try bestTime(repetitions) {
+        func forwardTime(_ workspace: Conv2D.Workspace, times: Int? = nil) throws -> Double {
+            try bestTime(times ?? repetitions) {
                 try x.storage.withUnsafeBufferPointer { xp in try w.storage.withUnsafeBufferPointer { wp in
                     try bias.storage.withUnsafeBufferPointer { bp in try y.storage.withUnsafeMutableBufferPointer { yp in
                         try Conv2D.forward(g, input: xp, weight: wp, bias: bp, output: yp, workspace: workspace, threading: threading)
@@ -163,8 +188,8 @@ struct KernelBenchmarks: ParsableCommand {
             }
         }
         /// Backward with only the input gradient (`input`) or only the weight gradient.
-        func backwardTime(_ workspace: Conv2D.Workspace, input: Bool) throws -> Double {
-            try bestTime(repetitions) {
+        func backwardTime(_ workspace: Conv2D.Workspace, input: Bool, times: Int? = nil) throws -> Double {
+            try bestTime(times ?? repetitions) {
                 try x.storage.withUnsafeBufferPointer { xp in try w.storage.withUnsafeBufferPointer { wp in
                     try y.storage.withUnsafeBufferPointer { dyp in try dx.storage.withUnsafeMutableBufferPointer { dxp in
                         try dw.storage.withUnsafeMutableBufferPointer { dwp in
@@ -189,6 +214,16 @@ struct KernelBenchmarks: ParsableCommand {
         let winograd2x2Speedup = winogradApplies ? try speedup(winograd2x2, over: base) : nil
         let winograd4x4Speedup = winogradApplies ? try speedup(winograd4x4, over: base) : nil
         let keptSpeedup = winogradApplies ? base.forward / (try forwardTime(winograd4x4Kept)) : nil
+        var blocksSpeedup: Speedup?
+        if winogradApplies && winograd4x4.winograd4x4RunsByBlocks(g, threading: threading) {
+            func ratio(_ time: (Conv2D.Workspace) throws -> Double) throws -> Double {
+                let (chunks, blocks) = try alternatingBestTimes(repetitions, { _ = try time(winograd4x4Chunks) }, { _ = try time(winograd4x4) })
+                return chunks / blocks
+            }
+            blocksSpeedup = Speedup(forward: try ratio { try forwardTime($0, times: 1) },
+                                    inputGradient: try ratio { try backwardTime($0, input: true, times: 1) },
+                                    weightGradient: try ratio { try backwardTime($0, input: false, times: 1) })
+        }
         // Bare sgemm: the same M×N×K once per image (forward), and the two backward products.
         let a = [Float](repeating: 0.01, count: m * k), bm = [Float](repeating: 0.02, count: k * n)
         var c = [Float](repeating: 0, count: m * n)
@@ -210,6 +245,7 @@ struct KernelBenchmarks: ParsableCommand {
                    forwardRatio: sgemmForward / forward,
                    backwardGFLOPS: 2 * flops / backward / 1e9, sgemmBackwardGFLOPS: 2 * flops / sgemmBackward / 1e9,
                    backwardRatio: sgemmBackward / backward,
-                   winograd2x2: winograd2x2Speedup, winograd4x4: winograd4x4Speedup, winograd4x4KeptForward: keptSpeedup, taps: tapsSpeedup)
+                   winograd2x2: winograd2x2Speedup, winograd4x4: winograd4x4Speedup, winograd4x4KeptForward: keptSpeedup, taps: tapsSpeedup,
+                   winograd4x4Blocks: blocksSpeedup)
     }
 }

@@ -28,6 +28,14 @@ struct TrainingBenchmarks: ParsableCommand {
     var tapGEMMsBelow: Double?
     @Flag(name: .customLong("alternate-tap-gemms"), help: "Time every step twice, im2col and by taps (--tap-gemms-below, else the workspace's) alternated, and print the ratio of each pair: old and new from the same run, for a shared machine.")
     var alternateTapGEMMs = false
+    @Option(help: "Floats of each Winograd transformed-tile buffer (V and M) per chunk of tiles. Default: the workspace's.")
+    var winogradChunkFloats: Int?
+    @Option(help: "Time every step twice, Winograd chunks of the workspace's (or --winograd-chunk-floats) floats and of this many alternated, and print the ratio of each pair.")
+    var alternateWinogradChunkFloats: Int?
+    @Option(help: "Floats of each thread's own Winograd V and M where layers run by blocks of tiles; 0 = never. Default: the workspace's.")
+    var winogradBlockFloats: Int?
+    @Option(help: "Time every step twice, Winograd blocks of the workspace's (or --winograd-block-floats) floats and of this many (0: never) alternated, and print the ratio of each pair.")
+    var alternateWinogradBlockFloats: Int?
     @Flag(help: "Print where the time of the timed steps went, per layer and phase.") var profile = false
     @Option(help: "Timed steps per batch size (after one warm-up step).") var steps = 2
     @Flag(inversion: .prefixedNo, help: "Update the weights after each step (SGD, momentum 0.9, lr 0.004, wd 5e-4, as mxnet_ssd_step.py's MXNet and GluonCV sides); --no-update times forward and backward alone.")
@@ -43,6 +51,8 @@ struct TrainingBenchmarks: ParsableCommand {
         model.workspace.winogradMinimumChannels = winogradChannels > 0 ? winogradChannels : nil
         model.usesActivationArena = activationArena
         if let tapGEMMsBelow { model.workspace.tapGEMMsBelowValidFraction = tapGEMMsBelow > 0 ? tapGEMMsBelow : nil }
+        if let winogradChunkFloats { model.workspace.winogradChunkFloats = winogradChunkFloats }
+        if let winogradBlockFloats { model.workspace.winogradBlockFloats = winogradBlockFloats > 0 ? winogradBlockFloats : nil }
         if let winogradImagesThreads { model.workspace.winogradImagesInParallelMinimumThreads = winogradImagesThreads > 0 ? winogradImagesThreads : nil }
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).
@@ -71,7 +81,30 @@ struct TrainingBenchmarks: ParsableCommand {
             for n in 0..<b { labels.replaceSubrange((n * 20)..<(n * 20 + 5), with: [Float(n % 20), 0.2, 0.2, 0.6, 0.7]) }
             try step(images: images, labels: labels, batch: b)
             if alternateTapGEMMs {
-                try alternate(steps: steps, model: model) { try step(images: images, labels: labels, batch: b) }
+                let byTaps = model.workspace.tapGEMMsBelowValidFraction
+                defer { model.workspace.tapGEMMsBelowValidFraction = byTaps }
+                try alternate(steps: steps, old: "im2col", new: "by taps below \(byTaps.map { String(format: "%.2f", $0) } ?? "never")",
+                              configure: { model.workspace.tapGEMMsBelowValidFraction = $0 ? byTaps : nil }) {
+                    try step(images: images, labels: labels, batch: b)
+                }
+                continue
+            }
+            if let other = alternateWinogradChunkFloats {
+                let floats = model.workspace.winogradChunkFloats
+                defer { model.workspace.winogradChunkFloats = floats }
+                try alternate(steps: steps, old: "chunks of \(floats) floats", new: "chunks of \(other) floats",
+                              configure: { model.workspace.winogradChunkFloats = $0 ? other : floats }) {
+                    try step(images: images, labels: labels, batch: b)
+                }
+                continue
+            }
+            if let other = alternateWinogradBlockFloats {
+                let floats = model.workspace.winogradBlockFloats
+                defer { model.workspace.winogradBlockFloats = floats }
+                try alternate(steps: steps, old: "blocks of \(floats.map(String.init) ?? "none")", new: "blocks of \(other > 0 ? "\(other)" : "none")",
+                              configure: { model.workspace.winogradBlockFloats = $0 ? (other > 0 ? other : nil) : floats }) {
+                    try step(images: images, labels: labels, batch: b)
+                }
                 continue
             }
             let layers = LayerProfile()
@@ -96,28 +129,25 @@ struct TrainingBenchmarks: ParsableCommand {
         if let json = options.json { try SSDBenchmark.writeJSON(rows, to: json) }
     }
 
-    /// `steps` pairs of steps, the first of each pair im2col for every convolution that is not
-    /// Winograd, the second by taps where the workspace's rule says; prints both times per pair
-    /// and the ratio (im2col / taps, > 1: taps faster), then the median ratio.
-    func alternate(steps: Int, model: SSDModel, step: () throws -> Void) throws {
-        let byTaps = model.workspace.tapGEMMsBelowValidFraction
-        defer { model.workspace.tapGEMMsBelowValidFraction = byTaps }
-        func timed(_ setting: Double?) throws -> Double {
-            model.workspace.tapGEMMsBelowValidFraction = setting
+    /// `steps` pairs of steps, the first of each pair with `configure(false)` (`old`), the second
+    /// with `configure(true)` (`new`); prints both times per pair and the ratio (old / new, > 1:
+    /// new faster), then the median ratio. Old and new come from the same run, for a shared machine.
+    func alternate(steps: Int, old: String, new: String, configure: (_ new: Bool) -> Void, step: () throws -> Void) throws {
+        func timed(_ isNew: Bool) throws -> Double {
+            configure(isNew)
             let start = Date()
             try step()
             return Date().timeIntervalSince(start)
         }
-        _ = try timed(byTaps)   // the warm-up above ran im2col or taps; warm up the other too
+        _ = try timed(true)   // the warm-up above ran the old setting; warm up the new one too
         var ratios: [Double] = []
         for pair in 0..<steps {
-            let (old, new) = (try timed(nil), try timed(byTaps))
-            ratios.append(old / new)
-            print(String(format: "pair %d: im2col %.2f s, by taps below %@ %.2f s, ratio %.3f", pair + 1, old,
-                         byTaps.map { String(format: "%.2f", $0) } ?? "never", new, old / new))
+            let (oldTime, newTime) = (try timed(false), try timed(true))
+            ratios.append(oldTime / newTime)
+            print(String(format: "pair %d: %@ %.2f s, %@ %.2f s, ratio %.3f", pair + 1, old, oldTime, new, newTime, oldTime / newTime))
         }
         let sorted = ratios.sorted()
-        print(String(format: "median ratio im2col / taps over %d pairs: %.3f (min %.3f, max %.3f)", steps,
+        print(String(format: "median ratio (%@) / (%@) over %d pairs: %.3f (min %.3f, max %.3f)", old, new, steps,
                      sorted[sorted.count / 2], sorted.first ?? 0, sorted.last ?? 0))
     }
 }

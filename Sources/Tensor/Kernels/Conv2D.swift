@@ -119,7 +119,12 @@ public enum Conv2D {
         /// The per-thread workspaces of `Winograd.imagesInParallel` (made on first use).
         private var imageShares: [Workspace] = []
         /// Floats of each of Winograd's transformed-tile buffers (V and M) per chunk of tiles.
-        var winogradChunkFloats = 1 << 22
+        public var winogradChunkFloats = 1 << 22
+        /// Floats of each thread's own V and M where Winograd F(4×4) layers run by blocks of tiles,
+        /// one block per thread at a time (`Winograd.blockTiles`, Winograd+Blocks.swift); nil: never.
+        public var winogradBlockFloats: Int? = 1 << 19
+        /// The most input and output channels of a Winograd layer that runs by blocks.
+        public var winogradBlockMaximumChannels = 128
         /// Keep each Winograd layer's transformed weights between calls while its weights stay the
         /// same (checked bit for bit on every call; `Winograd.WeightCache`): for forward-only work
         /// with fixed weights (inference), at 1 + 4 times each F(4×4) layer's weights in memory.

@@ -321,7 +321,8 @@ enum Winograd4x4 {
     // MARK: Forward
 
     /// `output (+)= conv3x3(input, weights whose transform is u) + bias` for `batch` images, C → K
-    /// channels on an H×W map; the tiles of all images share the GEMMs, chunk by chunk.
+    /// channels on an H×W map; the tiles of all images share the GEMMs, chunk by chunk — or, where
+    /// `Winograd.blocks` says, each thread runs whole blocks of tiles on its own.
     /// `accumulate` adds to `output` instead of overwriting it; `rectify` writes `max(b + y, 0)`.
     static func convolve(
         batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
@@ -329,49 +330,70 @@ enum Winograd4x4 {
         bias: UnsafePointer<Float>?, rectify: Bool = false, output y: UnsafeMutablePointer<Float>, accumulate: Bool,
         workspace: Conv2D.Workspace, threading: Threading
     ) {
-        let tilesX = (w + 3) / 4, perImage = ((h + 3) / 4) * tilesX, tiles = batch * perImage
-        let (chunk, v, vStride, m, mStride) = Winograd.chunkBuffers(tiles: tiles, positions: positions, channels: c, outChannels: k,
-                                                                     workspace: workspace)
-        let uStride = Winograd.planeStride(k * c)
+        let tiles = batch * ((h + 3) / 4) * ((w + 3) / 4)
+        func chunk(_ t0: Int, _ n: Int, _ v: UnsafeMutablePointer<Float>, _ vStride: Int, _ m: UnsafeMutablePointer<Float>, _ mStride: Int,
+                   _ threading: Threading) {
+            convolveChunk(firstTile: t0, tiles: n, input: x, channels: c, height: h, width: w, transformedWeights: u, outChannels: k,
+                          bias: bias, rectify: rectify, output: y, accumulate: accumulate, v: v, vStride: vStride, m: m, mStride: mStride,
+                          threading: threading)
+        }
+        if Winograd.forEachBlock(tiles: tiles, positions: positions, channels: c, outChannels: k, workspace: workspace,
+                                 threading: threading, chunk) {
+            return
+        }
+        let (size, v, vStride, m, mStride) = Winograd.chunkBuffers(tiles: tiles, positions: positions, channels: c, outChannels: k,
+                                                                    workspace: workspace)
         var t0 = 0
         while t0 < tiles {
-            let n = min(chunk, tiles - t0)
-            transformInput(x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, planeStride: vStride, threading: threading)
-            // M[ξ] = U[ξ] · V[ξ].
-            threading.forEachJob(positions) { xi, _ in
-                Gemm.sgemm(m: k, n: n, k: c, a: u + xi * uStride, lda: c, b: v + xi * vStride, ldb: n, beta: 0, c: m + xi * mStride, ldc: n)
-            }
-            // y = Aᵀ M A, eight tiles of a tile row at a time, cut at the map's edge.
-            threading.forEachChunk(k, minimumPerChunk: 8) { outs in
-                withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { lanes in
-                    withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { cut in
-                        let b8 = lanes.baseAddress!, part = cut.baseAddress!
-                        for ko in outs {
-                            let b = bias?[ko] ?? 0
-                            forEachRun(firstTile: t0, tiles: n, tilesX: tilesX, perImage: perImage) { t, image, tileRow, firstColumn, count in
-                                let plane = y + (image * k + ko) * h * w, oy = 4 * tileRow
-                                var q = 0
-                                while q < count {
-                                    let ox = 4 * (firstColumn + q), columns = min(4 * min(8, count - q), w - ox)
-                                    loadLanes(m + ko * n + t + q, count: 36, lanes: min(8, count - q), planeStride: mStride, into: b8)
-                                    output2D(b8)
-                                    for i in 0..<min(4, h - oy) {
-                                        let out = plane + (oy + i) * w + ox
-                                        if columns == 32 {
-                                            storeEightTiles(b8 + 6 * i, into: out, bias: b, accumulate: accumulate, rectify: rectify)
-                                        } else {
-                                            storeEightTiles(b8 + 6 * i, into: part, bias: b, accumulate: false, rectify: rectify)
-                                            for j in 0..<columns { out[j] = accumulate ? out[j] + part[j] : part[j] }
-                                        }
+            let n = min(size, tiles - t0)
+            chunk(t0, n, v, vStride, m, mStride, threading)
+            t0 += n
+        }
+    }
+
+    /// `convolve` of tiles `firstTile` ..< `firstTile + tiles` (of all images in order), through
+    /// V (36 planes `vStride` apart) and M (`mStride` apart), each of its three passes over `threading`.
+    static func convolveChunk(
+        firstTile t0: Int, tiles n: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
+        transformedWeights u: UnsafePointer<Float>, outChannels k: Int, bias: UnsafePointer<Float>?, rectify: Bool,
+        output y: UnsafeMutablePointer<Float>, accumulate: Bool,
+        v: UnsafeMutablePointer<Float>, vStride: Int, m: UnsafeMutablePointer<Float>, mStride: Int, threading: Threading
+    ) {
+        let tilesX = (w + 3) / 4, perImage = ((h + 3) / 4) * tilesX, uStride = Winograd.planeStride(k * c)
+        transformInput(x, channels: c, height: h, width: w, firstTile: t0, tiles: n, into: v, planeStride: vStride, threading: threading)
+        // M[ξ] = U[ξ] · V[ξ].
+        threading.forEachJob(positions) { xi, _ in
+            Gemm.sgemm(m: k, n: n, k: c, a: u + xi * uStride, lda: c, b: v + xi * vStride, ldb: n, beta: 0, c: m + xi * mStride, ldc: n)
+        }
+        // y = Aᵀ M A, eight tiles of a tile row at a time, cut at the map's edge.
+        threading.forEachChunk(k, minimumPerChunk: 8) { outs in
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 36) { lanes in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { cut in
+                    let b8 = lanes.baseAddress!, part = cut.baseAddress!
+                    for ko in outs {
+                        let b = bias?[ko] ?? 0
+                        forEachRun(firstTile: t0, tiles: n, tilesX: tilesX, perImage: perImage) { t, image, tileRow, firstColumn, count in
+                            let plane = y + (image * k + ko) * h * w, oy = 4 * tileRow
+                            var q = 0
+                            while q < count {
+                                let ox = 4 * (firstColumn + q), columns = min(4 * min(8, count - q), w - ox)
+                                loadLanes(m + ko * n + t + q, count: 36, lanes: min(8, count - q), planeStride: mStride, into: b8)
+                                output2D(b8)
+                                for i in 0..<min(4, h - oy) {
+                                    let out = plane + (oy + i) * w + ox
+                                    if columns == 32 {
+                                        storeEightTiles(b8 + 6 * i, into: out, bias: b, accumulate: accumulate, rectify: rectify)
+                                    } else {
+                                        storeEightTiles(b8 + 6 * i, into: part, bias: b, accumulate: false, rectify: rectify)
+                                        for j in 0..<columns { out[j] = accumulate ? out[j] + part[j] : part[j] }
                                     }
-                                    q += 8
                                 }
+                                q += 8
                             }
                         }
                     }
                 }
             }
-            t0 += n
         }
     }
 
