@@ -21,6 +21,10 @@ struct InferenceBenchmarks: ParsableCommand {
     var memory = false
     @Flag(inversion: .prefixedNo, help: "Keep each Winograd layer's transformed weights between batches (Conv2D.Workspace.keepsTransformedWeights).")
     var keepTransformedWeights = false
+    @Option(help: "Floats of each thread's own Winograd V and M where layers run by blocks of tiles; 0 = never. Default: the workspace's.")
+    var winogradBlockFloats: Int?
+    @Option(help: "Time every batch twice, Winograd blocks of the workspace's (or --winograd-block-floats) floats and of this many (0: never) alternated, and print the ratio of each pair.")
+    var alternateWinogradBlockFloats: Int?
 
     struct Row: Codable { var network: String; var imageShape: Int; var batch: Int; var imagesPerSecond: Double; var peakRSSMiB: Double; var secondsPerBatch: Double }
 
@@ -28,6 +32,7 @@ struct InferenceBenchmarks: ParsableCommand {
         let (network, imageShape) = (options.network, options.imageShape)
         let model = try SSDBenchmark.model(options, smallestBatch: batch.min() ?? 1, forwardOnly: true, keepFreedMemory: true)
         model.workspace.keepsTransformedWeights = keepTransformedWeights
+        if let winogradBlockFloats { model.workspace.winogradBlockFloats = winogradBlockFloats > 0 ? winogradBlockFloats : nil }
         print("SSD\(imageShape) \(network) inference (forward, softmax, decode, NMS 0.45)")
         print("batch  s/batch  images/s  peak RSS MiB")
         var rows: [Row] = []
@@ -35,6 +40,10 @@ struct InferenceBenchmarks: ParsableCommand {
         for b in batch {
             let images = SSDBenchmark.images(batch: b, imageShape: imageShape, rng: &rng)
             _ = try model.detect(images: images, batch: b)
+            if let other = alternateWinogradBlockFloats {
+                try SSDBenchmark.alternateWinogradBlocks(steps: steps, model: model, other: other) { _ = try model.detect(images: images, batch: b) }
+                continue
+            }
             let layers = LayerProfile()
             if profile { model.profile = layers }
             let ledger = MemoryLedger()

@@ -56,4 +56,35 @@ public enum SSDBenchmark {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(rows).write(to: URL(fileURLWithPath: path))
     }
+
+    /// `steps` pairs of steps, the first of each pair with `configure(false)` (`old`), the second
+    /// with `configure(true)` (`new`); prints both times per pair and the ratio (old / new, > 1:
+    /// new faster), then the median ratio. Old and new come from the same run, for a shared machine.
+    public static func alternate(steps: Int, old: String, new: String, configure: (_ new: Bool) -> Void, step: () throws -> Void) throws {
+        func timed(_ isNew: Bool) throws -> Double {
+            configure(isNew)
+            let start = Date()
+            try step()
+            return Date().timeIntervalSince(start)
+        }
+        _ = try timed(true)   // the warm-up above ran the old setting; warm up the new one too
+        var ratios: [Double] = []
+        for pair in 0..<steps {
+            let (oldTime, newTime) = (try timed(false), try timed(true))
+            ratios.append(oldTime / newTime)
+            print(String(format: "pair %d: %@ %.3f s, %@ %.3f s, ratio %.3f", pair + 1, old, oldTime, new, newTime, oldTime / newTime))
+        }
+        let sorted = ratios.sorted()
+        print(String(format: "median ratio (%@) / (%@) over %d pairs: %.3f (min %.3f, max %.3f)", old, new, steps,
+                     sorted[sorted.count / 2], sorted.first ?? 0, sorted.last ?? 0))
+    }
+
+    /// `alternate` with Winograd's blocks (`Conv2D.Workspace.winogradBlockFloats`) as the model's
+    /// workspace has them (old) and of `other` floats (new; 0: never), restored afterwards.
+    public static func alternateWinogradBlocks(steps: Int, model: SSDModel, other: Int, step: () throws -> Void) throws {
+        let floats = model.workspace.winogradBlockFloats
+        defer { model.workspace.winogradBlockFloats = floats }
+        try alternate(steps: steps, old: "blocks of \(floats.map(String.init) ?? "none")", new: "blocks of \(other > 0 ? "\(other)" : "none")",
+                      configure: { model.workspace.winogradBlockFloats = $0 ? (other > 0 ? other : nil) : floats }, step: step)
+    }
 }

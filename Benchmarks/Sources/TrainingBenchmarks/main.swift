@@ -83,7 +83,7 @@ struct TrainingBenchmarks: ParsableCommand {
             if alternateTapGEMMs {
                 let byTaps = model.workspace.tapGEMMsBelowValidFraction
                 defer { model.workspace.tapGEMMsBelowValidFraction = byTaps }
-                try alternate(steps: steps, old: "im2col", new: "by taps below \(byTaps.map { String(format: "%.2f", $0) } ?? "never")",
+                try SSDBenchmark.alternate(steps: steps, old: "im2col", new: "by taps below \(byTaps.map { String(format: "%.2f", $0) } ?? "never")",
                               configure: { model.workspace.tapGEMMsBelowValidFraction = $0 ? byTaps : nil }) {
                     try step(images: images, labels: labels, batch: b)
                 }
@@ -92,19 +92,14 @@ struct TrainingBenchmarks: ParsableCommand {
             if let other = alternateWinogradChunkFloats {
                 let floats = model.workspace.winogradChunkFloats
                 defer { model.workspace.winogradChunkFloats = floats }
-                try alternate(steps: steps, old: "chunks of \(floats) floats", new: "chunks of \(other) floats",
+                try SSDBenchmark.alternate(steps: steps, old: "chunks of \(floats) floats", new: "chunks of \(other) floats",
                               configure: { model.workspace.winogradChunkFloats = $0 ? other : floats }) {
                     try step(images: images, labels: labels, batch: b)
                 }
                 continue
             }
             if let other = alternateWinogradBlockFloats {
-                let floats = model.workspace.winogradBlockFloats
-                defer { model.workspace.winogradBlockFloats = floats }
-                try alternate(steps: steps, old: "blocks of \(floats.map(String.init) ?? "none")", new: "blocks of \(other > 0 ? "\(other)" : "none")",
-                              configure: { model.workspace.winogradBlockFloats = $0 ? (other > 0 ? other : nil) : floats }) {
-                    try step(images: images, labels: labels, batch: b)
-                }
+                try SSDBenchmark.alternateWinogradBlocks(steps: steps, model: model, other: other) { try step(images: images, labels: labels, batch: b) }
                 continue
             }
             let layers = LayerProfile()
@@ -127,27 +122,5 @@ struct TrainingBenchmarks: ParsableCommand {
             if memory { print(model.memoryReport(ledger, peakResidentBytes: Int(row.peakRSSMiB * 1048576))) }
         }
         if let json = options.json { try SSDBenchmark.writeJSON(rows, to: json) }
-    }
-
-    /// `steps` pairs of steps, the first of each pair with `configure(false)` (`old`), the second
-    /// with `configure(true)` (`new`); prints both times per pair and the ratio (old / new, > 1:
-    /// new faster), then the median ratio. Old and new come from the same run, for a shared machine.
-    func alternate(steps: Int, old: String, new: String, configure: (_ new: Bool) -> Void, step: () throws -> Void) throws {
-        func timed(_ isNew: Bool) throws -> Double {
-            configure(isNew)
-            let start = Date()
-            try step()
-            return Date().timeIntervalSince(start)
-        }
-        _ = try timed(true)   // the warm-up above ran the old setting; warm up the new one too
-        var ratios: [Double] = []
-        for pair in 0..<steps {
-            let (oldTime, newTime) = (try timed(false), try timed(true))
-            ratios.append(oldTime / newTime)
-            print(String(format: "pair %d: %@ %.2f s, %@ %.2f s, ratio %.3f", pair + 1, old, oldTime, new, newTime, oldTime / newTime))
-        }
-        let sorted = ratios.sorted()
-        print(String(format: "median ratio (%@) / (%@) over %d pairs: %.3f (min %.3f, max %.3f)", old, new, steps,
-                     sorted[sorted.count / 2], sorted.first ?? 0, sorted.last ?? 0))
     }
 }

@@ -322,7 +322,7 @@ enum Winograd4x4 {
 
     /// `output (+)= conv3x3(input, weights whose transform is u) + bias` for `batch` images, C → K
     /// channels on an H×W map; the tiles of all images share the GEMMs, chunk by chunk — or, where
-    /// `Winograd.blocks` says, each thread runs whole blocks of tiles on its own.
+    /// `Winograd.blockTiles` says, each thread runs whole blocks of tiles on its own (`Winograd.forEachBlock`).
     /// `accumulate` adds to `output` instead of overwriting it; `rectify` writes `max(b + y, 0)`.
     static func convolve(
         batch: Int, input x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int,
