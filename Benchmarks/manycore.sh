@@ -2,7 +2,8 @@
 # Many-core figures from prebuilt release executables (no Swift needed on the machine):
 #   1. one worker on every core against T/2 dist_sync workers × 2 threads on the same machine
 #      (ScalingBenchmarks: real `worker`/`param-server` processes on loopback; issue 12 goal 2);
-#   2. one worker's training step against its thread count (TrainingBenchmarks, SSD300-VGG16);
+#   2. one worker's training step against its thread count (TrainingBenchmarks, SSD300-VGG16),
+#      and Winograd by blocks against shared chunks on every core;
 #   3. parameter-server rounds/s with 1, 2, 4 servers for 2 and 4 workers (issue 15 goal 3).
 # Everything it prints goes to OUTDIR/manycore.log as it runs; the JSON files to OUTDIR/json/.
 #
@@ -45,6 +46,9 @@ while [ "$t" -ge 4 ]; do
   t=$((t / 2))
 done
 train 2 "t2" --batch "$cores"
+# Winograd by blocks of tiles (the default for layers of at most 128 channels) against the
+# shared chunks, alternated step by step on every core.
+time "$bin/TrainingBenchmarks" --threads "$cores" --batch "$cores" --steps 3 --alternate-winograd-block-floats 0
 
 step "3. parameter servers: 1, 2, 4 servers × 2, 4 workers"
 "$bin/ParameterServerBenchmarks" --servers 1 --servers 2 --servers 4 --workers 2 --workers 4 --rounds 10 --json "$out/json/ps-servers-manycore.json"
