@@ -266,10 +266,14 @@ def compare(kind, row, batch, sides, common, rounds):
             speeds.append(ratios[0])
             memories.append(ratios[1])
     if rounds > 1 and speeds:
-        speeds.sort()
-        memories.sort()
         print("  median of %d rounds, ours / fastest other: speed %.2f (min %.2f, max %.2f), peak memory %.2f" % (
-            len(speeds), speeds[len(speeds) // 2], speeds[0], speeds[-1], memories[len(memories) // 2]))
+            len(speeds), median(speeds), min(speeds), max(speeds), median(memories)))
+
+
+def median(values):
+    """The middle value (the mean of the two middle ones for an even count)."""
+    s = sorted(values)
+    return (s[(len(s) - 1) // 2] + s[len(s) // 2]) / 2
 
 
 def report_ratios(results):

@@ -113,7 +113,8 @@ struct KernelBenchmarks: ParsableCommand {
         print("for F(2×2, 3×3) and F(4×4, 3×3), forward, input gradient (dx) and weight gradient (dw), and F(2×2) time / F(4×4) time;")
         print("kept: F(4×4)'s forward with the transformed weights kept from the previous call (Workspace.keepsTransformedWeights);")
         print("taps: im2col time / time of one GEMM per tap over the outputs it reads the image on (layers with taps on padding);")
-        print("blocks: F(4×4) by shared chunks time / F(4×4) by per-thread blocks of tiles time, timed alternately (where blocks apply).")
+        print("blocks: F(4×4) by shared chunks time / F(4×4) by per-thread blocks of tiles time, timed alternately (where blocks apply;")
+        print("the weight gradient never runs by blocks: its column shows the run's noise).")
         print("layer    batch      M       N      K | fwd GF/s  sgemm GF/s  ratio | bwd GF/s  sgemm GF/s  ratio |"
               + "  F2x2: fwd    dx    dw |  F4x4: fwd    dx    dw |  F4 vs F2: fwd    dx    dw |  kept |  taps: fwd    dx    dw"
               + " |  blocks: fwd    dx    dw")
