@@ -200,9 +200,9 @@ public enum Conv2D {
         /// Slot of an image workspace's weight-gradient partial (`Winograd.weightGradientByImages`).
         static let imagePartialSlot = 3
 
-        /// Slot of thread `thread`'s own buffer `kind` (0: column tile, 1: weight-gradient partial).
-        /// Thread 0's column tile is slot 0, the one-thread path's (Winograd's chunks also live
-        /// there), so running the images on T threads adds T − 1 tiles, not T.
+        /// Slot of thread `thread`'s own buffer `kind` (0: column tile, or a Winograd block's V and
+        /// M; 1: weight-gradient partial). Thread 0's column tile is slot 0, the one-thread path's
+        /// (Winograd's chunks also live there), so running the images on T threads adds T − 1 tiles, not T.
         static func threadSlot(_ thread: Int, _ kind: Int) -> Int { thread == 0 && kind == 0 ? 0 : 3 + 2 * thread + kind }
 
         /// Slot of the weights repacked tap by tap (`Conv2D.packTaps`): Winograd's slot 1, which a
