@@ -80,6 +80,8 @@ struct WinogradBlocksTests {
         var wide = g
         wide.outChannels = 256
         #expect(!ws.winograd4x4RunsByBlocks(wide, threading: Threading(threads: 2, gemmsOnOwnThreads: true)), "256 channels > 128")
+        ws.winogradBlockFloats = 0
+        #expect(!ws.winograd4x4RunsByBlocks(g, threading: Threading(threads: 2, gemmsOnOwnThreads: true)), "0 floats: never")
         ws.winogradBlockFloats = nil
         #expect(!ws.winograd4x4RunsByBlocks(g, threading: Threading(threads: 2, gemmsOnOwnThreads: true)))
         #expect(Conv2D.Workspace().winogradBlockFloats != nil, "on by default")

@@ -96,7 +96,7 @@ struct KernelBenchmarks: ParsableCommand {
     @Option(help: "Write the results as JSON to this path.") var json: String?
     @Option(help: "Who runs the GEMMs: openblas (one at a time, OpenBLAS-threaded: the sgemm columns are one multi-threaded sgemm each) or own (Winograd's and the images' GEMMs one per thread on single-threaded OpenBLAS, as the worker at batch ≥ threads).")
     var gemms: ComputeThreads.GEMMs = .openblas
-    @Option(help: "Floats of each thread's own Winograd V and M where F(4×4) runs by blocks of tiles (the blocks column). Default: the workspace's.")
+    @Option(help: "Floats of each thread's own Winograd V and M where F(4×4) runs by blocks of tiles (the blocks column); 0 = never. Default: the workspace's.")
     var winogradBlockFloats: Int?
     @Option(help: "The most input and output channels of a Winograd layer that runs by blocks. Default: the workspace's.")
     var winogradBlockMaximumChannels: Int?
@@ -174,7 +174,7 @@ struct KernelBenchmarks: ParsableCommand {
         let winograd4x4Chunks = Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1,
                                                  winograd4x4MinimumChannels: 1, winograd4x4WeightGradientMinimumChannels: 1)
         winograd4x4Chunks.winogradBlockFloats = nil
-        if let winogradBlockFloats { winograd4x4.winogradBlockFloats = winogradBlockFloats }
+        if let winogradBlockFloats { winograd4x4.winogradBlockFloats = winogradBlockFloats > 0 ? winogradBlockFloats : nil }
         if let winogradBlockMaximumChannels { winograd4x4.winogradBlockMaximumChannels = winogradBlockMaximumChannels }
         let m = g.outChannels, n = g.outHeight * g.outWidth, k = g.inChannels * g.kernelHeight * g.kernelWidth
         let flops = 2.0 * Double(g.multiplyAdds)

@@ -45,6 +45,12 @@ struct TrainingBenchmarks: ParsableCommand {
 
     struct Row: Codable { var network: String; var batch: Int; var imagesPerSecond: Double; var gflopsPerSecond: Double; var peakRSSMiB: Double; var secondsPerStep: Double }
 
+    func validate() throws {
+        for (name, floats) in [("--winograd-chunk-floats", winogradChunkFloats), ("--alternate-winograd-chunk-floats", alternateWinogradChunkFloats)] {
+            if let floats, floats < 1 { throw ValidationError("\(name) must be at least 1 (got \(floats))") }
+        }
+    }
+
     func run() throws {
         let (network, imageShape) = (options.network, options.imageShape)
         let model = try SSDBenchmark.model(options, smallestBatch: batch.min() ?? 1, keepFreedMemory: keepHeap)

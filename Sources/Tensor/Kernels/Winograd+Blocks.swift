@@ -34,13 +34,13 @@ extension Winograd {
 
     /// Tiles per block of a layer that runs by blocks, else nil. A layer runs so when the GEMMs
     /// run on their own threads (OpenBLAS single-threaded, more than one thread), the workspace
-    /// sets `winogradBlockFloats` (a block's V, and its M, in that many floats), the layer has at
-    /// most `winogradBlockMaximumChannels` input and output channels (wider layers' transformed
-    /// weights, re-read for every block, cost more than the blocks gain), and there are at least
-    /// as many blocks as threads.
+    /// sets `winogradBlockFloats` above 0 (a block's V, and its M, in that many floats), the
+    /// layer has at most `winogradBlockMaximumChannels` input and output channels (wider layers'
+    /// transformed weights, re-read for every block, cost more than the blocks gain), and there
+    /// are at least as many blocks as threads.
     static func blockTiles(tiles: Int, positions: Int, channels c: Int, outChannels k: Int, workspace: Conv2D.Workspace,
                            threading: Threading) -> Int? {
-        guard let floats = workspace.winogradBlockFloats, threading.gemmsOnOwnThreads, threading.threads > 1,
+        guard let floats = workspace.winogradBlockFloats, floats > 0, threading.gemmsOnOwnThreads, threading.threads > 1,
               max(c, k) <= workspace.winogradBlockMaximumChannels else { return nil }
         let block = max(8, floats / (positions * max(c, k)))
         return tiles >= block * threading.threads ? block : nil
