@@ -32,7 +32,7 @@ struct InferenceBenchmarks: ParsableCommand {
         let (network, imageShape) = (options.network, options.imageShape)
         let model = try SSDBenchmark.model(options, smallestBatch: batch.min() ?? 1, forwardOnly: true, keepFreedMemory: true)
         model.workspace.keepsTransformedWeights = keepTransformedWeights
-        if let winogradBlockFloats { model.workspace.winogradBlockFloats = winogradBlockFloats > 0 ? winogradBlockFloats : nil }
+        if let winogradBlockFloats { model.workspace.winogradBlockFloats = winogradBlockFloats }   // 0: never
         print("SSD\(imageShape) \(network) inference (forward, softmax, decode, NMS 0.45)")
         print("batch  s/batch  images/s  peak RSS MiB")
         var rows: [Row] = []
@@ -41,7 +41,11 @@ struct InferenceBenchmarks: ParsableCommand {
             let images = SSDBenchmark.images(batch: b, imageShape: imageShape, rng: &rng)
             _ = try model.detect(images: images, batch: b)
             if let other = alternateWinogradBlockFloats {
-                try SSDBenchmark.alternateWinogradBlocks(steps: steps, model: model, other: other) { _ = try model.detect(images: images, batch: b) }
+                let floats = model.workspace.winogradBlockFloats
+                try SSDBenchmark.alternate(steps: steps, \.winogradBlockFloats, of: model.workspace,
+                                           old: (floats, SSDBenchmark.blocksLabel(floats)), new: (other, SSDBenchmark.blocksLabel(other))) {
+                    _ = try model.detect(images: images, batch: b)
+                }
                 continue
             }
             let layers = LayerProfile()

@@ -174,7 +174,7 @@ struct KernelBenchmarks: ParsableCommand {
         let winograd4x4Chunks = Conv2D.Workspace(winogradMinimumChannels: 1, winogradWeightGradientMinimumChannels: 1,
                                                  winograd4x4MinimumChannels: 1, winograd4x4WeightGradientMinimumChannels: 1)
         winograd4x4Chunks.winogradBlockFloats = nil
-        if let winogradBlockFloats { winograd4x4.winogradBlockFloats = winogradBlockFloats > 0 ? winogradBlockFloats : nil }
+        if let winogradBlockFloats { winograd4x4.winogradBlockFloats = winogradBlockFloats }   // 0: never
         if let winogradBlockMaximumChannels { winograd4x4.winogradBlockMaximumChannels = winogradBlockMaximumChannels }
         let m = g.outChannels, n = g.outHeight * g.outWidth, k = g.inChannels * g.kernelHeight * g.kernelWidth
         let flops = 2.0 * Double(g.multiplyAdds)

@@ -79,12 +79,18 @@ public enum SSDBenchmark {
                      sorted[sorted.count / 2], sorted.first ?? 0, sorted.last ?? 0))
     }
 
-    /// `alternate` with Winograd's blocks (`Conv2D.Workspace.winogradBlockFloats`) as the model's
-    /// workspace has them (old) and of `other` floats (new; 0: never), restored afterwards.
-    public static func alternateWinogradBlocks(steps: Int, model: SSDModel, other: Int, step: () throws -> Void) throws {
-        let floats = model.workspace.winogradBlockFloats
-        defer { model.workspace.winogradBlockFloats = floats }
-        try alternate(steps: steps, old: "blocks of \(floats.map(String.init) ?? "none")", new: "blocks of \(other > 0 ? "\(other)" : "none")",
-                      configure: { model.workspace.winogradBlockFloats = $0 ? (other > 0 ? other : nil) : floats }, step: step)
+    /// `alternate` over one workspace setting: `old` and `new` are its two values with their
+    /// labels; the setting is restored afterwards.
+    public static func alternate<Value>(steps: Int, _ setting: ReferenceWritableKeyPath<Conv2D.Workspace, Value>,
+                                        of workspace: Conv2D.Workspace, old: (Value, String), new: (Value, String),
+                                        step: () throws -> Void) throws {
+        let kept = workspace[keyPath: setting]
+        defer { workspace[keyPath: setting] = kept }
+        try alternate(steps: steps, old: old.1, new: new.1, configure: { workspace[keyPath: setting] = $0 ? new.0 : old.0 }, step: step)
+    }
+
+    /// The label of a `Conv2D.Workspace.winogradBlockFloats` value (0 or less, or nil: never).
+    public static func blocksLabel(_ floats: Int?) -> String {
+        floats.flatMap { $0 > 0 ? "blocks of \($0) floats" : nil } ?? "no blocks"
     }
 }

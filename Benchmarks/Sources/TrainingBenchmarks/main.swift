@@ -58,7 +58,7 @@ struct TrainingBenchmarks: ParsableCommand {
         model.usesActivationArena = activationArena
         if let tapGEMMsBelow { model.workspace.tapGEMMsBelowValidFraction = tapGEMMsBelow > 0 ? tapGEMMsBelow : nil }
         if let winogradChunkFloats { model.workspace.winogradChunkFloats = winogradChunkFloats }
-        if let winogradBlockFloats { model.workspace.winogradBlockFloats = winogradBlockFloats > 0 ? winogradBlockFloats : nil }
+        if let winogradBlockFloats { model.workspace.winogradBlockFloats = winogradBlockFloats }   // 0: never
         if let winogradImagesThreads { model.workspace.winogradImagesInParallelMinimumThreads = winogradImagesThreads > 0 ? winogradImagesThreads : nil }
         print("SSD\(imageShape) \(network): \(model.parameters.count) parameters, \(model.anchorCount) anchors")
         // Forward multiply-adds of the convolutions (the training step is ≈ 3× forward).
@@ -86,26 +86,27 @@ struct TrainingBenchmarks: ParsableCommand {
             var labels = [Float](repeating: -1, count: b * 4 * 5)
             for n in 0..<b { labels.replaceSubrange((n * 20)..<(n * 20 + 5), with: [Float(n % 20), 0.2, 0.2, 0.6, 0.7]) }
             try step(images: images, labels: labels, batch: b)
-            if alternateTapGEMMs {
-                let byTaps = model.workspace.tapGEMMsBelowValidFraction
-                defer { model.workspace.tapGEMMsBelowValidFraction = byTaps }
-                try SSDBenchmark.alternate(steps: steps, old: "im2col", new: "by taps below \(byTaps.map { String(format: "%.2f", $0) } ?? "never")",
-                              configure: { model.workspace.tapGEMMsBelowValidFraction = $0 ? byTaps : nil }) {
+            let workspace = model.workspace
+            func alternate<Value>(_ setting: ReferenceWritableKeyPath<Conv2D.Workspace, Value>, old: (Value, String),
+                                  new: (Value, String)) throws {
+                try SSDBenchmark.alternate(steps: steps, setting, of: workspace, old: old, new: new) {
                     try step(images: images, labels: labels, batch: b)
                 }
+            }
+            if alternateTapGEMMs {
+                let byTaps = workspace.tapGEMMsBelowValidFraction
+                try alternate(\.tapGEMMsBelowValidFraction, old: (nil, "im2col"),
+                              new: (byTaps, "by taps below \(byTaps.map { String(format: "%.2f", $0) } ?? "never")"))
                 continue
             }
             if let other = alternateWinogradChunkFloats {
-                let floats = model.workspace.winogradChunkFloats
-                defer { model.workspace.winogradChunkFloats = floats }
-                try SSDBenchmark.alternate(steps: steps, old: "chunks of \(floats) floats", new: "chunks of \(other) floats",
-                              configure: { model.workspace.winogradChunkFloats = $0 ? other : floats }) {
-                    try step(images: images, labels: labels, batch: b)
-                }
+                let floats = workspace.winogradChunkFloats
+                try alternate(\.winogradChunkFloats, old: (floats, "chunks of \(floats) floats"), new: (other, "chunks of \(other) floats"))
                 continue
             }
             if let other = alternateWinogradBlockFloats {
-                try SSDBenchmark.alternateWinogradBlocks(steps: steps, model: model, other: other) { try step(images: images, labels: labels, batch: b) }
+                let floats = workspace.winogradBlockFloats
+                try alternate(\.winogradBlockFloats, old: (floats, SSDBenchmark.blocksLabel(floats)), new: (other, SSDBenchmark.blocksLabel(other)))
                 continue
             }
             let layers = LayerProfile()
